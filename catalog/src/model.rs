@@ -1,0 +1,419 @@
+//! The validated catalog: what the rest of Tollgate reads.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::CatalogError;
+use crate::options::{GrantColumnOptions, SourceOptions, TollgateOptions};
+use crate::scram::Verifier;
+use crate::units::ByteSize;
+
+/// A dataset id `domain.name`, e.g. `tpch.orders`: schema and table name for tenants.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DatasetId {
+    domain: String,
+    name: String,
+}
+
+impl DatasetId {
+    /// Parses `domain.name`; both parts are lower-case identifiers (`[a-z_][a-z0-9_]*`).
+    ///
+    /// # Errors
+    /// A message saying what shape is expected.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let valid = |part: &str| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+                && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        };
+        match text.split_once('.') {
+            Some((domain, name)) if valid(domain) && valid(name) => Ok(Self {
+                domain: domain.to_owned(),
+                name: name.to_owned(),
+            }),
+            _ => Err(format!(
+                "`{text}` is not a dataset id of the form domain.name (lower-case letters, digits and _)"
+            )),
+        }
+    }
+
+    /// The domain, which tenants see as a schema.
+    pub fn domain(&self) -> &str {
+        &self.domain
+    }
+
+    /// The name, which tenants see as a table.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl fmt::Display for DatasetId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.domain, self.name)
+    }
+}
+
+/// Where a dataset's rows live.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DatasetLocation {
+    /// Parquet files under a local directory.
+    LocalParquet {
+        /// The directory (or single file) holding the dataset.
+        path: PathBuf,
+    },
+}
+
+/// One element of the data catalog.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    /// Stable id.
+    pub id: DatasetId,
+    /// Where its rows are read from.
+    pub location: DatasetLocation,
+    /// Shown to tenants.
+    pub description: String,
+    /// Labels for browsing.
+    pub tags: Vec<String>,
+    /// Price per GiB returned.
+    pub price_per_gib: f64,
+}
+
+/// A performance profile.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    /// Profile name (`S`, `M`, …), named in limit errors.
+    pub name: String,
+    /// Memory a tenant's queries may hold.
+    pub memory_limit: ByteSize,
+    /// Statement timeout.
+    pub statement_timeout: Duration,
+    /// DataFusion target partitions.
+    pub parallelism: usize,
+}
+
+/// A client organisation.
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    /// Tenant id.
+    pub id: String,
+    /// Its profile.
+    pub profile: Arc<Profile>,
+    /// Attributes row filters may use.
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// A login of a tenant.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// User name.
+    pub user: String,
+    /// Tenant id.
+    pub tenant: String,
+    /// How its password is checked.
+    pub verifier: Verifier,
+}
+
+/// A granted column of a view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrantColumn {
+    /// Output name.
+    pub name: String,
+    /// SQL expression over the dataset's columns (a quoted identifier for a plain column).
+    pub expr: String,
+}
+
+/// What a tenant may read of one dataset.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    /// The dataset.
+    pub dataset: DatasetId,
+    /// Columns in order; `None` grants every column of the dataset.
+    pub columns: Option<Vec<GrantColumn>>,
+    /// Row filter SQL, possibly naming tenant attributes as `$attribute`.
+    pub row_filter: Option<String>,
+}
+
+/// The validated model: datasets, tenants, principals, grants and profiles.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    database: String,
+    datasets: BTreeMap<DatasetId, Arc<Dataset>>,
+    tenants: BTreeMap<String, Arc<Tenant>>,
+    principals: BTreeMap<String, Arc<Principal>>,
+    grants: BTreeMap<String, Vec<Grant>>,
+}
+
+impl Catalog {
+    /// Validates options into a catalog.
+    ///
+    /// # Errors
+    /// [`CatalogError::Invalid`] naming the first key at fault.
+    pub fn from_options(options: &TollgateOptions) -> Result<Self, CatalogError> {
+        if options.database.is_empty() {
+            return Err(CatalogError::invalid("database", "must not be empty"));
+        }
+        let mut profiles = BTreeMap::new();
+        for (name, profile) in &options.profiles {
+            if profile.parallelism == 0 {
+                return Err(CatalogError::invalid(
+                    format!("profiles.{name}.parallelism"),
+                    "must be at least 1",
+                ));
+            }
+            if profile.statement_timeout.duration().is_zero() {
+                return Err(CatalogError::invalid(
+                    format!("profiles.{name}.statement_timeout"),
+                    "must be positive",
+                ));
+            }
+            profiles.insert(
+                name.clone(),
+                Arc::new(Profile {
+                    name: name.clone(),
+                    memory_limit: profile.memory_limit,
+                    statement_timeout: profile.statement_timeout.duration(),
+                    parallelism: profile.parallelism,
+                }),
+            );
+        }
+
+        let mut datasets = BTreeMap::new();
+        for (i, dataset) in options.datasets.iter().enumerate() {
+            let key = |field: &str| format!("datasets[{i}].{field}");
+            let id =
+                DatasetId::parse(&dataset.id).map_err(|m| CatalogError::invalid(key("id"), m))?;
+            if dataset.format != "parquet" {
+                return Err(CatalogError::invalid(
+                    key("format"),
+                    format!("`{}` is not supported; use \"parquet\"", dataset.format),
+                ));
+            }
+            let location = match options.sources.get(&dataset.source) {
+                None => {
+                    return Err(CatalogError::invalid(
+                        key("source"),
+                        format!("no source named `{}` in [sources]", dataset.source),
+                    ));
+                }
+                Some(SourceOptions::Local { path }) => DatasetLocation::LocalParquet {
+                    path: path.join(&dataset.path),
+                },
+                Some(SourceOptions::S3 { .. }) => {
+                    return Err(CatalogError::invalid(
+                        key("source"),
+                        format!(
+                            "source `{}` is of kind s3, which this version cannot read yet",
+                            dataset.source
+                        ),
+                    ));
+                }
+            };
+            if !(dataset.price_per_gib.is_finite() && dataset.price_per_gib >= 0.0) {
+                return Err(CatalogError::invalid(
+                    key("price_per_gib"),
+                    "must be a non-negative number",
+                ));
+            }
+            let entry = Dataset {
+                id: id.clone(),
+                location,
+                description: dataset.description.clone(),
+                tags: dataset.tags.clone(),
+                price_per_gib: dataset.price_per_gib,
+            };
+            if datasets.insert(id.clone(), Arc::new(entry)).is_some() {
+                return Err(CatalogError::invalid(
+                    key("id"),
+                    format!("dataset `{id}` is defined twice"),
+                ));
+            }
+        }
+
+        let mut tenants = BTreeMap::new();
+        for (i, tenant) in options.tenants.iter().enumerate() {
+            let profile = profiles.get(&tenant.profile).ok_or_else(|| {
+                CatalogError::invalid(
+                    format!("tenants[{i}].profile"),
+                    format!("no profile named `{}` in [profiles]", tenant.profile),
+                )
+            })?;
+            let entry = Tenant {
+                id: tenant.id.clone(),
+                profile: Arc::clone(profile),
+                attributes: tenant.attributes.clone(),
+            };
+            if tenant.id.is_empty() || tenants.insert(tenant.id.clone(), Arc::new(entry)).is_some()
+            {
+                return Err(CatalogError::invalid(
+                    format!("tenants[{i}].id"),
+                    format!("`{}` is empty or defined twice", tenant.id),
+                ));
+            }
+        }
+
+        let mut principals = BTreeMap::new();
+        for (i, principal) in options.principals.iter().enumerate() {
+            let key = |field: &str| format!("principals[{i}].{field}");
+            if !tenants.contains_key(&principal.tenant) {
+                return Err(CatalogError::invalid(
+                    key("tenant"),
+                    format!("no tenant `{}`", principal.tenant),
+                ));
+            }
+            let verifier: Verifier = principal.scram_verifier.parse().map_err(|e| {
+                CatalogError::invalid(
+                    key("scram_verifier"),
+                    format!("{e}; `tollgate passwd` prints one"),
+                )
+            })?;
+            let entry = Principal {
+                user: principal.user.clone(),
+                tenant: principal.tenant.clone(),
+                verifier,
+            };
+            if principal.user.is_empty()
+                || principals
+                    .insert(principal.user.clone(), Arc::new(entry))
+                    .is_some()
+            {
+                return Err(CatalogError::invalid(
+                    key("user"),
+                    format!("`{}` is empty or defined twice", principal.user),
+                ));
+            }
+        }
+
+        let mut grants: BTreeMap<String, Vec<Grant>> = BTreeMap::new();
+        for (i, grant) in options.grants.iter().enumerate() {
+            let key = |field: &str| format!("grants[{i}].{field}");
+            let Some(tenant) = tenants.get(&grant.tenant) else {
+                return Err(CatalogError::invalid(
+                    key("tenant"),
+                    format!("no tenant `{}`", grant.tenant),
+                ));
+            };
+            let dataset = DatasetId::parse(&grant.dataset)
+                .map_err(|m| CatalogError::invalid(key("dataset"), m))?;
+            if !datasets.contains_key(&dataset) {
+                return Err(CatalogError::invalid(
+                    key("dataset"),
+                    format!("no dataset `{dataset}`"),
+                ));
+            }
+            let columns = grant.columns.as_ref().map(|columns| {
+                columns
+                    .iter()
+                    .map(|column| match column {
+                        GrantColumnOptions::Name(name) => GrantColumn {
+                            name: name.clone(),
+                            expr: quote_identifier(name),
+                        },
+                        GrantColumnOptions::Expr { name, expr } => GrantColumn {
+                            name: name.clone(),
+                            expr: expr.clone(),
+                        },
+                    })
+                    .collect::<Vec<_>>()
+            });
+            if columns.as_ref().is_some_and(Vec::is_empty) {
+                return Err(CatalogError::invalid(
+                    key("columns"),
+                    "grants no column; omit the key to grant all columns",
+                ));
+            }
+            if let Some(filter) = &grant.row_filter {
+                for attribute in referenced_attributes(filter) {
+                    if !tenant.attributes.contains_key(attribute) {
+                        return Err(CatalogError::invalid(
+                            key("row_filter"),
+                            format!(
+                                "names `${attribute}`, but tenant `{}` has no attribute `{attribute}`",
+                                tenant.id
+                            ),
+                        ));
+                    }
+                }
+            }
+            let list = grants.entry(grant.tenant.clone()).or_default();
+            if list.iter().any(|g| g.dataset == dataset) {
+                return Err(CatalogError::invalid(
+                    key("dataset"),
+                    format!("tenant `{}` is granted `{dataset}` twice", grant.tenant),
+                ));
+            }
+            list.push(Grant {
+                dataset,
+                columns,
+                row_filter: grant.row_filter.clone(),
+            });
+        }
+
+        Ok(Self {
+            database: options.database.clone(),
+            datasets,
+            tenants,
+            principals,
+            grants,
+        })
+    }
+
+    /// The database name clients connect to.
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
+    /// A dataset by id.
+    pub fn dataset(&self, id: &DatasetId) -> Option<&Arc<Dataset>> {
+        self.datasets.get(id)
+    }
+
+    /// Every dataset.
+    pub fn datasets(&self) -> impl Iterator<Item = &Arc<Dataset>> {
+        self.datasets.values()
+    }
+
+    /// Every tenant.
+    pub fn tenants(&self) -> impl Iterator<Item = &Arc<Tenant>> {
+        self.tenants.values()
+    }
+
+    /// A tenant by id.
+    pub fn tenant(&self, id: &str) -> Option<&Arc<Tenant>> {
+        self.tenants.get(id)
+    }
+
+    /// A principal by user name.
+    pub fn principal(&self, user: &str) -> Option<&Arc<Principal>> {
+        self.principals.get(user)
+    }
+
+    /// The grants of a tenant (empty for an unknown tenant).
+    pub fn grants(&self, tenant: &str) -> &[Grant] {
+        self.grants
+            .get(tenant)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+}
+
+/// Tenant attribute names a row filter refers to as `$name`.
+pub fn referenced_attributes(filter: &str) -> impl Iterator<Item = &str> {
+    filter.match_indices('$').filter_map(move |(at, _)| {
+        let rest = &filter[at + 1..];
+        let end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        let name = &rest[..end];
+        (!name.is_empty() && !name.starts_with(|c: char| c.is_ascii_digit())).then_some(name)
+    })
+}
+
+fn quote_identifier(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}

@@ -1,0 +1,270 @@
+//! The shape of `tollgate.toml`: plain serde structs with defaults.
+//!
+//! Every struct rejects unknown keys, so a typo fails at start-up instead of being ignored.
+//! `tollgate.example.toml` at the repository root documents each key and is parsed by a test.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::CatalogError;
+use crate::units::{ByteSize, HumanDuration};
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TollgateOptions {
+    /// The name clients use as database (`dbname=`); anything else is refused with 3D000.
+    pub database: String,
+    /// Where the Postgres wire protocol listens.
+    pub pg: PgListenerOptions,
+    /// Login checks shared by every front end.
+    pub auth: AuthOptions,
+    /// Named places datasets are read from.
+    pub sources: BTreeMap<String, SourceOptions>,
+    /// Named performance profiles (`S`, `M`, `L`, …).
+    pub profiles: BTreeMap<String, ProfileOptions>,
+    /// The data catalog.
+    pub datasets: Vec<DatasetOptions>,
+    /// Client organisations.
+    pub tenants: Vec<TenantOptions>,
+    /// Logins of tenants.
+    pub principals: Vec<PrincipalOptions>,
+    /// Which tenant may read what.
+    pub grants: Vec<GrantOptions>,
+}
+
+impl Default for TollgateOptions {
+    fn default() -> Self {
+        Self {
+            database: "tollgate".to_owned(),
+            pg: PgListenerOptions::default(),
+            auth: AuthOptions::default(),
+            sources: BTreeMap::new(),
+            profiles: BTreeMap::new(),
+            datasets: Vec::new(),
+            tenants: Vec::new(),
+            principals: Vec::new(),
+            grants: Vec::new(),
+        }
+    }
+}
+
+impl TollgateOptions {
+    /// Reads a configuration file. Relative `local` source paths are resolved against the
+    /// file's directory, so a configuration works from any working directory.
+    ///
+    /// # Errors
+    /// [`CatalogError::Read`] or [`CatalogError::Parse`].
+    pub fn load(path: &Path) -> Result<Self, CatalogError> {
+        let text = std::fs::read_to_string(path).map_err(|source| CatalogError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut options: Self = toml::from_str(&text)?;
+        let base = path.parent().unwrap_or_else(|| Path::new("."));
+        for source in options.sources.values_mut() {
+            if let SourceOptions::Local { path } = source {
+                if path.is_relative() {
+                    *path = base.join(&*path);
+                }
+            }
+        }
+        Ok(options)
+    }
+}
+
+/// The Postgres wire protocol listener.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PgListenerOptions {
+    /// Address to bind; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Open connections allowed at once; further ones get 53300.
+    pub max_connections: usize,
+    /// Largest SQL text accepted in one statement; larger ones get 54000.
+    pub max_query_size: ByteSize,
+    /// TLS certificate and key; absent means plain TCP only.
+    pub tls: Option<TlsOptions>,
+}
+
+impl Default for PgListenerOptions {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 6432)),
+            max_connections: 1000,
+            max_query_size: ByteSize(1 << 20),
+            tls: None,
+        }
+    }
+}
+
+/// TLS for a listener (rustls).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsOptions {
+    /// PEM file with the certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM file with the private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// Refuse clients that do not negotiate TLS.
+    #[serde(default)]
+    pub require: bool,
+}
+
+/// Throttling of failed logins.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthOptions {
+    /// Failed attempts allowed per user and client address within `failure_window`.
+    pub max_failures: u32,
+    /// The window in which failures are counted.
+    pub failure_window: HumanDuration,
+    /// How long further attempts are refused once `max_failures` is reached.
+    pub lockout: HumanDuration,
+}
+
+impl Default for AuthOptions {
+    fn default() -> Self {
+        Self {
+            max_failures: 5,
+            failure_window: HumanDuration(Duration::from_secs(60)),
+            lockout: HumanDuration(Duration::from_secs(60)),
+        }
+    }
+}
+
+/// A place datasets are read from.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum SourceOptions {
+    /// A directory on the local disk; dataset paths are relative to it.
+    Local {
+        /// The directory; relative paths are resolved against the configuration file.
+        path: PathBuf,
+    },
+    /// An S3 bucket (the shape is reserved; reading from it is not built yet).
+    S3 {
+        /// Bucket name.
+        bucket: String,
+        /// Key prefix under which dataset paths live.
+        #[serde(default)]
+        prefix: String,
+        /// AWS region.
+        #[serde(default)]
+        region: Option<String>,
+        /// Endpoint of an S3-compatible store.
+        #[serde(default)]
+        endpoint: Option<String>,
+    },
+}
+
+/// A performance profile: the contract a tenant bought.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProfileOptions {
+    /// Memory one tenant's queries may hold at once.
+    pub memory_limit: ByteSize,
+    /// Longest a statement may run before it is cancelled with 57014.
+    pub statement_timeout: HumanDuration,
+    /// Partitions DataFusion plans with (its `target_partitions`).
+    pub parallelism: usize,
+}
+
+impl Default for ProfileOptions {
+    fn default() -> Self {
+        Self {
+            memory_limit: ByteSize(1 << 30),
+            statement_timeout: HumanDuration(Duration::from_secs(300)),
+            parallelism: 2,
+        }
+    }
+}
+
+/// One dataset of the catalog.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetOptions {
+    /// Stable id `domain.name`; tenants query it as `domain.name`.
+    pub id: String,
+    /// Name of an entry of `sources`.
+    pub source: String,
+    /// Path (or prefix) of the dataset's files within the source.
+    pub path: String,
+    /// File format; only `parquet` for now.
+    #[serde(default = "default_format")]
+    pub format: String,
+    /// What the dataset holds, shown to tenants.
+    #[serde(default)]
+    pub description: String,
+    /// Free-form labels for browsing.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Price per GiB returned, in the provider's currency.
+    #[serde(default)]
+    pub price_per_gib: f64,
+}
+
+fn default_format() -> String {
+    "parquet".to_owned()
+}
+
+/// A client organisation.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantOptions {
+    /// Tenant id.
+    pub id: String,
+    /// Name of an entry of `profiles`.
+    pub profile: String,
+    /// Attributes row filters may reference as `$name` (e.g. `region`).
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// A login.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrincipalOptions {
+    /// User name given at connect.
+    pub user: String,
+    /// The tenant the login belongs to.
+    pub tenant: String,
+    /// SCRAM-SHA-256 verifier in PostgreSQL's format (`tollgate passwd` makes one).
+    pub scram_verifier: String,
+}
+
+/// What one tenant may read of one dataset.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantOptions {
+    /// Tenant id.
+    pub tenant: String,
+    /// Dataset id.
+    pub dataset: String,
+    /// Columns the tenant sees, in order; absent means all columns of the dataset.
+    #[serde(default)]
+    pub columns: Option<Vec<GrantColumnOptions>>,
+    /// SQL predicate over the dataset's columns selecting the rows the tenant sees. It may
+    /// name tenant attributes as `$attribute`; they are bound as values, never spliced as text.
+    #[serde(default)]
+    pub row_filter: Option<String>,
+}
+
+/// A granted column: a plain column name, or an expression with an output name.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum GrantColumnOptions {
+    /// A column of the dataset, shown under its own name.
+    Name(String),
+    /// A SQL expression over the dataset's columns, shown as `name`.
+    Expr {
+        /// The output column name.
+        name: String,
+        /// The SQL expression.
+        expr: String,
+    },
+}

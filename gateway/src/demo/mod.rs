@@ -1,0 +1,188 @@
+//! The bundled demo: TPC-H data, two tenants, and a ready-to-use configuration.
+//!
+//! On first run `tollgate demo` generates TPC-H Parquet files into its data directory and
+//! writes `tollgate.toml` beside them (with SCRAM verifiers of the demo passwords); later
+//! runs reuse both. The configuration is then served like any other, through the same
+//! loading and validation as `tollgate serve`.
+//!
+//! | tenant | region | grants |
+//! | --- | --- | --- |
+//! | `acme` (profile M) | EUROPE | all eight tables; `tpch.customer` only for customers in its region |
+//! | `globex` (profile S) | AMERICA | `tpch.orders` without `o_comment`, orders from 1995 on; `tpch.lineitem` without `l_comment` |
+
+pub mod tpch;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use tollgate_catalog::TollgateOptions;
+use tollgate_catalog::scram::{DEFAULT_ITERATIONS, Verifier};
+
+use crate::error::GatewayError;
+use crate::server;
+
+/// Demo logins: user name = password = tenant id.
+pub const DEMO_TENANTS: [&str; 2] = ["acme", "globex"];
+
+/// Options of `tollgate demo`.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Data and configuration directory.
+    pub data_dir: PathBuf,
+    /// TPC-H scale factor.
+    pub scale: f64,
+    /// Postgres wire protocol listener.
+    pub pg_listen: SocketAddr,
+}
+
+/// Prepares the demo's data and configuration in `data_dir` (idempotent) and returns the
+/// configuration's path.
+///
+/// # Errors
+/// [`GatewayError::Demo`] if data cannot be generated or the configuration written.
+pub fn prepare(data_dir: &Path, scale: f64) -> Result<PathBuf, GatewayError> {
+    if !(scale >= tpch::MIN_SCALE && scale <= 100.0) {
+        return Err(GatewayError::Demo(format!(
+            "--scale must be in [{}, 100], got {scale}",
+            tpch::MIN_SCALE
+        )));
+    }
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| GatewayError::Demo(format!("cannot create {}: {e}", data_dir.display())))?;
+    // One generator at a time per directory, across processes (tests start many at once).
+    let lock_path = data_dir.join(".tollgate-demo.lock");
+    let lock = std::fs::File::create(&lock_path)
+        .map_err(|e| GatewayError::Demo(format!("cannot create {}: {e}", lock_path.display())))?;
+    lock.lock()
+        .map_err(|e| GatewayError::Demo(format!("cannot lock {}: {e}", lock_path.display())))?;
+    let scale_dir = data_dir.join(format!("tpch-sf{scale}"));
+    tpch::generate_tpch(&scale_dir, scale).map_err(|e| GatewayError::Demo(e.to_string()))?;
+    let config = data_dir.join(format!("tollgate-sf{scale}.toml"));
+    if !config.exists() {
+        let text = demo_config(&scale_dir)?;
+        std::fs::write(&config, text)
+            .map_err(|e| GatewayError::Demo(format!("cannot write {}: {e}", config.display())))?;
+    }
+    Ok(config)
+}
+
+/// Runs the demo until Ctrl-C.
+///
+/// # Errors
+/// As [`prepare`] and [`server::start`].
+pub async fn run(options: DemoOptions) -> Result<(), GatewayError> {
+    std::fs::create_dir_all(&options.data_dir)?;
+    let data_dir = options.data_dir.canonicalize()?;
+    let (dir, scale) = (data_dir.clone(), options.scale);
+    let config = tokio::task::spawn_blocking(move || prepare(&dir, scale))
+        .await
+        .map_err(|e| GatewayError::Demo(format!("data generation stopped: {e}")))??;
+    let mut tollgate = TollgateOptions::load(&config)?;
+    tollgate.pg.listen = options.pg_listen;
+    let running = server::start(&tollgate).await?;
+    let address = running.pg_addr();
+    println!(
+        "Tollgate demo is ready (TPC-H scale {scale}, configuration {}).",
+        config.display()
+    );
+    println!("Connect with psql as either tenant:");
+    for tenant in DEMO_TENANTS {
+        println!(
+            "  psql \"host={} port={} dbname={} user={tenant} password={tenant}\"",
+            address.ip(),
+            address.port(),
+            tollgate.database
+        );
+    }
+    println!("Press Ctrl-C to stop.");
+    running.run_until_signal().await
+}
+
+fn verifier(password: &str) -> Result<String, GatewayError> {
+    Verifier::derive(password, DEFAULT_ITERATIONS)
+        .map(|v| v.to_string())
+        .map_err(|e| GatewayError::Demo(e.to_string()))
+}
+
+/// The demo configuration for data under `scale_dir`.
+fn demo_config(scale_dir: &Path) -> Result<String, GatewayError> {
+    let lake = scale_dir
+        .to_string_lossy()
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"");
+    let datasets: String = tpch::TPCH_TABLES
+        .iter()
+        .map(|table| {
+            format!(
+                "[[datasets]]\nid = \"tpch.{table}\"\nsource = \"lake\"\npath = \"{table}\"\ndescription = \"TPC-H {table} table\"\ntags = [\"tpch\", \"demo\"]\nprice_per_gib = 0.05\n\n"
+            )
+        })
+        .collect();
+    let acme_grants: String = tpch::TPCH_TABLES
+        .iter()
+        .filter(|table| **table != "customer")
+        .map(|table| format!("[[grants]]\ntenant = \"acme\"\ndataset = \"tpch.{table}\"\n\n"))
+        .collect();
+    Ok(format!(
+        r#"# Tollgate demo configuration, written by `tollgate demo`.
+database = "tollgate"
+
+[pg]
+listen = "127.0.0.1:6432"
+
+[sources.lake]
+kind = "local"
+path = "{lake}"
+
+[profiles.S]
+memory_limit = "512MiB"
+statement_timeout = "60s"
+parallelism = 1
+
+[profiles.M]
+memory_limit = "2GiB"
+statement_timeout = "5m"
+parallelism = 2
+
+{datasets}[[tenants]]
+id = "acme"
+profile = "M"
+attributes = {{ region = "EUROPE" }}
+
+[[tenants]]
+id = "globex"
+profile = "S"
+attributes = {{ region = "AMERICA" }}
+
+[[principals]]
+user = "acme"
+tenant = "acme"
+scram_verifier = "{acme}"
+
+[[principals]]
+user = "globex"
+tenant = "globex"
+scram_verifier = "{globex}"
+
+{acme_grants}# acme sees only the customers of its own region.
+[[grants]]
+tenant = "acme"
+dataset = "tpch.customer"
+row_filter = "c_nationkey IN (SELECT n_nationkey FROM tpch.nation JOIN tpch.region ON n_regionkey = r_regionkey WHERE r_name = $region)"
+
+# globex sees orders from 1995 on, without comments.
+[[grants]]
+tenant = "globex"
+dataset = "tpch.orders"
+columns = ["o_orderkey", "o_custkey", "o_orderstatus", "o_totalprice", "o_orderdate", "o_orderpriority", "o_clerk", "o_shippriority"]
+row_filter = "o_orderdate >= DATE '1995-01-01'"
+
+[[grants]]
+tenant = "globex"
+dataset = "tpch.lineitem"
+columns = ["l_orderkey", "l_partkey", "l_suppkey", "l_linenumber", "l_quantity", "l_extendedprice", "l_discount", "l_tax", "l_returnflag", "l_linestatus", "l_shipdate", "l_commitdate", "l_receiptdate", "l_shipinstruct", "l_shipmode"]
+"#,
+        acme = verifier("acme")?,
+        globex = verifier("globex")?,
+    ))
+}

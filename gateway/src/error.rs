@@ -1,0 +1,37 @@
+//! Errors of starting and running the gateway.
+
+use std::net::SocketAddr;
+
+use tollgate_catalog::CatalogError;
+use tollgate_planner::PlannerError;
+
+/// Why the gateway could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] CatalogError),
+    /// The engine could not be built (a source or a grant failed).
+    #[error(transparent)]
+    Engine(#[from] PlannerError),
+    /// A listener could not bind.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// The address asked for.
+        address: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// TLS files are missing or unusable.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// The bundled demo could not be prepared.
+    #[error("demo: {0}")]
+    Demo(String),
+    /// `tollgate passwd` got no usable password.
+    #[error("passwd: {0}")]
+    Passwd(String),
+    /// Another I/O failure.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}

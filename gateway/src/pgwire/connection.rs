@@ -1,0 +1,146 @@
+//! Per-connection state, and the registry CancelRequests are matched against.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+use tokio::sync::OwnedSemaphorePermit;
+use tokio_util::sync::CancellationToken;
+use tollgate_catalog::Principal;
+use tollgate_planner::TenantSession;
+
+use super::settings::SessionSettings;
+
+/// The key a client quotes in a CancelRequest: backend pid and secret key bytes.
+pub type CancelKey = (i32, Vec<u8>);
+
+/// Connections by cancel key. A CancelRequest arrives on a fresh connection that never
+/// authenticates, so it can only reach the query through this registry.
+#[derive(Debug, Default)]
+pub struct CancelRegistry {
+    connections: Mutex<HashMap<CancelKey, Weak<ConnectionState>>>,
+}
+
+impl CancelRegistry {
+    fn register(&self, key: CancelKey, connection: &Arc<ConnectionState>) {
+        if let Ok(mut map) = self.connections.lock() {
+            map.insert(key, Arc::downgrade(connection));
+        }
+    }
+
+    fn remove(&self, key: &CancelKey) {
+        if let Ok(mut map) = self.connections.lock() {
+            map.remove(key);
+        }
+    }
+
+    /// Cancels the running query of the connection with `key`, if any.
+    pub fn cancel(&self, key: &CancelKey) {
+        let connection = self
+            .connections
+            .lock()
+            .ok()
+            .and_then(|map| map.get(key).and_then(Weak::upgrade));
+        if let Some(connection) = connection {
+            connection.cancel_running_query();
+        }
+    }
+}
+
+/// Who is connected, what they set, and the query they are running.
+#[derive(Debug)]
+pub struct ConnectionState {
+    registry: Arc<CancelRegistry>,
+    /// Held for the connection's life; `None` when the listener was full.
+    permit: Option<OwnedSemaphorePermit>,
+    login: OnceLock<Login>,
+    settings: Mutex<Option<SessionSettings>>,
+    running: Mutex<Option<CancellationToken>>,
+    cancel_key: OnceLock<CancelKey>,
+}
+
+/// An authenticated principal and its tenant's session.
+#[derive(Debug, Clone)]
+pub struct Login {
+    /// The principal.
+    pub principal: Arc<Principal>,
+    /// Its tenant's scoped session.
+    pub session: Arc<TenantSession>,
+}
+
+impl ConnectionState {
+    /// State of a new connection; `permit` is its slot under the listener's limit.
+    pub fn new(registry: Arc<CancelRegistry>, permit: Option<OwnedSemaphorePermit>) -> Self {
+        Self {
+            registry,
+            permit,
+            login: OnceLock::new(),
+            settings: Mutex::new(None),
+            running: Mutex::new(None),
+            cancel_key: OnceLock::new(),
+        }
+    }
+
+    /// Whether the connection got a slot under the listener's connection limit.
+    pub fn admitted(&self) -> bool {
+        self.permit.is_some()
+    }
+
+    /// Records a successful login and makes the connection cancellable by `key`.
+    pub fn log_in(
+        self: &Arc<Self>,
+        login: Login,
+        key: CancelKey,
+        startup: &BTreeMap<String, String>,
+        server_version: &str,
+    ) {
+        *self.lock_settings() = Some(SessionSettings::new(
+            &login.principal.user,
+            server_version,
+            startup,
+        ));
+        let _ = self.login.set(login);
+        self.registry.register(key.clone(), self);
+        let _ = self.cancel_key.set(key);
+    }
+
+    /// The login, once authenticated.
+    pub fn login(&self) -> Option<&Login> {
+        self.login.get()
+    }
+
+    /// Runs `f` on the session settings (present once logged in).
+    pub fn with_settings<T>(&self, f: impl FnOnce(&mut SessionSettings) -> T) -> Option<T> {
+        self.lock_settings().as_mut().map(f)
+    }
+
+    fn lock_settings(&self) -> std::sync::MutexGuard<'_, Option<SessionSettings>> {
+        self.settings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A cancel token for the query about to start; a CancelRequest fires it.
+    pub fn start_query(&self) -> CancellationToken {
+        let token = CancellationToken::new();
+        if let Ok(mut running) = self.running.lock() {
+            *running = Some(token.clone());
+        }
+        token
+    }
+
+    fn cancel_running_query(&self) {
+        if let Some(token) = self.running.lock().ok().and_then(|running| running.clone()) {
+            token.cancel();
+        }
+    }
+}
+
+impl Drop for ConnectionState {
+    fn drop(&mut self) {
+        if let Some(key) = self.cancel_key.get() {
+            self.registry.remove(key);
+        }
+        // A query still streaming when the client goes away stops with its connection.
+        self.cancel_running_query();
+    }
+}

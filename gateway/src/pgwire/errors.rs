@@ -1,0 +1,93 @@
+//! The SQLSTATE mapping table: every planner error kind to its PostgreSQL code.
+
+use pgwire::error::{ErrorInfo, PgWireError};
+use tollgate_planner::{ErrorKind, PlannerError};
+
+/// The SQLSTATE sent for each kind of planner error.
+pub fn sqlstate(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::Syntax => "42601",
+        ErrorKind::UndefinedTable => "42P01",
+        ErrorKind::UndefinedColumn => "42703",
+        ErrorKind::UndefinedFunction => "42883",
+        ErrorKind::Denied => "42501",
+        ErrorKind::Unsupported => "0A000",
+        ErrorKind::InvalidInput => "22023",
+        ErrorKind::DivisionByZero => "22012",
+        ErrorKind::TooComplex => "54001",
+        ErrorKind::OutOfMemory => "53200",
+        ErrorKind::Cancelled | ErrorKind::Timeout => "57014",
+        ErrorKind::Internal => "XX000",
+    }
+}
+
+/// An `ERROR` response with `code` and `message`.
+pub fn user_error(code: &str, message: impl Into<String>) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "ERROR".to_owned(),
+        code.to_owned(),
+        message.into(),
+    )))
+}
+
+/// A `FATAL` response: the connection ends after it.
+pub fn fatal(code: &str, message: impl Into<String>) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "FATAL".to_owned(),
+        code.to_owned(),
+        message.into(),
+    )))
+}
+
+/// The wire error for a planner error; internal details go to the log only.
+pub fn planner_error(error: &PlannerError) -> PgWireError {
+    let kind = error.kind();
+    if kind == ErrorKind::Internal {
+        tracing::error!(error = %error, "query failed");
+    }
+    user_error(sqlstate(kind), error.client_message())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL_KINDS: [ErrorKind; 13] = [
+        ErrorKind::Syntax,
+        ErrorKind::UndefinedTable,
+        ErrorKind::UndefinedColumn,
+        ErrorKind::UndefinedFunction,
+        ErrorKind::Denied,
+        ErrorKind::Unsupported,
+        ErrorKind::InvalidInput,
+        ErrorKind::DivisionByZero,
+        ErrorKind::TooComplex,
+        ErrorKind::OutOfMemory,
+        ErrorKind::Cancelled,
+        ErrorKind::Timeout,
+        ErrorKind::Internal,
+    ];
+
+    #[test]
+    fn every_kind_has_a_valid_sqlstate_of_the_right_class() {
+        for kind in ALL_KINDS {
+            let code = sqlstate(kind);
+            assert_eq!(code.len(), 5, "{kind:?}");
+            let class = &code[..2];
+            let expected_class = match kind {
+                ErrorKind::Syntax
+                | ErrorKind::UndefinedTable
+                | ErrorKind::UndefinedColumn
+                | ErrorKind::UndefinedFunction
+                | ErrorKind::Denied => "42",
+                ErrorKind::Unsupported => "0A",
+                ErrorKind::InvalidInput | ErrorKind::DivisionByZero => "22",
+                ErrorKind::TooComplex => "54",
+                ErrorKind::OutOfMemory => "53",
+                ErrorKind::Cancelled | ErrorKind::Timeout => "57",
+                ErrorKind::Internal => "XX",
+            };
+            assert_eq!(class, expected_class, "{kind:?}");
+        }
+    }
+}

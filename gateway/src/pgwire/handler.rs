@@ -1,0 +1,578 @@
+//! Simple and extended query protocol over the planner's engine API.
+//!
+//! Session chatter (`SET`, `SHOW`, `RESET`, `BEGIN`, `COMMIT`, `ROLLBACK`, `DISCARD`, …) is
+//! answered from the connection's own state; every other statement goes to
+//! [`QueryService`](tollgate_planner::QueryService), whose result stream is encoded row by
+//! row as the client reads it — nothing collects a whole result. Portals with a row limit
+//! pull only as many rows as asked and keep the rest of the stream suspended.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures::sink::{Sink, SinkExt};
+use futures::stream::{self, Stream, StreamExt};
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo, QueryResponse, Response, Tag};
+use pgwire::api::stmt::{QueryParser, StoredStatement};
+use pgwire::api::store::PortalStore;
+use pgwire::api::{ClientInfo, ClientPortalStore, Type};
+use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::data::DataRow;
+use pgwire::messages::startup::ParameterStatus;
+use tollgate_planner::datafusion::common::ScalarValue;
+use tollgate_planner::datafusion::sql::sqlparser::ast::{
+    CopySource, CopyTarget, Expr, Reset, Set, Statement, Value,
+};
+use tollgate_planner::{PlannedQuery, QueryContext, QueryStream};
+
+use super::PgShared;
+use super::connection::{ConnectionState, Login};
+use super::copy::{CopyFormat, copy_response};
+use super::encode;
+use super::errors::{planner_error, user_error};
+use super::params;
+
+/// A statement as stored by Parse: chatter for the front end, or a planned query.
+#[derive(Debug, Clone)]
+pub enum PreparedStatement {
+    /// Answered from session state.
+    Session(Box<Statement>),
+    /// Planned in the tenant's session.
+    Query(Box<PlannedQuery>),
+    /// `COPY (query) TO STDOUT`: a planned query sent as COPY data.
+    CopyOut(Box<PlannedQuery>, CopyFormat),
+}
+
+/// The query handlers of one connection.
+pub struct TollgateQueryHandler {
+    shared: Arc<PgShared>,
+    connection: Arc<ConnectionState>,
+    parser: Arc<TollgateQueryParser>,
+}
+
+impl TollgateQueryHandler {
+    /// Handlers for one connection.
+    pub fn new(shared: Arc<PgShared>, connection: Arc<ConnectionState>) -> Self {
+        let parser = Arc::new(TollgateQueryParser {
+            shared: Arc::clone(&shared),
+            connection: Arc::clone(&connection),
+        });
+        Self {
+            shared,
+            connection,
+            parser,
+        }
+    }
+}
+
+fn login(connection: &ConnectionState) -> PgWireResult<Login> {
+    connection
+        .login()
+        .cloned()
+        .ok_or_else(|| user_error("08P01", "the connection is not authenticated"))
+}
+
+fn check_size(shared: &PgShared, sql: &str) -> PgWireResult<()> {
+    let limit = shared.max_query_size;
+    if sql.len() as u64 > limit.bytes() {
+        return Err(user_error(
+            "54000",
+            format!(
+                "statement is too long: {} bytes, the limit is {limit}",
+                sql.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn is_session_statement(statement: &Statement) -> bool {
+    matches!(
+        statement,
+        Statement::Set(_)
+            | Statement::ShowVariable { .. }
+            | Statement::Reset(_)
+            | Statement::StartTransaction { .. }
+            | Statement::Commit { .. }
+            | Statement::Rollback { .. }
+            | Statement::Savepoint { .. }
+            | Statement::ReleaseSavepoint { .. }
+            | Statement::Discard { .. }
+    )
+}
+
+/// The text of a `SET` value as PostgreSQL stores it (quotes removed, lists joined).
+fn set_value(values: &[Expr]) -> String {
+    values
+        .iter()
+        .map(|value| match value {
+            Expr::Value(v) => match &v.value {
+                Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => s.clone(),
+                other => other.to_string(),
+            },
+            Expr::Identifier(ident) => ident.value.clone(),
+            other => other.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn single_text_row(
+    name: &str,
+    values: Vec<(String, String)>,
+    with_names: bool,
+) -> PgWireResult<QueryResponse> {
+    let mut fields = Vec::new();
+    if with_names {
+        fields.push(FieldInfo::new(
+            "name".to_owned(),
+            None,
+            None,
+            Type::TEXT,
+            FieldFormat::Text,
+        ));
+    }
+    fields.push(FieldInfo::new(
+        name.to_owned(),
+        None,
+        None,
+        Type::TEXT,
+        FieldFormat::Text,
+    ));
+    let fields = Arc::new(fields);
+    let mut encoder = DataRowEncoder::new(Arc::clone(&fields));
+    let mut rows = Vec::with_capacity(values.len());
+    for (key, value) in values {
+        if with_names {
+            encoder.encode_field(&key)?;
+        }
+        encoder.encode_field(&value)?;
+        rows.push(Ok(encoder.take_row()));
+    }
+    let mut response = QueryResponse::new(fields, stream::iter(rows));
+    response.set_command_tag("SHOW");
+    Ok(response)
+}
+
+/// Answers a session statement from the connection's state.
+async fn answer_session_statement<C>(
+    connection: &ConnectionState,
+    client: &mut C,
+    statement: &Statement,
+) -> PgWireResult<Response>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let settings = |f: &mut dyn FnMut(
+        &mut super::settings::SessionSettings,
+    ) -> PgWireResult<Option<(String, String)>>| {
+        connection
+            .with_settings(|s| f(s))
+            .unwrap_or_else(|| Err(user_error("08P01", "the connection is not authenticated")))
+    };
+    let report = match statement {
+        Statement::Set(Set::SingleAssignment {
+            variable, values, ..
+        }) => {
+            let name = variable.to_string();
+            let value = set_value(values);
+            settings(&mut |s| {
+                let (canonical, reported) = if value.eq_ignore_ascii_case("default") {
+                    s.reset(&name)?
+                } else {
+                    s.set(&name, value.clone())?
+                };
+                Ok(reported.then(|| s.show(&canonical)).transpose()?)
+            })?
+        }
+        Statement::Set(Set::SetTimeZone { value, .. }) => {
+            let value = set_value(std::slice::from_ref(value));
+            settings(&mut |s| {
+                s.set("TimeZone", value.clone())?;
+                Ok(Some(s.show("TimeZone")?))
+            })?
+        }
+        Statement::Set(Set::SetNames { charset_name, .. }) => {
+            let value = charset_name.value.clone();
+            settings(&mut |s| {
+                s.set("client_encoding", value.clone())?;
+                Ok(Some(s.show("client_encoding")?))
+            })?
+        }
+        // SET TRANSACTION / SESSION CHARACTERISTICS, SET ROLE …: transactions are read-only
+        // already and there is one role per login, so these change nothing.
+        Statement::Set(_) => None,
+        Statement::Reset(reset) => match &reset.reset {
+            Reset::ALL => {
+                settings(&mut |s| {
+                    s.reset_all();
+                    Ok(None)
+                })?;
+                None
+            }
+            Reset::ConfigurationParameter(name) => {
+                let name = name.to_string();
+                settings(&mut |s| {
+                    let (canonical, reported) = s.reset(&name)?;
+                    Ok(reported.then(|| s.show(&canonical)).transpose()?)
+                })?
+            }
+        },
+        Statement::ShowVariable { variable } => {
+            let name = variable
+                .iter()
+                .map(|i| i.value.as_str())
+                .collect::<Vec<_>>()
+                .join(".");
+            let response = if name.eq_ignore_ascii_case("all") {
+                let all = connection
+                    .with_settings(|s| {
+                        s.all()
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect::<Vec<_>>()
+                    })
+                    .unwrap_or_default();
+                single_text_row("setting", all, true)?
+            } else {
+                let (canonical, value) =
+                    settings(&mut |s| s.show(&name).map(Some))?.unwrap_or_default();
+                single_text_row(&canonical, vec![(canonical.clone(), value)], false)?
+            };
+            return Ok(Response::Query(response));
+        }
+        Statement::StartTransaction { .. } => {
+            return Ok(Response::TransactionStart(Tag::new("BEGIN")));
+        }
+        Statement::Commit { .. } => return Ok(Response::TransactionEnd(Tag::new("COMMIT"))),
+        Statement::Rollback {
+            savepoint: Some(_), ..
+        } => return Ok(Response::Execution(Tag::new("ROLLBACK"))),
+        Statement::Rollback { .. } => return Ok(Response::TransactionEnd(Tag::new("ROLLBACK"))),
+        Statement::Savepoint { .. } => return Ok(Response::Execution(Tag::new("SAVEPOINT"))),
+        Statement::ReleaseSavepoint { .. } => return Ok(Response::Execution(Tag::new("RELEASE"))),
+        Statement::Discard { .. } => {
+            settings(&mut |s| {
+                s.reset_all();
+                Ok(None)
+            })?;
+            return Ok(Response::Execution(Tag::new("DISCARD ALL")));
+        }
+        other => {
+            return Err(user_error(
+                "0A000",
+                format!("{other} is not a session statement"),
+            ));
+        }
+    };
+    if let Some((name, value)) = report {
+        client
+            .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
+                name, value,
+            )))
+            .await?;
+    }
+    Ok(Response::Execution(Tag::new(
+        if matches!(statement, Statement::Reset(_)) {
+            "RESET"
+        } else {
+            "SET"
+        },
+    )))
+}
+
+/// Encodes a result stream into data rows as the client pulls them.
+fn data_rows(
+    stream: QueryStream,
+    fields: Arc<Vec<FieldInfo>>,
+) -> impl Stream<Item = PgWireResult<DataRow>> + Send + 'static {
+    stream
+        .map(move |batch| {
+            let rows: Vec<PgWireResult<DataRow>> = match batch {
+                Ok(batch) => match encode::encode_batch(&fields, &batch) {
+                    Ok(rows) => rows.into_iter().map(Ok).collect(),
+                    Err(error) => vec![Err(error)],
+                },
+                Err(error) => vec![Err(planner_error(&error))],
+            };
+            stream::iter(rows)
+        })
+        .flatten()
+}
+
+/// Runs a planned query and wraps its stream for the wire.
+async fn run_query(
+    shared: &PgShared,
+    connection: &ConnectionState,
+    planned: &PlannedQuery,
+    parameters: Vec<ScalarValue>,
+    format: &Format,
+) -> PgWireResult<Response> {
+    let login = login(connection)?;
+    let ctx = QueryContext::new(login.session, login.principal, connection.start_query());
+    let fields = Arc::new(encode::field_infos(planned.schema(), format)?);
+    let stream = shared
+        .service
+        .execute(&ctx, planned, parameters)
+        .await
+        .map_err(|e| planner_error(&e))?;
+    Ok(Response::Query(QueryResponse::new(
+        Arc::clone(&fields),
+        data_rows(stream, fields),
+    )))
+}
+
+/// Plans one statement for `connection`'s tenant.
+async fn prepare(
+    shared: &PgShared,
+    connection: &ConnectionState,
+    statement: Statement,
+) -> PgWireResult<PreparedStatement> {
+    if is_session_statement(&statement) {
+        return Ok(PreparedStatement::Session(Box::new(statement)));
+    }
+    let login = login(connection)?;
+    let ctx = QueryContext::new(login.session, login.principal, connection.start_query());
+    let plan = |statement| async {
+        shared
+            .service
+            .plan(&ctx, statement)
+            .await
+            .map(Box::new)
+            .map_err(|e| planner_error(&e))
+    };
+    match statement {
+        Statement::Copy {
+            source: CopySource::Query(query),
+            to: true,
+            target: CopyTarget::Stdout,
+            options,
+            legacy_options,
+            ..
+        } => {
+            let format = CopyFormat::from_options(&options, &legacy_options)?;
+            Ok(PreparedStatement::CopyOut(
+                plan(Statement::Query(query)).await?,
+                format,
+            ))
+        }
+        statement => Ok(PreparedStatement::Query(plan(statement).await?)),
+    }
+}
+
+/// Runs a planned query and streams it as COPY data.
+async fn run_copy(
+    shared: &PgShared,
+    connection: &ConnectionState,
+    planned: &PlannedQuery,
+    format: &CopyFormat,
+) -> PgWireResult<Response> {
+    let login = login(connection)?;
+    let ctx = QueryContext::new(login.session, login.principal, connection.start_query());
+    let fields = encode::field_infos(planned.schema(), &Format::UnifiedText)?;
+    let stream = shared
+        .service
+        .execute(&ctx, planned, Vec::new())
+        .await
+        .map_err(|e| planner_error(&e))?;
+    Ok(Response::CopyOut(copy_response(stream, fields, format)))
+}
+
+#[async_trait]
+impl SimpleQueryHandler for TollgateQueryHandler {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        check_size(&self.shared, query)?;
+        let statements = self
+            .shared
+            .service
+            .parse(query)
+            .map_err(|e| planner_error(&e))?;
+        let mut responses = Vec::with_capacity(statements.len());
+        for statement in statements {
+            // As PostgreSQL, the first failing statement ends the batch.
+            let response = match prepare(&self.shared, &self.connection, statement).await {
+                Ok(PreparedStatement::Session(statement)) => {
+                    answer_session_statement(&self.connection, client, &statement).await
+                }
+                Ok(PreparedStatement::Query(planned)) => {
+                    run_query(
+                        &self.shared,
+                        &self.connection,
+                        &planned,
+                        Vec::new(),
+                        &Format::UnifiedText,
+                    )
+                    .await
+                }
+                Ok(PreparedStatement::CopyOut(planned, format)) => {
+                    run_copy(&self.shared, &self.connection, &planned, &format).await
+                }
+                Err(error) => Err(error),
+            };
+            match response {
+                Ok(response) => responses.push(response),
+                Err(PgWireError::UserError(info)) => {
+                    responses.push(Response::Error(info));
+                    break;
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(responses)
+    }
+}
+
+/// Parses and plans statements for the extended protocol.
+pub struct TollgateQueryParser {
+    shared: Arc<PgShared>,
+    connection: Arc<ConnectionState>,
+}
+
+#[async_trait]
+impl QueryParser for TollgateQueryParser {
+    type Statement = PreparedStatement;
+
+    async fn parse_sql<C>(
+        &self,
+        _client: &C,
+        sql: &str,
+        _types: &[Option<Type>],
+    ) -> PgWireResult<Option<Self::Statement>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        check_size(&self.shared, sql)?;
+        let mut statements = self
+            .shared
+            .service
+            .parse(sql)
+            .map_err(|e| planner_error(&e))?;
+        match statements.len() {
+            0 => Ok(None),
+            1 => prepare(&self.shared, &self.connection, statements.remove(0))
+                .await
+                .map(Some),
+            _ => Err(user_error(
+                "42601",
+                "cannot insert multiple commands into a prepared statement",
+            )),
+        }
+    }
+
+    fn get_parameter_types(&self, statement: &Self::Statement) -> PgWireResult<Vec<Type>> {
+        match statement {
+            PreparedStatement::Session(_) | PreparedStatement::CopyOut(..) => Ok(Vec::new()),
+            PreparedStatement::Query(planned) => planned
+                .parameter_types()
+                .iter()
+                .map(|data_type| match data_type {
+                    Some(data_type) => encode::pg_type(data_type),
+                    None => Ok(Type::TEXT),
+                })
+                .collect(),
+        }
+    }
+
+    fn get_result_schema(
+        &self,
+        statement: &Self::Statement,
+        format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
+        match statement {
+            PreparedStatement::Session(statement) => match statement.as_ref() {
+                Statement::ShowVariable { variable } => Ok(vec![FieldInfo::new(
+                    variable
+                        .iter()
+                        .map(|i| i.value.as_str())
+                        .collect::<Vec<_>>()
+                        .join("."),
+                    None,
+                    None,
+                    Type::TEXT,
+                    FieldFormat::Text,
+                )]),
+                _ => Ok(Vec::new()),
+            },
+            PreparedStatement::CopyOut(..) => Ok(Vec::new()),
+            PreparedStatement::Query(planned) => {
+                encode::field_infos(planned.schema(), format.unwrap_or(&Format::UnifiedText))
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for TollgateQueryHandler {
+    type Statement = PreparedStatement;
+    type QueryParser = TollgateQueryParser;
+
+    fn query_parser(&self) -> Arc<Self::QueryParser> {
+        Arc::clone(&self.parser)
+    }
+
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Self::Statement>,
+        _max_rows: usize,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let stored: &StoredStatement<PreparedStatement> = &portal.statement;
+        match &stored.statement {
+            PreparedStatement::Session(statement) => {
+                answer_session_statement(&self.connection, client, statement).await
+            }
+            PreparedStatement::CopyOut(planned, format) => {
+                run_copy(&self.shared, &self.connection, planned, format).await
+            }
+            PreparedStatement::Query(planned) => {
+                let inferred = self.parser.get_parameter_types(&stored.statement)?;
+                let types: Vec<Type> = inferred
+                    .iter()
+                    .enumerate()
+                    .map(
+                        |(i, inferred)| match stored.parameter_types.get(i).cloned().flatten() {
+                            Some(given) if given != Type::UNKNOWN => given,
+                            _ => inferred.clone(),
+                        },
+                    )
+                    .collect();
+                if portal.parameter_len() != types.len() {
+                    return Err(user_error(
+                        "08P01",
+                        format!(
+                            "bind message supplies {} parameters, but prepared statement \"{}\" requires {}",
+                            portal.parameter_len(),
+                            stored.id,
+                            types.len()
+                        ),
+                    ));
+                }
+                let values = params::decode(portal, &types)?;
+                run_query(
+                    &self.shared,
+                    &self.connection,
+                    planned,
+                    values,
+                    &portal.result_column_format,
+                )
+                .await
+            }
+        }
+    }
+}

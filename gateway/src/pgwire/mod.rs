@@ -1,0 +1,200 @@
+//! The Postgres wire protocol front end (pgwire).
+//!
+//! ```text
+//! TcpListener ── accept (TCP_NODELAY, connection limit) ── process_socket (TLS negotiation)
+//!    └─ per connection: TollgateStartupHandler (SCRAM) ─▶ TollgateQueryHandler (simple and
+//!       extended protocol) ─▶ QueryService ─▶ rows encoded from Arrow as the client reads
+//! ```
+//!
+//! Built on `pgwire` 0.42, whose authentication keeps per-connection state per connection.
+//! `datafusion-postgres` and its `arrow-pg` encoder pin pgwire 0.41 (two copies do not
+//! interoperate), so Arrow→wire encoding is this crate's own ([`encode`]) and only the
+//! catalog tables of `datafusion-pg-catalog` are used, in the planner.
+
+mod auth;
+mod connection;
+mod copy;
+pub mod encode;
+pub mod errors;
+mod handler;
+mod params;
+mod settings;
+mod throttle;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use pgwire::api::PgWireServerHandlers;
+use pgwire::api::auth::StartupHandler;
+use pgwire::api::auth::sasl::scram::ScramAuth;
+use pgwire::api::cancel::CancelHandler;
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::messages::cancel::CancelRequest;
+use pgwire::tokio::TlsAcceptor;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tollgate_catalog::{ByteSize, Catalog, Principal, TollgateOptions};
+use tollgate_planner::QueryService;
+
+use crate::error::GatewayError;
+use crate::tls;
+use auth::TollgateStartupHandler;
+use connection::{CancelRegistry, ConnectionState};
+use handler::TollgateQueryHandler;
+use throttle::LoginThrottle;
+
+/// What every connection of a listener shares.
+pub struct PgShared {
+    catalog: Arc<Catalog>,
+    service: Arc<QueryService>,
+    throttle: LoginThrottle,
+    scram: Arc<ScramAuth<Arc<Principal>>>,
+    require_tls: bool,
+    max_query_size: ByteSize,
+    cancels: Arc<CancelRegistry>,
+}
+
+/// A bound Postgres wire protocol listener.
+pub struct PgServer {
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    shared: Arc<PgShared>,
+    slots: Arc<Semaphore>,
+}
+
+impl PgServer {
+    /// Binds the listener configured in `options`.
+    ///
+    /// # Errors
+    /// [`GatewayError::Bind`] if the address is taken, [`GatewayError::Tls`] for unusable
+    /// certificate or key files.
+    pub async fn bind(
+        options: &TollgateOptions,
+        catalog: Arc<Catalog>,
+        service: Arc<QueryService>,
+    ) -> Result<Self, GatewayError> {
+        let pg = &options.pg;
+        let (tls, certificate_pem) = match &pg.tls {
+            Some(tls_options) => {
+                let (acceptor, pem) = tls::acceptor(tls_options)?;
+                (Some(acceptor), Some(pem))
+            }
+            None => (None, None),
+        };
+        let scram = auth::scram_mechanism(Arc::clone(&catalog), certificate_pem.as_deref())
+            .map_err(GatewayError::Tls)?;
+        let listener = TcpListener::bind(pg.listen)
+            .await
+            .map_err(|source| GatewayError::Bind {
+                address: pg.listen,
+                source,
+            })?;
+        let shared = PgShared {
+            catalog,
+            service,
+            throttle: LoginThrottle::new(&options.auth),
+            scram,
+            require_tls: pg.tls.as_ref().is_some_and(|t| t.require),
+            max_query_size: pg.max_query_size,
+            cancels: Arc::new(CancelRegistry::default()),
+        };
+        Ok(Self {
+            listener,
+            tls,
+            shared: Arc::new(shared),
+            slots: Arc::new(Semaphore::new(pg.max_connections)),
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    ///
+    /// # Errors
+    /// If the socket has no local address.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Accepts connections until `shutdown` fires.
+    pub async fn serve(self, shutdown: CancellationToken) {
+        loop {
+            let accepted = tokio::select! {
+                () = shutdown.cancelled() => break,
+                accepted = self.listener.accept() => accepted,
+            };
+            let (socket, peer) = match accepted {
+                Ok(pair) => pair,
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed");
+                    continue;
+                }
+            };
+            let permit = Arc::clone(&self.slots).try_acquire_owned().ok();
+            let connection = Arc::new(ConnectionState::new(
+                Arc::clone(&self.shared.cancels),
+                permit,
+            ));
+            let handlers = ConnectionHandlers::new(Arc::clone(&self.shared), connection);
+            let tls = self.tls.clone();
+            tokio::spawn(async move {
+                if let Err(error) = pgwire::tokio::process_socket(socket, tls, handlers).await {
+                    tracing::debug!(%error, %peer, "connection ended with an error");
+                }
+            });
+        }
+    }
+}
+
+/// The handlers of one connection; pgwire asks for them once per connection.
+struct ConnectionHandlers {
+    startup: Arc<TollgateStartupHandler>,
+    query: Arc<TollgateQueryHandler>,
+    cancel: Arc<RegistryCancelHandler>,
+}
+
+impl ConnectionHandlers {
+    fn new(shared: Arc<PgShared>, connection: Arc<ConnectionState>) -> Self {
+        Self {
+            startup: Arc::new(TollgateStartupHandler::new(
+                Arc::clone(&shared),
+                Arc::clone(&connection),
+            )),
+            query: Arc::new(TollgateQueryHandler::new(Arc::clone(&shared), connection)),
+            cancel: Arc::new(RegistryCancelHandler {
+                cancels: Arc::clone(&shared.cancels),
+            }),
+        }
+    }
+}
+
+impl PgWireServerHandlers for ConnectionHandlers {
+    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        Arc::clone(&self.query)
+    }
+
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        Arc::clone(&self.query)
+    }
+
+    fn startup_handler(&self) -> Arc<impl StartupHandler> {
+        Arc::clone(&self.startup)
+    }
+
+    fn cancel_handler(&self) -> Arc<impl CancelHandler> {
+        Arc::clone(&self.cancel)
+    }
+}
+
+/// Routes CancelRequests to the connection they name.
+struct RegistryCancelHandler {
+    cancels: Arc<CancelRegistry>,
+}
+
+#[async_trait]
+impl CancelHandler for RegistryCancelHandler {
+    async fn on_cancel_request(&self, request: CancelRequest) {
+        self.cancels
+            .cancel(&(request.pid, request.secret_key.to_bytes().to_vec()));
+    }
+}

@@ -1,0 +1,202 @@
+//! The planner's errors and the protocol-neutral kinds front ends map to their wire codes.
+
+use datafusion::arrow::error::ArrowError;
+use datafusion::error::DataFusionError;
+use datafusion::sql::sqlparser::parser::ParserError;
+
+/// What went wrong, in terms a front end can translate to SQLSTATE, gRPC or HTTP codes.
+///
+/// Each front end keeps one mapping table from these kinds (see `gateway::pgwire::errors`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The SQL text does not parse.
+    Syntax,
+    /// A table (dataset) that does not exist for this tenant.
+    UndefinedTable,
+    /// A column that does not exist.
+    UndefinedColumn,
+    /// A function that does not exist or does not accept these arguments.
+    UndefinedFunction,
+    /// The statement is well formed but not allowed (writes, DDL, engine settings).
+    Denied,
+    /// A feature Tollgate does not offer.
+    Unsupported,
+    /// Bad values: wrong parameter count or type, an impossible cast.
+    InvalidInput,
+    /// Division by zero.
+    DivisionByZero,
+    /// The statement is too large or too deeply nested.
+    TooComplex,
+    /// The tenant's memory limit was reached.
+    OutOfMemory,
+    /// The query was cancelled by the client.
+    Cancelled,
+    /// The statement ran longer than the profile allows.
+    Timeout,
+    /// A failure inside Tollgate or a source; details are logged, not sent.
+    Internal,
+}
+
+/// An error of planning or running a query.
+#[derive(Debug, thiserror::Error)]
+pub enum PlannerError {
+    /// Refused by the SQL policy; the message says what is not allowed.
+    #[error("{message}")]
+    Policy {
+        /// [`ErrorKind::Denied`] or [`ErrorKind::Unsupported`].
+        kind: ErrorKind,
+        /// Shown to the client.
+        message: String,
+    },
+    /// The SQL does not parse.
+    #[error("syntax error: {0}")]
+    Parse(#[from] ParserError),
+    /// Wrong parameters for a prepared statement.
+    #[error("{0}")]
+    Parameters(String),
+    /// Stopped on the client's request.
+    #[error("canceling statement due to user request")]
+    Cancelled,
+    /// Stopped by the profile's statement timeout.
+    #[error("canceling statement due to statement timeout ({timeout} in profile {profile})")]
+    Timeout {
+        /// The limit, human-readable.
+        timeout: String,
+        /// The tenant's profile.
+        profile: String,
+    },
+    /// A grant could not be turned into a view at start-up.
+    #[error("grant of `{dataset}` to tenant `{tenant}`: {source}")]
+    Grant {
+        /// Tenant id.
+        tenant: String,
+        /// Dataset id.
+        dataset: String,
+        /// The SQL error of the grant's expression or filter.
+        source: Box<PlannerError>,
+    },
+    /// A dataset's source could not be opened.
+    #[error("dataset `{dataset}`: {message}")]
+    Source {
+        /// Dataset id.
+        dataset: String,
+        /// What failed.
+        message: String,
+    },
+    /// An error of the query engine.
+    #[error(transparent)]
+    Engine(#[from] DataFusionError),
+}
+
+impl PlannerError {
+    /// The kind front ends map to a wire code.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Policy { kind, .. } => *kind,
+            Self::Parse(ParserError::RecursionLimitExceeded) => ErrorKind::TooComplex,
+            Self::Parse(_) => ErrorKind::Syntax,
+            Self::Parameters(_) => ErrorKind::InvalidInput,
+            Self::Cancelled => ErrorKind::Cancelled,
+            Self::Timeout { .. } => ErrorKind::Timeout,
+            Self::Grant { .. } | Self::Source { .. } => ErrorKind::Internal,
+            Self::Engine(error) => classify(error),
+        }
+    }
+
+    /// The message for the client: the error's text, except for internal errors, whose
+    /// details (paths, source names) stay in the log.
+    pub fn client_message(&self) -> String {
+        match self.kind() {
+            ErrorKind::Internal => {
+                "internal error while running the query; the operator's log has the details"
+                    .to_owned()
+            }
+            ErrorKind::OutOfMemory => {
+                "the query needs more memory than the tenant's profile allows".to_owned()
+            }
+            _ => match self {
+                Self::Engine(error) => engine_message(error),
+                other => other.to_string(),
+            },
+        }
+    }
+}
+
+/// Classifies an engine error by its root cause.
+fn classify(error: &DataFusionError) -> ErrorKind {
+    match error.find_root() {
+        DataFusionError::SQL(parser, _) => match parser.as_ref() {
+            ParserError::RecursionLimitExceeded => ErrorKind::TooComplex,
+            _ => ErrorKind::Syntax,
+        },
+        DataFusionError::SchemaError(schema_error, _) => match schema_error.as_ref() {
+            datafusion::common::SchemaError::FieldNotFound { .. } => ErrorKind::UndefinedColumn,
+            _ => ErrorKind::InvalidInput,
+        },
+        DataFusionError::Plan(message) => classify_plan_message(message),
+        DataFusionError::NotImplemented(_) => ErrorKind::Unsupported,
+        DataFusionError::ResourcesExhausted(_) => ErrorKind::OutOfMemory,
+        DataFusionError::ArrowError(arrow, _) => match arrow.as_ref() {
+            ArrowError::DivideByZero => ErrorKind::DivisionByZero,
+            ArrowError::CastError(_)
+            | ArrowError::ParseError(_)
+            | ArrowError::ComputeError(_)
+            | ArrowError::InvalidArgumentError(_) => ErrorKind::InvalidInput,
+            _ => ErrorKind::Internal,
+        },
+        DataFusionError::Execution(message) if message.contains("Divide by zero") => {
+            ErrorKind::DivisionByZero
+        }
+        DataFusionError::Execution(message) if message.starts_with("Cast error") => {
+            ErrorKind::InvalidInput
+        }
+        _ => ErrorKind::Internal,
+    }
+}
+
+fn classify_plan_message(message: &str) -> ErrorKind {
+    if message.starts_with("table '") && message.contains("not found") {
+        ErrorKind::UndefinedTable
+    } else if message.contains("Invalid function")
+        || message.contains("No function matches")
+        || message.contains("function") && message.contains("not found")
+    {
+        ErrorKind::UndefinedFunction
+    } else {
+        ErrorKind::InvalidInput
+    }
+}
+
+/// The root message without DataFusion's stage prefixes ("Error during planning: …").
+fn engine_message(error: &DataFusionError) -> String {
+    let root = error.find_root();
+    let text = match root {
+        DataFusionError::Plan(message)
+        | DataFusionError::Execution(message)
+        | DataFusionError::NotImplemented(message) => message.clone(),
+        DataFusionError::SQL(parser, _) => parser.to_string(),
+        DataFusionError::SchemaError(schema_error, _) => schema_error.to_string(),
+        DataFusionError::ArrowError(arrow, _) => arrow.to_string(),
+        other => other.to_string(),
+    };
+    text.replace("tollgate.", "")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_errors_are_classified_by_root_cause() {
+        let missing = DataFusionError::Plan("table 'tollgate.tpch.customer' not found".to_owned());
+        let wrapped = DataFusionError::Context("planning".to_owned(), Box::new(missing));
+        let error = PlannerError::Engine(wrapped);
+        assert_eq!(error.kind(), ErrorKind::UndefinedTable);
+        assert_eq!(error.client_message(), "table 'tpch.customer' not found");
+        let internal = PlannerError::Engine(DataFusionError::Internal(
+            "/data/secret/path.parquet".to_owned(),
+        ));
+        assert_eq!(internal.kind(), ErrorKind::Internal);
+        assert!(!internal.client_message().contains("secret"));
+    }
+}

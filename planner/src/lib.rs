@@ -1,0 +1,29 @@
+//! Tollgate's engine: from (principal, SQL) to a stream of Arrow batches.
+//!
+//! The crate owns everything between a front end and the data: each tenant's scoped
+//! DataFusion session ([`tenant`]), the views its grants become ([`granted_view`]), the SQL
+//! policy ([`policy`]), the sources datasets are read from ([`sources`]) and the one
+//! protocol-neutral service front ends call ([`QueryService`]). It knows no wire protocol.
+//!
+//! ```text
+//! QueryService::parse ─▶ front end answers SET/SHOW/BEGIN ─▶ QueryService::plan (policy,
+//! tenant catalog) ─▶ QueryService::execute ─▶ QueryStream (cancel + statement timeout)
+//! ```
+
+pub mod error;
+pub mod granted_view;
+pub mod information_schema;
+mod output_names;
+pub mod policy;
+mod service;
+mod sources;
+mod stream;
+pub mod tenant;
+
+pub use error::{ErrorKind, PlannerError};
+pub use service::{PlannedQuery, QueryContext, QueryService};
+pub use stream::QueryStream;
+pub use tenant::TenantSession;
+
+/// Re-exported so front ends name the same engine types.
+pub use datafusion;

@@ -1,0 +1,252 @@
+//! The engine API: one protocol-neutral service every front end calls.
+//!
+//! ```text
+//! front end ── parse(sql) ──▶ statements ── (session chatter answered by the front end)
+//!           ── plan(ctx, statement) ──▶ PlannedQuery { schema, parameter types }
+//!           ── execute(ctx, planned, params) ──▶ QueryStream of Arrow batches
+//! ```
+//!
+//! Authorization lives here once: the [`QueryContext`] names a tenant session whose catalog
+//! holds only that tenant's views; the policy admits only reads; limits (statement timeout,
+//! memory) come from the tenant's profile.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::common::ScalarValue;
+use datafusion::dataframe::DataFrame;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::sql::parser::Statement as EngineStatement;
+use datafusion::sql::sqlparser::ast::Statement;
+use tokio_util::sync::CancellationToken;
+use tollgate_catalog::{Catalog, Principal};
+
+use crate::error::PlannerError;
+use crate::policy::SqlPolicy;
+use crate::sources::SourceTables;
+use crate::stream::{Limits, QueryStream};
+use crate::tenant::TenantSession;
+
+/// Everything one query runs with: whose it is and how to stop it.
+#[derive(Debug, Clone)]
+pub struct QueryContext {
+    session: Arc<TenantSession>,
+    principal: Arc<Principal>,
+    cancel: CancellationToken,
+}
+
+impl QueryContext {
+    /// A context for one query of `principal` in `session`, stopped when `cancel` fires.
+    pub fn new(
+        session: Arc<TenantSession>,
+        principal: Arc<Principal>,
+        cancel: CancellationToken,
+    ) -> Self {
+        Self {
+            session,
+            principal,
+            cancel,
+        }
+    }
+
+    /// The principal running the query.
+    pub fn principal(&self) -> &Arc<Principal> {
+        &self.principal
+    }
+
+    /// The tenant session the query runs in.
+    pub fn session(&self) -> &Arc<TenantSession> {
+        &self.session
+    }
+}
+
+/// A statement planned for a tenant: what it returns and which parameters it takes.
+#[derive(Debug, Clone)]
+pub struct PlannedQuery {
+    plan: LogicalPlan,
+    schema: SchemaRef,
+    parameter_types: Vec<Option<DataType>>,
+}
+
+impl PlannedQuery {
+    /// The columns the query returns.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// The type of each positional parameter `$1..$n`, where the engine could infer it.
+    pub fn parameter_types(&self) -> &[Option<DataType>] {
+        &self.parameter_types
+    }
+}
+
+/// The query engine shared by all front ends.
+#[derive(Debug)]
+pub struct QueryService {
+    catalog: Arc<Catalog>,
+    policy: SqlPolicy,
+    tenants: HashMap<String, Arc<TenantSession>>,
+}
+
+impl QueryService {
+    /// Opens every dataset and builds every tenant's session.
+    ///
+    /// # Errors
+    /// [`PlannerError::Source`] for a dataset that cannot be opened, [`PlannerError::Grant`]
+    /// for a grant whose columns or filter do not plan.
+    pub async fn new(catalog: Arc<Catalog>) -> Result<Self, PlannerError> {
+        let sources = SourceTables::open(&catalog).await?;
+        let mut tenants = HashMap::new();
+        for tenant in catalog.tenants() {
+            let session = TenantSession::build(&catalog, Arc::clone(tenant), &sources).await?;
+            tenants.insert(tenant.id.clone(), Arc::new(session));
+        }
+        Ok(Self {
+            catalog,
+            policy: SqlPolicy::default(),
+            tenants,
+        })
+    }
+
+    /// The catalog the service was built from.
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+
+    /// The session of the tenant `principal` belongs to.
+    pub fn session(&self, principal: &Principal) -> Option<Arc<TenantSession>> {
+        self.tenants.get(&principal.tenant).map(Arc::clone)
+    }
+
+    /// Splits SQL text into statements. Front ends answer session chatter among them
+    /// (`SET`, `SHOW`, `BEGIN`, …) themselves and hand the rest to [`QueryService::plan`].
+    ///
+    /// # Errors
+    /// [`PlannerError::Parse`].
+    pub fn parse(&self, sql: &str) -> Result<Vec<Statement>, PlannerError> {
+        self.policy.parse(sql)
+    }
+
+    /// Checks `statement` against the policy and plans it in the tenant's session.
+    ///
+    /// # Errors
+    /// [`PlannerError::Policy`] for statements that are not reads; engine errors for names
+    /// that do not exist in the tenant's catalog (42P01) and other planning failures.
+    pub async fn plan(
+        &self,
+        ctx: &QueryContext,
+        statement: Statement,
+    ) -> Result<PlannedQuery, PlannerError> {
+        let statement = self.policy.admit(statement)?;
+        let state = ctx.session.state();
+        let plan = state
+            .statement_to_plan(EngineStatement::Statement(Box::new(statement)))
+            .await?;
+        let mut parameters: Vec<(usize, Option<DataType>)> = plan
+            .get_parameter_types()?
+            .into_iter()
+            .map(|(id, data_type)| {
+                id.trim_start_matches('$')
+                    .parse::<usize>()
+                    .map(|position| (position, data_type))
+                    .map_err(|_| {
+                        PlannerError::Parameters(format!(
+                            "parameter `{id}` is not positional ($1, $2, …)"
+                        ))
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        parameters.sort_by_key(|(position, _)| *position);
+        let count = parameters.last().map_or(0, |(position, _)| *position);
+        let mut parameter_types = vec![None; count];
+        for (position, data_type) in parameters {
+            if let Some(slot) = position
+                .checked_sub(1)
+                .and_then(|i| parameter_types.get_mut(i))
+            {
+                *slot = data_type;
+            }
+        }
+        let schema = Arc::new(plan.schema().as_arrow().clone());
+        Ok(PlannedQuery {
+            plan,
+            schema,
+            parameter_types,
+        })
+    }
+
+    /// Runs a planned query with `parameters` bound to `$1..$n`.
+    ///
+    /// # Errors
+    /// [`PlannerError::Parameters`] for a wrong parameter count or a value that does not
+    /// convert to the parameter's type; engine errors from physical planning.
+    ///
+    /// # Cancellation
+    /// The returned stream stops when the context's token is cancelled or the profile's
+    /// statement timeout passes; dropping it stops the query.
+    pub async fn execute(
+        &self,
+        ctx: &QueryContext,
+        planned: &PlannedQuery,
+        parameters: Vec<ScalarValue>,
+    ) -> Result<QueryStream, PlannerError> {
+        let expected = planned.parameter_types.len();
+        if parameters.len() != expected {
+            return Err(PlannerError::Parameters(format!(
+                "the statement takes {expected} parameters, but {} were supplied",
+                parameters.len()
+            )));
+        }
+        let plan = if expected == 0 {
+            planned.plan.clone()
+        } else {
+            let values = parameters
+                .into_iter()
+                .zip(&planned.parameter_types)
+                .enumerate()
+                .map(|(i, (value, data_type))| match data_type {
+                    Some(data_type) if &value.data_type() != data_type => {
+                        value.cast_to(data_type).map_err(|e| {
+                            PlannerError::Parameters(format!(
+                                "parameter ${} does not convert to {data_type}: {e}",
+                                i + 1
+                            ))
+                        })
+                    }
+                    _ => Ok(value),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            planned.plan.clone().with_param_values(values)?
+        };
+        let profile = &ctx.session.tenant().profile;
+        let mut limits = Limits {
+            cancelled: Box::pin(ctx.cancel.clone().cancelled_owned()),
+            deadline: Box::pin(tokio::time::sleep(profile.statement_timeout)),
+            timeout: humantime_text(profile.statement_timeout),
+            profile: profile.name.clone(),
+        };
+        let frame = DataFrame::new(ctx.session.state(), plan);
+        let mut start = std::pin::pin!(frame.execute_stream());
+        // Physical planning can be slow (schema inference, listing); it obeys the same limits.
+        let inner = std::future::poll_fn(|cx| {
+            if let Some(error) = limits.poll_stop(cx) {
+                return std::task::Poll::Ready(Err(error));
+            }
+            start
+                .as_mut()
+                .poll(cx)
+                .map(|result| result.map_err(PlannerError::Engine))
+        });
+        let inner = inner.await?;
+        Ok(QueryStream::new(inner, limits))
+    }
+}
+
+fn humantime_text(duration: std::time::Duration) -> String {
+    if duration.subsec_millis() == 0 {
+        format!("{}s", duration.as_secs())
+    } else {
+        format!("{}ms", duration.as_millis())
+    }
+}

@@ -1,0 +1,158 @@
+//! A tenant's session: a DataFusion session whose catalog holds exactly its granted views.
+//!
+//! ```text
+//! catalog "tollgate"
+//!   ├── <domain>            one schema per domain the tenant was granted, e.g. tpch
+//!   │     └── <name>        GrantedViewProvider per grant, e.g. tpch.orders
+//!   ├── public              empty: the default schema clients expect
+//!   ├── information_schema  scoped: lists only the views above
+//!   └── pg_catalog          datafusion-pg-catalog, built from this same catalog
+//! ```
+//!
+//! Nothing else is registered: base tables live in a private session (`sources`), other
+//! tenants' views in their own sessions, and DataFusion's `information_schema` (which lists
+//! engine settings) is off. Name resolution is therefore the policy: a dataset that is not
+//! granted does not exist (42P01), exactly like a dataset that does not exist at all.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::catalog::{
+    CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList,
+    MemorySchemaProvider, SchemaProvider, TableProvider,
+};
+use datafusion::common::ScalarValue;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
+use datafusion_pg_catalog::setup_pg_catalog;
+use tollgate_catalog::{Catalog, Tenant};
+
+use crate::error::PlannerError;
+use crate::granted_view::GrantedViewProvider;
+use crate::information_schema::{self, ViewDescription};
+use crate::sources::SourceTables;
+
+/// What `SELECT version()` answers: drivers parse the PostgreSQL version from it.
+pub const SERVER_VERSION: &str = "16.6";
+
+/// One tenant's scoped session.
+pub struct TenantSession {
+    tenant: Arc<Tenant>,
+    context: SessionContext,
+}
+
+impl std::fmt::Debug for TenantSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantSession")
+            .field("tenant", &self.tenant.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TenantSession {
+    /// Builds the session of `tenant` with a view per grant.
+    ///
+    /// # Errors
+    /// [`PlannerError::Grant`] if a grant does not plan.
+    pub(crate) async fn build(
+        catalog: &Catalog,
+        tenant: Arc<Tenant>,
+        sources: &SourceTables,
+    ) -> Result<Self, PlannerError> {
+        let database = catalog.database();
+        let profile = &tenant.profile;
+        let mut config = SessionConfig::new()
+            .with_default_catalog_and_schema(database, "public")
+            .with_create_default_catalog_and_schema(false)
+            .with_information_schema(false)
+            .with_target_partitions(profile.parallelism);
+        config.options_mut().sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
+        let memory_limit = usize::try_from(profile.memory_limit.bytes()).unwrap_or(usize::MAX);
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(FairSpillPool::new(memory_limit)))
+            .with_disk_manager_builder(
+                DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
+            )
+            .build_arc()?;
+
+        let root = Arc::new(MemoryCatalogProvider::new());
+        root.register_schema("public", Arc::new(MemorySchemaProvider::new()))?;
+        let grants = catalog.grants(&tenant.id);
+        let mut described = Vec::with_capacity(grants.len());
+        for grant in grants {
+            let plan = sources.plan_grant(&tenant, grant).await?;
+            let view = Arc::new(GrantedViewProvider::new(grant.dataset.to_string(), plan));
+            let domain = grant.dataset.domain();
+            let schema = match root.schema(domain) {
+                Some(schema) => schema,
+                None => {
+                    let schema: Arc<dyn SchemaProvider> = Arc::new(MemorySchemaProvider::new());
+                    root.register_schema(domain, Arc::clone(&schema))?;
+                    schema
+                }
+            };
+            described.push((grant.dataset.clone(), view.schema()));
+            schema.register_table(grant.dataset.name().to_owned(), view)?;
+        }
+        let views: Vec<ViewDescription<'_>> = described
+            .iter()
+            .map(|(id, columns)| ViewDescription {
+                catalog: database,
+                schema: id.domain(),
+                table: id.name(),
+                columns: Arc::clone(columns),
+            })
+            .collect();
+        let mut domains: Vec<&str> = described.iter().map(|(id, _)| id.domain()).collect();
+        domains.dedup();
+        domains.insert(0, "public");
+        root.register_schema(
+            "information_schema",
+            information_schema::build(database, &domains, &views)?,
+        )?;
+
+        let catalogs = Arc::new(MemoryCatalogProviderList::new());
+        catalogs.register_catalog(database.to_owned(), root);
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(runtime)
+            .with_catalog_list(catalogs)
+            .with_default_features()
+            .build();
+        let context = SessionContext::new_with_state(state);
+        setup_pg_catalog(&context, database, EmptyContextProvider)
+            .map_err(|e| PlannerError::Engine(*e))?;
+        context.register_udf(version_udf());
+        Ok(Self { tenant, context })
+    }
+
+    /// The tenant this session belongs to.
+    pub fn tenant(&self) -> &Arc<Tenant> {
+        &self.tenant
+    }
+
+    /// A snapshot of the session's state to plan one query with.
+    pub(crate) fn state(&self) -> datafusion::execution::SessionState {
+        self.context.state()
+    }
+}
+
+/// `version()` in PostgreSQL's format, which drivers parse; DataFusion's names the engine.
+fn version_udf() -> datafusion::logical_expr::ScalarUDF {
+    let text = format!(
+        "PostgreSQL {SERVER_VERSION} (Tollgate {})",
+        env!("CARGO_PKG_VERSION")
+    );
+    create_udf(
+        "version",
+        vec![],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(move |_| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(text.clone()))))),
+    )
+}

@@ -1,0 +1,107 @@
+//! Shared set-up for Tollgate's end-to-end tests: demo data, gateways on port 0, clients.
+//!
+//! Every test starts its own gateway in-process on a free port, over the demo tenants and
+//! TPC-H data at a small scale. The data is generated once per machine (atomically, so
+//! parallel test processes can share it) under the system temp directory.
+
+pub mod raw;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use tokio_postgres::{Client, NoTls};
+use tollgate_catalog::TollgateOptions;
+use tollgate_gateway::server::{self, RunningGateway};
+
+/// TPC-H scale of the test data: small enough to generate in a second, large enough to
+/// span several row groups of `lineitem`.
+pub const TEST_SCALE: f64 = 0.01;
+
+/// Where test data is kept.
+pub fn data_dir() -> PathBuf {
+    std::env::temp_dir().join("tollgate-test-data")
+}
+
+/// The demo configuration at [`TEST_SCALE`], generated on first use.
+pub fn demo_options() -> TollgateOptions {
+    let dir = data_dir();
+    std::fs::create_dir_all(&dir).expect("create the test data directory");
+    let config = tollgate_gateway::demo::prepare(&dir, TEST_SCALE).expect("prepare demo data");
+    let mut options = TollgateOptions::load(&config).expect("load the demo configuration");
+    options.pg.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    options
+}
+
+/// A gateway started for one test.
+pub struct TestGateway {
+    running: Option<RunningGateway>,
+    addr: SocketAddr,
+}
+
+impl TestGateway {
+    /// Starts the demo gateway on a free port.
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts the demo gateway after `adjust` changed its options.
+    pub async fn start_with(adjust: impl FnOnce(&mut TollgateOptions)) -> Self {
+        install_crypto_provider();
+        let mut options = demo_options();
+        adjust(&mut options);
+        let running = server::start(&options).await.expect("start the gateway");
+        let addr = running.pg_addr();
+        Self {
+            running: Some(running),
+            addr,
+        }
+    }
+
+    /// The Postgres wire protocol address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A libpq connection string for `user` (whose demo password is its name).
+    pub fn conninfo(&self, user: &str) -> String {
+        format!(
+            "host={} port={} dbname=tollgate user={user} password={user}",
+            self.addr.ip(),
+            self.addr.port()
+        )
+    }
+
+    /// Connects as a demo tenant without TLS.
+    pub async fn connect(&self, user: &str) -> Client {
+        self.try_connect(&self.conninfo(user))
+            .await
+            .expect("connect")
+    }
+
+    /// Connects with a full connection string.
+    pub async fn try_connect(&self, conninfo: &str) -> Result<Client, tokio_postgres::Error> {
+        let (client, connection) = tokio_postgres::connect(conninfo, NoTls).await?;
+        tokio::spawn(connection);
+        Ok(client)
+    }
+
+    /// Stops the gateway.
+    pub async fn stop(mut self) {
+        if let Some(running) = self.running.take() {
+            running.stop().await;
+        }
+    }
+}
+
+/// Installs rustls' ring provider once per process (tests build TLS configs directly).
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// The SQLSTATE of a failed statement, or a panic with the error if it has none.
+pub fn sqlstate(error: &tokio_postgres::Error) -> String {
+    match error.code() {
+        Some(code) => code.code().to_owned(),
+        None => panic!("error without SQLSTATE: {error:?}"),
+    }
+}

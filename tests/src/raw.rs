@@ -1,0 +1,142 @@
+//! A raw Postgres protocol session for tests that must send what no well-behaved driver
+//! sends (a Bind with the wrong parameter count, a lying length). Messages are encoded and
+//! decoded with `postgres-protocol`, the codec under tokio-postgres.
+
+use std::net::SocketAddr;
+
+use bytes::BytesMut;
+use postgres_protocol::authentication::sasl::{ChannelBinding, ScramSha256};
+use postgres_protocol::message::backend::Message;
+use postgres_protocol::message::frontend;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// What the server answered, simplified for assertions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// An ErrorResponse with its SQLSTATE.
+    Error(String),
+    /// A DataRow.
+    Row,
+    /// CommandComplete with its tag.
+    Complete(String),
+    /// PortalSuspended.
+    Suspended,
+    /// ReadyForQuery.
+    Ready,
+    /// Anything else (ParseComplete, BindComplete, RowDescription, …).
+    Other,
+}
+
+/// A connection speaking the protocol by hand.
+pub struct RawSession {
+    stream: TcpStream,
+    read: BytesMut,
+}
+
+impl RawSession {
+    /// Connects without logging in.
+    pub async fn connect(addr: SocketAddr) -> Self {
+        let stream = TcpStream::connect(addr).await.expect("connect");
+        Self {
+            stream,
+            read: BytesMut::new(),
+        }
+    }
+
+    /// Connects and logs in with SCRAM-SHA-256.
+    pub async fn login(addr: SocketAddr, user: &str, password: &str) -> Self {
+        let mut session = Self::connect(addr).await;
+        let mut buf = BytesMut::new();
+        frontend::startup_message([("user", user), ("database", "tollgate")], &mut buf)
+            .expect("startup");
+        session.send(&buf).await;
+        let mut scram = ScramSha256::new(password.as_bytes(), ChannelBinding::unsupported());
+        loop {
+            match session.next_message().await {
+                Message::AuthenticationSasl(_) => {
+                    let mut buf = BytesMut::new();
+                    frontend::sasl_initial_response("SCRAM-SHA-256", scram.message(), &mut buf)
+                        .expect("sasl");
+                    session.send(&buf).await;
+                }
+                Message::AuthenticationSaslContinue(body) => {
+                    scram.update(body.data()).expect("server-first");
+                    let mut buf = BytesMut::new();
+                    frontend::sasl_response(scram.message(), &mut buf).expect("sasl");
+                    session.send(&buf).await;
+                }
+                Message::AuthenticationSaslFinal(body) => {
+                    scram.finish(body.data()).expect("server-final")
+                }
+                Message::ReadyForQuery(_) => return session,
+                Message::ErrorResponse(_) => panic!("login failed"),
+                _ => {}
+            }
+        }
+    }
+
+    /// Writes raw bytes.
+    pub async fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.expect("write");
+    }
+
+    /// Reads one backend message; panics on EOF.
+    pub async fn next_message(&mut self) -> Message {
+        loop {
+            if let Some(message) = Message::parse(&mut self.read).expect("valid backend message") {
+                return message;
+            }
+            let n = self.stream.read_buf(&mut self.read).await.expect("read");
+            assert!(n > 0, "the server closed the connection");
+        }
+    }
+
+    /// Reads until EOF or an error; `Some(sqlstate)` of an ErrorResponse seen first.
+    pub async fn error_or_close(&mut self) -> Option<String> {
+        loop {
+            match Message::parse(&mut self.read) {
+                Ok(Some(Message::ErrorResponse(body))) => return Some(sqlstate(&body)),
+                Ok(Some(_)) => continue,
+                Ok(None) => {}
+                Err(_) => return None,
+            }
+            match self.stream.read_buf(&mut self.read).await {
+                Ok(0) | Err(_) => return None,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// Reads replies up to and including ReadyForQuery.
+    pub async fn until_ready(&mut self) -> Vec<Reply> {
+        let mut replies = Vec::new();
+        loop {
+            let reply = match self.next_message().await {
+                Message::ErrorResponse(body) => Reply::Error(sqlstate(&body)),
+                Message::DataRow(_) => Reply::Row,
+                Message::CommandComplete(body) => {
+                    Reply::Complete(body.tag().map(str::to_owned).unwrap_or_default())
+                }
+                Message::PortalSuspended => Reply::Suspended,
+                Message::ReadyForQuery(_) => {
+                    replies.push(Reply::Ready);
+                    return replies;
+                }
+                _ => Reply::Other,
+            };
+            replies.push(reply);
+        }
+    }
+}
+
+fn sqlstate(body: &postgres_protocol::message::backend::ErrorResponseBody) -> String {
+    use fallible_iterator::FallibleIterator;
+    let mut fields = body.fields();
+    while let Ok(Some(field)) = fields.next() {
+        if field.type_() == b'C' {
+            return String::from_utf8_lossy(field.value_bytes()).into_owned();
+        }
+    }
+    String::new()
+}

@@ -1,0 +1,178 @@
+//! Bad input gets a clear error with the right SQLSTATE, and the server keeps serving.
+
+use bytes::{BufMut, BytesMut};
+use postgres_protocol::IsNull;
+use postgres_protocol::message::frontend;
+use tokio::io::AsyncWriteExt;
+use tollgate_tests::raw::{RawSession, Reply};
+use tollgate_tests::{TestGateway, sqlstate};
+
+async fn still_serving(gateway: &TestGateway) {
+    let client = gateway.connect("acme").await;
+    client
+        .simple_query("SELECT 1")
+        .await
+        .expect("the server keeps serving");
+}
+
+#[tokio::test]
+async fn malformed_startup_packets_are_refused() {
+    let gateway = TestGateway::start().await;
+    // A startup packet with an unknown protocol version.
+    let mut session = RawSession::connect(gateway.addr()).await;
+    let mut packet = BytesMut::new();
+    packet.put_i32(8);
+    packet.put_i32(0x0009_0000);
+    session.send(&packet).await;
+    let _ = session.error_or_close().await;
+    // Garbage: a length shorter than its own header.
+    let mut session = RawSession::connect(gateway.addr()).await;
+    session.send(&[0, 0, 0, 2, 0xff, 0xff]).await;
+    let _ = session.error_or_close().await;
+    still_serving(&gateway).await;
+}
+
+#[tokio::test]
+async fn a_message_length_that_lies_does_not_hang_or_crash() {
+    let gateway = TestGateway::start().await;
+    let mut session = RawSession::login(gateway.addr(), "acme", "acme").await;
+    // Claims a 1 GB query, sends 5 bytes, hangs up.
+    let mut message = BytesMut::new();
+    message.put_u8(b'Q');
+    message.put_i32(1_000_000_000);
+    message.put_slice(b"SELEC");
+    session.send(&message).await;
+    drop(session);
+    // Claims a length below the minimum.
+    let mut session = RawSession::login(gateway.addr(), "acme", "acme").await;
+    session.send(&[b'Q', 0, 0, 0, 1]).await;
+    let _ = session.error_or_close().await;
+    still_serving(&gateway).await;
+}
+
+#[tokio::test]
+async fn oversized_and_deeply_nested_sql_get_clean_errors() {
+    let gateway = TestGateway::start().await;
+    let client = gateway.connect("acme").await;
+    let huge = format!("SELECT '{}'", "x".repeat(10 * 1024 * 1024));
+    let error = client.simple_query(&huge).await.expect_err("10 MB of SQL");
+    assert_eq!(sqlstate(&error), "54000");
+    let nested = format!("SELECT {}1{}", "(".repeat(10_000), ")".repeat(10_000));
+    let error = client
+        .simple_query(&nested)
+        .await
+        .expect_err("10,000 levels");
+    assert_eq!(sqlstate(&error), "54001");
+    let error = client
+        .simple_query("SELECT 'unterminated")
+        .await
+        .expect_err("unterminated quote");
+    assert_eq!(sqlstate(&error), "42601");
+    client
+        .simple_query("SELECT 1")
+        .await
+        .expect("the same connection still works");
+}
+
+#[tokio::test]
+async fn bind_errors_and_dropped_portals_are_reported() {
+    let gateway = TestGateway::start().await;
+    let mut session = RawSession::login(gateway.addr(), "acme", "acme").await;
+    let mut buf = BytesMut::new();
+    frontend::parse(
+        "s",
+        "SELECT r_name FROM tpch.region WHERE r_regionkey = $1",
+        [20],
+        &mut buf,
+    )
+    .expect("parse");
+    // Two parameters for a statement that takes one.
+    frontend::bind(
+        "p",
+        "s",
+        [0i16],
+        [Some(1i64), Some(2)],
+        |value, out| match value {
+            Some(v) => {
+                out.put_slice(v.to_string().as_bytes());
+                Ok(IsNull::No)
+            }
+            None => Ok(IsNull::Yes),
+        },
+        [0i16],
+        &mut buf,
+    )
+    .map_err(|_| ())
+    .expect("bind");
+    frontend::execute("p", 0, &mut buf).expect("execute");
+    frontend::sync(&mut buf);
+    session.send(&buf).await;
+    let replies = session.until_ready().await;
+    assert!(
+        replies.contains(&Reply::Error("08P01".to_owned())),
+        "{replies:?}"
+    );
+
+    // Executing a portal that was never bound (or was closed).
+    let mut buf = BytesMut::new();
+    frontend::execute("gone", 0, &mut buf).expect("execute");
+    frontend::sync(&mut buf);
+    session.send(&buf).await;
+    let replies = session.until_ready().await;
+    assert!(
+        replies.contains(&Reply::Error("34000".to_owned())),
+        "{replies:?}"
+    );
+
+    // Unknown parameter type OIDs are read as text.
+    let mut buf = BytesMut::new();
+    frontend::parse("u", "SELECT $1::text AS v", [987_654], &mut buf).expect("parse");
+    frontend::bind(
+        "",
+        "u",
+        [0i16],
+        [Some("x")],
+        |v: Option<&str>, out| {
+            out.put_slice(v.unwrap_or_default().as_bytes());
+            Ok(IsNull::No)
+        },
+        [0i16],
+        &mut buf,
+    )
+    .map_err(|_| ())
+    .expect("bind");
+    frontend::execute("", 0, &mut buf).expect("execute");
+    frontend::sync(&mut buf);
+    session.send(&buf).await;
+    let replies = session.until_ready().await;
+    assert!(
+        replies
+            .iter()
+            .any(|r| matches!(r, Reply::Row | Reply::Error(_))),
+        "{replies:?}"
+    );
+    still_serving(&gateway).await;
+}
+
+#[tokio::test]
+async fn a_client_that_disconnects_mid_result_is_cleaned_up() {
+    let gateway = TestGateway::start().await;
+    for _ in 0..3 {
+        let mut session = RawSession::login(gateway.addr(), "acme", "acme").await;
+        let mut buf = BytesMut::new();
+        frontend::query(
+            "SELECT * FROM tpch.lineitem a CROSS JOIN tpch.region",
+            &mut buf,
+        )
+        .expect("query");
+        session.send(&buf).await;
+        // Read a little of the result, then vanish.
+        let _ = session.next_message().await;
+        drop(session);
+    }
+    let mut stream = tokio::net::TcpStream::connect(gateway.addr())
+        .await
+        .expect("connect");
+    stream.shutdown().await.expect("half-closed before startup");
+    still_serving(&gateway).await;
+}

@@ -1,0 +1,317 @@
+//! The Postgres wire protocol with a real driver (tokio-postgres): authentication, TLS,
+//! simple and extended query protocol, text and binary results, portals, cancel.
+
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use tokio_postgres::NoTls;
+use tokio_postgres::types::Type;
+use tollgate_tests::{TestGateway, sqlstate};
+
+#[tokio::test]
+async fn extended_protocol_with_typed_parameters_and_binary_results() {
+    let gateway = TestGateway::start().await;
+    let acme = gateway.connect("acme").await;
+    // tokio-postgres prepares every statement and reads results in binary.
+    let statement = acme
+        .prepare("SELECT o_orderkey, o_totalprice, o_orderdate, o_orderstatus FROM tpch.orders WHERE o_orderkey = $1")
+        .await
+        .expect("prepare");
+    assert_eq!(statement.params(), &[Type::INT8]);
+    let types: Vec<Type> = statement
+        .columns()
+        .iter()
+        .map(|c| c.type_().clone())
+        .collect();
+    assert_eq!(
+        types,
+        vec![Type::INT8, Type::NUMERIC, Type::DATE, Type::TEXT]
+    );
+    let row = acme.query_one(&statement, &[&1i64]).await.expect("order 1");
+    let key: i64 = row.get(0);
+    let date: NaiveDate = row.get(2);
+    assert_eq!(key, 1);
+    assert!(date.to_string().starts_with("199"));
+    let rows = acme
+        .query(&statement, &[&-1i64])
+        .await
+        .expect("no such order");
+    assert!(rows.is_empty());
+}
+
+#[tokio::test]
+async fn simple_protocol_text_results_and_several_statements() {
+    let gateway = TestGateway::start().await;
+    let acme = gateway.connect("acme").await;
+    let messages = acme
+        .simple_query(
+            "SELECT r_name FROM tpch.region ORDER BY r_regionkey LIMIT 2; SELECT 1 + 1 AS two",
+        )
+        .await
+        .expect("two statements");
+    let rows: Vec<String> = messages
+        .iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(rows, vec!["AFRICA", "AMERICA", "2"]);
+    let version = acme
+        .simple_query("SELECT version()")
+        .await
+        .expect("version");
+    let tokio_postgres::SimpleQueryMessage::Row(row) = &version[1] else {
+        panic!("no row: {version:?}")
+    };
+    assert!(row.get(0).is_some_and(|v| v.starts_with("PostgreSQL ")));
+}
+
+#[tokio::test]
+async fn portals_stream_in_pieces() {
+    let gateway = TestGateway::start().await;
+    let mut acme = gateway.connect("acme").await;
+    let transaction = acme.transaction().await.expect("BEGIN");
+    let statement = transaction
+        .prepare("SELECT l_orderkey FROM tpch.lineitem")
+        .await
+        .expect("prepare");
+    let portal = transaction.bind(&statement, &[]).await.expect("bind");
+    let first = transaction
+        .query_portal(&portal, 100)
+        .await
+        .expect("first 100 rows");
+    assert_eq!(first.len(), 100);
+    let second = transaction
+        .query_portal(&portal, 50)
+        .await
+        .expect("next 50");
+    assert_eq!(second.len(), 50);
+    transaction.commit().await.expect("COMMIT");
+}
+
+#[tokio::test]
+async fn session_chatter_is_answered_by_the_front_end() {
+    let gateway = TestGateway::start().await;
+    let acme = gateway.connect("acme").await;
+    acme.batch_execute("SET application_name = 'report'; SET TimeZone TO 'UTC'; BEGIN READ ONLY; COMMIT; DISCARD ALL")
+        .await
+        .expect("chatter");
+    acme.batch_execute("SET extra_float_digits = 3")
+        .await
+        .expect("JDBC's setting");
+    let shown = acme
+        .simple_query("SHOW extra_float_digits")
+        .await
+        .expect("SHOW");
+    let tokio_postgres::SimpleQueryMessage::Row(row) = &shown[1] else {
+        panic!("{shown:?}")
+    };
+    assert_eq!(row.get(0), Some("3"));
+    let error = acme
+        .batch_execute("SET no_such_parameter = 1")
+        .await
+        .expect_err("unknown");
+    assert_eq!(sqlstate(&error), "42704");
+}
+
+#[tokio::test]
+async fn writes_and_ddl_are_refused() {
+    let gateway = TestGateway::start().await;
+    let acme = gateway.connect("acme").await;
+    for sql in [
+        "INSERT INTO tpch.region VALUES (9, 'MARS', '')",
+        "DELETE FROM tpch.orders",
+        "CREATE TABLE t (a int)",
+        "CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION '/etc'",
+        "COPY tpch.region TO '/tmp/region.csv'",
+        "DROP TABLE tpch.region",
+    ] {
+        let error = acme.simple_query(sql).await.expect_err(sql);
+        let code = sqlstate(&error);
+        assert!(
+            code == "42501" || code == "0A000",
+            "{sql}: {code} {error:?}"
+        );
+    }
+    // The connection still works.
+    acme.simple_query("SELECT 1").await.expect("still serving");
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_user_fail_alike() {
+    let gateway = TestGateway::start().await;
+    let addr = gateway.addr();
+    let wrong = gateway
+        .try_connect(&format!(
+            "host=127.0.0.1 port={} dbname=tollgate user=acme password=nope",
+            addr.port()
+        ))
+        .await
+        .expect_err("wrong password");
+    let unknown = gateway
+        .try_connect(&format!(
+            "host=127.0.0.1 port={} dbname=tollgate user=nobody password=nope",
+            addr.port()
+        ))
+        .await
+        .expect_err("unknown user");
+    assert_eq!(sqlstate(&wrong), "28P01");
+    assert_eq!(sqlstate(&unknown), "28P01");
+    let wrong_message = wrong
+        .as_db_error()
+        .map(|e| e.message().replace("acme", "U"));
+    let unknown_message = unknown
+        .as_db_error()
+        .map(|e| e.message().replace("nobody", "U"));
+    assert_eq!(wrong_message, unknown_message);
+
+    let database = gateway
+        .try_connect(&format!(
+            "host=127.0.0.1 port={} dbname=other user=acme password=acme",
+            addr.port()
+        ))
+        .await
+        .expect_err("unknown database");
+    assert_eq!(sqlstate(&database), "3D000");
+}
+
+#[tokio::test]
+async fn repeated_failures_are_throttled() {
+    let gateway = TestGateway::start_with(|options| options.auth.max_failures = 2).await;
+    let bad = format!(
+        "host=127.0.0.1 port={} dbname=tollgate user=globex password=guess",
+        gateway.addr().port()
+    );
+    for _ in 0..2 {
+        let error = gateway.try_connect(&bad).await.expect_err("wrong password");
+        assert_eq!(sqlstate(&error), "28P01");
+    }
+    let locked = gateway
+        .try_connect(&gateway.conninfo("globex"))
+        .await
+        .expect_err("locked out even with the right password");
+    assert_eq!(sqlstate(&locked), "28000");
+    assert!(
+        locked
+            .to_string()
+            .contains("too many failed login attempts"),
+        "{locked}"
+    );
+    // Another user from the same address is not affected.
+    gateway.connect("acme").await;
+}
+
+#[tokio::test]
+async fn the_connection_limit_answers_53300_and_frees_slots() {
+    let gateway = TestGateway::start_with(|options| options.pg.max_connections = 2).await;
+    let first = gateway.connect("acme").await;
+    let _second = gateway.connect("globex").await;
+    let refused = gateway
+        .try_connect(&gateway.conninfo("acme"))
+        .await
+        .expect_err("third connection");
+    assert_eq!(sqlstate(&refused), "53300");
+    drop(first);
+    // The slot is freed when the first connection closes.
+    let mut attempts = 0;
+    loop {
+        match gateway.try_connect(&gateway.conninfo("acme")).await {
+            Ok(_) => break,
+            Err(error) if attempts < 50 => {
+                assert_eq!(sqlstate(&error), "53300");
+                attempts += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(error) => panic!("slot never freed: {error}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn cancel_request_stops_a_running_query() {
+    let gateway = TestGateway::start().await;
+    let acme = gateway.connect("acme").await;
+    let cancel = acme.cancel_token();
+    let slow = tokio::spawn(async move {
+        acme.simple_query("SELECT count(*) FROM tpch.lineitem a CROSS JOIN tpch.lineitem b WHERE a.l_orderkey + b.l_orderkey < 0")
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    cancel
+        .cancel_query(NoTls)
+        .await
+        .expect("send CancelRequest");
+    let result = tokio::time::timeout(Duration::from_secs(20), slow)
+        .await
+        .expect("cancelled in time")
+        .expect("task");
+    let error = result.expect_err("the query was cancelled");
+    assert_eq!(sqlstate(&error), "57014");
+}
+
+#[tokio::test]
+async fn statement_timeout_of_the_profile_applies() {
+    let gateway = TestGateway::start_with(|options| {
+        if let Some(profile) = options.profiles.get_mut("S") {
+            profile.statement_timeout = tollgate_catalog::HumanDuration(Duration::from_millis(300));
+        }
+    })
+    .await;
+    let globex = gateway.connect("globex").await;
+    let error = globex
+        .simple_query("SELECT count(*) FROM tpch.lineitem a CROSS JOIN tpch.lineitem b WHERE a.l_orderkey + b.l_orderkey < 0")
+        .await
+        .expect_err("times out");
+    assert_eq!(sqlstate(&error), "57014");
+    assert!(error.to_string().contains("statement timeout"), "{error}");
+    assert!(error.to_string().contains("profile S"), "{error}");
+}
+
+#[tokio::test]
+async fn tls_with_scram_and_required_tls() {
+    tollgate_tests::install_crypto_provider();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("certificate");
+    let cert_path = dir.path().join("server.crt");
+    let key_path = dir.path().join("server.key");
+    std::fs::write(&cert_path, certified.cert.pem()).expect("write cert");
+    std::fs::write(&key_path, certified.signing_key.serialize_pem()).expect("write key");
+    let gateway = TestGateway::start_with(|options| {
+        options.pg.tls = Some(tollgate_catalog::TlsOptions {
+            cert: cert_path.clone(),
+            key: key_path.clone(),
+            require: true,
+        });
+    })
+    .await;
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(certified.cert.der().clone())
+        .expect("trust the test certificate");
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tls = tokio_postgres_rustls::MakeRustlsConnect::new(config);
+    let conninfo = format!(
+        "host=localhost port={} dbname=tollgate user=acme password=acme sslmode=require",
+        gateway.addr().port()
+    );
+    let (client, connection) = tokio_postgres::connect(&conninfo, tls)
+        .await
+        .expect("TLS + SCRAM");
+    tokio::spawn(connection);
+    let row = client
+        .query_one("SELECT count(*) FROM tpch.region", &[])
+        .await
+        .expect("query over TLS");
+    assert_eq!(row.get::<_, i64>(0), 5);
+
+    let plain = gateway
+        .try_connect(&gateway.conninfo("acme"))
+        .await
+        .expect_err("plain TCP refused");
+    assert_eq!(sqlstate(&plain), "28000");
+}
