@@ -83,6 +83,9 @@ pub enum PlannerError {
         /// What failed.
         message: String,
     },
+    /// The query executor's threads could not be started.
+    #[error("cannot start the query executor: {0}")]
+    Executor(#[source] std::io::Error),
     /// An error of the query engine.
     #[error(transparent)]
     Engine(#[from] DataFusionError),
@@ -98,7 +101,7 @@ impl PlannerError {
             Self::Parameters(_) => ErrorKind::InvalidInput,
             Self::Cancelled => ErrorKind::Cancelled,
             Self::Timeout { .. } => ErrorKind::Timeout,
-            Self::Grant { .. } | Self::Source { .. } => ErrorKind::Internal,
+            Self::Grant { .. } | Self::Source { .. } | Self::Executor(_) => ErrorKind::Internal,
             Self::Engine(error) => classify(error),
         }
     }

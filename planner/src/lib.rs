@@ -11,6 +11,7 @@
 //! ```
 
 pub mod error;
+mod executor;
 pub mod granted_view;
 pub mod information_schema;
 mod output_names;

@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tollgate_catalog::{Catalog, Principal};
 
 use crate::error::PlannerError;
+use crate::executor::DedicatedExecutor;
 use crate::policy::SqlPolicy;
 use crate::sources::SourceTables;
 use crate::stream::{Limits, QueryStream};
@@ -85,6 +86,7 @@ impl PlannedQuery {
 #[derive(Debug)]
 pub struct QueryService {
     catalog: Arc<Catalog>,
+    executor: DedicatedExecutor,
     policy: SqlPolicy,
     tenants: HashMap<String, Arc<TenantSession>>,
 }
@@ -102,8 +104,12 @@ impl QueryService {
             let session = TenantSession::build(&catalog, Arc::clone(tenant), &sources).await?;
             tenants.insert(tenant.id.clone(), Arc::new(session));
         }
+        let threads = std::thread::available_parallelism().map_or(2, usize::from);
+        let executor =
+            DedicatedExecutor::new("tollgate-exec", threads).map_err(PlannerError::Executor)?;
         Ok(Self {
             catalog,
+            executor,
             policy: SqlPolicy::default(),
             tenants,
         })
@@ -227,9 +233,10 @@ impl QueryService {
             profile: profile.name.clone(),
         };
         let frame = DataFrame::new(ctx.session.state(), plan);
-        let mut start = std::pin::pin!(frame.execute_stream());
-        // Physical planning can be slow (schema inference, listing); it obeys the same limits.
-        let inner = std::future::poll_fn(|cx| {
+        let mut start = std::pin::pin!(self.executor.run(frame.execute_stream()));
+        // Physical planning can be slow (listing files, reading footers); it obeys the same
+        // limits, and dropping `start` aborts it.
+        let job = std::future::poll_fn(|cx| {
             if let Some(error) = limits.poll_stop(cx) {
                 return std::task::Poll::Ready(Err(error));
             }
@@ -237,9 +244,9 @@ impl QueryService {
                 .as_mut()
                 .poll(cx)
                 .map(|result| result.map_err(PlannerError::Engine))
-        });
-        let inner = inner.await?;
-        Ok(QueryStream::new(inner, limits))
+        })
+        .await?;
+        Ok(QueryStream::new(job, limits))
     }
 }
 

@@ -5,12 +5,12 @@ use std::task::{Context, Poll};
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::execution::SendableRecordBatchStream;
 use futures::{FutureExt, Stream};
 use tokio::time::Sleep;
 use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use crate::error::PlannerError;
+use crate::executor::RunningJob;
 
 /// Why a query is stopped early, with what the client is told.
 pub(crate) struct Limits {
@@ -39,23 +39,21 @@ impl Limits {
 /// A running query's output.
 ///
 /// # Cancellation
-/// Dropping the stream stops the query and frees its memory. Cancelling the query's token
-/// or reaching the profile's statement timeout ends the stream with
-/// [`PlannerError::Cancelled`] or [`PlannerError::Timeout`].
+/// Dropping the stream aborts the query on the executor and frees its memory. Cancelling
+/// the query's token or reaching the profile's statement timeout ends the stream at once
+/// with [`PlannerError::Cancelled`] or [`PlannerError::Timeout`], and aborts the query.
 pub struct QueryStream {
+    job: Option<RunningJob>,
     schema: SchemaRef,
-    inner: SendableRecordBatchStream,
     limits: Limits,
-    done: bool,
 }
 
 impl QueryStream {
-    pub(crate) fn new(inner: SendableRecordBatchStream, limits: Limits) -> Self {
+    pub(crate) fn new(job: RunningJob, limits: Limits) -> Self {
         Self {
-            schema: inner.schema(),
-            inner,
+            schema: SchemaRef::clone(&job.schema),
+            job: Some(job),
             limits,
-            done: false,
         }
     }
 
@@ -69,23 +67,28 @@ impl Stream for QueryStream {
     type Item = Result<RecordBatch, PlannerError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.done {
+        if self.job.is_none() {
             return Poll::Ready(None);
         }
         if let Some(error) = self.limits.poll_stop(cx) {
-            self.done = true;
+            // Dropping the job aborts it on the executor.
+            self.job = None;
             return Poll::Ready(Some(Err(error)));
         }
-        match self.inner.as_mut().poll_next(cx) {
+        let Some(job) = self.job.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match job.batches.poll_recv(cx) {
+            Poll::Ready(Some(Ok(batch))) => Poll::Ready(Some(Ok(batch))),
             Poll::Ready(Some(Err(error))) => {
-                self.done = true;
+                self.job = None;
                 Poll::Ready(Some(Err(PlannerError::Engine(error))))
             }
             Poll::Ready(None) => {
-                self.done = true;
+                self.job = None;
                 Poll::Ready(None)
             }
-            other => other.map(|item| item.map(|batch| batch.map_err(PlannerError::Engine))),
+            Poll::Pending => Poll::Pending,
         }
     }
 }

@@ -105,3 +105,11 @@ pub fn sqlstate(error: &tokio_postgres::Error) -> String {
         None => panic!("error without SQLSTATE: {error:?}"),
     }
 }
+
+/// The server's message of a failed statement (tokio-postgres prints only "db error").
+pub fn message(error: &tokio_postgres::Error) -> String {
+    error
+        .as_db_error()
+        .map(|e| e.message().to_owned())
+        .unwrap_or_else(|| error.to_string())
+}

@@ -28,6 +28,17 @@ pub enum Reply {
     Other,
 }
 
+/// How the server reacted to what was sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// An ErrorResponse with this SQLSTATE.
+    Error(String),
+    /// ReadyForQuery: the input was taken as harmless.
+    Ready,
+    /// The server closed the connection.
+    Closed,
+}
+
 /// A connection speaking the protocol by hand.
 pub struct RawSession {
     stream: TcpStream,
@@ -92,17 +103,19 @@ impl RawSession {
         }
     }
 
-    /// Reads until EOF or an error; `Some(sqlstate)` of an ErrorResponse seen first.
-    pub async fn error_or_close(&mut self) -> Option<String> {
+    /// Reads until the server answers with an error, is ready for the next query, or closes
+    /// the connection.
+    pub async fn outcome(&mut self) -> Outcome {
         loop {
             match Message::parse(&mut self.read) {
-                Ok(Some(Message::ErrorResponse(body))) => return Some(sqlstate(&body)),
+                Ok(Some(Message::ErrorResponse(body))) => return Outcome::Error(sqlstate(&body)),
+                Ok(Some(Message::ReadyForQuery(_))) => return Outcome::Ready,
                 Ok(Some(_)) => continue,
                 Ok(None) => {}
-                Err(_) => return None,
+                Err(_) => return Outcome::Closed,
             }
             match self.stream.read_buf(&mut self.read).await {
-                Ok(0) | Err(_) => return None,
+                Ok(0) | Err(_) => return Outcome::Closed,
                 Ok(_) => {}
             }
         }

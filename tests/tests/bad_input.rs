@@ -3,8 +3,10 @@
 use bytes::{BufMut, BytesMut};
 use postgres_protocol::IsNull;
 use postgres_protocol::message::frontend;
+use std::time::Duration;
 use tokio::io::AsyncWriteExt;
-use tollgate_tests::raw::{RawSession, Reply};
+
+use tollgate_tests::raw::{Outcome, RawSession, Reply};
 use tollgate_tests::{TestGateway, sqlstate};
 
 async fn still_serving(gateway: &TestGateway) {
@@ -24,11 +26,21 @@ async fn malformed_startup_packets_are_refused() {
     packet.put_i32(8);
     packet.put_i32(0x0009_0000);
     session.send(&packet).await;
-    let _ = session.error_or_close().await;
+    assert_ne!(
+        tokio::time::timeout(Duration::from_secs(10), session.outcome())
+            .await
+            .expect("answered in time"),
+        Outcome::Ready
+    );
     // Garbage: a length shorter than its own header.
     let mut session = RawSession::connect(gateway.addr()).await;
     session.send(&[0, 0, 0, 2, 0xff, 0xff]).await;
-    let _ = session.error_or_close().await;
+    assert_ne!(
+        tokio::time::timeout(Duration::from_secs(10), session.outcome())
+            .await
+            .expect("answered in time"),
+        Outcome::Ready
+    );
     still_serving(&gateway).await;
 }
 
@@ -46,7 +58,10 @@ async fn a_message_length_that_lies_does_not_hang_or_crash() {
     // Claims a length below the minimum.
     let mut session = RawSession::login(gateway.addr(), "acme", "acme").await;
     session.send(&[b'Q', 0, 0, 0, 1]).await;
-    let _ = session.error_or_close().await;
+    // Answered (an error, a close, or an empty query) in bounded time, never a hang.
+    tokio::time::timeout(Duration::from_secs(10), session.outcome())
+        .await
+        .expect("answered in time");
     still_serving(&gateway).await;
 }
 

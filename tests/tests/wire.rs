@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::NaiveDate;
 use tokio_postgres::NoTls;
 use tokio_postgres::types::Type;
-use tollgate_tests::{TestGateway, sqlstate};
+use tollgate_tests::{TestGateway, message, sqlstate};
 
 #[tokio::test]
 async fn extended_protocol_with_typed_parameters_and_binary_results() {
@@ -193,10 +193,8 @@ async fn repeated_failures_are_throttled() {
         .expect_err("locked out even with the right password");
     assert_eq!(sqlstate(&locked), "28000");
     assert!(
-        locked
-            .to_string()
-            .contains("too many failed login attempts"),
-        "{locked}"
+        message(&locked).contains("too many failed login attempts"),
+        "{locked:?}"
     );
     // Another user from the same address is not affected.
     gateway.connect("acme").await;
@@ -264,8 +262,8 @@ async fn statement_timeout_of_the_profile_applies() {
         .await
         .expect_err("times out");
     assert_eq!(sqlstate(&error), "57014");
-    assert!(error.to_string().contains("statement timeout"), "{error}");
-    assert!(error.to_string().contains("profile S"), "{error}");
+    assert!(message(&error).contains("statement timeout"), "{error:?}");
+    assert!(message(&error).contains("profile S"), "{error:?}");
 }
 
 #[tokio::test]

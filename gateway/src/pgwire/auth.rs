@@ -232,7 +232,6 @@ impl StartupHandler for TollgateStartupHandler {
                         };
                         self.shared.throttle.succeeded(&user, address);
                         tracing::info!(target: "tollgate::audit", event = "authentication", outcome = "success", user, tenant = %principal.tenant, client = %address, protocol = "pgwire");
-                        let (pid, secret) = client.pid_and_secret_key();
                         let startup: BTreeMap<String, String> = client
                             .metadata()
                             .iter()
@@ -240,13 +239,17 @@ impl StartupHandler for TollgateStartupHandler {
                             .collect();
                         self.connection.log_in(
                             Login { principal, session },
-                            (pid, secret.to_bytes().to_vec()),
                             &startup,
                             tollgate_planner::tenant::SERVER_VERSION,
                         );
                         self.driver
                             .complete_authentication(client, final_message)
-                            .await
+                            .await?;
+                        // The backend key exists only once authentication completed.
+                        let (pid, secret) = client.pid_and_secret_key();
+                        self.connection
+                            .make_cancellable((pid, secret.to_bytes().to_vec()));
+                        Ok(())
                     }
                     Ok(AuthOutcome::Authenticated { identity: None, .. }) | Err(_) => {
                         Err(self.authentication_failed(&user, address))

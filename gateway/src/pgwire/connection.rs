@@ -40,8 +40,9 @@ impl CancelRegistry {
             .lock()
             .ok()
             .and_then(|map| map.get(key).and_then(Weak::upgrade));
-        if let Some(connection) = connection {
-            connection.cancel_running_query();
+        match connection {
+            Some(connection) => connection.cancel_running_query(),
+            None => tracing::debug!(pid = key.0, "CancelRequest for no known connection"),
         }
     }
 }
@@ -85,20 +86,19 @@ impl ConnectionState {
         self.permit.is_some()
     }
 
-    /// Records a successful login and makes the connection cancellable by `key`.
-    pub fn log_in(
-        self: &Arc<Self>,
-        login: Login,
-        key: CancelKey,
-        startup: &BTreeMap<String, String>,
-        server_version: &str,
-    ) {
+    /// Records a successful login, with the session parameters of the startup packet.
+    pub fn log_in(&self, login: Login, startup: &BTreeMap<String, String>, server_version: &str) {
         *self.lock_settings() = Some(SessionSettings::new(
             &login.principal.user,
             server_version,
             startup,
         ));
         let _ = self.login.set(login);
+    }
+
+    /// Lets CancelRequests quoting `key` (the backend key data sent to the client) reach
+    /// this connection's queries.
+    pub fn make_cancellable(self: &Arc<Self>, key: CancelKey) {
         self.registry.register(key.clone(), self);
         let _ = self.cancel_key.set(key);
     }

@@ -23,16 +23,18 @@ mod throttle;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
-use pgwire::api::PgWireServerHandlers;
 use pgwire::api::auth::StartupHandler;
 use pgwire::api::auth::sasl::scram::ScramAuth;
 use pgwire::api::cancel::CancelHandler;
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::{ClientInfo, ErrorHandler, PgWireServerHandlers};
+use pgwire::error::PgWireError;
 use pgwire::messages::cancel::CancelRequest;
 use pgwire::tokio::TlsAcceptor;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tollgate_catalog::{ByteSize, Catalog, Principal, TollgateOptions};
@@ -138,6 +140,10 @@ impl PgServer {
             let handlers = ConnectionHandlers::new(Arc::clone(&self.shared), connection);
             let tls = self.tls.clone();
             tokio::spawn(async move {
+                if !plausible_first_packet(&socket).await {
+                    tracing::debug!(%peer, "invalid length of startup packet; connection closed");
+                    return;
+                }
                 if let Err(error) = pgwire::tokio::process_socket(socket, tls, handlers).await {
                     tracing::debug!(%error, %peer, "connection ended with an error");
                 }
@@ -145,6 +151,32 @@ impl PgServer {
         }
     }
 }
+
+/// Whether the first packet can be a startup, SSL or cancel request: PostgreSQL closes at
+/// once on a length below 8 or above 10,000 bytes, where pgwire would wait for the rest until
+/// its start-up timeout. A TLS ClientHello (direct TLS negotiation) passes through.
+async fn plausible_first_packet(socket: &TcpStream) -> bool {
+    const TLS_HANDSHAKE: u8 = 0x16;
+    let mut header = [0u8; 4];
+    let peeked = tokio::time::timeout(FIRST_PACKET_WAIT, async {
+        loop {
+            match socket.peek(&mut header).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) if n >= header.len() || header[0] == TLS_HANDSHAKE => return true,
+                Ok(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+            }
+        }
+    })
+    .await;
+    match peeked {
+        Ok(true) if header[0] == TLS_HANDSHAKE => true,
+        Ok(true) => (8..=10_000).contains(&i32::from_be_bytes(header)),
+        _ => false,
+    }
+}
+
+/// How long a client may take to send the first four bytes.
+const FIRST_PACKET_WAIT: Duration = Duration::from_secs(60);
 
 /// The handlers of one connection; pgwire asks for them once per connection.
 struct ConnectionHandlers {
@@ -169,6 +201,10 @@ impl ConnectionHandlers {
 }
 
 impl PgWireServerHandlers for ConnectionHandlers {
+    fn error_handler(&self) -> Arc<impl ErrorHandler> {
+        Arc::new(PostgresErrorCodes)
+    }
+
     fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
         Arc::clone(&self.query)
     }
@@ -183,6 +219,17 @@ impl PgWireServerHandlers for ConnectionHandlers {
 
     fn cancel_handler(&self) -> Arc<impl CancelHandler> {
         Arc::clone(&self.cancel)
+    }
+}
+
+/// Rewrites pgwire's own errors where PostgreSQL uses another SQLSTATE.
+struct PostgresErrorCodes;
+
+impl ErrorHandler for PostgresErrorCodes {
+    fn on_error<C: ClientInfo>(&self, _client: &C, error: &mut PgWireError) {
+        if let PgWireError::PortalNotFound(name) = error {
+            *error = errors::user_error("34000", format!("portal \"{name}\" does not exist"));
+        }
     }
 }
 

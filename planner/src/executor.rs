@@ -1,0 +1,126 @@
+//! A dedicated runtime for DataFusion's CPU work, apart from the network runtime.
+//!
+//! ```text
+//! network runtime (front ends)            executor runtime (this module)
+//!   QueryStream ◀── bounded channel ◀──── job: plan physically, poll DataFusion's stream
+//!        │ cancel / timeout / drop               ▲
+//!        └──────── abort ────────────────────────┘
+//! ```
+//!
+//! A DataFusion operator can keep a thread busy for seconds between two yields. If that
+//! thread also served sockets, a CancelRequest, a light tenant's query or a statement timeout
+//! would wait behind it. Here a query's job runs on the executor; the front end only reads
+//! finished batches from a channel, so it answers a cancel or timeout at once and aborts the
+//! job, which stops at its next yield and frees its memory. The channel holds two batches:
+//! a slow client slows its own query and nothing else.
+
+use std::future::Future;
+use std::io;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::error::DataFusionError;
+use datafusion::execution::SendableRecordBatchStream;
+use futures::StreamExt;
+use tokio::runtime::{Builder, Handle, Runtime};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+/// Batches buffered between a running query and its reader.
+const CHANNEL_BATCHES: usize = 2;
+
+/// The runtime queries execute on.
+pub struct DedicatedExecutor {
+    runtime: Option<Runtime>,
+    handle: Handle,
+}
+
+impl std::fmt::Debug for DedicatedExecutor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DedicatedExecutor").finish_non_exhaustive()
+    }
+}
+
+/// A started job: its output schema, its batches, and the handle that aborts it.
+pub(crate) struct RunningJob {
+    pub schema: SchemaRef,
+    pub batches: mpsc::Receiver<Result<RecordBatch, DataFusionError>>,
+    _task: AbortOnDrop,
+}
+
+/// Aborts a task when dropped.
+pub(crate) struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl DedicatedExecutor {
+    /// A runtime with `threads` worker threads named `name-N`.
+    ///
+    /// # Errors
+    /// If the threads cannot be started.
+    pub fn new(name: &str, threads: usize) -> io::Result<Self> {
+        let runtime = Builder::new_multi_thread()
+            .worker_threads(threads.max(1))
+            .thread_name(name)
+            .enable_time()
+            .build()?;
+        let handle = runtime.handle().clone();
+        Ok(Self {
+            runtime: Some(runtime),
+            handle,
+        })
+    }
+
+    /// Starts `start` (which plans and returns a stream) on the executor and waits until it
+    /// produced its schema or failed.
+    ///
+    /// # Errors
+    /// The planning error, or an internal error if the job died.
+    ///
+    /// # Cancellation
+    /// Dropping the returned future or the job aborts the work on the executor.
+    pub(crate) async fn run<F>(&self, start: F) -> Result<RunningJob, DataFusionError>
+    where
+        F: Future<Output = Result<SendableRecordBatchStream, DataFusionError>> + Send + 'static,
+    {
+        let (schema_tx, schema_rx) = oneshot::channel();
+        let (batch_tx, batches) = mpsc::channel(CHANNEL_BATCHES);
+        let task = AbortOnDrop(self.handle.spawn(async move {
+            let mut stream = match start.await {
+                Ok(stream) => stream,
+                Err(error) => {
+                    let _ = schema_tx.send(Err(error));
+                    return;
+                }
+            };
+            if schema_tx.send(Ok(stream.schema())).is_err() {
+                return;
+            }
+            while let Some(batch) = stream.next().await {
+                if batch_tx.send(batch).await.is_err() {
+                    return;
+                }
+            }
+        }));
+        let schema = schema_rx.await.map_err(|_| {
+            DataFusionError::Internal("the query's job ended before it was planned".to_owned())
+        })??;
+        Ok(RunningJob {
+            schema,
+            batches,
+            _task: task,
+        })
+    }
+}
+
+impl Drop for DedicatedExecutor {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
