@@ -67,10 +67,10 @@ impl TollgateOptions {
         let mut options: Self = toml::from_str(&text)?;
         let base = path.parent().unwrap_or_else(|| Path::new("."));
         for source in options.sources.values_mut() {
-            if let SourceOptions::Local { path } = source {
-                if path.is_relative() {
-                    *path = base.join(&*path);
-                }
+            if let SourceOptions::Local { path } = source
+                && path.is_relative()
+            {
+                *path = base.join(&*path);
             }
         }
         Ok(options)

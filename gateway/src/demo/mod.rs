@@ -41,7 +41,7 @@ pub struct DemoOptions {
 /// # Errors
 /// [`GatewayError::Demo`] if data cannot be generated or the configuration written.
 pub fn prepare(data_dir: &Path, scale: f64) -> Result<PathBuf, GatewayError> {
-    if !(scale >= tpch::MIN_SCALE && scale <= 100.0) {
+    if !(tpch::MIN_SCALE..=100.0).contains(&scale) {
         return Err(GatewayError::Demo(format!(
             "--scale must be in [{}, 100], got {scale}",
             tpch::MIN_SCALE

@@ -34,6 +34,7 @@ use super::copy::{CopyFormat, copy_response};
 use super::encode;
 use super::errors::{planner_error, user_error};
 use super::params;
+use super::settings::SessionSettings;
 
 /// A statement as stored by Parse: chatter for the front end, or a planned query.
 #[derive(Debug, Clone)]
@@ -157,6 +158,91 @@ fn single_text_row(
     Ok(response)
 }
 
+/// What a session statement did to the connection's settings.
+enum SessionOutcome {
+    /// `SET`/`RESET`: the command tag, and the parameter to report if clients track it.
+    Changed(&'static str, Option<(String, String)>),
+    /// `SHOW`: the rows to return.
+    Shown(QueryResponse),
+}
+
+/// Applies a settings statement (`SET`, `RESET`, `SHOW`, `DISCARD`) to `settings`.
+fn apply_to_settings(
+    settings: &mut SessionSettings,
+    statement: &Statement,
+) -> PgWireResult<SessionOutcome> {
+    let report = |settings: &SessionSettings,
+                  (canonical, reported): (String, bool)|
+     -> PgWireResult<Option<(String, String)>> {
+        reported.then(|| settings.show(&canonical)).transpose()
+    };
+    match statement {
+        Statement::Set(Set::SingleAssignment {
+            variable, values, ..
+        }) => {
+            let (name, value) = (variable.to_string(), set_value(values));
+            let changed = if value.eq_ignore_ascii_case("default") {
+                settings.reset(&name)?
+            } else {
+                settings.set(&name, value)?
+            };
+            Ok(SessionOutcome::Changed("SET", report(settings, changed)?))
+        }
+        Statement::Set(Set::SetTimeZone { value, .. }) => {
+            let changed = settings.set("TimeZone", set_value(std::slice::from_ref(value)))?;
+            Ok(SessionOutcome::Changed("SET", report(settings, changed)?))
+        }
+        Statement::Set(Set::SetNames { charset_name, .. }) => {
+            let changed = settings.set("client_encoding", charset_name.value.clone())?;
+            Ok(SessionOutcome::Changed("SET", report(settings, changed)?))
+        }
+        // SET TRANSACTION / SESSION CHARACTERISTICS, SET ROLE …: transactions are read-only
+        // already and there is one role per login, so these change nothing.
+        Statement::Set(_) => Ok(SessionOutcome::Changed("SET", None)),
+        Statement::Reset(reset) => match &reset.reset {
+            Reset::ALL => {
+                settings.reset_all();
+                Ok(SessionOutcome::Changed("RESET", None))
+            }
+            Reset::ConfigurationParameter(name) => {
+                let changed = settings.reset(&name.to_string())?;
+                Ok(SessionOutcome::Changed("RESET", report(settings, changed)?))
+            }
+        },
+        Statement::Discard { .. } => {
+            settings.reset_all();
+            Ok(SessionOutcome::Changed("DISCARD ALL", None))
+        }
+        Statement::ShowVariable { variable } => {
+            let name = variable
+                .iter()
+                .map(|i| i.value.as_str())
+                .collect::<Vec<_>>()
+                .join(".");
+            if name.eq_ignore_ascii_case("all") {
+                let all = settings
+                    .all()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                Ok(SessionOutcome::Shown(single_text_row(
+                    "setting", all, true,
+                )?))
+            } else {
+                let (canonical, value) = settings.show(&name)?;
+                Ok(SessionOutcome::Shown(single_text_row(
+                    &canonical,
+                    vec![(canonical.clone(), value)],
+                    false,
+                )?))
+            }
+        }
+        other => Err(user_error(
+            "0A000",
+            format!("{other} is not a session statement"),
+        )),
+    }
+}
+
 /// Answers a session statement from the connection's state.
 async fn answer_session_statement<C>(
     connection: &ConnectionState,
@@ -168,83 +254,7 @@ where
     C::Error: Debug,
     PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
 {
-    let settings = |f: &mut dyn FnMut(
-        &mut super::settings::SessionSettings,
-    ) -> PgWireResult<Option<(String, String)>>| {
-        connection
-            .with_settings(|s| f(s))
-            .unwrap_or_else(|| Err(user_error("08P01", "the connection is not authenticated")))
-    };
-    let report = match statement {
-        Statement::Set(Set::SingleAssignment {
-            variable, values, ..
-        }) => {
-            let name = variable.to_string();
-            let value = set_value(values);
-            settings(&mut |s| {
-                let (canonical, reported) = if value.eq_ignore_ascii_case("default") {
-                    s.reset(&name)?
-                } else {
-                    s.set(&name, value.clone())?
-                };
-                Ok(reported.then(|| s.show(&canonical)).transpose()?)
-            })?
-        }
-        Statement::Set(Set::SetTimeZone { value, .. }) => {
-            let value = set_value(std::slice::from_ref(value));
-            settings(&mut |s| {
-                s.set("TimeZone", value.clone())?;
-                Ok(Some(s.show("TimeZone")?))
-            })?
-        }
-        Statement::Set(Set::SetNames { charset_name, .. }) => {
-            let value = charset_name.value.clone();
-            settings(&mut |s| {
-                s.set("client_encoding", value.clone())?;
-                Ok(Some(s.show("client_encoding")?))
-            })?
-        }
-        // SET TRANSACTION / SESSION CHARACTERISTICS, SET ROLE …: transactions are read-only
-        // already and there is one role per login, so these change nothing.
-        Statement::Set(_) => None,
-        Statement::Reset(reset) => match &reset.reset {
-            Reset::ALL => {
-                settings(&mut |s| {
-                    s.reset_all();
-                    Ok(None)
-                })?;
-                None
-            }
-            Reset::ConfigurationParameter(name) => {
-                let name = name.to_string();
-                settings(&mut |s| {
-                    let (canonical, reported) = s.reset(&name)?;
-                    Ok(reported.then(|| s.show(&canonical)).transpose()?)
-                })?
-            }
-        },
-        Statement::ShowVariable { variable } => {
-            let name = variable
-                .iter()
-                .map(|i| i.value.as_str())
-                .collect::<Vec<_>>()
-                .join(".");
-            let response = if name.eq_ignore_ascii_case("all") {
-                let all = connection
-                    .with_settings(|s| {
-                        s.all()
-                            .map(|(k, v)| (k.clone(), v.clone()))
-                            .collect::<Vec<_>>()
-                    })
-                    .unwrap_or_default();
-                single_text_row("setting", all, true)?
-            } else {
-                let (canonical, value) =
-                    settings(&mut |s| s.show(&name).map(Some))?.unwrap_or_default();
-                single_text_row(&canonical, vec![(canonical.clone(), value)], false)?
-            };
-            return Ok(Response::Query(response));
-        }
+    match statement {
         Statement::StartTransaction { .. } => {
             return Ok(Response::TransactionStart(Tag::new("BEGIN")));
         }
@@ -255,34 +265,24 @@ where
         Statement::Rollback { .. } => return Ok(Response::TransactionEnd(Tag::new("ROLLBACK"))),
         Statement::Savepoint { .. } => return Ok(Response::Execution(Tag::new("SAVEPOINT"))),
         Statement::ReleaseSavepoint { .. } => return Ok(Response::Execution(Tag::new("RELEASE"))),
-        Statement::Discard { .. } => {
-            settings(&mut |s| {
-                s.reset_all();
-                Ok(None)
-            })?;
-            return Ok(Response::Execution(Tag::new("DISCARD ALL")));
-        }
-        other => {
-            return Err(user_error(
-                "0A000",
-                format!("{other} is not a session statement"),
-            ));
-        }
-    };
-    if let Some((name, value)) = report {
-        client
-            .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
-                name, value,
-            )))
-            .await?;
+        _ => {}
     }
-    Ok(Response::Execution(Tag::new(
-        if matches!(statement, Statement::Reset(_)) {
-            "RESET"
-        } else {
-            "SET"
-        },
-    )))
+    let outcome = connection
+        .with_settings(|settings| apply_to_settings(settings, statement))
+        .unwrap_or_else(|| Err(user_error("08P01", "the connection is not authenticated")))?;
+    match outcome {
+        SessionOutcome::Shown(response) => Ok(Response::Query(response)),
+        SessionOutcome::Changed(tag, report) => {
+            if let Some((name, value)) = report {
+                client
+                    .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
+                        name, value,
+                    )))
+                    .await?;
+            }
+            Ok(Response::Execution(Tag::new(tag)))
+        }
+    }
 }
 
 /// Encodes a result stream into data rows as the client pulls them.

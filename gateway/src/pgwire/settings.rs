@@ -102,10 +102,10 @@ impl SessionSettings {
             defaults,
         };
         for (name, value) in startup {
-            if let Some(canonical) = settings.canonical(name) {
-                if !READ_ONLY.contains(&canonical.as_str()) {
-                    settings.values.insert(canonical, value.clone());
-                }
+            if let Some(canonical) = settings.canonical(name)
+                && !READ_ONLY.contains(&canonical.as_str())
+            {
+                settings.values.insert(canonical, value.clone());
             }
         }
         settings
