@@ -22,7 +22,14 @@ fn the_demo_prints_a_psql_line_that_returns_rows() {
     let data_dir = std::env::temp_dir().join("tollgate-test-data");
     let mut child = KillOnDrop(
         Command::new(TOLLGATE)
-            .args(["demo", "--scale", "0.01", "--pg-listen", "127.0.0.1:0", "--data-dir"])
+            .args([
+                "demo",
+                "--scale",
+                "0.01",
+                "--pg-listen",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
             .arg(&data_dir)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -38,7 +45,10 @@ fn the_demo_prints_a_psql_line_that_returns_rows() {
             psql_line = Some(line[start..].to_owned());
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(300), "the demo did not get ready");
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "the demo did not get ready"
+        );
     }
     let psql_line = psql_line.expect("the demo prints a psql line");
     let conninfo = psql_line
@@ -51,7 +61,11 @@ fn the_demo_prints_a_psql_line_that_returns_rows() {
         .args(["-X", "-A", "-t", "-c", "SELECT count(*) FROM tpch.region"])
         .output()
         .expect("psql is installed");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "5");
 }
 
@@ -72,7 +86,8 @@ fn passwd_prints_a_postgres_scram_verifier() {
     let output = child.wait_with_output().expect("tollgate passwd");
     assert!(output.status.success());
     let verifier = String::from_utf8(output.stdout).expect("utf-8");
-    let parsed: tollgate_catalog::scram::Verifier = verifier.trim().parse().expect("a valid verifier");
+    let parsed: tollgate_catalog::scram::Verifier =
+        verifier.trim().parse().expect("a valid verifier");
     assert_eq!(parsed.iterations, 4096);
     assert!(!verifier.contains("pencil"));
 }
@@ -81,11 +96,8 @@ fn passwd_prints_a_postgres_scram_verifier() {
 fn an_invalid_configuration_fails_at_start_naming_the_key() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("tollgate.toml");
-    std::fs::write(
-        &config,
-        "[[tenants]]\nid = \"acme\"\nprofile = \"XL\"\n",
-    )
-    .expect("write config");
+    std::fs::write(&config, "[[tenants]]\nid = \"acme\"\nprofile = \"XL\"\n")
+        .expect("write config");
     let output = Command::new(TOLLGATE)
         .args(["serve", "--config"])
         .arg(&config)

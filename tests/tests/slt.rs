@@ -42,12 +42,20 @@ impl AsyncDB for PgwireDb {
         let mut columns = None;
         for message in messages {
             match message {
-                SimpleQueryMessage::RowDescription(description) => columns = Some(description.len()),
+                SimpleQueryMessage::RowDescription(description) => {
+                    columns = Some(description.len())
+                }
                 SimpleQueryMessage::Row(row) => {
                     columns = Some(row.len());
-                    rows.push((0..row.len()).map(|i| row.get(i).unwrap_or("NULL").to_owned()).collect());
+                    rows.push(
+                        (0..row.len())
+                            .map(|i| row.get(i).unwrap_or("NULL").to_owned())
+                            .collect(),
+                    );
                 }
-                SimpleQueryMessage::CommandComplete(count) if columns.is_none() => return Ok(DBOutput::StatementComplete(count)),
+                SimpleQueryMessage::CommandComplete(count) if columns.is_none() => {
+                    return Ok(DBOutput::StatementComplete(count));
+                }
                 _ => {}
             }
         }
@@ -66,7 +74,9 @@ impl AsyncDB for PgwireDb {
 
 async fn run_tenant_files(tenant: &str) {
     let gateway = TestGateway::start().await;
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("slt").join(tenant);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("slt")
+        .join(tenant);
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .expect("slt directory")
         .filter_map(Result::ok)
@@ -80,9 +90,10 @@ async fn run_tenant_files(tenant: &str) {
         let mut runner = Runner::new(move || {
             let conninfo = conninfo.clone();
             async move {
-                let (client, connection) = tokio_postgres::connect(&conninfo, tokio_postgres::NoTls)
-                    .await
-                    .map_err(|e| SltError(e.to_string()))?;
+                let (client, connection) =
+                    tokio_postgres::connect(&conninfo, tokio_postgres::NoTls)
+                        .await
+                        .map_err(|e| SltError(e.to_string()))?;
                 tokio::spawn(connection);
                 Ok(PgwireDb { client })
             }

@@ -1,0 +1,184 @@
+//! The gateway under test: demo data and configuration, and `tollgate serve` as a child.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+use tollgate_catalog::{Catalog, TlsOptions, TollgateOptions};
+use tollgate_planner::datafusion::arrow::record_batch::RecordBatch;
+use tollgate_planner::{QueryContext, QueryService};
+
+use crate::placement::Placement;
+
+/// The projection every throughput measurement streams: 7 of lineitem's 16 columns.
+pub const PROJECTION: &str =
+    "l_orderkey, l_partkey, l_suppkey, l_linenumber, l_quantity, l_extendedprice, l_shipdate";
+
+/// Data, configuration, certificates and an in-process engine over the same catalog.
+pub struct Fixture {
+    pub scale: f64,
+    pub config: PathBuf,
+    pub cert_pem: String,
+    pub key_pem: String,
+    pub service: Arc<QueryService>,
+    _dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    /// Generates (or reuses) the data and writes the server's configuration with TLS.
+    pub async fn prepare(scale: f64) -> Result<Self, String> {
+        let data = std::env::var_os("TOLLGATE_BENCH_DATA").map_or_else(
+            || std::env::temp_dir().join("tollgate-bench-data"),
+            PathBuf::from,
+        );
+        std::fs::create_dir_all(&data).map_err(|e| format!("{}: {e}", data.display()))?;
+        let demo_config =
+            tokio::task::spawn_blocking(move || tollgate_gateway::demo::prepare(&data, scale))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+        let mut options = TollgateOptions::load(&demo_config).map_err(|e| e.to_string())?;
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
+            .map_err(|e| e.to_string())?;
+        let (cert_pem, key_pem) = (certified.cert.pem(), certified.signing_key.serialize_pem());
+        let cert = dir.path().join("server.crt");
+        let key = dir.path().join("server.key");
+        std::fs::write(&cert, &cert_pem).map_err(|e| e.to_string())?;
+        std::fs::write(&key, &key_pem).map_err(|e| e.to_string())?;
+        options.pg.tls = Some(TlsOptions {
+            cert,
+            key,
+            require: false,
+        });
+        // The benchmark's connect loop must not trip the login throttle or the connection limit.
+        options.pg.max_connections = 10_000;
+        let config = dir.path().join("tollgate.toml");
+        let text = toml::to_string(&options).map_err(|e| e.to_string())?;
+        std::fs::write(&config, text).map_err(|e| e.to_string())?;
+        let catalog = Arc::new(Catalog::from_options(&options).map_err(|e| e.to_string())?);
+        let service = Arc::new(
+            QueryService::new(catalog)
+                .await
+                .map_err(|e| e.to_string())?,
+        );
+        Ok(Self {
+            scale,
+            config,
+            cert_pem,
+            key_pem,
+            service,
+            _dir: dir,
+        })
+    }
+
+    /// Runs `SELECT <PROJECTION> FROM tpch.lineitem` in-process as acme, handing each batch to
+    /// `each`; returns the row count.
+    pub async fn scan_in_process(&self, mut each: impl FnMut(&RecordBatch)) -> Result<u64, String> {
+        let principal = self
+            .service
+            .catalog()
+            .principal("acme")
+            .ok_or("no principal acme")?;
+        let session = self
+            .service
+            .session(principal)
+            .ok_or("no session for acme")?;
+        let ctx = QueryContext::new(session, Arc::clone(principal), CancellationToken::new());
+        let mut statements = self
+            .service
+            .parse(&format!("SELECT {PROJECTION} FROM tpch.lineitem"))
+            .map_err(|e| e.to_string())?;
+        let planned = self
+            .service
+            .plan(&ctx, statements.remove(0))
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut stream = self
+            .service
+            .execute(&ctx, &planned, Vec::new())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut rows = 0;
+        while let Some(batch) = stream.next().await {
+            let batch = batch.map_err(|e| e.to_string())?;
+            rows += batch.num_rows() as u64;
+            each(&batch);
+        }
+        Ok(rows)
+    }
+
+    /// Starts `tollgate serve` with this fixture's configuration, placed as asked.
+    pub fn spawn_server(&self, placement: Placement) -> Result<Server, String> {
+        let binary = std::env::var_os("TOLLGATE_BIN").map_or_else(
+            || std::env::current_exe().map(|exe| exe.with_file_name("tollgate")),
+            |path| Ok(PathBuf::from(path)),
+        );
+        let binary = binary.map_err(|e| e.to_string())?;
+        if !binary.exists() {
+            return Err(format!(
+                "{} not found: build it with `cargo build -p tollgate-gateway` (same profile) or set TOLLGATE_BIN",
+                binary.display()
+            ));
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let mut command = match placement.server_prefix().split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(&binary);
+                command
+            }
+            None => Command::new(&binary),
+        };
+        let child = command
+            .args(["serve", "--config"])
+            .arg(&self.config)
+            .args(["--pg-listen", &addr.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+        let server = Server { child, addr };
+        let started = Instant::now();
+        while std::net::TcpStream::connect(addr).is_err() {
+            if started.elapsed() > Duration::from_secs(120) {
+                return Err("the gateway did not start listening".to_owned());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(server)
+    }
+}
+
+/// A running `tollgate serve`, stopped when dropped.
+pub struct Server {
+    child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Server {
+    /// A libpq connection string for demo user `user`.
+    pub fn conninfo(&self, user: &str, tls: bool) -> String {
+        let host = if tls { "localhost" } else { "127.0.0.1" };
+        let sslmode = if tls { "require" } else { "disable" };
+        format!(
+            "host={host} port={} dbname=tollgate user={user} password={user} sslmode={sslmode}",
+            self.addr.port()
+        )
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,139 @@
+//! Tollgate's benchmarks: ratios measured in one run (see the shared BENCHMARKS notes).
+//!
+//! ```text
+//! bench [--scale SF] [--runs N] [--connects N] [--smoke] [--out DIR]
+//! ```
+//!
+//! * B2 — streaming a `lineitem` projection: in-process (the planner's engine API), over
+//!   pgwire in binary and text, and PostgreSQL serving the same rows in binary and text.
+//! * B7 — connect time with SCRAM, and with TLS + SCRAM, against a private PostgreSQL cluster
+//!   configured with the same authentication.
+//!
+//! The gateway runs as a child process (`tollgate serve`), so it can be pinned to one core
+//! while this process, the load generator, runs on the other. Every measurement is taken in
+//! both placements: unpinned, and pinned. Results go to stdout as a Markdown table and, one
+//! JSON object per line, to `<out>/bench.jsonl`.
+
+mod connect;
+mod gateway;
+mod placement;
+mod postgres;
+mod report;
+mod throughput;
+
+use std::path::PathBuf;
+
+use report::Report;
+
+/// Command-line options.
+struct Options {
+    scale: f64,
+    runs: usize,
+    connects: usize,
+    out: PathBuf,
+    smoke: bool,
+}
+
+fn parse_options() -> Result<Options, String> {
+    let mut options = Options {
+        scale: 1.0,
+        runs: 5,
+        connects: 200,
+        out: PathBuf::from("bench-results"),
+        smoke: false,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
+        match arg.as_str() {
+            "--scale" => {
+                options.scale = value("--scale")?
+                    .parse()
+                    .map_err(|e| format!("--scale: {e}"))?
+            }
+            "--runs" => {
+                options.runs = value("--runs")?
+                    .parse()
+                    .map_err(|e| format!("--runs: {e}"))?
+            }
+            "--connects" => {
+                options.connects = value("--connects")?
+                    .parse()
+                    .map_err(|e| format!("--connects: {e}"))?
+            }
+            "--out" => options.out = PathBuf::from(value("--out")?),
+            "--smoke" => options.smoke = true,
+            "--help" | "-h" => {
+                println!(
+                    "bench [--scale SF (1)] [--runs N (5)] [--connects N (200)] [--smoke] [--out DIR (bench-results)]"
+                );
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    if options.smoke {
+        options.scale = 0.01;
+        options.runs = 1;
+        options.connects = 5;
+    }
+    Ok(options)
+}
+
+fn main() {
+    let options = match parse_options() {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("bench: {message}");
+            std::process::exit(2);
+        }
+    };
+    tollgate_tests::install_crypto_provider();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("bench: cannot start a runtime: {error}");
+            std::process::exit(1);
+        }
+    };
+    match runtime.block_on(run(&options)) {
+        Ok(report) => {
+            if let Err(error) = report.write(&options.out) {
+                eprintln!("bench: cannot write results: {error}");
+                std::process::exit(1);
+            }
+        }
+        Err(error) => {
+            eprintln!("bench: {error}");
+            std::process::exit(1);
+        }
+    }
+}
+
+async fn run(options: &Options) -> Result<Report, String> {
+    let mut report = Report::new(options.scale);
+    let fixture = gateway::Fixture::prepare(options.scale).await?;
+    let rows = postgres::load_lineitem(&fixture).await?;
+    eprintln!("bench: {rows} lineitem rows at scale {}", options.scale);
+    let cluster = postgres::PrivateCluster::start(&fixture).await?;
+    for placement in placement::Placement::all(options.smoke) {
+        let server = fixture.spawn_server(placement)?;
+        placement.pin_load_generator()?;
+        throughput::measure(&fixture, &server, placement, options.runs, &mut report).await?;
+        connect::measure(
+            &fixture,
+            &server,
+            &cluster,
+            placement,
+            options.connects,
+            &mut report,
+        )
+        .await?;
+        drop(server);
+        placement::Placement::unpin_self()?;
+    }
+    Ok(report)
+}
