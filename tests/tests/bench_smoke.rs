@@ -10,9 +10,21 @@ fn bench_smoke_runs_and_reports_every_ratio() {
         .arg(out.path())
         .output()
         .expect("run bench");
-    assert!(output.status.success(), "bench failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "bench failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let jsonl = std::fs::read_to_string(out.path().join("bench.jsonl")).expect("bench.jsonl");
-    let ratios: Vec<&str> = jsonl.lines().filter(|line| line.contains("\"kind\":\"ratio\"")).collect();
+    let ratios: Vec<&str> = jsonl
+        .lines()
+        .filter(|line| line.contains("\"kind\":\"ratio\""))
+        .collect();
     assert_eq!(ratios.len(), 6, "{jsonl}");
-    assert!(ratios.iter().all(|line| !line.contains("\"value\":NaN") && !line.contains("\"value\":inf")), "{jsonl}");
+    assert!(
+        ratios
+            .iter()
+            .all(|line| !line.contains("\"value\":NaN") && !line.contains("\"value\":inf")),
+        "{jsonl}"
+    );
 }
