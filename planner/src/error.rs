@@ -17,6 +17,8 @@ pub enum ErrorKind {
     UndefinedColumn,
     /// A function that does not exist or does not accept these arguments.
     UndefinedFunction,
+    /// Another named object that does not exist (a session parameter).
+    UndefinedObject,
     /// The statement is well formed but not allowed (writes, DDL, engine settings).
     Denied,
     /// A feature Tollgate does not offer.
@@ -152,6 +154,11 @@ fn classify(error: &DataFusionError) -> ErrorKind {
         }
         DataFusionError::Execution(message) if message.starts_with("Cast error") => {
             ErrorKind::InvalidInput
+        }
+        DataFusionError::Execution(message)
+            if message.starts_with(crate::current_setting::UNRECOGNIZED) =>
+        {
+            ErrorKind::UndefinedObject
         }
         _ => ErrorKind::Internal,
     }

@@ -10,6 +10,7 @@
 //! tenant catalog) ─▶ QueryService::execute ─▶ QueryStream (cancel + statement timeout)
 //! ```
 
+mod current_setting;
 pub mod error;
 mod executor;
 pub mod granted_view;

@@ -10,7 +10,7 @@
 //! holds only that tenant's views; the policy admits only reads; limits (statement timeout,
 //! memory) come from the tenant's profile.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
@@ -22,12 +22,14 @@ use datafusion::sql::sqlparser::ast::Statement;
 use tokio_util::sync::CancellationToken;
 use tollgate_catalog::{Catalog, Principal};
 
+use crate::current_setting::current_setting_udf;
 use crate::error::PlannerError;
 use crate::executor::DedicatedExecutor;
 use crate::policy::SqlPolicy;
 use crate::sources::SourceTables;
 use crate::stream::{Limits, QueryStream};
 use crate::tenant::TenantSession;
+use datafusion::execution::FunctionRegistry;
 
 /// Everything one query runs with: whose it is and how to stop it.
 #[derive(Debug, Clone)]
@@ -35,6 +37,7 @@ pub struct QueryContext {
     session: Arc<TenantSession>,
     principal: Arc<Principal>,
     cancel: CancellationToken,
+    settings: Arc<BTreeMap<String, String>>,
 }
 
 impl QueryContext {
@@ -48,7 +51,14 @@ impl QueryContext {
             session,
             principal,
             cancel,
+            settings: Arc::default(),
         }
+    }
+
+    /// The client's session parameters, which `current_setting()` reads.
+    pub fn with_settings(mut self, settings: Arc<BTreeMap<String, String>>) -> Self {
+        self.settings = settings;
+        self
     }
 
     /// The principal running the query.
@@ -145,7 +155,8 @@ impl QueryService {
         statement: Statement,
     ) -> Result<PlannedQuery, PlannerError> {
         let statement = self.policy.admit(statement)?;
-        let state = ctx.session.state();
+        let mut state = ctx.session.state();
+        state.register_udf(Arc::new(current_setting_udf(Arc::clone(&ctx.settings))))?;
         let plan = state
             .statement_to_plan(EngineStatement::Statement(Box::new(statement)))
             .await?;

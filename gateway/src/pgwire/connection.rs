@@ -3,10 +3,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
+use pgwire::error::PgWireResult;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 use tollgate_catalog::Principal;
-use tollgate_planner::TenantSession;
+use tollgate_planner::{QueryContext, TenantSession};
+
+use super::errors::user_error;
 
 use super::settings::SessionSettings;
 
@@ -101,6 +104,30 @@ impl ConnectionState {
     pub fn make_cancellable(self: &Arc<Self>, key: CancelKey) {
         self.registry.register(key.clone(), self);
         let _ = self.cancel_key.set(key);
+    }
+
+    /// A context for the next query: who runs it, with which session parameters, and a
+    /// cancel token a CancelRequest fires.
+    ///
+    /// # Errors
+    /// 08P01 before authentication.
+    pub fn query_context(&self) -> PgWireResult<QueryContext> {
+        let login = self
+            .login()
+            .ok_or_else(|| user_error("08P01", "the connection is not authenticated"))?;
+        let settings = self
+            .with_settings(|s| {
+                s.all()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect::<BTreeMap<_, _>>()
+            })
+            .unwrap_or_default();
+        Ok(QueryContext::new(
+            Arc::clone(&login.session),
+            Arc::clone(&login.principal),
+            self.start_query(),
+        )
+        .with_settings(Arc::new(settings)))
     }
 
     /// The login, once authenticated.

@@ -10,6 +10,7 @@ pub fn sqlstate(kind: ErrorKind) -> &'static str {
         ErrorKind::UndefinedTable => "42P01",
         ErrorKind::UndefinedColumn => "42703",
         ErrorKind::UndefinedFunction => "42883",
+        ErrorKind::UndefinedObject => "42704",
         ErrorKind::Denied => "42501",
         ErrorKind::Unsupported => "0A000",
         ErrorKind::InvalidInput => "22023",
@@ -52,11 +53,12 @@ pub fn planner_error(error: &PlannerError) -> PgWireError {
 mod tests {
     use super::*;
 
-    const ALL_KINDS: [ErrorKind; 13] = [
+    const ALL_KINDS: [ErrorKind; 14] = [
         ErrorKind::Syntax,
         ErrorKind::UndefinedTable,
         ErrorKind::UndefinedColumn,
         ErrorKind::UndefinedFunction,
+        ErrorKind::UndefinedObject,
         ErrorKind::Denied,
         ErrorKind::Unsupported,
         ErrorKind::InvalidInput,
@@ -79,6 +81,7 @@ mod tests {
                 | ErrorKind::UndefinedTable
                 | ErrorKind::UndefinedColumn
                 | ErrorKind::UndefinedFunction
+                | ErrorKind::UndefinedObject
                 | ErrorKind::Denied => "42",
                 ErrorKind::Unsupported => "0A",
                 ErrorKind::InvalidInput | ErrorKind::DivisionByZero => "22",

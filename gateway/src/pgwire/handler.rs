@@ -26,10 +26,10 @@ use tollgate_planner::datafusion::common::ScalarValue;
 use tollgate_planner::datafusion::sql::sqlparser::ast::{
     CopySource, CopyTarget, Expr, Reset, Set, Statement, Value,
 };
-use tollgate_planner::{PlannedQuery, QueryContext, QueryStream};
+use tollgate_planner::{PlannedQuery, QueryStream};
 
 use super::PgShared;
-use super::connection::{ConnectionState, Login};
+use super::connection::ConnectionState;
 use super::copy::{CopyFormat, copy_response};
 use super::encode;
 use super::errors::{planner_error, user_error};
@@ -67,13 +67,6 @@ impl TollgateQueryHandler {
             parser,
         }
     }
-}
-
-fn login(connection: &ConnectionState) -> PgWireResult<Login> {
-    connection
-        .login()
-        .cloned()
-        .ok_or_else(|| user_error("08P01", "the connection is not authenticated"))
 }
 
 fn check_size(shared: &PgShared, sql: &str) -> PgWireResult<()> {
@@ -312,8 +305,7 @@ async fn run_query(
     parameters: Vec<ScalarValue>,
     format: &Format,
 ) -> PgWireResult<Response> {
-    let login = login(connection)?;
-    let ctx = QueryContext::new(login.session, login.principal, connection.start_query());
+    let ctx = connection.query_context()?;
     let fields = Arc::new(encode::field_infos(planned.schema(), format)?);
     let stream = shared
         .service
@@ -335,8 +327,7 @@ async fn prepare(
     if is_session_statement(&statement) {
         return Ok(PreparedStatement::Session(Box::new(statement)));
     }
-    let login = login(connection)?;
-    let ctx = QueryContext::new(login.session, login.principal, connection.start_query());
+    let ctx = connection.query_context()?;
     let plan = |statement| async {
         shared
             .service
@@ -371,8 +362,7 @@ async fn run_copy(
     planned: &PlannedQuery,
     format: &CopyFormat,
 ) -> PgWireResult<Response> {
-    let login = login(connection)?;
-    let ctx = QueryContext::new(login.session, login.principal, connection.start_query());
+    let ctx = connection.query_context()?;
     let fields = encode::field_infos(planned.schema(), &Format::UnifiedText)?;
     let stream = shared
         .service
