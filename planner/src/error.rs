@@ -189,7 +189,20 @@ fn engine_message(error: &DataFusionError) -> String {
         DataFusionError::ArrowError(arrow, _) => arrow.to_string(),
         other => other.to_string(),
     };
-    text.replace("tollgate.", "")
+    relation_message(&text).unwrap_or(text)
+}
+
+/// PostgreSQL's wording for a missing table: `relation "tpch.customer" does not exist`,
+/// without the catalog (database) part DataFusion puts in front.
+fn relation_message(text: &str) -> Option<String> {
+    let name = text.strip_prefix("table '")?.strip_suffix("' not found")?;
+    let parts: Vec<&str> = name.split('.').collect();
+    let shown = if parts.len() == 3 {
+        parts[1..].join(".")
+    } else {
+        name.to_owned()
+    };
+    Some(format!("relation \"{shown}\" does not exist"))
 }
 
 #[cfg(test)]
@@ -202,7 +215,10 @@ mod tests {
         let wrapped = DataFusionError::Context("planning".to_owned(), Box::new(missing));
         let error = PlannerError::Engine(wrapped);
         assert_eq!(error.kind(), ErrorKind::UndefinedTable);
-        assert_eq!(error.client_message(), "table 'tpch.customer' not found");
+        assert_eq!(
+            error.client_message(),
+            "relation \"tpch.customer\" does not exist"
+        );
         let internal = PlannerError::Engine(DataFusionError::Internal(
             "/data/secret/path.parquet".to_owned(),
         ));
