@@ -195,3 +195,46 @@ async fn engine_settings_stay_private() {
         );
     }
 }
+
+#[tokio::test]
+async fn column_expressions_rename_and_convert() {
+    let gateway = TestGateway::start_with(|options| {
+        let grant = options
+            .grants
+            .iter_mut()
+            .find(|g| g.tenant == "globex" && g.dataset == "tpch.orders")
+            .expect("globex's orders grant");
+        grant.columns = Some(vec![
+            tollgate_catalog::GrantColumnOptions::Name("o_orderkey".to_owned()),
+            tollgate_catalog::GrantColumnOptions::Expr {
+                name: "total_cents".to_owned(),
+                expr: "CAST(o_totalprice * 100 AS BIGINT)".to_owned(),
+            },
+        ]);
+    })
+    .await;
+    let globex = gateway.connect("globex").await;
+    let row = globex
+        .query_one(
+            "SELECT o_orderkey, total_cents FROM tpch.orders ORDER BY o_orderkey LIMIT 1",
+            &[],
+        )
+        .await
+        .expect("the renamed, converted column");
+    assert!(row.get::<_, i64>(1) > 0);
+    let error = globex
+        .query("SELECT o_totalprice FROM tpch.orders", &[])
+        .await
+        .expect_err("source column hidden");
+    assert_eq!(sqlstate(&error), "42703");
+    let acme = gateway.connect("acme").await;
+    let cents: i64 = acme
+        .query_one(
+            "SELECT CAST(o_totalprice * 100 AS BIGINT) FROM tpch.orders WHERE o_orderkey = $1",
+            &[&row.get::<_, i64>(0)],
+        )
+        .await
+        .expect("acme sees the source column")
+        .get(0);
+    assert_eq!(cents, row.get::<_, i64>(1));
+}
