@@ -1,8 +1,8 @@
 //! The bundled demo: TPC-H data, two tenants, and a ready-to-use configuration.
 //!
-//! On first run `tollgate demo` generates TPC-H Parquet files into its data directory and
-//! writes `tollgate.toml` beside them (with SCRAM verifiers of the demo passwords); later
-//! runs reuse both. The configuration is then served like any other, through the same
+//! On first run `tollgate demo` generates TPC-H Parquet files into its data directory; later
+//! runs reuse them. Each run writes the configuration beside them (with SCRAM verifiers of the
+//! demo passwords). The configuration is then served like any other, through the same
 //! loading and validation as `tollgate serve`.
 //!
 //! | tenant | region | grants |
@@ -58,11 +58,11 @@ pub fn prepare(data_dir: &Path, scale: f64) -> Result<PathBuf, GatewayError> {
     let scale_dir = data_dir.join(format!("tpch-sf{scale}"));
     tpch::generate_tpch(&scale_dir, scale).map_err(|e| GatewayError::Demo(e.to_string()))?;
     let config = data_dir.join(format!("tollgate-sf{scale}.toml"));
-    if !config.exists() {
-        let text = demo_config(&scale_dir)?;
-        std::fs::write(&config, text)
-            .map_err(|e| GatewayError::Demo(format!("cannot write {}: {e}", config.display())))?;
-    }
+    // Written anew on every start (the data is kept), so the file always matches this
+    // version of Tollgate.
+    let text = demo_config(&scale_dir)?;
+    std::fs::write(&config, text)
+        .map_err(|e| GatewayError::Demo(format!("cannot write {}: {e}", config.display())))?;
     Ok(config)
 }
 
