@@ -730,6 +730,28 @@ impl<T: ToSql> ToSql for Float<T> {
     to_sql_checked!();
 }
 
+/// `ToSql` for a wrapper that changes only the text form: the binary form is the wrapped
+/// value's.
+macro_rules! binary_as_wrapped {
+    ($wrapper:ident, $wrapped:ty) => {
+        impl ToSql for $wrapper {
+            fn to_sql(
+                &self,
+                ty: &Type,
+                out: &mut BytesMut,
+            ) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
+                self.0.to_sql(ty, out)
+            }
+
+            fn accepts(ty: &Type) -> bool {
+                <$wrapped as ToSql>::accepts(ty)
+            }
+
+            to_sql_checked!();
+        }
+    };
+}
+
 /// A `date` whose text is written directly in ISO form (`1996-03-13`), the hot path of
 /// streaming dates; other date styles and years outside 1..=9999 go through pgwire.
 #[derive(Debug)]
@@ -766,21 +788,7 @@ impl ToSqlText for IsoDate {
     }
 }
 
-impl ToSql for IsoDate {
-    fn to_sql(
-        &self,
-        ty: &Type,
-        out: &mut BytesMut,
-    ) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
-        self.0.to_sql(ty, out)
-    }
-
-    fn accepts(ty: &Type) -> bool {
-        <NaiveDate as ToSql>::accepts(ty)
-    }
-
-    to_sql_checked!();
-}
+binary_as_wrapped!(IsoDate, NaiveDate);
 
 /// A `numeric` whose text is written from its unscaled value and scale (as PostgreSQL shows
 /// it: every digit of the scale, `-0.50`), much cheaper than formatting through rust_decimal.
@@ -816,21 +824,7 @@ impl ToSqlText for Numeric {
     }
 }
 
-impl ToSql for Numeric {
-    fn to_sql(
-        &self,
-        ty: &Type,
-        out: &mut BytesMut,
-    ) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
-        self.0.to_sql(ty, out)
-    }
-
-    fn accepts(ty: &Type) -> bool {
-        <Decimal as ToSql>::accepts(ty)
-    }
-
-    to_sql_checked!();
-}
+binary_as_wrapped!(Numeric, Decimal);
 
 fn downcast<T: Array + 'static>(array: &dyn Array) -> PgWireResult<&T> {
     array.as_any().downcast_ref::<T>().ok_or_else(mismatch)

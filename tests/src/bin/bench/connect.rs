@@ -4,7 +4,8 @@ use std::time::Instant;
 
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
-use tokio_postgres::NoTls;
+use tokio_postgres::tls::MakeTlsConnect;
+use tokio_postgres::{NoTls, Socket};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::gateway::{Fixture, Server};
@@ -31,24 +32,12 @@ pub async fn measure(
     ] {
         let mut samples = Vec::with_capacity(connects);
         for _ in 0..connects.max(1) {
-            let started = Instant::now();
-            if with_tls {
-                let (client, connection) = tokio_postgres::connect(&conninfo, tls.clone())
-                    .await
-                    .map_err(|e| format!("{name}: {e}"))?;
-                let task = tokio::spawn(connection);
-                samples.push(started.elapsed().as_secs_f64() * 1e6);
-                drop(client);
-                let _ = task.await;
+            let micros = if with_tls {
+                connect_once(&conninfo, tls.clone()).await
             } else {
-                let (client, connection) = tokio_postgres::connect(&conninfo, NoTls)
-                    .await
-                    .map_err(|e| format!("{name}: {e}"))?;
-                let task = tokio::spawn(connection);
-                samples.push(started.elapsed().as_secs_f64() * 1e6);
-                drop(client);
-                let _ = task.await;
-            }
+                connect_once(&conninfo, NoTls).await
+            };
+            samples.push(micros.map_err(|e| format!("{name}: {e}"))?);
         }
         let (median, spread) = summarize(&samples);
         report.add(Measurement {
@@ -72,6 +61,21 @@ pub async fn measure(
         });
     }
     Ok(())
+}
+
+/// Microseconds from connecting until the session is ready; the connection is then closed.
+async fn connect_once<T>(conninfo: &str, tls: T) -> Result<f64, tokio_postgres::Error>
+where
+    T: MakeTlsConnect<Socket>,
+    T::Stream: Send + 'static,
+{
+    let started = Instant::now();
+    let (client, connection) = tokio_postgres::connect(conninfo, tls).await?;
+    let task = tokio::spawn(connection);
+    let micros = started.elapsed().as_secs_f64() * 1e6;
+    drop(client);
+    let _ = task.await;
+    Ok(micros)
 }
 
 fn tls_connector(fixture: &Fixture) -> Result<MakeRustlsConnect, String> {
