@@ -16,6 +16,7 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::ScalarValue;
 use datafusion::dataframe::DataFrame;
+use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::parser::Statement as EngineStatement;
 use datafusion::sql::sqlparser::ast::Statement;
@@ -29,7 +30,6 @@ use crate::policy::SqlPolicy;
 use crate::sources::SourceTables;
 use crate::stream::{Limits, QueryStream};
 use crate::tenant::TenantSession;
-use datafusion::execution::FunctionRegistry;
 
 /// Everything one query runs with: whose it is and how to stop it.
 #[derive(Debug, Clone)]

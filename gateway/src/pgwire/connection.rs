@@ -10,7 +10,6 @@ use tollgate_catalog::Principal;
 use tollgate_planner::{QueryContext, TenantSession};
 
 use super::errors::user_error;
-
 use super::settings::SessionSettings;
 
 /// The key a client quotes in a CancelRequest: backend pid and secret key bytes.

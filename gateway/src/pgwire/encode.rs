@@ -714,26 +714,10 @@ impl<T: ToSqlText + Into<f64> + Copy> ToSqlText for Float<T> {
     }
 }
 
-impl<T: ToSql> ToSql for Float<T> {
-    fn to_sql(
-        &self,
-        ty: &Type,
-        out: &mut BytesMut,
-    ) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
-        self.0.to_sql(ty, out)
-    }
-
-    fn accepts(ty: &Type) -> bool {
-        T::accepts(ty)
-    }
-
-    to_sql_checked!();
-}
-
 /// `ToSql` for a wrapper that changes only the text form: the binary form is the wrapped
 /// value's.
 macro_rules! binary_as_wrapped {
-    ($wrapper:ident, $wrapped:ty) => {
+    ($wrapper:ty, $wrapped:ty) => {
         impl ToSql for $wrapper {
             fn to_sql(
                 &self,
@@ -788,6 +772,8 @@ impl ToSqlText for IsoDate {
     }
 }
 
+binary_as_wrapped!(Float<f32>, f32);
+binary_as_wrapped!(Float<f64>, f64);
 binary_as_wrapped!(IsoDate, NaiveDate);
 
 /// A `numeric` whose text is written from its unscaled value and scale (as PostgreSQL shows
