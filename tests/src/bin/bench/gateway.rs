@@ -10,7 +10,7 @@ use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tollgate_catalog::{Catalog, TlsOptions, TollgateOptions};
 use tollgate_planner::datafusion::arrow::record_batch::RecordBatch;
-use tollgate_planner::{QueryContext, QueryService};
+use tollgate_planner::{QueryContext, QueryService, QueryStream};
 
 use crate::placement::Placement;
 
@@ -76,9 +76,8 @@ impl Fixture {
         })
     }
 
-    /// Runs `SELECT <PROJECTION> FROM tpch.lineitem` in-process as acme, handing each batch to
-    /// `each`; returns the row count.
-    pub async fn scan_in_process(&self, mut each: impl FnMut(&RecordBatch)) -> Result<u64, String> {
+    /// Starts `SELECT <PROJECTION> FROM tpch.lineitem` in-process as acme.
+    pub async fn lineitem_in_process(&self) -> Result<QueryStream, String> {
         let principal = self
             .service
             .catalog()
@@ -98,11 +97,16 @@ impl Fixture {
             .plan(&ctx, statements.remove(0))
             .await
             .map_err(|e| e.to_string())?;
-        let mut stream = self
-            .service
+        self.service
             .execute(&ctx, &planned, Vec::new())
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| e.to_string())
+    }
+
+    /// Streams the in-process query to its end, handing each batch to `each`; returns the
+    /// row count.
+    pub async fn scan_in_process(&self, mut each: impl FnMut(&RecordBatch)) -> Result<u64, String> {
+        let mut stream = self.lineitem_in_process().await?;
         let mut rows = 0;
         while let Some(batch) = stream.next().await {
             let batch = batch.map_err(|e| e.to_string())?;

@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures::SinkExt;
+use futures::{SinkExt, StreamExt};
 use tokio_postgres::NoTls;
 use tollgate_planner::datafusion::arrow::record_batch::RecordBatch;
 use tollgate_planner::datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
@@ -62,19 +62,13 @@ pub async fn load_lineitem(fixture: &Fixture) -> Result<u64, String> {
         .await
         .map_err(|e| e.to_string())?;
     let mut sink = Box::pin(sink);
-    let mut lines: Vec<Bytes> = Vec::new();
-    let mut failure = None;
-    fixture
-        .scan_in_process(|batch| match copy_text(batch) {
-            Ok(text) => lines.push(text),
-            Err(error) => failure = Some(error),
-        })
-        .await?;
-    if let Some(error) = failure {
-        return Err(error);
-    }
-    for chunk in lines {
-        sink.send(chunk).await.map_err(|e| e.to_string())?;
+    // Batch by batch from the engine to PostgreSQL, never the whole table in memory.
+    let mut batches = fixture.lineitem_in_process().await?;
+    while let Some(batch) = batches.next().await {
+        let batch = batch.map_err(|e| e.to_string())?;
+        sink.send(copy_text(&batch)?)
+            .await
+            .map_err(|e| e.to_string())?;
     }
     sink.as_mut().finish().await.map_err(|e| e.to_string())?;
     client
