@@ -17,6 +17,7 @@ mod error;
 mod model;
 mod options;
 pub mod scram;
+mod throttle;
 mod units;
 
 pub use error::CatalogError;
@@ -25,9 +26,11 @@ pub use model::{
     referenced_attributes,
 };
 pub use options::{
-    AuthOptions, DatasetOptions, GrantColumnOptions, GrantOptions, PgListenerOptions,
-    PrincipalOptions, ProfileOptions, SourceOptions, TenantOptions, TlsOptions, TollgateOptions,
+    AuthOptions, DatasetOptions, FlightListenerOptions, GrantColumnOptions, GrantOptions,
+    PgListenerOptions, PrincipalOptions, ProfileOptions, SourceOptions, TenantOptions, TlsOptions,
+    TollgateOptions,
 };
+pub use throttle::LoginThrottle;
 pub use units::{ByteSize, HumanDuration};
 
 #[cfg(test)]

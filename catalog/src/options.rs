@@ -21,6 +21,8 @@ pub struct TollgateOptions {
     pub database: String,
     /// Where the Postgres wire protocol listens.
     pub pg: PgListenerOptions,
+    /// Where Arrow Flight SQL listens; absent means that front end is off.
+    pub flight: Option<FlightListenerOptions>,
     /// Login checks shared by every front end.
     pub auth: AuthOptions,
     /// Named places datasets are read from.
@@ -42,6 +44,7 @@ impl Default for TollgateOptions {
         Self {
             database: "tollgate".to_owned(),
             pg: PgListenerOptions::default(),
+            flight: None,
             auth: AuthOptions::default(),
             sources: BTreeMap::new(),
             profiles: BTreeMap::new(),
@@ -98,6 +101,35 @@ impl Default for PgListenerOptions {
             max_connections: 1000,
             max_query_size: ByteSize(1 << 20),
             tls: None,
+        }
+    }
+}
+
+/// The Arrow Flight SQL listener and its bearer tokens.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FlightListenerOptions {
+    /// Address to bind; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// TLS certificate and key; with TLS every call is encrypted (`require` is implied).
+    pub tls: Option<TlsOptions>,
+    /// How long a bearer token from a handshake stays valid.
+    pub token_ttl: HumanDuration,
+    /// How long the tickets of a `FlightInfo` stay valid.
+    pub ticket_ttl: HumanDuration,
+    /// Base64 HMAC-SHA256 key (at least 32 bytes) that signs tokens and tickets. Gateways
+    /// sharing it accept each other's tokens and tickets; absent, each process draws its own.
+    pub signing_key: Option<String>,
+}
+
+impl Default for FlightListenerOptions {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            tls: None,
+            token_ttl: HumanDuration(Duration::from_secs(3600)),
+            ticket_ttl: HumanDuration(Duration::from_secs(600)),
+            signing_key: None,
         }
     }
 }

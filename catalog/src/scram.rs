@@ -90,6 +90,22 @@ impl Verifier {
     }
 }
 
+impl Verifier {
+    /// Whether `password` is the one this verifier was derived from, for protocols that
+    /// send a password over an encrypted channel instead of a SCRAM proof (HTTP Basic in
+    /// Flight SQL). Compares in constant time.
+    pub fn verify_password(&self, password: &str) -> bool {
+        let iterations = NonZeroU32::new(self.iterations).unwrap_or(DEFAULT_ITERATIONS);
+        let candidate = Self::derive_with_salt(password, self.salt.clone(), iterations);
+        let difference = candidate
+            .stored_key
+            .iter()
+            .zip(&self.stored_key)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        candidate.stored_key.len() == self.stored_key.len() && difference == 0
+    }
+}
+
 impl FromStr for Verifier {
     type Err = VerifierError;
 
@@ -159,6 +175,15 @@ mod tests {
         let derived = Verifier::derive_with_salt("pencil", parsed.salt.clone(), iterations);
         assert_eq!(derived, parsed);
         assert_eq!(derived.to_string(), stored);
+    }
+
+    #[test]
+    fn verifies_passwords_against_a_postgres_verifier() {
+        let stored = "SCRAM-SHA-256$4096:KC/ZS8VLvFOSahR8HxHkGg==$ukAoK1Lql63xGU/RzE/TZlo7nUZDqKV4rXMv9z+976Q=:Mu6o6WcqMyd/mbeiSGGJAlMqRVV7lUj5WpqAsR0piiQ=";
+        let parsed: Verifier = stored.parse().expect("valid verifier");
+        assert!(parsed.verify_password("pencil"));
+        assert!(!parsed.verify_password("pencil "));
+        assert!(!parsed.verify_password(""));
     }
 
     #[test]

@@ -35,8 +35,32 @@ pub enum ErrorKind {
     Cancelled,
     /// The statement ran longer than the profile allows.
     Timeout,
+    /// A part of a result was asked for after the result's layout changed (new files in a
+    /// source since the parts were handed out); the client should ask for the parts again.
+    StaleResult,
     /// A failure inside Tollgate or a source; details are logged, not sent.
     Internal,
+}
+
+impl ErrorKind {
+    /// Every kind, for front ends' mapping tests.
+    pub const ALL: [ErrorKind; 15] = [
+        Self::Syntax,
+        Self::UndefinedTable,
+        Self::UndefinedColumn,
+        Self::UndefinedFunction,
+        Self::UndefinedObject,
+        Self::Denied,
+        Self::Unsupported,
+        Self::InvalidInput,
+        Self::DivisionByZero,
+        Self::TooComplex,
+        Self::OutOfMemory,
+        Self::Cancelled,
+        Self::Timeout,
+        Self::StaleResult,
+        Self::Internal,
+    ];
 }
 
 /// An error of planning or running a query.
@@ -85,6 +109,16 @@ pub enum PlannerError {
         /// What failed.
         message: String,
     },
+    /// A result part was asked for with a partition count the query no longer has.
+    #[error(
+        "the result now splits into {planned} parts, not the {count} it was described with; request the query's endpoints again"
+    )]
+    LayoutChanged {
+        /// Parts the query has now.
+        planned: usize,
+        /// Parts the caller was given.
+        count: usize,
+    },
     /// The query executor's threads could not be started.
     #[error("cannot start the query executor: {0}")]
     Executor(#[source] std::io::Error),
@@ -103,6 +137,7 @@ impl PlannerError {
             Self::Parameters(_) => ErrorKind::InvalidInput,
             Self::Cancelled => ErrorKind::Cancelled,
             Self::Timeout { .. } => ErrorKind::Timeout,
+            Self::LayoutChanged { .. } => ErrorKind::StaleResult,
             Self::Grant { .. } | Self::Source { .. } | Self::Executor(_) => ErrorKind::Internal,
             Self::Engine(error) => classify(error),
         }

@@ -26,6 +26,8 @@ use tokio::runtime::{Builder, Handle, Runtime};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use crate::error::PlannerError;
+
 /// Batches buffered between a running query and its reader.
 const CHANNEL_BATCHES: usize = 2;
 
@@ -49,9 +51,9 @@ pub(crate) struct RunningJob {
 }
 
 /// Aborts a task when dropped.
-pub(crate) struct AbortOnDrop(JoinHandle<()>);
+pub(crate) struct AbortOnDrop<T = ()>(JoinHandle<T>);
 
-impl Drop for AbortOnDrop {
+impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
     }
@@ -75,6 +77,26 @@ impl DedicatedExecutor {
         })
     }
 
+    /// Runs `work` on the executor and waits for its output.
+    ///
+    /// # Errors
+    /// An internal error if the work panicked.
+    ///
+    /// # Cancellation
+    /// Dropping the returned future aborts the work.
+    pub(crate) async fn spawn<T, F>(&self, work: F) -> Result<T, PlannerError>
+    where
+        T: Send + 'static,
+        F: Future<Output = T> + Send + 'static,
+    {
+        let mut task = AbortOnDrop(self.handle.spawn(work));
+        (&mut task.0).await.map_err(|error| {
+            PlannerError::Engine(DataFusionError::Internal(format!(
+                "a job on the query executor failed: {error}"
+            )))
+        })
+    }
+
     /// Starts `start` (which plans and returns a stream) on the executor and waits until it
     /// produced its schema or failed.
     ///
@@ -83,9 +105,9 @@ impl DedicatedExecutor {
     ///
     /// # Cancellation
     /// Dropping the returned future or the job aborts the work on the executor.
-    pub(crate) async fn run<F>(&self, start: F) -> Result<RunningJob, DataFusionError>
+    pub(crate) async fn run<F>(&self, start: F) -> Result<RunningJob, PlannerError>
     where
-        F: Future<Output = Result<SendableRecordBatchStream, DataFusionError>> + Send + 'static,
+        F: Future<Output = Result<SendableRecordBatchStream, PlannerError>> + Send + 'static,
     {
         let (schema_tx, schema_rx) = oneshot::channel();
         let (batch_tx, batches) = mpsc::channel(CHANNEL_BATCHES);
@@ -107,7 +129,9 @@ impl DedicatedExecutor {
             }
         }));
         let schema = schema_rx.await.map_err(|_| {
-            DataFusionError::Internal("the query's job ended before it was planned".to_owned())
+            PlannerError::Engine(DataFusionError::Internal(
+                "the query's job ended before it was planned".to_owned(),
+            ))
         })??;
         Ok(RunningJob {
             schema,

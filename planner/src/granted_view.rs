@@ -146,6 +146,13 @@ impl GrantedScanExec {
     }
 }
 
+impl GrantedScanExec {
+    /// The grant's own physical plan.
+    pub fn inner(&self) -> &Arc<dyn ExecutionPlan> {
+        &self.inner
+    }
+}
+
 impl DisplayAs for GrantedScanExec {
     fn fmt_as(&self, _format: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
         write!(f, "GrantedScanExec: dataset={}", self.dataset)

@@ -15,6 +15,9 @@ use datafusion::catalog::{MemorySchemaProvider, SchemaProvider};
 use datafusion::datasource::MemTable;
 use datafusion::error::Result;
 
+/// Schemas every tenant's catalog holds besides its datasets' domains.
+pub const SYSTEM_SCHEMAS: [&str; 2] = ["information_schema", "pg_catalog"];
+
 /// One granted view as the scoped catalogs describe it.
 pub(crate) struct ViewDescription<'a> {
     pub catalog: &'a str,
@@ -87,11 +90,7 @@ fn table(fields: &[&str], columns: Vec<ArrayRef>) -> Result<Arc<MemTable>> {
 }
 
 fn schemata(catalog: &str, schemas: &[&str]) -> Result<Arc<MemTable>> {
-    let all: Vec<&str> = schemas
-        .iter()
-        .copied()
-        .chain(["information_schema", "pg_catalog"])
-        .collect();
+    let all: Vec<&str> = schemas.iter().copied().chain(SYSTEM_SCHEMAS).collect();
     table(
         &["catalog_name", "schema_name", "schema_owner"],
         vec![

@@ -16,6 +16,7 @@ mod executor;
 pub mod granted_view;
 pub mod information_schema;
 mod output_names;
+mod partitions;
 pub mod policy;
 mod service;
 mod sources;
@@ -23,9 +24,9 @@ mod stream;
 pub mod tenant;
 
 pub use error::{ErrorKind, PlannerError};
-pub use service::{PlannedQuery, QueryContext, QueryService};
+pub use service::{PlannedQuery, QueryContext, QueryService, ResultPart};
 pub use stream::QueryStream;
-pub use tenant::TenantSession;
+pub use tenant::{TenantSession, TenantTable};
 
 /// Re-exported so front ends name the same engine types.
 pub use datafusion;

@@ -15,9 +15,9 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::ScalarValue;
-use datafusion::dataframe::DataFrame;
 use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::execute_stream;
 use datafusion::sql::parser::Statement as EngineStatement;
 use datafusion::sql::sqlparser::ast::Statement;
 use tokio_util::sync::CancellationToken;
@@ -26,6 +26,7 @@ use tollgate_catalog::{Catalog, Principal};
 use crate::current_setting::current_setting_udf;
 use crate::error::PlannerError;
 use crate::executor::DedicatedExecutor;
+use crate::partitions;
 use crate::policy::SqlPolicy;
 use crate::sources::SourceTables;
 use crate::stream::{Limits, QueryStream};
@@ -208,6 +209,96 @@ impl QueryService {
         planned: &PlannedQuery,
         parameters: Vec<ScalarValue>,
     ) -> Result<QueryStream, PlannerError> {
+        self.execute_part(ctx, planned, parameters, ResultPart::Whole)
+            .await
+    }
+
+    /// How many independent partitions the result of `planned` splits into: the `count` a
+    /// front end may hand out as separate streams ([`ResultPart::Partition`]), each read by
+    /// its own client connection. 1 when the result must be read as one stream (it is
+    /// ordered, aggregated or limited as a whole). Bounded by the profile's parallelism.
+    ///
+    /// # Errors
+    /// As [`QueryService::execute`], for physical planning.
+    pub async fn partition_count(
+        &self,
+        ctx: &QueryContext,
+        planned: &PlannedQuery,
+        parameters: Vec<ScalarValue>,
+    ) -> Result<usize, PlannerError> {
+        let plan = self.bind(planned, parameters)?;
+        let state = partitions::partition_wise(ctx.session.state());
+        let parallelism = ctx.session.tenant().profile.parallelism;
+        let count = self
+            .executor
+            .spawn(async move {
+                let physical = state.create_physical_plan(&plan).await?;
+                Ok::<_, PlannerError>(partitions::independent_partitions(&physical))
+            })
+            .await??;
+        Ok(if count <= parallelism { count } else { 1 })
+    }
+
+    /// Runs one part of a planned query's result with `parameters` bound to `$1..$n`.
+    ///
+    /// # Errors
+    /// As [`QueryService::execute`]; [`PlannerError::LayoutChanged`] when the result no
+    /// longer splits into the partitions a [`ResultPart::Partition`] was counted from.
+    ///
+    /// # Cancellation
+    /// As [`QueryService::execute`].
+    pub async fn execute_part(
+        &self,
+        ctx: &QueryContext,
+        planned: &PlannedQuery,
+        parameters: Vec<ScalarValue>,
+        part: ResultPart,
+    ) -> Result<QueryStream, PlannerError> {
+        let plan = self.bind(planned, parameters)?;
+        let profile = &ctx.session.tenant().profile;
+        let mut limits = Limits {
+            cancelled: Box::pin(ctx.cancel.clone().cancelled_owned()),
+            deadline: Box::pin(tokio::time::sleep(profile.statement_timeout)),
+            timeout: humantime_text(profile.statement_timeout),
+            profile: profile.name.clone(),
+        };
+        let state = match part {
+            ResultPart::Whole => ctx.session.state(),
+            ResultPart::Partition { .. } => partitions::partition_wise(ctx.session.state()),
+        };
+        let run = async move {
+            let physical = state.create_physical_plan(&plan).await?;
+            let context = state.task_ctx();
+            match part {
+                ResultPart::Whole => Ok(execute_stream(physical, context)?),
+                ResultPart::Partition { index, count } => {
+                    let planned = partitions::independent_partitions(&physical);
+                    if planned != count || index >= count {
+                        return Err(PlannerError::LayoutChanged { planned, count });
+                    }
+                    Ok(physical.execute(index, context)?)
+                }
+            }
+        };
+        let mut start = std::pin::pin!(self.executor.run(run));
+        // Physical planning can be slow (listing files, reading footers); it obeys the same
+        // limits, and dropping `start` aborts it.
+        let job = std::future::poll_fn(|cx| {
+            if let Some(error) = limits.poll_stop(cx) {
+                return std::task::Poll::Ready(Err(error));
+            }
+            start.as_mut().poll(cx)
+        })
+        .await?;
+        Ok(QueryStream::new(job, limits))
+    }
+
+    /// The plan with `parameters` bound to `$1..$n`, converted to the inferred types.
+    fn bind(
+        &self,
+        planned: &PlannedQuery,
+        parameters: Vec<ScalarValue>,
+    ) -> Result<LogicalPlan, PlannerError> {
         let expected = planned.parameter_types.len();
         if parameters.len() != expected {
             return Err(PlannerError::Parameters(format!(
@@ -215,7 +306,7 @@ impl QueryService {
                 parameters.len()
             )));
         }
-        let plan = if expected == 0 {
+        Ok(if expected == 0 {
             planned.plan.clone()
         } else {
             let values = parameters
@@ -235,30 +326,22 @@ impl QueryService {
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             planned.plan.clone().with_param_values(values)?
-        };
-        let profile = &ctx.session.tenant().profile;
-        let mut limits = Limits {
-            cancelled: Box::pin(ctx.cancel.clone().cancelled_owned()),
-            deadline: Box::pin(tokio::time::sleep(profile.statement_timeout)),
-            timeout: humantime_text(profile.statement_timeout),
-            profile: profile.name.clone(),
-        };
-        let frame = DataFrame::new(ctx.session.state(), plan);
-        let mut start = std::pin::pin!(self.executor.run(frame.execute_stream()));
-        // Physical planning can be slow (listing files, reading footers); it obeys the same
-        // limits, and dropping `start` aborts it.
-        let job = std::future::poll_fn(|cx| {
-            if let Some(error) = limits.poll_stop(cx) {
-                return std::task::Poll::Ready(Err(error));
-            }
-            start
-                .as_mut()
-                .poll(cx)
-                .map(|result| result.map_err(PlannerError::Engine))
         })
-        .await?;
-        Ok(QueryStream::new(job, limits))
     }
+}
+
+/// Which part of a query's result to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResultPart {
+    /// All of it, as one stream.
+    Whole,
+    /// Partition `index` of the `count` that [`QueryService::partition_count`] reported.
+    Partition {
+        /// Zero-based partition.
+        index: usize,
+        /// How many partitions the result was split into.
+        count: usize,
+    },
 }
 
 fn humantime_text(duration: std::time::Duration) -> String {

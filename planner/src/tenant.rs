@@ -16,7 +16,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::catalog::{
     CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList,
     MemorySchemaProvider, SchemaProvider, TableProvider,
@@ -44,6 +44,20 @@ pub const SERVER_VERSION: &str = "16.6";
 pub struct TenantSession {
     tenant: Arc<Tenant>,
     context: SessionContext,
+    database: String,
+    schemas: Vec<String>,
+    tables: Vec<TenantTable>,
+}
+
+/// A granted dataset as the tenant's catalogs list it: `schema.table` and its columns.
+#[derive(Debug, Clone)]
+pub struct TenantTable {
+    /// The dataset's domain, e.g. `tpch`.
+    pub schema: String,
+    /// The dataset's name, e.g. `orders`.
+    pub table: String,
+    /// The granted columns.
+    pub columns: SchemaRef,
 }
 
 impl std::fmt::Debug for TenantSession {
@@ -83,7 +97,7 @@ impl TenantSession {
         let root = Arc::new(MemoryCatalogProvider::new());
         root.register_schema("public", Arc::new(MemorySchemaProvider::new()))?;
         let grants = catalog.grants(&tenant.id);
-        let mut described = Vec::with_capacity(grants.len());
+        let mut tables = Vec::with_capacity(grants.len());
         for grant in grants {
             let plan = sources.plan_grant(&tenant, grant).await?;
             let view = Arc::new(GrantedViewProvider::new(grant.dataset.to_string(), plan));
@@ -96,21 +110,29 @@ impl TenantSession {
                     schema
                 }
             };
-            described.push((grant.dataset.clone(), view.schema()));
+            tables.push(TenantTable {
+                schema: domain.to_owned(),
+                table: grant.dataset.name().to_owned(),
+                columns: view.schema(),
+            });
             schema.register_table(grant.dataset.name().to_owned(), view)?;
         }
-        let views: Vec<ViewDescription<'_>> = described
+        let views: Vec<ViewDescription<'_>> = tables
             .iter()
-            .map(|(id, columns)| ViewDescription {
+            .map(|table| ViewDescription {
                 catalog: database,
-                schema: id.domain(),
-                table: id.name(),
-                columns: Arc::clone(columns),
+                schema: &table.schema,
+                table: &table.table,
+                columns: Arc::clone(&table.columns),
             })
             .collect();
-        let mut domains: Vec<&str> = described.iter().map(|(id, _)| id.domain()).collect();
-        domains.dedup();
-        domains.insert(0, "public");
+        let mut domains = vec!["public"];
+        for table in &tables {
+            if !domains.contains(&table.schema.as_str()) {
+                domains.push(&table.schema);
+            }
+        }
+        let schemas: Vec<String> = domains.iter().map(|s| (*s).to_owned()).collect();
         root.register_schema(
             "information_schema",
             information_schema::build(database, &domains, &views)?,
@@ -128,7 +150,28 @@ impl TenantSession {
         setup_pg_catalog(&context, database, EmptyContextProvider)
             .map_err(|e| PlannerError::Engine(*e))?;
         context.register_udf(version_udf());
-        Ok(Self { tenant, context })
+        Ok(Self {
+            tenant,
+            context,
+            database: database.to_owned(),
+            schemas,
+            tables,
+        })
+    }
+
+    /// The catalog (database) name clients see.
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
+    /// The schemas holding the tenant's datasets, `public` first.
+    pub fn schemas(&self) -> &[String] {
+        &self.schemas
+    }
+
+    /// The tenant's granted datasets, in grant order.
+    pub fn tables(&self) -> &[TenantTable] {
+        &self.tables
     }
 
     /// The tenant this session belongs to.

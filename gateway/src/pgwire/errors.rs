@@ -18,6 +18,7 @@ pub fn sqlstate(kind: ErrorKind) -> &'static str {
         ErrorKind::TooComplex => "54001",
         ErrorKind::OutOfMemory => "53200",
         ErrorKind::Cancelled | ErrorKind::Timeout => "57014",
+        ErrorKind::StaleResult => "55000",
         ErrorKind::Internal => "XX000",
     }
 }
@@ -53,26 +54,9 @@ pub fn planner_error(error: &PlannerError) -> PgWireError {
 mod tests {
     use super::*;
 
-    const ALL_KINDS: [ErrorKind; 14] = [
-        ErrorKind::Syntax,
-        ErrorKind::UndefinedTable,
-        ErrorKind::UndefinedColumn,
-        ErrorKind::UndefinedFunction,
-        ErrorKind::UndefinedObject,
-        ErrorKind::Denied,
-        ErrorKind::Unsupported,
-        ErrorKind::InvalidInput,
-        ErrorKind::DivisionByZero,
-        ErrorKind::TooComplex,
-        ErrorKind::OutOfMemory,
-        ErrorKind::Cancelled,
-        ErrorKind::Timeout,
-        ErrorKind::Internal,
-    ];
-
     #[test]
     fn every_kind_has_a_valid_sqlstate_of_the_right_class() {
-        for kind in ALL_KINDS {
+        for kind in ErrorKind::ALL {
             let code = sqlstate(kind);
             assert_eq!(code.len(), 5, "{kind:?}");
             let class = &code[..2];
@@ -88,6 +72,7 @@ mod tests {
                 ErrorKind::TooComplex => "54",
                 ErrorKind::OutOfMemory => "53",
                 ErrorKind::Cancelled | ErrorKind::Timeout => "57",
+                ErrorKind::StaleResult => "55",
                 ErrorKind::Internal => "XX",
             };
             assert_eq!(class, expected_class, "{kind:?}");

@@ -19,7 +19,6 @@ pub mod errors;
 mod handler;
 mod params;
 mod settings;
-mod throttle;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -45,7 +44,7 @@ use crate::tls;
 use auth::TollgateStartupHandler;
 use connection::{CancelRegistry, ConnectionState};
 use handler::TollgateQueryHandler;
-use throttle::LoginThrottle;
+use tollgate_catalog::LoginThrottle;
 
 /// What every connection of a listener shares.
 pub struct PgShared {

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use tollgate_catalog::AuthOptions;
+use crate::AuthOptions;
 
 /// Failure counts keyed by (user, client address).
 #[derive(Debug)]
@@ -91,7 +91,7 @@ impl LoginThrottle {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tollgate_catalog::HumanDuration;
+    use crate::HumanDuration;
 
     #[test]
     fn locks_after_max_failures_and_unlocks_on_success() {
