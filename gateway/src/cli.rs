@@ -31,6 +31,9 @@ enum Command {
         /// Overrides `pg.listen` of the file.
         #[arg(long, env = "TOLLGATE_PG_LISTEN")]
         pg_listen: Option<SocketAddr>,
+        /// Overrides `flight.listen` of the file (and turns Flight SQL on).
+        #[arg(long, env = "TOLLGATE_FLIGHT_LISTEN")]
+        flight_listen: Option<SocketAddr>,
     },
     /// Run the bundled demo: TPC-H data and two tenants, nothing else needed.
     Demo {
@@ -43,7 +46,7 @@ enum Command {
         /// Postgres wire protocol listener (port 0 picks a free port).
         #[arg(long, default_value = "127.0.0.1:6432")]
         pg_listen: SocketAddr,
-        /// Arrow Flight SQL listener (accepted; that front end is not built yet).
+        /// Arrow Flight SQL listener (port 0 picks a free port).
         #[arg(long, default_value = "127.0.0.1:50051")]
         flight_listen: SocketAddr,
         /// HTTP control API listener (accepted; that front end is not built yet).
@@ -65,10 +68,17 @@ impl Cli {
     /// Whatever stops the command, with a message naming the cause.
     pub async fn run(self) -> Result<(), GatewayError> {
         match self.command {
-            Command::Serve { config, pg_listen } => {
+            Command::Serve {
+                config,
+                pg_listen,
+                flight_listen,
+            } => {
                 let mut options = TollgateOptions::load(&config)?;
                 if let Some(listen) = pg_listen {
                     options.pg.listen = listen;
+                }
+                if let Some(listen) = flight_listen {
+                    options.flight.get_or_insert_with(Default::default).listen = listen;
                 }
                 server::start(&options).await?.run_until_signal().await
             }
@@ -76,13 +86,14 @@ impl Cli {
                 data_dir,
                 scale,
                 pg_listen,
-                flight_listen: _,
+                flight_listen,
                 http_listen: _,
             } => {
                 demo::run(DemoOptions {
                     data_dir,
                     scale,
                     pg_listen,
+                    flight_listen,
                 })
                 .await
             }

@@ -14,6 +14,9 @@ pub enum GatewayError {
     /// The engine could not be built (a source or a grant failed).
     #[error(transparent)]
     Engine(#[from] PlannerError),
+    /// The Flight SQL front end could not start.
+    #[error(transparent)]
+    Flight(#[from] tollgate_flight::FlightError),
     /// A listener could not bind.
     #[error("cannot listen on {address}: {source}")]
     Bind {

@@ -9,19 +9,27 @@ use tollgate_catalog::{Catalog, TollgateOptions};
 use tollgate_planner::QueryService;
 
 use crate::error::GatewayError;
+use tollgate_flight::FlightServer;
+
 use crate::pgwire::PgServer;
 
 /// A started gateway: its bound addresses and a handle to stop it.
 pub struct RunningGateway {
     pg_addr: SocketAddr,
+    flight_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
-    pg_task: JoinHandle<()>,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl RunningGateway {
     /// Where the Postgres wire protocol listens.
     pub fn pg_addr(&self) -> SocketAddr {
         self.pg_addr
+    }
+
+    /// Where Arrow Flight SQL listens, if it is configured.
+    pub fn flight_addr(&self) -> Option<SocketAddr> {
+        self.flight_addr
     }
 
     /// Runs until Ctrl-C or SIGTERM.
@@ -43,7 +51,9 @@ impl RunningGateway {
     /// Stops accepting connections and waits for the listeners to close.
     pub async fn stop(self) {
         self.shutdown.cancel();
-        let _ = self.pg_task.await;
+        for task in self.tasks {
+            let _ = task.await;
+        }
     }
 }
 
@@ -55,14 +65,41 @@ impl RunningGateway {
 pub async fn start(options: &TollgateOptions) -> Result<RunningGateway, GatewayError> {
     let catalog = Arc::new(Catalog::from_options(options)?);
     let service = Arc::new(QueryService::new(Arc::clone(&catalog)).await?);
+    let flight = match &options.flight {
+        Some(flight) => Some(
+            FlightServer::bind(
+                flight,
+                &options.auth,
+                Arc::clone(&catalog),
+                Arc::clone(&service),
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let pg = PgServer::bind(options, catalog, service).await?;
     let pg_addr = pg.local_addr()?;
     let shutdown = CancellationToken::new();
-    let pg_task = tokio::spawn(pg.serve(shutdown.clone()));
+    let mut tasks = vec![tokio::spawn(pg.serve(shutdown.clone()))];
     tracing::info!(%pg_addr, "Postgres wire protocol listening");
+    let flight_addr = match flight {
+        Some(flight) => {
+            let addr = flight.local_addr()?;
+            let stop = shutdown.clone();
+            tasks.push(tokio::spawn(async move {
+                if let Err(error) = flight.serve(stop).await {
+                    tracing::error!(%error, "Flight SQL listener failed");
+                }
+            }));
+            tracing::info!(flight_addr = %addr, "Arrow Flight SQL listening");
+            Some(addr)
+        }
+        None => None,
+    };
     Ok(RunningGateway {
         pg_addr,
+        flight_addr,
         shutdown,
-        pg_task,
+        tasks,
     })
 }

@@ -29,6 +29,9 @@ pub fn demo_options() -> TollgateOptions {
     let config = tollgate_gateway::demo::prepare(&dir, TEST_SCALE).expect("prepare demo data");
     let mut options = TollgateOptions::load(&config).expect("load the demo configuration");
     options.pg.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    if let Some(flight) = &mut options.flight {
+        flight.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    }
     options
 }
 
@@ -36,6 +39,7 @@ pub fn demo_options() -> TollgateOptions {
 pub struct TestGateway {
     running: Option<RunningGateway>,
     addr: SocketAddr,
+    flight_addr: Option<SocketAddr>,
 }
 
 impl TestGateway {
@@ -51,15 +55,26 @@ impl TestGateway {
         adjust(&mut options);
         let running = server::start(&options).await.expect("start the gateway");
         let addr = running.pg_addr();
+        let flight_addr = running.flight_addr();
         Self {
             running: Some(running),
             addr,
+            flight_addr,
         }
     }
 
     /// The Postgres wire protocol address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The Arrow Flight SQL address (plain gRPC).
+    ///
+    /// # Panics
+    /// If the test turned Flight SQL off.
+    pub fn flight_addr(&self) -> SocketAddr {
+        self.flight_addr
+            .expect("the demo configuration starts Flight SQL")
     }
 
     /// A libpq connection string for `user` (whose demo password is its name).

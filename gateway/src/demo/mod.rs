@@ -33,6 +33,8 @@ pub struct DemoOptions {
     pub scale: f64,
     /// Postgres wire protocol listener.
     pub pg_listen: SocketAddr,
+    /// Arrow Flight SQL listener.
+    pub flight_listen: SocketAddr,
 }
 
 /// Prepares the demo's data and configuration in `data_dir` (idempotent) and returns the
@@ -79,6 +81,9 @@ pub async fn run(options: DemoOptions) -> Result<(), GatewayError> {
         .map_err(|e| GatewayError::Demo(format!("data generation stopped: {e}")))??;
     let mut tollgate = TollgateOptions::load(&config)?;
     tollgate.pg.listen = options.pg_listen;
+    if let Some(flight) = &mut tollgate.flight {
+        flight.listen = options.flight_listen;
+    }
     let running = server::start(&tollgate).await?;
     let address = running.pg_addr();
     println!(
@@ -92,6 +97,11 @@ pub async fn run(options: DemoOptions) -> Result<(), GatewayError> {
             address.ip(),
             address.port(),
             tollgate.database
+        );
+    }
+    if let Some(flight) = running.flight_addr() {
+        println!(
+            "Arrow Flight SQL (ADBC, pyarrow, Spark) listens on grpc://{flight} with the same logins; see bi-examples/flight-python."
         );
     }
     println!("Press Ctrl-C to stop.");
@@ -129,6 +139,9 @@ database = "tollgate"
 
 [pg]
 listen = "127.0.0.1:6432"
+
+[flight]
+listen = "127.0.0.1:50051"
 
 [sources.lake]
 kind = "local"

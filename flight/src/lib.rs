@@ -1,0 +1,34 @@
+//! Tollgate's Arrow Flight SQL front end: Arrow batches straight to Spark, ADBC and pandas.
+//!
+//! The crate translates Flight SQL to the planner's engine API and adds nothing to what a
+//! tenant may see: the same principals log in (HTTP Basic checked against their SCRAM
+//! verifiers), the same scoped sessions plan every statement, the same error kinds map to
+//! gRPC codes ([`error::grpc_code`]).
+//!
+//! ```text
+//! Handshake(Basic) ─▶ bearer token (signed, expiring)
+//! GetFlightInfo(sql) ─▶ schema + N endpoints (independent partitions ≤ profile parallelism)
+//!                       each with a signed ticket {principal, sql, parameters, k of N}
+//! DoGet(ticket) ─▶ caller must be the ticket's principal ─▶ plan ─▶ stream partition k
+//! CancelFlightInfo / CancelQuery ─▶ stop every running endpoint of the query
+//! ```
+//!
+//! Nothing lives only in one process: tokens, tickets and prepared-statement handles are
+//! signed with `flight.signing_key`, so gateways sharing a configuration serve each other's
+//! clients.
+
+mod auth;
+mod claims;
+pub mod error;
+mod metadata;
+mod portable;
+mod prepared;
+mod queries;
+mod running;
+mod server;
+mod service;
+mod signing;
+
+pub use error::FlightError;
+pub use server::FlightServer;
+pub use service::TollgateFlightSql;

@@ -1,0 +1,255 @@
+//! Statements: from SQL to a `FlightInfo` of signed tickets, and from a ticket to a stream.
+//!
+//! ```text
+//! GetFlightInfo(sql) ─▶ plan (tenant session) ─▶ partition_count ≤ profile parallelism = N
+//!                    ─▶ N tickets {principal, sql, parameters, k of N, query id, expiry}
+//! DoGet(ticket k)    ─▶ verify signature, expiry, caller = ticket's principal
+//!                    ─▶ plan again ─▶ execute partition k ─▶ Arrow IPC stream
+//! ```
+//!
+//! Tickets hold everything `DoGet` needs, so any gateway sharing the signing key serves
+//! them and nothing is kept per query between the two calls. A ticket presented by another
+//! principal is refused before anything is planned.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::error::FlightError as WireError;
+use arrow_flight::sql::{ProstMessageExt, TicketStatementQuery};
+use arrow_flight::{FlightData, FlightDescriptor, FlightEndpoint, FlightInfo, Ticket};
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
+use prost::Message;
+use prost_types::Timestamp;
+use ring::rand::{SecureRandom, SystemRandom};
+use tokio_util::sync::CancellationToken;
+use tollgate_catalog::Principal;
+use tollgate_planner::datafusion::arrow::datatypes::SchemaRef;
+use tollgate_planner::{PlannedQuery, QueryContext, QueryService, ResultPart, TenantSession};
+use tonic::Status;
+
+use crate::claims::{TicketClaims, decode_parameters};
+use crate::error::{internal_status, planner_status};
+use crate::portable::{portable_batch, portable_schema};
+use crate::running::RunningQueries;
+use crate::signing::{Purpose, Signer, expires_in, now_seconds};
+
+/// A stream of Flight data for `DoGet`.
+pub type FlightDataStream = BoxStream<'static, Result<FlightData, Status>>;
+
+/// Plans statements and streams their tickets' results.
+#[derive(Debug)]
+pub struct Statements {
+    service: Arc<QueryService>,
+    signer: Arc<Signer>,
+    running: Arc<RunningQueries>,
+    ticket_ttl: Duration,
+}
+
+impl Statements {
+    /// Statements over `service`, signing tickets valid for `ticket_ttl`.
+    pub fn new(service: Arc<QueryService>, signer: Arc<Signer>, ticket_ttl: Duration) -> Self {
+        Self {
+            service,
+            signer,
+            running: Arc::new(RunningQueries::default()),
+            ticket_ttl,
+        }
+    }
+
+    /// The running queries, for cancel requests.
+    pub fn running(&self) -> &Arc<RunningQueries> {
+        &self.running
+    }
+
+    /// The session of `principal`'s tenant.
+    ///
+    /// # Errors
+    /// PERMISSION_DENIED if the tenant has no session (not served by this gateway).
+    pub fn session(&self, principal: &Principal) -> Result<Arc<TenantSession>, Status> {
+        self.service.session(principal).ok_or_else(|| {
+            Status::permission_denied(format!(
+                "tenant \"{}\" is not served by this gateway",
+                principal.tenant
+            ))
+        })
+    }
+
+    /// Plans `sql`, which must be one statement, for `principal`.
+    ///
+    /// # Errors
+    /// The planner's errors mapped to gRPC codes; INVALID_ARGUMENT for zero or several
+    /// statements.
+    pub async fn plan(
+        &self,
+        principal: &Arc<Principal>,
+        sql: &str,
+        cancel: CancellationToken,
+    ) -> Result<(QueryContext, PlannedQuery), Status> {
+        let session = self.session(principal)?;
+        let context = QueryContext::new(session, Arc::clone(principal), cancel);
+        let mut statements = self.service.parse(sql).map_err(|e| planner_status(&e))?;
+        if statements.len() != 1 {
+            return Err(Status::invalid_argument(format!(
+                "a Flight SQL query must be exactly one statement, got {}",
+                statements.len()
+            )));
+        }
+        let statement = statements.remove(0);
+        let planned = self
+            .service
+            .plan(&context, statement)
+            .await
+            .map_err(|e| planner_status(&e))?;
+        Ok((context, planned))
+    }
+
+    /// The `FlightInfo` for `sql` with `parameters`: its schema and one endpoint per
+    /// independent partition of its result.
+    ///
+    /// # Errors
+    /// As [`Statements::plan`], and planner errors of physical planning.
+    pub async fn flight_info(
+        &self,
+        principal: &Arc<Principal>,
+        sql: &str,
+        parameters: Option<String>,
+        descriptor: FlightDescriptor,
+    ) -> Result<FlightInfo, Status> {
+        let (context, planned) = self.plan(principal, sql, CancellationToken::new()).await?;
+        let values = decode_parameters(parameters.as_deref())?;
+        let partitions = self
+            .service
+            .partition_count(&context, &planned, values)
+            .await
+            .map_err(|e| planner_status(&e))?;
+        let query_id = random_id()?;
+        let expires = expires_in(self.ticket_ttl);
+        let mut info = FlightInfo::new()
+            .try_with_schema(&portable_schema(planned.schema()))
+            .map_err(|e| internal_status("cannot encode a result schema", e))?
+            .with_descriptor(descriptor)
+            .with_ordered(partitions == 1)
+            .with_total_records(-1)
+            .with_total_bytes(-1);
+        for partition in 0..partitions {
+            let claims = TicketClaims {
+                user: principal.user.clone(),
+                tenant: principal.tenant.clone(),
+                expires,
+                query_id: query_id.clone(),
+                sql: sql.to_owned(),
+                parameters: parameters.clone(),
+                partition,
+                partitions,
+            };
+            let handle = self
+                .signer
+                .seal(Purpose::Ticket, &claims)
+                .map_err(|e| internal_status("cannot sign a ticket", e))?;
+            let ticket = TicketStatementQuery {
+                statement_handle: handle.into(),
+            };
+            info = info.with_endpoint(
+                FlightEndpoint::new()
+                    .with_ticket(Ticket::new(ticket.as_any().encode_to_vec()))
+                    .with_expiration_time(Timestamp {
+                        seconds: i64::try_from(expires).unwrap_or(i64::MAX),
+                        nanos: 0,
+                    }),
+            );
+        }
+        Ok(info)
+    }
+
+    /// Opens a statement ticket for `principal`.
+    ///
+    /// # Errors
+    /// PERMISSION_DENIED for a forged ticket or one issued to another principal;
+    /// FAILED_PRECONDITION for an expired one.
+    pub fn open_ticket(
+        &self,
+        principal: &Principal,
+        handle: &[u8],
+    ) -> Result<TicketClaims, Status> {
+        let claims: TicketClaims = self.signer.open(Purpose::Ticket, handle).ok_or_else(|| {
+            Status::permission_denied("the ticket was not issued by this service or was altered")
+        })?;
+        if !claims.belongs_to(principal) {
+            tracing::warn!(
+                target: "audit",
+                user = %principal.user,
+                tenant = %principal.tenant,
+                "refused a ticket issued to another principal"
+            );
+            return Err(Status::permission_denied(
+                "the ticket was issued to another principal",
+            ));
+        }
+        if claims.expires <= now_seconds() {
+            return Err(Status::failed_precondition(
+                "the ticket has expired; call GetFlightInfo again",
+            ));
+        }
+        Ok(claims)
+    }
+
+    /// Streams the part of a result a ticket names.
+    ///
+    /// # Errors
+    /// As [`Statements::open_ticket`]; CANCELLED if its query was cancelled; planner errors.
+    ///
+    /// # Cancellation
+    /// Dropping the stream stops the query; so does cancelling its `FlightInfo`.
+    pub async fn do_get(
+        &self,
+        principal: &Arc<Principal>,
+        handle: &[u8],
+    ) -> Result<FlightDataStream, Status> {
+        let claims = self.open_ticket(principal, handle)?;
+        let registration = self
+            .running
+            .start(&claims.query_id, claims.expires)
+            .ok_or_else(|| Status::cancelled("the query was cancelled"))?;
+        let (context, planned) = self
+            .plan(principal, &claims.sql, registration.token())
+            .await?;
+        let values = decode_parameters(claims.parameters.as_deref())?;
+        let part = if claims.partitions > 1 {
+            ResultPart::Partition {
+                index: claims.partition,
+                count: claims.partitions,
+            }
+        } else {
+            ResultPart::Whole
+        };
+        let stream = self
+            .service
+            .execute_part(&context, &planned, values, part)
+            .await
+            .map_err(|e| planner_status(&e))?;
+        let schema = portable_schema(&stream.schema());
+        let batch_schema = SchemaRef::clone(&schema);
+        let batches = stream.map(move |batch| {
+            // The registration lives as long as the stream, so cancel can reach it.
+            let _running = &registration;
+            let batch = batch.map_err(|e| WireError::Tonic(Box::new(planner_status(&e))))?;
+            portable_batch(batch, &batch_schema).map_err(WireError::Arrow)
+        });
+        let flight = FlightDataEncoderBuilder::new()
+            .with_schema(schema)
+            .build(batches)
+            .map_err(Status::from);
+        Ok(flight.boxed())
+    }
+}
+
+/// A random query id: 128 bits, hex.
+fn random_id() -> Result<String, Status> {
+    let mut bytes = [0u8; 16];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| internal_status("cannot draw a query id", "random generator failed"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}

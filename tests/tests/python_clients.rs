@@ -1,0 +1,69 @@
+//! The Python clients of the Flight SQL front end, run by pytest against a gateway started here:
+//! the ADBC driver, `pyarrow.flight`, the `bi-examples/` scripts and a Spark job
+//! (`tests/python/test_flight.py`).
+//!
+//! The expected counts are taken over pgwire, so both front ends must agree. The Python
+//! environment is a virtualenv made by `scripts/python-env` (which `scripts/test` runs).
+//! `TOLLGATE_SKIP_SPARK=1` skips the Spark job.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use tollgate_tests::TestGateway;
+
+/// The interpreter of the virtualenv that `scripts/python-env` makes.
+fn venv_python() -> PathBuf {
+    let venv = match std::env::var_os("TOLLGATE_VENV") {
+        Some(venv) => PathBuf::from(venv),
+        None => {
+            let home = std::env::var_os("HOME").expect("HOME or TOLLGATE_VENV is set");
+            PathBuf::from(home).join(".cache/tollgate-venv")
+        }
+    };
+    let python = venv.join("bin/python");
+    assert!(
+        python.exists(),
+        "no Python environment at {}: run scripts/python-env",
+        venv.display()
+    );
+    python
+}
+
+/// `sql`'s single `bigint` as `user`, over pgwire.
+async fn count(gateway: &TestGateway, user: &str, sql: &str) -> i64 {
+    let client = gateway.connect(user).await;
+    client.query_one(sql, &[]).await.expect(sql).get(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_clients_over_flight_sql() {
+    let python = venv_python();
+    let gateway = TestGateway::start().await;
+    let flight_uri = format!("grpc://{}", gateway.flight_addr());
+    let lineitem = count(&gateway, "acme", "SELECT count(*) FROM tpch.lineitem").await;
+    let globex_orders = count(&gateway, "globex", "SELECT count(*) FROM tpch.orders").await;
+
+    let mut pytest = Command::new(&python);
+    pytest
+        .args(["-m", "pytest", "-q", "tests/python"])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .env("TOLLGATE_FLIGHT_URI", flight_uri)
+        .env("TOLLGATE_LINEITEM_ROWS", lineitem.to_string())
+        .env("TOLLGATE_GLOBEX_ORDERS_ROWS", globex_orders.to_string())
+        // No __pycache__ directories in the work tree.
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    // pytest blocks its thread for a while; the gateway keeps serving on the runtime's workers.
+    let output = tokio::task::spawn_blocking(move || pytest.output())
+        .await
+        .expect("the pytest thread finishes")
+        .unwrap_or_else(|e| panic!("run {}: {e}", python.display()));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "pytest failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    println!("{stdout}");
+    gateway.stop().await;
+}
