@@ -20,7 +20,7 @@ fn bench_smoke_runs_and_reports_every_ratio() {
         .lines()
         .filter(|line| line.contains("\"kind\":\"ratio\""))
         .collect();
-    assert_eq!(ratios.len(), 6, "{jsonl}");
+    assert_eq!(ratios.len(), 9, "{jsonl}");
     assert!(
         ratios
             .iter()

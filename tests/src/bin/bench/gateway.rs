@@ -134,6 +134,11 @@ impl Fixture {
             .map_err(|e| e.to_string())?
             .port();
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let flight_port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let flight_addr = SocketAddr::from(([127, 0, 0, 1], flight_port));
         let mut command = match placement.server_prefix().split_first() {
             Some((program, args)) => {
                 let mut command = Command::new(program);
@@ -146,13 +151,20 @@ impl Fixture {
             .args(["serve", "--config"])
             .arg(&self.config)
             .args(["--pg-listen", &addr.to_string()])
+            .args(["--flight-listen", &flight_addr.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
-        let server = Server { child, addr };
+        let server = Server {
+            child,
+            addr,
+            flight_addr,
+        };
         let started = Instant::now();
-        while std::net::TcpStream::connect(addr).is_err() {
+        while std::net::TcpStream::connect(addr).is_err()
+            || std::net::TcpStream::connect(flight_addr).is_err()
+        {
             if started.elapsed() > Duration::from_secs(120) {
                 return Err("the gateway did not start listening".to_owned());
             }
@@ -166,6 +178,7 @@ impl Fixture {
 pub struct Server {
     child: Child,
     pub addr: SocketAddr,
+    pub flight_addr: SocketAddr,
 }
 
 impl Server {

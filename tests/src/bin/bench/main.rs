@@ -4,8 +4,10 @@
 //! bench [--scale SF] [--runs N] [--connects N] [--smoke] [--out DIR]
 //! ```
 //!
-//! * B2 — streaming a `lineitem` projection: in-process (the planner's engine API), over
-//!   pgwire in binary and text, and PostgreSQL serving the same rows in binary and text.
+//! * B2 — streaming a `lineitem` projection: in-process (the planner's engine API), through
+//!   Arrow IPC encode → decode in memory (the limit for Flight SQL), over Flight SQL with
+//!   every endpoint fetched in parallel, over pgwire in binary and text, and PostgreSQL
+//!   serving the same rows in binary and text.
 //! * B7 — connect time with SCRAM, and with TLS + SCRAM, against a private PostgreSQL cluster
 //!   configured with the same authentication.
 //!
@@ -15,6 +17,7 @@
 //! JSON object per line, to `<out>/bench.jsonl`.
 
 mod connect;
+mod flight;
 mod gateway;
 mod placement;
 mod postgres;

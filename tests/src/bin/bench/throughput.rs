@@ -1,5 +1,6 @@
-//! B2: streaming the `lineitem` projection in-process, over pgwire (binary and text), and
-//! from PostgreSQL (binary and text).
+//! B2: streaming the `lineitem` projection in-process, through Arrow IPC in memory, over
+//! Flight SQL (endpoints in parallel), over pgwire (binary and text), and from PostgreSQL
+//! (binary and text).
 
 use std::time::Instant;
 
@@ -7,6 +8,7 @@ use futures::{StreamExt, pin_mut};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, SimpleQueryMessage};
 
+use crate::flight;
 use crate::gateway::{Fixture, PROJECTION, Server};
 use crate::placement::Placement;
 use crate::postgres::{MACHINE_POSTGRES, lineitem_table};
@@ -34,13 +36,17 @@ pub async fn measure(
         .scan_in_process(|batch| arrow_bytes += batch.get_array_memory_size() as u64)
         .await?;
     let in_process = time_runs(runs, || async { fixture.scan_in_process(|_| {}).await }).await?;
+    let ipc = time_runs(runs, || flight::ipc_round_trip(fixture)).await?;
     placement.pin_load_generator()?;
+    let flight_sql = time_runs(runs, || flight::fetch_parallel(server, rows)).await?;
 
     let gateway_sql = format!("SELECT {PROJECTION} FROM tpch.lineitem");
     let postgres_sql = format!("SELECT {PROJECTION} FROM {}", lineitem_table(fixture.scale));
     let gateway = server.conninfo("acme", false);
     let paths = [
         ("in-process", None),
+        ("Arrow IPC in memory", None),
+        ("Flight SQL", None),
         (
             "pgwire binary",
             Some((gateway.as_str(), gateway_sql.as_str(), Read::Binary)),
@@ -60,9 +66,11 @@ pub async fn measure(
     ];
     let mut rates = Vec::new();
     for (name, path) in paths {
-        let seconds = match path {
-            None => in_process.clone(),
-            Some((conninfo, sql, read)) => {
+        let seconds = match (name, path) {
+            ("Arrow IPC in memory", None) => ipc.clone(),
+            ("Flight SQL", None) => flight_sql.clone(),
+            (_, None) => in_process.clone(),
+            (_, Some((conninfo, sql, read))) => {
                 time_runs(runs, || stream_rows(conninfo, sql, read, rows)).await?
             }
         };
@@ -97,6 +105,9 @@ pub async fn measure(
             .map_or(0.0, |(_, r)| *r)
     };
     for (numerator, denominator, goal) in [
+        ("Flight SQL", "Arrow IPC in memory", "≥ 0.5"),
+        ("Flight SQL", "pgwire binary", "—"),
+        ("Flight SQL", "PostgreSQL binary", "—"),
         ("pgwire binary", "in-process", "≥ 0.90 (B1-style)"),
         ("pgwire text", "in-process", "≥ 0.90 (B1-style)"),
         ("pgwire binary", "PostgreSQL binary", "≥ 1.0"),
