@@ -28,6 +28,8 @@ fn the_demo_prints_a_psql_line_that_returns_rows() {
                 "0.01",
                 "--pg-listen",
                 "127.0.0.1:0",
+                "--flight-listen",
+                "127.0.0.1:0",
                 "--data-dir",
             ])
             .arg(&data_dir)
@@ -39,10 +41,20 @@ fn the_demo_prints_a_psql_line_that_returns_rows() {
     let stdout = child.0.stdout.take().expect("stdout");
     let started = Instant::now();
     let mut psql_line = None;
+    let mut flight_address = None;
     for line in BufReader::new(stdout).lines() {
         let line = line.expect("read stdout");
-        if let Some(start) = line.find("psql \"") {
+        if psql_line.is_none()
+            && let Some(start) = line.find("psql \"")
+        {
             psql_line = Some(line[start..].to_owned());
+        }
+        if let Some(start) = line.find("grpc://") {
+            let address = line[start + "grpc://".len()..]
+                .split_whitespace()
+                .next()
+                .expect("an address follows grpc://");
+            flight_address = Some(address.to_owned());
             break;
         }
         assert!(
@@ -50,6 +62,8 @@ fn the_demo_prints_a_psql_line_that_returns_rows() {
             "the demo did not get ready"
         );
     }
+    let flight_address = flight_address.expect("the demo prints its Flight SQL address");
+    std::net::TcpStream::connect(&flight_address).expect("Flight SQL listens");
     let psql_line = psql_line.expect("the demo prints a psql line");
     let conninfo = psql_line
         .trim_start_matches("psql \"")

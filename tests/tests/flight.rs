@@ -25,7 +25,7 @@ use tollgate_planner::datafusion::arrow::array::{
 use tollgate_planner::datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema};
 use tollgate_tests::TestGateway;
 use tonic::Code;
-use tonic::transport::Channel;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 
 type Client = FlightSqlServiceClient<Channel>;
 
@@ -578,5 +578,55 @@ async fn errors_map_to_grpc_codes() {
         .await
         .expect_err("updates");
     assert_eq!(code(&error), Code::PermissionDenied);
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_from_the_configuration() {
+    tollgate_tests::install_crypto_provider();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("certificate");
+    let cert_path = dir.path().join("server.crt");
+    let key_path = dir.path().join("server.key");
+    std::fs::write(&cert_path, certified.cert.pem()).expect("write cert");
+    std::fs::write(&key_path, certified.signing_key.serialize_pem()).expect("write key");
+    let gateway = TestGateway::start_with(|options| {
+        let flight = options.flight.as_mut().expect("flight is configured");
+        flight.tls = Some(tollgate_catalog::TlsOptions {
+            cert: cert_path.clone(),
+            key: key_path.clone(),
+            require: true,
+        });
+    })
+    .await;
+    let uri = format!("https://localhost:{}", gateway.flight_addr().port());
+
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(certified.cert.pem()))
+        .domain_name("localhost");
+    let channel = Channel::from_shared(uri.clone())
+        .expect("uri")
+        .tls_config(tls)
+        .expect("tls config")
+        .connect()
+        .await
+        .expect("connect over TLS");
+    let mut client = FlightSqlServiceClient::new(channel);
+    client.handshake("acme", "acme").await.expect("handshake");
+    assert_eq!(
+        single_count(&mut client, "SELECT count(*) FROM tpch.region").await,
+        5
+    );
+
+    // A plaintext client gets nowhere.
+    let plain = Channel::from_shared(format!("http://{}", gateway.flight_addr()))
+        .expect("uri")
+        .connect()
+        .await;
+    if let Ok(channel) = plain {
+        let mut client = FlightSqlServiceClient::new(channel);
+        assert!(client.handshake("globex", "globex").await.is_err());
+    }
     gateway.stop().await;
 }
