@@ -630,3 +630,38 @@ async fn tls_from_the_configuration() {
     }
     gateway.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateways_sharing_a_signing_key_accept_each_others_tokens_and_tickets() {
+    let key = "c2hhcmVkIGtleSBvZiB0d28gZ2F0ZXdheXMsIDMyIGJ5dGVzIG9yIG1vcmU=";
+    let with_key = |options: &mut tollgate_catalog::TollgateOptions| {
+        let flight = options.flight.as_mut().expect("flight is configured");
+        flight.signing_key = Some(key.to_owned());
+    };
+    let first = TestGateway::start_with(with_key).await;
+    let second = TestGateway::start_with(with_key).await;
+    let third = TestGateway::start().await;
+
+    let mut on_first = login(&first, "acme").await;
+    let info = on_first
+        .execute("SELECT r_name FROM tpch.region".to_owned(), None)
+        .await
+        .expect("flight info");
+    let ticket = info.endpoint[0].ticket.clone().expect("ticket");
+    let token = on_first.token().cloned().expect("token");
+
+    let mut on_second = connect(&second).await;
+    on_second.set_token(token.clone());
+    let batches = fetch(&mut on_second, &ticket)
+        .await
+        .expect("redeemed on another node");
+    assert_eq!(rows(&batches), 5);
+
+    let mut on_third = connect(&third).await;
+    on_third.set_token(token);
+    let error = on_third.get_catalogs().await.expect_err("another key");
+    assert_eq!(code(&error), Code::Unauthenticated);
+    for gateway in [first, second, third] {
+        gateway.stop().await;
+    }
+}
