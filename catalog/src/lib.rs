@@ -22,11 +22,12 @@ mod units;
 
 pub use error::CatalogError;
 pub use model::{
-    Catalog, Dataset, DatasetId, DatasetLocation, Grant, GrantColumn, Principal, Profile, Tenant,
+    Catalog, Dataset, DatasetId, DatasetLocation, Grant, GrantColumn, Principal, Profile, RateLimit,
+    Tenant,
     referenced_attributes,
 };
 pub use options::{
-    AuthOptions, DatasetOptions, FlightListenerOptions, GrantColumnOptions, GrantOptions,
+    AuthOptions, DatasetOptions, EngineOptions, FlightListenerOptions, GrantColumnOptions, GrantOptions,
     PgListenerOptions, PrincipalOptions, ProfileOptions, SourceOptions, TenantOptions, TlsOptions,
     TollgateOptions,
 };

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::CatalogError;
-use crate::options::{GrantColumnOptions, SourceOptions, TollgateOptions};
+use crate::options::{EngineOptions, GrantColumnOptions, SourceOptions, TollgateOptions};
 use crate::scram::Verifier;
 use crate::units::ByteSize;
 
@@ -84,17 +84,44 @@ pub struct Dataset {
     pub price_per_gib: f64,
 }
 
-/// A performance profile.
+/// A performance profile; see [`crate::ProfileOptions`] for what each limit means.
 #[derive(Debug, Clone)]
 pub struct Profile {
     /// Profile name (`S`, `M`, …), named in limit errors.
     pub name: String,
     /// Memory a tenant's queries may hold.
     pub memory_limit: ByteSize,
+    /// Whether queries may spill to disk.
+    pub spill: bool,
+    /// Disk the tenant's spill files may use.
+    pub spill_quota: ByteSize,
     /// Statement timeout.
     pub statement_timeout: Duration,
-    /// DataFusion target partitions.
+    /// DataFusion target partitions and executor threads.
     pub parallelism: usize,
+    /// Queries running at once.
+    pub max_concurrent_queries: usize,
+    /// Queries waiting at once.
+    pub queue_length: usize,
+    /// Longest wait in the queue.
+    pub max_queue_wait: Duration,
+    /// Sustained queries per second and the burst above it.
+    pub rate: Option<RateLimit>,
+    /// Rows one query may return.
+    pub max_result_rows: Option<u64>,
+    /// Arrow bytes one query may return.
+    pub max_result_bytes: Option<ByteSize>,
+    /// Open connections at once.
+    pub max_connections: usize,
+}
+
+/// A token bucket: `per_second` sustained, `burst` at once.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    /// Queries per second.
+    pub per_second: f64,
+    /// Bucket size.
+    pub burst: u32,
 }
 
 /// A client organisation.
@@ -143,6 +170,7 @@ pub struct Grant {
 #[derive(Debug, Clone)]
 pub struct Catalog {
     database: String,
+    engine: EngineOptions,
     datasets: BTreeMap<DatasetId, Arc<Dataset>>,
     tenants: BTreeMap<String, Arc<Tenant>>,
     principals: BTreeMap<String, Arc<Principal>>,
@@ -172,13 +200,50 @@ impl Catalog {
                     "must be positive",
                 ));
             }
+            let key = |field: &str| format!("profiles.{name}.{field}");
+            for (field, value) in [
+                ("max_concurrent_queries", profile.max_concurrent_queries),
+                ("max_connections", profile.max_connections),
+            ] {
+                if value == 0 {
+                    return Err(CatalogError::invalid(key(field), "must be at least 1"));
+                }
+            }
+            let rate = match profile.rate_limit {
+                None => None,
+                Some(per_second) if per_second.is_finite() && per_second > 0.0 => {
+                    Some(RateLimit {
+                        per_second,
+                        // One second's worth by default, at least one query.
+                        burst: profile
+                            .rate_burst
+                            .unwrap_or_else(|| per_second.ceil().clamp(1.0, f64::from(u32::MAX)) as u32)
+                            .max(1),
+                    })
+                }
+                Some(_) => {
+                    return Err(CatalogError::invalid(
+                        key("rate_limit"),
+                        "must be a positive number of queries per second",
+                    ));
+                }
+            };
             profiles.insert(
                 name.clone(),
                 Arc::new(Profile {
                     name: name.clone(),
                     memory_limit: profile.memory_limit,
+                    spill: profile.spill,
+                    spill_quota: profile.spill_quota,
                     statement_timeout: profile.statement_timeout.duration(),
                     parallelism: profile.parallelism,
+                    max_concurrent_queries: profile.max_concurrent_queries,
+                    queue_length: profile.queue_length,
+                    max_queue_wait: profile.max_queue_wait.duration(),
+                    rate,
+                    max_result_rows: profile.max_result_rows,
+                    max_result_bytes: profile.max_result_bytes,
+                    max_connections: profile.max_connections,
                 }),
             );
         }
@@ -356,6 +421,7 @@ impl Catalog {
 
         Ok(Self {
             database: options.database.clone(),
+            engine: options.engine.clone(),
             datasets,
             tenants,
             principals,
@@ -366,6 +432,11 @@ impl Catalog {
     /// The database name clients connect to.
     pub fn database(&self) -> &str {
         &self.database
+    }
+
+    /// How tenants share the machine.
+    pub fn engine(&self) -> &EngineOptions {
+        &self.engine
     }
 
     /// A dataset by id.

@@ -25,6 +25,8 @@ pub struct TollgateOptions {
     pub flight: Option<FlightListenerOptions>,
     /// Login checks shared by every front end.
     pub auth: AuthOptions,
+    /// How tenants share the machine.
+    pub engine: EngineOptions,
     /// Named places datasets are read from.
     pub sources: BTreeMap<String, SourceOptions>,
     /// Named performance profiles (`S`, `M`, `L`, …).
@@ -46,6 +48,7 @@ impl Default for TollgateOptions {
             pg: PgListenerOptions::default(),
             flight: None,
             auth: AuthOptions::default(),
+            engine: EngineOptions::default(),
             sources: BTreeMap::new(),
             profiles: BTreeMap::new(),
             datasets: Vec::new(),
@@ -169,6 +172,29 @@ impl Default for AuthOptions {
     }
 }
 
+/// How tenants share the machine's cores, memory and disk.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineOptions {
+    /// Each tenant runs on executor threads of its own (as many as its profile's
+    /// parallelism) and within its profile's concurrency, queue and rate limits. Off, all
+    /// tenants share one executor with a thread per core and only memory, timeouts and
+    /// result caps stay per tenant (for comparison; see benchmark B4).
+    pub isolation: bool,
+    /// Where tenants' spill files go, one directory per tenant (default: the system's
+    /// temporary directory).
+    pub spill_directory: Option<PathBuf>,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            isolation: true,
+            spill_directory: None,
+        }
+    }
+}
+
 /// A place datasets are read from.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
@@ -194,24 +220,57 @@ pub enum SourceOptions {
     },
 }
 
-/// A performance profile: the contract a tenant bought.
+/// A performance profile: the contract a tenant bought. Every limit holds per tenant, for
+/// all its sessions on every front end together.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProfileOptions {
-    /// Memory one tenant's queries may hold at once.
+    /// Memory one tenant's queries may hold at once (53200 beyond, unless they spill).
     pub memory_limit: ByteSize,
+    /// Whether sorts, joins and aggregates may spill to disk when memory is short.
+    pub spill: bool,
+    /// Disk the tenant's spill files may use at once.
+    pub spill_quota: ByteSize,
     /// Longest a statement may run before it is cancelled with 57014.
     pub statement_timeout: HumanDuration,
-    /// Partitions DataFusion plans with (its `target_partitions`).
+    /// Partitions DataFusion plans with (its `target_partitions`), and the executor threads
+    /// the tenant's queries run on: the cores it can hold at once.
     pub parallelism: usize,
+    /// Queries running at once; more wait in the queue.
+    pub max_concurrent_queries: usize,
+    /// Queries waiting at once; more are refused with 53300.
+    pub queue_length: usize,
+    /// Longest a query waits in the queue before it is refused with 53300.
+    pub max_queue_wait: HumanDuration,
+    /// Queries per second, sustained; absent means no rate limit.
+    pub rate_limit: Option<f64>,
+    /// Queries allowed in a burst above the rate (default: one second's worth).
+    pub rate_burst: Option<u32>,
+    /// Rows one query may return; absent means no limit.
+    pub max_result_rows: Option<u64>,
+    /// Arrow bytes one query may return; absent means no limit.
+    pub max_result_bytes: Option<ByteSize>,
+    /// Open connections of the tenant at once (53300 beyond), so a connection flood by one
+    /// tenant never locks another out.
+    pub max_connections: usize,
 }
 
 impl Default for ProfileOptions {
     fn default() -> Self {
         Self {
             memory_limit: ByteSize(1 << 30),
+            spill: false,
+            spill_quota: ByteSize(1 << 30),
             statement_timeout: HumanDuration(Duration::from_secs(300)),
             parallelism: 2,
+            max_concurrent_queries: 4,
+            queue_length: 16,
+            max_queue_wait: HumanDuration(Duration::from_secs(30)),
+            rate_limit: None,
+            rate_burst: None,
+            max_result_rows: None,
+            max_result_bytes: None,
+            max_connections: 100,
         }
     }
 }

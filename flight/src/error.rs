@@ -43,7 +43,10 @@ pub fn grpc_code(kind: ErrorKind) -> Code {
         | ErrorKind::UndefinedObject => Code::NotFound,
         ErrorKind::Denied => Code::PermissionDenied,
         ErrorKind::Unsupported => Code::Unimplemented,
-        ErrorKind::OutOfMemory => Code::ResourceExhausted,
+        ErrorKind::OutOfMemory
+        | ErrorKind::Busy
+        | ErrorKind::RateLimited
+        | ErrorKind::ResultTooLarge => Code::ResourceExhausted,
         ErrorKind::Cancelled => Code::Cancelled,
         ErrorKind::Timeout => Code::DeadlineExceeded,
         ErrorKind::StaleResult => Code::FailedPrecondition,

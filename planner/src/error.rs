@@ -29,8 +29,14 @@ pub enum ErrorKind {
     DivisionByZero,
     /// The statement is too large or too deeply nested.
     TooComplex,
-    /// The tenant's memory limit was reached.
+    /// The tenant's memory limit (or spill quota) was reached.
     OutOfMemory,
+    /// The tenant's queue is full, a query waited too long, or it has too many connections.
+    Busy,
+    /// The tenant sent queries faster than its rate limit.
+    RateLimited,
+    /// A query's result passed the rows or bytes its profile allows.
+    ResultTooLarge,
     /// The query was cancelled by the client.
     Cancelled,
     /// The statement ran longer than the profile allows.
@@ -44,7 +50,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, for front ends' mapping tests.
-    pub const ALL: [ErrorKind; 15] = [
+    pub const ALL: [ErrorKind; 18] = [
         Self::Syntax,
         Self::UndefinedTable,
         Self::UndefinedColumn,
@@ -56,11 +62,45 @@ impl ErrorKind {
         Self::DivisionByZero,
         Self::TooComplex,
         Self::OutOfMemory,
+        Self::Busy,
+        Self::RateLimited,
+        Self::ResultTooLarge,
         Self::Cancelled,
         Self::Timeout,
         Self::StaleResult,
         Self::Internal,
     ];
+}
+
+/// A limit of a tenant's profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// `rate_limit` / `rate_burst`.
+    Rate,
+    /// `max_concurrent_queries` and `queue_length`.
+    QueueFull,
+    /// `max_queue_wait`.
+    QueueWait,
+    /// `max_connections`.
+    Connections,
+    /// `memory_limit` (and `spill_quota`).
+    Memory,
+    /// `max_result_rows`.
+    ResultRows,
+    /// `max_result_bytes`.
+    ResultBytes,
+}
+
+impl Limit {
+    /// The kind front ends map to a wire code.
+    pub fn kind(self) -> ErrorKind {
+        match self {
+            Self::Rate => ErrorKind::RateLimited,
+            Self::QueueFull | Self::QueueWait | Self::Connections => ErrorKind::Busy,
+            Self::Memory => ErrorKind::OutOfMemory,
+            Self::ResultRows | Self::ResultBytes => ErrorKind::ResultTooLarge,
+        }
+    }
 }
 
 /// An error of planning or running a query.
@@ -80,6 +120,14 @@ pub enum PlannerError {
     /// Wrong parameters for a prepared statement.
     #[error("{0}")]
     Parameters(String),
+    /// A limit of the tenant's profile was reached; the message names it and the profile.
+    #[error("{message}")]
+    Limit {
+        /// Which limit.
+        limit: Limit,
+        /// Shown to the client.
+        message: String,
+    },
     /// Stopped on the client's request.
     #[error("canceling statement due to user request")]
     Cancelled,
@@ -138,6 +186,7 @@ impl PlannerError {
             Self::Cancelled => ErrorKind::Cancelled,
             Self::Timeout { .. } => ErrorKind::Timeout,
             Self::LayoutChanged { .. } => ErrorKind::StaleResult,
+            Self::Limit { limit, .. } => limit.kind(),
             Self::Grant { .. } | Self::Source { .. } | Self::Executor(_) => ErrorKind::Internal,
             Self::Engine(error) => classify(error),
         }
@@ -151,7 +200,7 @@ impl PlannerError {
                 "internal error while running the query; the operator's log has the details"
                     .to_owned()
             }
-            ErrorKind::OutOfMemory => {
+            ErrorKind::OutOfMemory if !matches!(self, Self::Limit { .. }) => {
                 "the query needs more memory than the tenant's profile allows".to_owned()
             }
             _ => match self {

@@ -16,7 +16,7 @@ use datafusion::datasource::MemTable;
 use datafusion::error::Result;
 
 /// Schemas every tenant's catalog holds besides its datasets' domains.
-pub const SYSTEM_SCHEMAS: [&str; 2] = ["information_schema", "pg_catalog"];
+pub const SYSTEM_SCHEMAS: [&str; 3] = ["information_schema", "pg_catalog", "tollgate"];
 
 /// One granted view as the scoped catalogs describe it.
 pub(crate) struct ViewDescription<'a> {

@@ -17,15 +17,17 @@ pub mod granted_view;
 pub mod information_schema;
 mod output_names;
 mod partitions;
+pub mod pool;
 pub mod policy;
 mod service;
 mod sources;
 mod stream;
+mod system;
 pub mod tenant;
 
-pub use error::{ErrorKind, PlannerError};
+pub use error::{ErrorKind, Limit, PlannerError};
 pub use service::{PlannedQuery, QueryContext, QueryService, ResultPart};
-pub use stream::QueryStream;
+pub use stream::{QueryStream, result_bytes};
 pub use tenant::{TenantSession, TenantTable};
 
 /// Re-exported so front ends name the same engine types.

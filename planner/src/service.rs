@@ -29,7 +29,8 @@ use crate::executor::DedicatedExecutor;
 use crate::partitions;
 use crate::policy::SqlPolicy;
 use crate::sources::SourceTables;
-use crate::stream::{Limits, QueryStream};
+use crate::pool::TenantPool;
+use crate::stream::{Limits, QueryStream, ResultCaps};
 use crate::tenant::TenantSession;
 
 /// Everything one query runs with: whose it is and how to stop it.
@@ -76,12 +77,18 @@ impl QueryContext {
 /// A statement planned for a tenant: what it returns and which parameters it takes.
 #[derive(Debug, Clone)]
 pub struct PlannedQuery {
+    sql: String,
     plan: LogicalPlan,
     schema: SchemaRef,
     parameter_types: Vec<Option<DataType>>,
 }
 
 impl PlannedQuery {
+    /// The statement's SQL text, as `tollgate.queries` lists it.
+    pub fn sql(&self) -> &str {
+        &self.sql
+    }
+
     /// The columns the query returns.
     pub fn schema(&self) -> &SchemaRef {
         &self.schema
@@ -97,7 +104,6 @@ impl PlannedQuery {
 #[derive(Debug)]
 pub struct QueryService {
     catalog: Arc<Catalog>,
-    executor: DedicatedExecutor,
     policy: SqlPolicy,
     tenants: HashMap<String, Arc<TenantSession>>,
 }
@@ -110,17 +116,38 @@ impl QueryService {
     /// for a grant whose columns or filter do not plan.
     pub async fn new(catalog: Arc<Catalog>) -> Result<Self, PlannerError> {
         let sources = SourceTables::open(&catalog).await?;
+        let isolation = catalog.engine().isolation;
+        // Without isolation every tenant shares one executor with a thread per core.
+        let shared = if isolation {
+            None
+        } else {
+            let threads = std::thread::available_parallelism().map_or(2, usize::from);
+            Some(Arc::new(
+                DedicatedExecutor::new("tollgate-exec", threads).map_err(PlannerError::Executor)?,
+            ))
+        };
         let mut tenants = HashMap::new();
         for tenant in catalog.tenants() {
-            let session = TenantSession::build(&catalog, Arc::clone(tenant), &sources).await?;
+            let executor = match &shared {
+                Some(shared) => Arc::clone(shared),
+                // The tenant's own threads: its parallelism bounds the cores it can hold.
+                None => Arc::new(
+                    DedicatedExecutor::new("tollgate-tenant", tenant.profile.parallelism)
+                        .map_err(PlannerError::Executor)?,
+                ),
+            };
+            let pool = Arc::new(TenantPool::new(
+                tenant.id.clone(),
+                Arc::clone(&tenant.profile),
+                executor,
+                isolation,
+            ));
+            let session =
+                TenantSession::build(&catalog, Arc::clone(tenant), &sources, pool).await?;
             tenants.insert(tenant.id.clone(), Arc::new(session));
         }
-        let threads = std::thread::available_parallelism().map_or(2, usize::from);
-        let executor =
-            DedicatedExecutor::new("tollgate-exec", threads).map_err(PlannerError::Executor)?;
         Ok(Self {
             catalog,
-            executor,
             policy: SqlPolicy::default(),
             tenants,
         })
@@ -156,6 +183,7 @@ impl QueryService {
         statement: Statement,
     ) -> Result<PlannedQuery, PlannerError> {
         let statement = self.policy.admit(statement)?;
+        let sql = statement.to_string();
         let mut state = ctx.session.state();
         state.register_udf(Arc::new(current_setting_udf(Arc::clone(&ctx.settings))))?;
         let plan = state
@@ -188,6 +216,7 @@ impl QueryService {
         }
         let schema = Arc::new(plan.schema().as_arrow().clone());
         Ok(PlannedQuery {
+            sql,
             plan,
             schema,
             parameter_types,
@@ -229,8 +258,10 @@ impl QueryService {
         let plan = self.bind(planned, parameters)?;
         let state = partitions::partition_wise(ctx.session.state());
         let parallelism = ctx.session.tenant().profile.parallelism;
-        let count = self
-            .executor
+        let count = ctx
+            .session
+            .pool()
+            .executor()
             .spawn(async move {
                 let physical = state.create_physical_plan(&plan).await?;
                 Ok::<_, PlannerError>(partitions::independent_partitions(&physical))
@@ -255,6 +286,10 @@ impl QueryService {
         part: ResultPart,
     ) -> Result<QueryStream, PlannerError> {
         let plan = self.bind(planned, parameters)?;
+        let pool = ctx.session.pool();
+        let admission = pool
+            .admit(&ctx.principal.user, &planned.sql, ctx.cancel.clone())
+            .await?;
         let profile = &ctx.session.tenant().profile;
         let mut limits = Limits {
             cancelled: Box::pin(ctx.cancel.clone().cancelled_owned()),
@@ -280,7 +315,7 @@ impl QueryService {
                 }
             }
         };
-        let mut start = std::pin::pin!(self.executor.run(run));
+        let mut start = std::pin::pin!(pool.executor().run(run));
         // Physical planning can be slow (listing files, reading footers); it obeys the same
         // limits, and dropping `start` aborts it.
         let job = std::future::poll_fn(|cx| {
@@ -290,7 +325,13 @@ impl QueryService {
             start.as_mut().poll(cx)
         })
         .await?;
-        Ok(QueryStream::new(job, limits))
+        let caps = ResultCaps {
+            max_rows: profile.max_result_rows,
+            max_bytes: profile.max_result_bytes.map(|b| b.bytes()),
+            rows: 0,
+            bytes: 0,
+        };
+        Ok(QueryStream::new(job, limits, caps, admission))
     }
 
     /// The plan with `parameters` bound to `$1..$n`, converted to the inferred types.

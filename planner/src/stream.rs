@@ -9,8 +9,9 @@ use futures::{FutureExt, Stream};
 use tokio::time::Sleep;
 use tokio_util::sync::WaitForCancellationFutureOwned;
 
-use crate::error::PlannerError;
+use crate::error::{ErrorKind, Limit, PlannerError};
 use crate::executor::RunningJob;
+use crate::pool::Admission;
 
 /// Why a query is stopped early, with what the client is told.
 pub(crate) struct Limits {
@@ -36,6 +37,43 @@ impl Limits {
     }
 }
 
+/// The result caps of the tenant's profile, counted while streaming.
+pub(crate) struct ResultCaps {
+    pub max_rows: Option<u64>,
+    pub max_bytes: Option<u64>,
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+impl ResultCaps {
+    /// Counts `batch`; the limit it passes, if any.
+    fn count(&mut self, batch: &RecordBatch) -> Option<Limit> {
+        self.rows += batch.num_rows() as u64;
+        self.bytes += result_bytes(batch);
+        if self.max_rows.is_some_and(|max| self.rows > max) {
+            Some(Limit::ResultRows)
+        } else if self.max_bytes.is_some_and(|max| self.bytes > max) {
+            Some(Limit::ResultBytes)
+        } else {
+            None
+        }
+    }
+}
+
+/// The Arrow bytes of `batch`'s values (its slices, not whole shared buffers).
+pub fn result_bytes(batch: &RecordBatch) -> u64 {
+    batch
+        .columns()
+        .iter()
+        .map(|column| {
+            column
+                .to_data()
+                .get_slice_memory_size()
+                .unwrap_or_else(|_| column.get_array_memory_size()) as u64
+        })
+        .sum()
+}
+
 /// A running query's output.
 ///
 /// # Cancellation
@@ -46,20 +84,53 @@ pub struct QueryStream {
     job: Option<RunningJob>,
     schema: SchemaRef,
     limits: Limits,
+    caps: ResultCaps,
+    admission: Option<Admission>,
 }
 
 impl QueryStream {
-    pub(crate) fn new(job: RunningJob, limits: Limits) -> Self {
+    pub(crate) fn new(
+        job: RunningJob,
+        limits: Limits,
+        caps: ResultCaps,
+        admission: Admission,
+    ) -> Self {
         Self {
             schema: SchemaRef::clone(&job.schema),
             job: Some(job),
             limits,
+            caps,
+            admission: Some(admission),
         }
+    }
+
+    /// The query's id in the tenant's `tollgate.queries`.
+    pub fn query_id(&self) -> Option<u64> {
+        self.admission.as_ref().map(Admission::id)
+    }
+
+    /// Ends the stream with `error`: aborts the job and frees the query's slot.
+    fn stop(&mut self, error: PlannerError) -> Poll<Option<Result<RecordBatch, PlannerError>>> {
+        self.job = None;
+        self.admission = None;
+        Poll::Ready(Some(Err(error)))
     }
 
     /// The schema of every batch.
     pub fn schema(&self) -> SchemaRef {
         SchemaRef::clone(&self.schema)
+    }
+}
+
+impl QueryStream {
+    fn refuse(&self, limit: Limit) -> PlannerError {
+        match &self.admission {
+            Some(admission) => admission.pool().refuse(limit),
+            None => PlannerError::Limit {
+                limit,
+                message: "a limit of the tenant's profile was reached".to_owned(),
+            },
+        }
     }
 }
 
@@ -72,20 +143,31 @@ impl Stream for QueryStream {
         }
         if let Some(error) = self.limits.poll_stop(cx) {
             // Dropping the job aborts it on the executor.
-            self.job = None;
-            return Poll::Ready(Some(Err(error)));
+            return self.stop(error);
         }
         let Some(job) = self.job.as_mut() else {
             return Poll::Ready(None);
         };
         match job.batches.poll_recv(cx) {
-            Poll::Ready(Some(Ok(batch))) => Poll::Ready(Some(Ok(batch))),
+            Poll::Ready(Some(Ok(batch))) => match self.caps.count(&batch) {
+                None => Poll::Ready(Some(Ok(batch))),
+                Some(limit) => {
+                    let error = self.refuse(limit);
+                    self.stop(error)
+                }
+            },
             Poll::Ready(Some(Err(error))) => {
-                self.job = None;
-                Poll::Ready(Some(Err(PlannerError::Engine(error))))
+                let error = PlannerError::Engine(error);
+                let error = if error.kind() == ErrorKind::OutOfMemory {
+                    self.refuse(Limit::Memory)
+                } else {
+                    error
+                };
+                self.stop(error)
             }
             Poll::Ready(None) => {
                 self.job = None;
+                self.admission = None;
                 Poll::Ready(None)
             }
             Poll::Pending => Poll::Pending,

@@ -35,6 +35,8 @@ use tollgate_catalog::{Catalog, Tenant};
 use crate::error::PlannerError;
 use crate::granted_view::GrantedViewProvider;
 use crate::information_schema::{self, ViewDescription};
+use crate::pool::TenantPool;
+use crate::system;
 use crate::sources::SourceTables;
 
 /// What `SELECT version()` answers: drivers parse the PostgreSQL version from it.
@@ -44,6 +46,7 @@ pub const SERVER_VERSION: &str = "16.6";
 pub struct TenantSession {
     tenant: Arc<Tenant>,
     context: SessionContext,
+    pool: Arc<TenantPool>,
     database: String,
     schemas: Vec<String>,
     tables: Vec<TenantTable>,
@@ -77,6 +80,7 @@ impl TenantSession {
         catalog: &Catalog,
         tenant: Arc<Tenant>,
         sources: &SourceTables,
+        pool: Arc<TenantPool>,
     ) -> Result<Self, PlannerError> {
         let database = catalog.database();
         let profile = &tenant.profile;
@@ -87,11 +91,26 @@ impl TenantSession {
             .with_target_partitions(profile.parallelism);
         config.options_mut().sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
         let memory_limit = usize::try_from(profile.memory_limit.bytes()).unwrap_or(usize::MAX);
+        let disk = if profile.spill {
+            let directory = catalog
+                .engine()
+                .spill_directory
+                .clone()
+                .unwrap_or_else(|| std::env::temp_dir().join("tollgate-spill"))
+                .join(&tenant.id);
+            std::fs::create_dir_all(&directory).map_err(|e| PlannerError::Source {
+                dataset: format!("spill directory of tenant {}", tenant.id),
+                message: format!("cannot create {}: {e}", directory.display()),
+            })?;
+            DiskManagerBuilder::default()
+                .with_mode(DiskManagerMode::Directories(vec![directory]))
+                .with_max_temp_directory_size(profile.spill_quota.bytes())
+        } else {
+            DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled)
+        };
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_pool(Arc::new(FairSpillPool::new(memory_limit)))
-            .with_disk_manager_builder(
-                DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
-            )
+            .with_disk_manager_builder(disk)
             .build_arc()?;
 
         let root = Arc::new(MemoryCatalogProvider::new());
@@ -133,6 +152,7 @@ impl TenantSession {
             }
         }
         let schemas: Vec<String> = domains.iter().map(|s| (*s).to_owned()).collect();
+        root.register_schema(system::SCHEMA, system::schema(&pool)?)?;
         root.register_schema(
             "information_schema",
             information_schema::build(database, &domains, &views)?,
@@ -150,13 +170,20 @@ impl TenantSession {
         setup_pg_catalog(&context, database, EmptyContextProvider)
             .map_err(|e| PlannerError::Engine(*e))?;
         context.register_udf(version_udf());
+        context.register_udf(system::cancel_udf(&pool));
         Ok(Self {
             tenant,
             context,
+            pool,
             database: database.to_owned(),
             schemas,
             tables,
         })
+    }
+
+    /// The tenant's resource pool, shared by all its sessions.
+    pub fn pool(&self) -> &Arc<TenantPool> {
+        &self.pool
     }
 
     /// The catalog (database) name clients see.

@@ -32,7 +32,7 @@ use tollgate_catalog::{Catalog, Principal};
 
 use super::PgShared;
 use super::connection::{ConnectionState, Login};
-use super::errors::fatal;
+use super::errors::{self, fatal};
 
 /// Looks principals' verifiers up in the catalog.
 #[derive(Debug)]
@@ -231,6 +231,13 @@ impl StartupHandler for TollgateStartupHandler {
                             return Err(self.authentication_failed(&user, address));
                         };
                         self.shared.throttle.succeeded(&user, address);
+                        let slot = match session.pool().connect() {
+                            Ok(slot) => slot,
+                            Err(error) => {
+                                tracing::warn!(target: "tollgate::audit", event = "connection", outcome = "refused", user, tenant = %principal.tenant, client = %address, protocol = "pgwire", reason = %error);
+                                return Err(fatal(errors::sqlstate(error.kind()), error.client_message()));
+                            }
+                        };
                         tracing::info!(target: "tollgate::audit", event = "authentication", outcome = "success", user, tenant = %principal.tenant, client = %address, protocol = "pgwire");
                         let startup: BTreeMap<String, String> = client
                             .metadata()
@@ -238,7 +245,11 @@ impl StartupHandler for TollgateStartupHandler {
                             .map(|(k, v)| (k.clone(), v.clone()))
                             .collect();
                         self.connection.log_in(
-                            Login { principal, session },
+                            Login {
+                                principal,
+                                session,
+                                _slot: Arc::new(slot),
+                            },
                             &startup,
                             tollgate_planner::tenant::SERVER_VERSION,
                         );

@@ -7,6 +7,7 @@ use pgwire::error::PgWireResult;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 use tollgate_catalog::Principal;
+use tollgate_planner::pool::ConnectionSlot;
 use tollgate_planner::{QueryContext, TenantSession};
 
 use super::errors::user_error;
@@ -68,6 +69,8 @@ pub struct Login {
     pub principal: Arc<Principal>,
     /// Its tenant's scoped session.
     pub session: Arc<TenantSession>,
+    /// The connection's slot under the tenant's `max_connections`, held while it lives.
+    pub _slot: Arc<ConnectionSlot>,
 }
 
 impl ConnectionState {
