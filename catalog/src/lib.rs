@@ -22,14 +22,13 @@ mod units;
 
 pub use error::CatalogError;
 pub use model::{
-    Catalog, Dataset, DatasetId, DatasetLocation, Grant, GrantColumn, Principal, Profile, RateLimit,
-    Tenant,
-    referenced_attributes,
+    Catalog, Dataset, DatasetId, DatasetLocation, Grant, GrantColumn, Principal, Profile,
+    RateLimit, Tenant, referenced_attributes,
 };
 pub use options::{
-    AuthOptions, DatasetOptions, EngineOptions, FlightListenerOptions, GrantColumnOptions, GrantOptions,
-    PgListenerOptions, PrincipalOptions, ProfileOptions, SourceOptions, TenantOptions, TlsOptions,
-    TollgateOptions,
+    AuthOptions, DatasetOptions, EngineOptions, FlightListenerOptions, GrantColumnOptions,
+    GrantOptions, PgListenerOptions, PrincipalOptions, ProfileOptions, SourceOptions,
+    TenantOptions, TlsOptions, TollgateOptions,
 };
 pub use throttle::LoginThrottle;
 pub use units::{ByteSize, HumanDuration};

@@ -217,7 +217,9 @@ impl Catalog {
                         // One second's worth by default, at least one query.
                         burst: profile
                             .rate_burst
-                            .unwrap_or_else(|| per_second.ceil().clamp(1.0, f64::from(u32::MAX)) as u32)
+                            .unwrap_or_else(|| {
+                                per_second.ceil().clamp(1.0, f64::from(u32::MAX)) as u32
+                            })
                             .max(1),
                     })
                 }

@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use std::ops::ControlFlow;
 
-use datafusion::sql::sqlparser::ast::{Statement, visit_relations};
+use datafusion::sql::sqlparser::ast::{
+    Expr, Ident, ObjectName, Statement, visit_expressions_mut, visit_relations,
+};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
@@ -43,6 +45,8 @@ impl Default for SqlPolicy {
         // introspection queries clients send to `pg_catalog`, wrong for data, where it would
         // silently change the answers tenants are billed for. Data queries get these rules.
         let rules: Vec<Arc<dyn SqlStatementRewriteRule>> = vec![
+            // Before StripCallableQualifier, which would turn `tollgate.cancel` into `cancel`.
+            Arc::new(TollgateFunctionNames),
             Arc::new(ResolveUnqualifiedIdentifier),
             Arc::new(RewriteArrayAnyAllOperation),
             Arc::new(PrependUnqualifiedPgTableName),
@@ -58,6 +62,28 @@ impl Default for SqlPolicy {
             rules,
             catalog_parser: PostgresCompatibilityParser::new(),
         }
+    }
+}
+
+/// Renames calls of the tenant's `tollgate.<f>(…)` functions to the engine's `tollgate_<f>`:
+/// DataFusion resolves functions by bare name, and qualifiers are stripped for `pg_catalog`.
+#[derive(Debug)]
+struct TollgateFunctionNames;
+
+impl SqlStatementRewriteRule for TollgateFunctionNames {
+    fn rewrite(&self, mut statement: Statement) -> Statement {
+        let _ = visit_expressions_mut(&mut statement, |expr| {
+            if let Expr::Function(function) = expr
+                && let [schema, name] = function.name.0.as_slice()
+                && let (Some(schema), Some(name)) = (schema.as_ident(), name.as_ident())
+                && schema.value.eq_ignore_ascii_case(crate::system::SCHEMA)
+            {
+                let renamed = Ident::new(crate::system::function_name(&name.value.to_lowercase()));
+                function.name = ObjectName::from(vec![renamed]);
+            }
+            ControlFlow::<()>::Continue(())
+        });
+        statement
     }
 }
 

@@ -127,6 +127,9 @@ impl TenantPool {
     }
 
     /// Admits a query: checks the rate, waits in the queue for a slot, and lists it.
+    /// Self-service statements (reading only the `tollgate` schema: listing and cancelling
+    /// the tenant's own queries) are admitted at once and not listed, so a tenant whose
+    /// slots are all busy can still see and stop its queries.
     ///
     /// # Errors
     /// [`PlannerError::Limit`] for the rate, a full queue or a wait past `max_queue_wait`;
@@ -136,7 +139,15 @@ impl TenantPool {
         user: &str,
         sql: &str,
         cancel: CancellationToken,
+        self_service: bool,
     ) -> Result<Admission, PlannerError> {
+        if self_service {
+            return Ok(Admission {
+                pool: Arc::clone(self),
+                id: NEXT_QUERY_ID.fetch_add(1, Ordering::Relaxed),
+                _permit: None,
+            });
+        }
         if let Some(rate) = &self.rate
             && rate.check().is_err()
         {
@@ -244,7 +255,10 @@ impl TenantPool {
             ),
             Limit::ResultBytes => format!(
                 "more than {} of results per query (max_result_bytes)",
-                profile.max_result_bytes.map(|b| b.to_string()).unwrap_or_default()
+                profile
+                    .max_result_bytes
+                    .map(|b| b.to_string())
+                    .unwrap_or_default()
             ),
         };
         PlannerError::Limit {

@@ -28,9 +28,10 @@ use crate::error::PlannerError;
 use crate::executor::DedicatedExecutor;
 use crate::partitions;
 use crate::policy::SqlPolicy;
-use crate::sources::SourceTables;
 use crate::pool::TenantPool;
+use crate::sources::SourceTables;
 use crate::stream::{Limits, QueryStream, ResultCaps};
+use crate::system;
 use crate::tenant::TenantSession;
 
 /// Everything one query runs with: whose it is and how to stop it.
@@ -78,6 +79,7 @@ impl QueryContext {
 #[derive(Debug, Clone)]
 pub struct PlannedQuery {
     sql: String,
+    self_service: bool,
     plan: LogicalPlan,
     schema: SchemaRef,
     parameter_types: Vec<Option<DataType>>,
@@ -217,6 +219,7 @@ impl QueryService {
         let schema = Arc::new(plan.schema().as_arrow().clone());
         Ok(PlannedQuery {
             sql,
+            self_service: system::is_self_service(&plan),
             plan,
             schema,
             parameter_types,
@@ -288,7 +291,12 @@ impl QueryService {
         let plan = self.bind(planned, parameters)?;
         let pool = ctx.session.pool();
         let admission = pool
-            .admit(&ctx.principal.user, &planned.sql, ctx.cancel.clone())
+            .admit(
+                &ctx.principal.user,
+                &planned.sql,
+                ctx.cancel.clone(),
+                planned.self_service,
+            )
             .await?;
         let profile = &ctx.session.tenant().profile;
         let mut limits = Limits {

@@ -159,6 +159,7 @@ impl Stream for QueryStream {
             Poll::Ready(Some(Err(error))) => {
                 let error = PlannerError::Engine(error);
                 let error = if error.kind() == ErrorKind::OutOfMemory {
+                    tracing::info!(%error, "a query reached its tenant's memory limit");
                     self.refuse(Limit::Memory)
                 } else {
                     error

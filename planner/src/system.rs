@@ -16,12 +16,13 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::catalog::{MemorySchemaProvider, SchemaProvider, Session, TableProvider};
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::common::{ScalarValue, exec_err};
 use datafusion::datasource::TableType;
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::error::Result;
 use datafusion::logical_expr::{
-    ColumnarValue, Expr, ScalarUDF, Volatility, create_udf,
+    ColumnarValue, Expr, LogicalPlan, ScalarUDF, Volatility, create_udf,
 };
 use datafusion::physical_plan::ExecutionPlan;
 
@@ -29,6 +30,40 @@ use crate::pool::TenantPool;
 
 /// The schema's name in the tenant's catalog.
 pub const SCHEMA: &str = "tollgate";
+
+/// The engine's name of the tenant-facing function `tollgate.<name>`.
+pub(crate) fn function_name(name: &str) -> String {
+    format!("{SCHEMA}_{name}")
+}
+
+/// Whether `plan` is self-service: it reads tables of the `tollgate` schema or calls
+/// `tollgate.cancel`, and reads no other table.
+pub(crate) fn is_self_service(plan: &LogicalPlan) -> bool {
+    let mut system = false;
+    let mut other = false;
+    let cancel = function_name("cancel");
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            if scan.table_name.schema() == Some(SCHEMA) {
+                system = true;
+            } else {
+                other = true;
+            }
+        }
+        node.apply_expressions(|expr| {
+            expr.apply(|e| {
+                if let Expr::ScalarFunction(function) = e
+                    && function.name() == cancel
+                {
+                    system = true;
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+        })?;
+        Ok(TreeNodeRecursion::Continue)
+    });
+    system && !other
+}
 
 /// The `tollgate` schema of a tenant whose queries `pool` runs.
 pub(crate) fn schema(pool: &Arc<TenantPool>) -> Result<Arc<dyn SchemaProvider>> {
@@ -46,7 +81,7 @@ pub(crate) fn schema(pool: &Arc<TenantPool>) -> Result<Arc<dyn SchemaProvider>> 
 pub(crate) fn cancel_udf(pool: &Arc<TenantPool>) -> ScalarUDF {
     let pool = Arc::clone(pool);
     create_udf(
-        &format!("{SCHEMA}.cancel"),
+        &function_name("cancel"),
         vec![DataType::Int64],
         DataType::Boolean,
         // Volatile: it must run when the query runs, never be folded while planning.
@@ -57,19 +92,16 @@ pub(crate) fn cancel_udf(pool: &Arc<TenantPool>) -> ScalarUDF {
                 Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(cancelled))))
             }
             [ColumnarValue::Array(ids)] => {
-                let ids = ids
-                    .as_any()
-                    .downcast_ref::<Int64Array>()
-                    .map(|ids| {
-                        ids.iter()
-                            .map(|id| {
-                                Some(
-                                    id.and_then(|id| u64::try_from(id).ok())
-                                        .is_some_and(|id| pool.cancel(id)),
-                                )
-                            })
-                            .collect::<BooleanArray>()
-                    });
+                let ids = ids.as_any().downcast_ref::<Int64Array>().map(|ids| {
+                    ids.iter()
+                        .map(|id| {
+                            Some(
+                                id.and_then(|id| u64::try_from(id).ok())
+                                    .is_some_and(|id| pool.cancel(id)),
+                            )
+                        })
+                        .collect::<BooleanArray>()
+                });
                 match ids {
                     Some(results) => Ok(ColumnarValue::Array(Arc::new(results))),
                     None => exec_err!("tollgate.cancel takes a query id (bigint)"),
@@ -136,7 +168,9 @@ impl TableProvider for QueriesTable {
                     .map(|q| i64::try_from(q.id).unwrap_or(i64::MAX))
                     .collect::<Int64Array>(),
             ),
-            Arc::new(StringArray::from_iter_values(queries.iter().map(|q| &q.user))),
+            Arc::new(StringArray::from_iter_values(
+                queries.iter().map(|q| &q.user),
+            )),
             Arc::new(StringArray::from_iter_values(
                 queries.iter().map(|q| q.state.as_str()),
             )),
@@ -154,7 +188,9 @@ impl TableProvider for QueriesTable {
                     .collect::<TimestampMicrosecondArray>()
                     .with_timezone("+00:00"),
             ),
-            Arc::new(StringArray::from_iter_values(queries.iter().map(|q| &q.sql))),
+            Arc::new(StringArray::from_iter_values(
+                queries.iter().map(|q| &q.sql),
+            )),
         ];
         let batch = RecordBatch::try_new(Arc::clone(&schema), columns)?;
         Ok(MemorySourceConfig::try_new_exec(

@@ -36,8 +36,8 @@ use crate::error::PlannerError;
 use crate::granted_view::GrantedViewProvider;
 use crate::information_schema::{self, ViewDescription};
 use crate::pool::TenantPool;
-use crate::system;
 use crate::sources::SourceTables;
+use crate::system;
 
 /// What `SELECT version()` answers: drivers parse the PostgreSQL version from it.
 pub const SERVER_VERSION: &str = "16.6";

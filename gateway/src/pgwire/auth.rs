@@ -235,7 +235,10 @@ impl StartupHandler for TollgateStartupHandler {
                             Ok(slot) => slot,
                             Err(error) => {
                                 tracing::warn!(target: "tollgate::audit", event = "connection", outcome = "refused", user, tenant = %principal.tenant, client = %address, protocol = "pgwire", reason = %error);
-                                return Err(fatal(errors::sqlstate(error.kind()), error.client_message()));
+                                return Err(fatal(
+                                    errors::sqlstate(error.kind()),
+                                    error.client_message(),
+                                ));
                             }
                         };
                         tracing::info!(target: "tollgate::audit", event = "authentication", outcome = "success", user, tenant = %principal.tenant, client = %address, protocol = "pgwire");

@@ -1,7 +1,7 @@
 //! The gateway under test: demo data and configuration, and `tollgate serve` as a child.
 
 use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,8 +24,10 @@ pub struct Fixture {
     pub config: PathBuf,
     pub cert_pem: String,
     pub key_pem: String,
+    /// What `config` holds, for variants of it (B4 adds tenants and switches isolation).
+    pub options: TollgateOptions,
     pub service: Arc<QueryService>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Fixture {
@@ -71,8 +73,9 @@ impl Fixture {
             config,
             cert_pem,
             key_pem,
+            options,
             service,
-            _dir: dir,
+            dir,
         })
     }
 
@@ -116,8 +119,21 @@ impl Fixture {
         Ok(rows)
     }
 
+    /// Writes `options` as `<name>.toml` beside the fixture's configuration; returns its path.
+    pub fn write_config(&self, name: &str, options: &TollgateOptions) -> Result<PathBuf, String> {
+        let path = self.dir.path().join(format!("{name}.toml"));
+        let text = toml::to_string(options).map_err(|e| e.to_string())?;
+        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(path)
+    }
+
     /// Starts `tollgate serve` with this fixture's configuration, placed as asked.
     pub fn spawn_server(&self, placement: Placement) -> Result<Server, String> {
+        self.spawn_server_with(&self.config, placement)
+    }
+
+    /// Starts `tollgate serve` with the configuration at `config`, placed as asked.
+    pub fn spawn_server_with(&self, config: &Path, placement: Placement) -> Result<Server, String> {
         let binary = std::env::var_os("TOLLGATE_BIN").map_or_else(
             || std::env::current_exe().map(|exe| exe.with_file_name("tollgate")),
             |path| Ok(PathBuf::from(path)),
@@ -149,7 +165,7 @@ impl Fixture {
         };
         let child = command
             .args(["serve", "--config"])
-            .arg(&self.config)
+            .arg(config)
             .args(["--pg-listen", &addr.to_string()])
             .args(["--flight-listen", &flight_addr.to_string()])
             .stdout(Stdio::null())

@@ -8,6 +8,9 @@
 //!   Arrow IPC encode → decode in memory (the limit for Flight SQL), over Flight SQL with
 //!   every endpoint fetched in parallel, over pgwire in binary and text, and PostgreSQL
 //!   serving the same rows in binary and text.
+//! * B4 — noisy neighbour: a light tenant's small queries at a fixed rate (open loop, p50/p99
+//!   in an HDR histogram) alone, and while a heavy tenant runs TPC-H Q1/Q18/Q21 with
+//!   `[engine] isolation` off and on; 30 s per phase (2 s with `--smoke`).
 //! * B7 — connect time with SCRAM, and with TLS + SCRAM, against a private PostgreSQL cluster
 //!   configured with the same authentication.
 //!
@@ -19,12 +22,14 @@
 mod connect;
 mod flight;
 mod gateway;
+mod noisy;
 mod placement;
 mod postgres;
 mod report;
 mod throughput;
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use report::Report;
 
@@ -33,6 +38,8 @@ struct Options {
     scale: f64,
     runs: usize,
     connects: usize,
+    /// Length of each of B4's three phases.
+    noisy_phase: Duration,
     out: PathBuf,
     smoke: bool,
 }
@@ -42,6 +49,8 @@ fn parse_options() -> Result<Options, String> {
         scale: 1.0,
         runs: 5,
         connects: 200,
+        // Three phases in each of two placements: B4 takes about 3½ minutes.
+        noisy_phase: Duration::from_secs(30),
         out: PathBuf::from("bench-results"),
         smoke: false,
     };
@@ -79,6 +88,7 @@ fn parse_options() -> Result<Options, String> {
         options.scale = 0.01;
         options.runs = 1;
         options.connects = 5;
+        options.noisy_phase = Duration::from_secs(2);
     }
     Ok(options)
 }
@@ -136,6 +146,7 @@ async fn run(options: &Options) -> Result<Report, String> {
         )
         .await?;
         drop(server);
+        noisy::measure(&fixture, placement, options.noisy_phase, &mut report).await?;
         placement::Placement::unpin_self()?;
     }
     Ok(report)
