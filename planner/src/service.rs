@@ -188,9 +188,18 @@ impl QueryService {
         let sql = statement.to_string();
         let mut state = ctx.session.state();
         state.register_udf(Arc::new(current_setting_udf(Arc::clone(&ctx.settings))))?;
-        let plan = state
-            .statement_to_plan(EngineStatement::Statement(Box::new(statement)))
-            .await?;
+        // On the tenant's executor: planning a large statement is CPU work too, and must not
+        // hold the network runtime's threads.
+        let plan = ctx
+            .session
+            .pool()
+            .executor()
+            .spawn(async move {
+                state
+                    .statement_to_plan(EngineStatement::Statement(Box::new(statement)))
+                    .await
+            })
+            .await??;
         let mut parameters: Vec<(usize, Option<DataType>)> = plan
             .get_parameter_types()?
             .into_iter()
