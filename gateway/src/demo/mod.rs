@@ -147,15 +147,28 @@ listen = "127.0.0.1:50051"
 kind = "local"
 path = "{lake}"
 
+# globex buys the small profile, acme the medium one.
 [profiles.S]
 memory_limit = "512MiB"
+spill = false
 statement_timeout = "60s"
 parallelism = 1
+max_concurrent_queries = 2
+queue_length = 16
+max_queue_wait = "30s"
+max_result_rows = 10000000
+max_connections = 50
 
 [profiles.M]
 memory_limit = "2GiB"
+spill = true
+spill_quota = "4GiB"
 statement_timeout = "5m"
 parallelism = 2
+max_concurrent_queries = 4
+queue_length = 32
+max_queue_wait = "60s"
+max_connections = 200
 
 {datasets}[[tenants]]
 id = "acme"
