@@ -108,6 +108,53 @@ impl TestGateway {
     }
 }
 
+/// A self-signed certificate for `localhost`, written to a temporary directory.
+pub struct TestCertificate {
+    certified: rcgen::CertifiedKey<rcgen::KeyPair>,
+    cert_path: PathBuf,
+    key_path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl TestCertificate {
+    /// Generates the certificate and its key, and installs the crypto provider.
+    pub fn generate() -> Self {
+        install_crypto_provider();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let certified =
+            rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("certificate");
+        let cert_path = dir.path().join("server.crt");
+        let key_path = dir.path().join("server.key");
+        std::fs::write(&cert_path, certified.cert.pem()).expect("write cert");
+        std::fs::write(&key_path, certified.signing_key.serialize_pem()).expect("write key");
+        Self {
+            certified,
+            cert_path,
+            key_path,
+            _dir: dir,
+        }
+    }
+
+    /// A listener's TLS options with this certificate.
+    pub fn tls_options(&self, require: bool) -> tollgate_catalog::TlsOptions {
+        tollgate_catalog::TlsOptions {
+            cert: self.cert_path.clone(),
+            key: self.key_path.clone(),
+            require,
+        }
+    }
+
+    /// The certificate in PEM, for clients to trust.
+    pub fn cert_pem(&self) -> String {
+        self.certified.cert.pem()
+    }
+
+    /// The certificate in DER, for rustls clients to trust.
+    pub fn cert_der(&self) -> rustls::pki_types::CertificateDer<'static> {
+        self.certified.cert.der().clone()
+    }
+}
+
 /// Installs rustls' ring provider once per process (tests build TLS configs directly).
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();

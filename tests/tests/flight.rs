@@ -23,7 +23,7 @@ use tollgate_planner::datafusion::arrow::array::{
     Array, AsArray, BinaryArray, Date32Array, RecordBatch, StringArray,
 };
 use tollgate_planner::datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema};
-use tollgate_tests::TestGateway;
+use tollgate_tests::{TestCertificate, TestGateway};
 use tonic::Code;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 
@@ -475,11 +475,14 @@ async fn prepared_statements_bind_parameters() {
     gateway.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cancel_flight_info_stops_the_query() {
-    let gateway = TestGateway::start().await;
-    let mut client = login(&gateway, "acme").await;
-    // Minutes of work unless cancelled, in small steps that each yield.
+/// Starts a query with minutes of work (in small steps that each yield) and reads its one
+/// endpoint in a task; returns once it runs.
+async fn start_endless(
+    client: &mut Client,
+) -> (
+    FlightInfo,
+    tokio::task::JoinHandle<Result<Vec<RecordBatch>, FlightError>>,
+) {
     let info = client
         .execute(
             "SELECT count(*) FROM generate_series(1, 100000000000)".to_owned(),
@@ -491,6 +494,14 @@ async fn cancel_flight_info_stops_the_query() {
     let mut reader = client.clone();
     let running = tokio::spawn(async move { fetch(&mut reader, &ticket).await });
     tokio::time::sleep(Duration::from_millis(500)).await;
+    (info, running)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_flight_info_stops_the_query() {
+    let gateway = TestGateway::start().await;
+    let mut client = login(&gateway, "acme").await;
+    let (info, running) = start_endless(&mut client).await;
     let started = Instant::now();
     let status = cancel_flight_info(&mut client, &info)
         .await
@@ -509,17 +520,7 @@ async fn cancel_flight_info_stops_the_query() {
     assert_eq!(code(&error), Code::Cancelled);
 
     // The older CancelQuery action works the same way.
-    let info = client
-        .execute(
-            "SELECT sum(value) FROM generate_series(1, 100000000000)".to_owned(),
-            None,
-        )
-        .await
-        .expect("flight info");
-    let ticket = info.endpoint[0].ticket.clone().expect("ticket");
-    let mut reader = client.clone();
-    let running = tokio::spawn(async move { fetch(&mut reader, &ticket).await });
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (info, running) = start_endless(&mut client).await;
     let request = ActionCancelQueryRequest {
         info: info.encode_to_vec().into(),
     };
@@ -583,27 +584,16 @@ async fn errors_map_to_grpc_codes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_from_the_configuration() {
-    tollgate_tests::install_crypto_provider();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let certified =
-        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("certificate");
-    let cert_path = dir.path().join("server.crt");
-    let key_path = dir.path().join("server.key");
-    std::fs::write(&cert_path, certified.cert.pem()).expect("write cert");
-    std::fs::write(&key_path, certified.signing_key.serialize_pem()).expect("write key");
+    let certificate = TestCertificate::generate();
     let gateway = TestGateway::start_with(|options| {
         let flight = options.flight.as_mut().expect("flight is configured");
-        flight.tls = Some(tollgate_catalog::TlsOptions {
-            cert: cert_path.clone(),
-            key: key_path.clone(),
-            require: true,
-        });
+        flight.tls = Some(certificate.tls_options(true));
     })
     .await;
     let uri = format!("https://localhost:{}", gateway.flight_addr().port());
 
     let tls = ClientTlsConfig::new()
-        .ca_certificate(Certificate::from_pem(certified.cert.pem()))
+        .ca_certificate(Certificate::from_pem(certificate.cert_pem()))
         .domain_name("localhost");
     let channel = Channel::from_shared(uri.clone())
         .expect("uri")

@@ -18,6 +18,9 @@ use tonic::transport::Channel;
 /// A statement that runs for minutes unless stopped, yielding all the while.
 const ENDLESS: &str = "SELECT count(*) FROM generate_series(1, 100000000000)";
 
+/// A sort of 20 M values: more than 150 MB held at once unless it spills.
+const BIG_SORT: &str = "SELECT max(r)::bigint FROM (SELECT row_number() OVER (ORDER BY value DESC) AS r FROM generate_series(1, 20000000))";
+
 fn profile<'a>(options: &'a mut TollgateOptions, name: &str) -> &'a mut ProfileOptions {
     options.profiles.get_mut(name).expect("demo profile")
 }
@@ -381,13 +384,9 @@ async fn memory_hungry_queries_fail_cleanly_or_spill_within_their_quota() {
     })
     .await;
     let before = peak_rss();
-    // Sorting 20 M values needs more than 150 MB held at once.
     let globex = gateway.connect("globex").await;
     let error = globex
-        .query(
-            "SELECT max(r) FROM (SELECT row_number() OVER (ORDER BY value DESC) AS r FROM generate_series(1, 20000000))",
-            &[],
-        )
+        .query(BIG_SORT, &[])
         .await
         .expect_err("over the memory limit");
     assert_eq!(sqlstate(&error), "53200");
@@ -504,12 +503,9 @@ async fn flight_sql_gets_the_same_limits_as_resource_exhausted_or_deadline_excee
     );
 
     // globex's slot is free again, and its memory limit applies.
-    let error = flight_rows(
-        &mut globex,
-        "SELECT max(r)::bigint FROM (SELECT row_number() OVER (ORDER BY value DESC) AS r FROM generate_series(1, 20000000))",
-    )
-    .await
-    .expect_err("over the memory limit");
+    let error = flight_rows(&mut globex, BIG_SORT)
+        .await
+        .expect_err("over the memory limit");
     let (code, text) = status(&error);
     assert_eq!(code, Code::ResourceExhausted);
     assert!(text.contains("memory_limit"), "{text}");

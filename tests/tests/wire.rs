@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::NaiveDate;
 use tokio_postgres::NoTls;
 use tokio_postgres::types::Type;
-use tollgate_tests::{TestGateway, message, sqlstate};
+use tollgate_tests::{TestCertificate, TestGateway, message, sqlstate};
 
 #[tokio::test]
 async fn extended_protocol_with_typed_parameters_and_binary_results() {
@@ -268,26 +268,15 @@ async fn statement_timeout_of_the_profile_applies() {
 
 #[tokio::test]
 async fn tls_with_scram_and_required_tls() {
-    tollgate_tests::install_crypto_provider();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let certified =
-        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("certificate");
-    let cert_path = dir.path().join("server.crt");
-    let key_path = dir.path().join("server.key");
-    std::fs::write(&cert_path, certified.cert.pem()).expect("write cert");
-    std::fs::write(&key_path, certified.signing_key.serialize_pem()).expect("write key");
+    let certificate = TestCertificate::generate();
     let gateway = TestGateway::start_with(|options| {
-        options.pg.tls = Some(tollgate_catalog::TlsOptions {
-            cert: cert_path.clone(),
-            key: key_path.clone(),
-            require: true,
-        });
+        options.pg.tls = Some(certificate.tls_options(true));
     })
     .await;
 
     let mut roots = rustls::RootCertStore::empty();
     roots
-        .add(certified.cert.der().clone())
+        .add(certificate.cert_der())
         .expect("trust the test certificate");
     let config = rustls::ClientConfig::builder()
         .with_root_certificates(roots)
