@@ -25,6 +25,18 @@ fn profile<'a>(options: &'a mut TollgateOptions, name: &str) -> &'a mut ProfileO
     options.profiles.get_mut(name).expect("demo profile")
 }
 
+/// Asserts `error` has `code` and a message mentioning `limit`.
+fn assert_refused(error: &tokio_postgres::Error, code: &str, limit: &str) {
+    assert_eq!(sqlstate(error), code, "{}", message(error));
+    assert!(message(error).contains(limit), "{}", message(error));
+}
+
+/// Asserts the gateway still answers `client`.
+async fn assert_serving(client: &Client) {
+    let regions = count(client, "SELECT count(*) FROM tpch.region").await;
+    assert_eq!(regions.expect("still serving"), 5);
+}
+
 async fn count(client: &Client, sql: &str) -> Result<i64, tokio_postgres::Error> {
     client.query_one(sql, &[]).await.map(|row| row.get(0))
 }
@@ -156,20 +168,10 @@ async fn a_full_queue_refuses_with_53300_and_a_long_wait_gives_up() {
         .await
         .expect_err("queue full");
     assert!(started.elapsed() < Duration::from_millis(300));
-    assert_eq!(sqlstate(&error), "53300");
-    assert!(
-        message(&error).contains("queue_length"),
-        "{}",
-        message(&error)
-    );
+    assert_refused(&error, "53300", "queue_length");
 
     let error = queued.await.expect("task").expect_err("waited too long");
-    assert_eq!(sqlstate(&error), "53300");
-    assert!(
-        message(&error).contains("max_queue_wait"),
-        "{}",
-        message(&error)
-    );
+    assert_refused(&error, "53300", "max_queue_wait");
 
     // The tenant sees its running query and cancels it itself; then it can query again.
     let id: i64 = globex
@@ -298,18 +300,8 @@ async fn result_caps_stop_the_stream_with_54000() {
         .query("SELECT * FROM tpch.lineitem", &[])
         .await
         .expect_err("over the byte cap");
-    assert_eq!(sqlstate(&error), "54000");
-    assert!(
-        message(&error).contains("max_result_bytes"),
-        "{}",
-        message(&error)
-    );
-    assert_eq!(
-        count(&acme, "SELECT count(*) FROM tpch.region")
-            .await
-            .expect("serving"),
-        5
-    );
+    assert_refused(&error, "54000", "max_result_bytes");
+    assert_serving(&acme).await;
     gateway.stop().await;
 }
 
@@ -327,19 +319,9 @@ async fn a_connection_flood_by_one_tenant_locks_only_itself_out() {
         .try_connect(&gateway.conninfo("globex"))
         .await
         .expect_err("over max_connections");
-    assert_eq!(sqlstate(&error), "53300");
-    assert!(
-        message(&error).contains("max_connections"),
-        "{}",
-        message(&error)
-    );
+    assert_refused(&error, "53300", "max_connections");
     let acme = gateway.connect("acme").await;
-    assert_eq!(
-        count(&acme, "SELECT count(*) FROM tpch.region")
-            .await
-            .expect("acme"),
-        5
-    );
+    assert_serving(&acme).await;
     drop(open.pop());
     // The slot frees when the server sees the connection close.
     let started = Instant::now();
@@ -445,18 +427,8 @@ async fn a_spill_quota_bounds_the_disk_a_tenant_uses() {
         )
         .await
         .expect_err("over the spill quota");
-    assert_eq!(sqlstate(&error), "53200");
-    assert!(
-        message(&error).contains("spill_quota"),
-        "{}",
-        message(&error)
-    );
-    assert_eq!(
-        count(&acme, "SELECT count(*) FROM tpch.region")
-            .await
-            .expect("serving"),
-        5
-    );
+    assert_refused(&error, "53200", "spill_quota");
+    assert_serving(&acme).await;
     gateway.stop().await;
 }
 
