@@ -27,7 +27,7 @@ pub mod tenant;
 
 pub use error::{ErrorKind, Limit, PlannerError};
 pub use service::{PlannedQuery, QueryContext, QueryService, ResultPart};
-pub use stream::{QueryStream, result_bytes};
+pub use stream::QueryStream;
 pub use tenant::{TenantSession, TenantTable};
 
 /// Re-exported so front ends name the same engine types.

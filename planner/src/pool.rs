@@ -235,7 +235,7 @@ impl TenantPool {
             ),
             Limit::QueueWait => format!(
                 "a wait in the queue longer than {} (max_queue_wait)",
-                humantime::format_duration(profile.max_queue_wait)
+                crate::service::duration_text(profile.max_queue_wait)
             ),
             Limit::Connections => format!(
                 "more than {} open connections (max_connections)",
@@ -316,18 +316,6 @@ pub struct Admission {
     pool: Arc<TenantPool>,
     id: u64,
     _permit: Option<OwnedSemaphorePermit>,
-}
-
-impl Admission {
-    /// The query's id in `tollgate.queries`.
-    pub fn id(&self) -> u64 {
-        self.id
-    }
-
-    /// The pool the query was admitted to.
-    pub(crate) fn pool(&self) -> &Arc<TenantPool> {
-        &self.pool
-    }
 }
 
 impl Drop for Admission {

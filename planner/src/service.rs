@@ -311,7 +311,7 @@ impl QueryService {
         let mut limits = Limits {
             cancelled: Box::pin(ctx.cancel.clone().cancelled_owned()),
             deadline: Box::pin(tokio::time::sleep(profile.statement_timeout)),
-            timeout: humantime_text(profile.statement_timeout),
+            timeout: duration_text(profile.statement_timeout),
             profile: profile.name.clone(),
         };
         let state = match part {
@@ -348,7 +348,13 @@ impl QueryService {
             rows: 0,
             bytes: 0,
         };
-        Ok(QueryStream::new(job, limits, caps, admission))
+        Ok(QueryStream::new(
+            job,
+            limits,
+            caps,
+            Arc::clone(pool),
+            admission,
+        ))
     }
 
     /// The plan with `parameters` bound to `$1..$n`, converted to the inferred types.
@@ -402,10 +408,7 @@ pub enum ResultPart {
     },
 }
 
-fn humantime_text(duration: std::time::Duration) -> String {
-    if duration.subsec_millis() == 0 {
-        format!("{}s", duration.as_secs())
-    } else {
-        format!("{}ms", duration.as_millis())
-    }
+/// A limit's duration as errors show it (`300ms`, `1m`, `5m`).
+pub(crate) fn duration_text(duration: std::time::Duration) -> String {
+    humantime::format_duration(duration).to_string()
 }

@@ -1,6 +1,7 @@
 //! The result stream a front end consumes: Arrow batches that stop on cancel or timeout.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use datafusion::arrow::datatypes::SchemaRef;
@@ -11,7 +12,7 @@ use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use crate::error::{ErrorKind, Limit, PlannerError};
 use crate::executor::RunningJob;
-use crate::pool::Admission;
+use crate::pool::{Admission, TenantPool};
 
 /// Why a query is stopped early, with what the client is told.
 pub(crate) struct Limits {
@@ -61,7 +62,7 @@ impl ResultCaps {
 }
 
 /// The Arrow bytes of `batch`'s values (its slices, not whole shared buffers).
-pub fn result_bytes(batch: &RecordBatch) -> u64 {
+fn result_bytes(batch: &RecordBatch) -> u64 {
     batch
         .columns()
         .iter()
@@ -85,6 +86,7 @@ pub struct QueryStream {
     schema: SchemaRef,
     limits: Limits,
     caps: ResultCaps,
+    pool: Arc<TenantPool>,
     admission: Option<Admission>,
 }
 
@@ -93,6 +95,7 @@ impl QueryStream {
         job: RunningJob,
         limits: Limits,
         caps: ResultCaps,
+        pool: Arc<TenantPool>,
         admission: Admission,
     ) -> Self {
         Self {
@@ -100,13 +103,9 @@ impl QueryStream {
             job: Some(job),
             limits,
             caps,
+            pool,
             admission: Some(admission),
         }
-    }
-
-    /// The query's id in the tenant's `tollgate.queries`.
-    pub fn query_id(&self) -> Option<u64> {
-        self.admission.as_ref().map(Admission::id)
     }
 
     /// Ends the stream with `error`: aborts the job and frees the query's slot.
@@ -119,18 +118,6 @@ impl QueryStream {
     /// The schema of every batch.
     pub fn schema(&self) -> SchemaRef {
         SchemaRef::clone(&self.schema)
-    }
-}
-
-impl QueryStream {
-    fn refuse(&self, limit: Limit) -> PlannerError {
-        match &self.admission {
-            Some(admission) => admission.pool().refuse(limit),
-            None => PlannerError::Limit {
-                limit,
-                message: "a limit of the tenant's profile was reached".to_owned(),
-            },
-        }
     }
 }
 
@@ -152,7 +139,7 @@ impl Stream for QueryStream {
             Poll::Ready(Some(Ok(batch))) => match self.caps.count(&batch) {
                 None => Poll::Ready(Some(Ok(batch))),
                 Some(limit) => {
-                    let error = self.refuse(limit);
+                    let error = self.pool.refuse(limit);
                     self.stop(error)
                 }
             },
@@ -160,7 +147,7 @@ impl Stream for QueryStream {
                 let error = PlannerError::Engine(error);
                 let error = if error.kind() == ErrorKind::OutOfMemory {
                     tracing::info!(%error, "a query reached its tenant's memory limit");
-                    self.refuse(Limit::Memory)
+                    self.pool.refuse(Limit::Memory)
                 } else {
                     error
                 };
