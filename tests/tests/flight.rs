@@ -655,3 +655,30 @@ async fn gateways_sharing_a_signing_key_accept_each_others_tokens_and_tickets() 
         gateway.stop().await;
     }
 }
+
+/// How many queries the tenant of `pg` has running or queued.
+async fn listed_queries(pg: &tokio_postgres::Client) -> i64 {
+    pg.query_one("SELECT count(*) FROM tollgate.queries", &[])
+        .await
+        .expect("tollgate.queries")
+        .get(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_do_get_stream_stops_its_query() {
+    let gateway = TestGateway::start().await;
+    let mut client = login(&gateway, "acme").await;
+    let pg = gateway.connect("acme").await;
+    let (_, reader) = start_endless(&mut client).await;
+    assert_eq!(listed_queries(&pg).await, 1, "the DoGet's query is listed");
+    reader.abort();
+    let started = Instant::now();
+    while listed_queries(&pg).await != 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the query ends when its stream is dropped"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    gateway.stop().await;
+}
