@@ -27,8 +27,8 @@ pub use model::{
 };
 pub use options::{
     AuthOptions, DatasetOptions, EngineOptions, FlightListenerOptions, GrantColumnOptions,
-    GrantOptions, PgListenerOptions, PrincipalOptions, ProfileOptions, SourceOptions,
-    TenantOptions, TlsOptions, TollgateOptions,
+    GrantOptions, HttpListenerOptions, LedgerKind, PgListenerOptions, PrincipalOptions,
+    ProfileOptions, SourceOptions, TenantOptions, TlsOptions, TollgateOptions, UsageOptions,
 };
 pub use throttle::LoginThrottle;
 pub use units::{ByteSize, HumanDuration};

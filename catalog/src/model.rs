@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::CatalogError;
-use crate::options::{EngineOptions, GrantColumnOptions, SourceOptions, TollgateOptions};
+use crate::options::{
+    EngineOptions, GrantColumnOptions, SourceOptions, TollgateOptions, UsageOptions,
+};
 use crate::scram::Verifier;
 use crate::units::ByteSize;
 
@@ -82,6 +84,8 @@ pub struct Dataset {
     pub tags: Vec<String>,
     /// Price per GiB returned.
     pub price_per_gib: f64,
+    /// Price per GiB read from its source.
+    pub price_per_gib_scanned: f64,
 }
 
 /// A performance profile; see [`crate::ProfileOptions`] for what each limit means.
@@ -171,6 +175,7 @@ pub struct Grant {
 pub struct Catalog {
     database: String,
     engine: EngineOptions,
+    usage: UsageOptions,
     datasets: BTreeMap<DatasetId, Arc<Dataset>>,
     tenants: BTreeMap<String, Arc<Tenant>>,
     principals: BTreeMap<String, Arc<Principal>>,
@@ -281,11 +286,16 @@ impl Catalog {
                     ));
                 }
             };
-            if !(dataset.price_per_gib.is_finite() && dataset.price_per_gib >= 0.0) {
-                return Err(CatalogError::invalid(
-                    key("price_per_gib"),
-                    "must be a non-negative number",
-                ));
+            for (name, price) in [
+                ("price_per_gib", dataset.price_per_gib),
+                ("price_per_gib_scanned", dataset.price_per_gib_scanned),
+            ] {
+                if !(price.is_finite() && price >= 0.0) {
+                    return Err(CatalogError::invalid(
+                        key(name),
+                        "must be a non-negative number",
+                    ));
+                }
             }
             let entry = Dataset {
                 id: id.clone(),
@@ -293,6 +303,7 @@ impl Catalog {
                 description: dataset.description.clone(),
                 tags: dataset.tags.clone(),
                 price_per_gib: dataset.price_per_gib,
+                price_per_gib_scanned: dataset.price_per_gib_scanned,
             };
             if datasets.insert(id.clone(), Arc::new(entry)).is_some() {
                 return Err(CatalogError::invalid(
@@ -424,6 +435,7 @@ impl Catalog {
         Ok(Self {
             database: options.database.clone(),
             engine: options.engine.clone(),
+            usage: options.usage.clone(),
             datasets,
             tenants,
             principals,
@@ -439,6 +451,11 @@ impl Catalog {
     /// How tenants share the machine.
     pub fn engine(&self) -> &EngineOptions {
         &self.engine
+    }
+
+    /// Where usage records go and what they keep.
+    pub fn usage(&self) -> &UsageOptions {
+        &self.usage
     }
 
     /// A dataset by id.

@@ -27,6 +27,10 @@ pub struct TollgateOptions {
     pub auth: AuthOptions,
     /// How tenants share the machine.
     pub engine: EngineOptions,
+    /// Where usage records go and what they keep.
+    pub usage: UsageOptions,
+    /// The HTTP listener (Prometheus `/metrics`); absent means it is off.
+    pub http: Option<HttpListenerOptions>,
     /// Named places datasets are read from.
     pub sources: BTreeMap<String, SourceOptions>,
     /// Named performance profiles (`S`, `M`, `L`, …).
@@ -49,6 +53,8 @@ impl Default for TollgateOptions {
             flight: None,
             auth: AuthOptions::default(),
             engine: EngineOptions::default(),
+            usage: UsageOptions::default(),
+            http: None,
             sources: BTreeMap::new(),
             profiles: BTreeMap::new(),
             datasets: Vec::new(),
@@ -76,6 +82,15 @@ impl TollgateOptions {
             if let SourceOptions::Local { path } = source
                 && path.is_relative()
             {
+                *path = base.join(&*path);
+            }
+        }
+        let usage = &mut options.usage;
+        for path in [Some(&mut usage.path), usage.audit_log.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            if path.is_relative() {
                 *path = base.join(&*path);
             }
         }
@@ -195,6 +210,55 @@ impl Default for EngineOptions {
     }
 }
 
+/// Which store keeps the usage ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LedgerKind {
+    /// A SQLite file on the gateway's disk (`usage.path`).
+    Sqlite,
+    /// A PostgreSQL database (`usage.postgres`), shared by several gateways.
+    Postgres,
+    /// No ledger: queries are not recorded (for measuring metering's cost; see B5).
+    None,
+}
+
+/// The usage ledger: one record per query, durable before the query is reported complete.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UsageOptions {
+    /// Which store keeps the records.
+    pub ledger: LedgerKind,
+    /// The SQLite file, relative to the configuration file.
+    pub path: PathBuf,
+    /// PostgreSQL connection string (`host=… dbname=… user=…`) when `ledger = "postgres"`.
+    pub postgres: Option<String>,
+    /// Keep each query's SQL text in its record (its SHA-256 is always kept).
+    pub record_sql_text: bool,
+    /// Where audit lines (JSON, one per login and refused statement) are appended;
+    /// absent means standard error.
+    pub audit_log: Option<PathBuf>,
+}
+
+impl Default for UsageOptions {
+    fn default() -> Self {
+        Self {
+            ledger: LedgerKind::Sqlite,
+            path: PathBuf::from("tollgate-usage.db"),
+            postgres: None,
+            record_sql_text: false,
+            audit_log: None,
+        }
+    }
+}
+
+/// The HTTP listener.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpListenerOptions {
+    /// Address and port, e.g. `127.0.0.1:9187`.
+    pub listen: SocketAddr,
+}
+
 /// A place datasets are read from.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
@@ -294,9 +358,12 @@ pub struct DatasetOptions {
     /// Free-form labels for browsing.
     #[serde(default)]
     pub tags: Vec<String>,
-    /// Price per GiB returned, in the provider's currency.
+    /// Price per GiB returned (Arrow bytes of results), in the provider's currency.
     #[serde(default)]
     pub price_per_gib: f64,
+    /// Price per GiB read from the dataset's source, in the provider's currency.
+    #[serde(default)]
+    pub price_per_gib_scanned: f64,
 }
 
 fn default_format() -> String {

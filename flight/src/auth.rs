@@ -21,6 +21,7 @@ use base64::{Engine, alphabet};
 use serde::{Deserialize, Serialize};
 use tollgate_catalog::scram::{DEFAULT_ITERATIONS, Verifier};
 use tollgate_catalog::{Catalog, LoginThrottle, Principal};
+use tollgate_planner::metering::{ClientInfo, Protocol};
 use tonic::Status;
 use tonic::metadata::MetadataMap;
 
@@ -57,6 +58,8 @@ pub struct Caller {
     pub principal: Arc<Principal>,
     /// A fresh token after a Basic login.
     pub issued_token: Option<String>,
+    /// Where the call came from, for usage records.
+    pub client: Arc<ClientInfo>,
 }
 
 impl Authenticator {
@@ -93,10 +96,20 @@ impl Authenticator {
             })?
             .to_str()
             .map_err(|_| Status::unauthenticated("the authorization header is not text"))?;
+        let client = Arc::new(ClientInfo {
+            protocol: Protocol::FlightSql,
+            address: address.map(|address| address.to_string()),
+            // gRPC clients name themselves in `user-agent` (ADBC, pyarrow, Spark's driver).
+            application_name: metadata
+                .get("user-agent")
+                .and_then(|agent| agent.to_str().ok())
+                .map(str::to_owned),
+        });
         if let Some(token) = strip_scheme(header, "Bearer") {
             return Ok(Caller {
                 principal: self.verify_token(token)?,
                 issued_token: None,
+                client,
             });
         }
         if let Some(encoded) = strip_scheme(header, "Basic") {
@@ -105,6 +118,7 @@ impl Authenticator {
             return Ok(Caller {
                 principal,
                 issued_token: Some(token),
+                client,
             });
         }
         Err(Status::unauthenticated(
@@ -123,7 +137,7 @@ impl Authenticator {
             .ok_or_else(|| Status::unauthenticated("malformed Basic credentials"))?;
         let address = address.unwrap_or(IpAddr::from([0, 0, 0, 0]));
         if self.throttle.locked(user, address).is_some() {
-            tracing::warn!(target: "audit", user, %address, protocol = "flight", "login refused: too many failures");
+            tracing::warn!(target: "tollgate::audit", event = "authentication", outcome = "locked_out", user, client = %address, protocol = "flight_sql", "login refused: too many failures");
             return Err(Status::unauthenticated(format!(
                 "too many failed logins for user \"{user}\"; try again later"
             )));
@@ -144,12 +158,12 @@ impl Authenticator {
         match principal {
             Some(principal) if verified => {
                 self.throttle.succeeded(user, address);
-                tracing::info!(target: "audit", user, tenant = %principal.tenant, %address, protocol = "flight", "login");
+                tracing::info!(target: "tollgate::audit", event = "authentication", outcome = "success", user, tenant = %principal.tenant, client = %address, protocol = "flight_sql", "login");
                 Ok(Arc::clone(principal))
             }
             _ => {
                 self.throttle.failed(user, address);
-                tracing::warn!(target: "audit", user, %address, protocol = "flight", "login failed");
+                tracing::warn!(target: "tollgate::audit", event = "authentication", outcome = "failure", user, client = %address, protocol = "flight_sql", "login failed");
                 Err(Status::unauthenticated(format!(
                     "password authentication failed for user \"{user}\""
                 )))

@@ -22,13 +22,14 @@ use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use prost::Message;
 use prost_types::Timestamp;
-use ring::rand::{SecureRandom, SystemRandom};
 use tokio_util::sync::CancellationToken;
 use tollgate_catalog::Principal;
 use tollgate_planner::datafusion::arrow::datatypes::SchemaRef;
 use tollgate_planner::{PlannedQuery, QueryContext, QueryService, ResultPart, TenantSession};
 use tonic::Status;
+use uuid::Uuid;
 
+use crate::auth::Caller;
 use crate::claims::{TicketClaims, decode_parameters};
 use crate::error::{internal_status, planner_status};
 use crate::portable::{portable_batch, portable_schema};
@@ -83,13 +84,21 @@ impl Statements {
     /// statements.
     pub async fn plan(
         &self,
-        principal: &Arc<Principal>,
+        caller: &Caller,
         sql: &str,
         cancel: CancellationToken,
     ) -> Result<(QueryContext, PlannedQuery), Status> {
-        let session = self.session(principal)?;
-        let context = QueryContext::new(session, Arc::clone(principal), cancel);
-        let mut statements = self.service.parse(sql).map_err(|e| planner_status(&e))?;
+        let session = self.session(&caller.principal)?;
+        let context = QueryContext::new(
+            session,
+            Arc::clone(&caller.principal),
+            cancel,
+            Arc::clone(&caller.client),
+        );
+        let mut statements = self
+            .service
+            .parse(&context, sql)
+            .map_err(|e| planner_status(&e))?;
         if statements.len() != 1 {
             return Err(Status::invalid_argument(format!(
                 "a Flight SQL query must be exactly one statement, got {}",
@@ -112,19 +121,20 @@ impl Statements {
     /// As [`Statements::plan`], and planner errors of physical planning.
     pub async fn flight_info(
         &self,
-        principal: &Arc<Principal>,
+        caller: &Caller,
         sql: &str,
         parameters: Option<String>,
         descriptor: FlightDescriptor,
     ) -> Result<FlightInfo, Status> {
-        let (context, planned) = self.plan(principal, sql, CancellationToken::new()).await?;
+        let principal = &caller.principal;
+        let (context, planned) = self.plan(caller, sql, CancellationToken::new()).await?;
         let values = decode_parameters(parameters.as_deref())?;
         let partitions = self
             .service
             .partition_count(&context, &planned, values)
             .await
             .map_err(|e| planner_status(&e))?;
-        let query_id = random_id()?;
+        let query_id = Uuid::now_v7().to_string();
         let expires = expires_in(self.ticket_ttl);
         let mut info = FlightInfo::new()
             .try_with_schema(&portable_schema(planned.schema()))
@@ -202,19 +212,18 @@ impl Statements {
     ///
     /// # Cancellation
     /// Dropping the stream stops the query; so does cancelling its `FlightInfo`.
-    pub async fn do_get(
-        &self,
-        principal: &Arc<Principal>,
-        handle: &[u8],
-    ) -> Result<FlightDataStream, Status> {
-        let claims = self.open_ticket(principal, handle)?;
+    pub async fn do_get(&self, caller: &Caller, handle: &[u8]) -> Result<FlightDataStream, Status> {
+        let claims = self.open_ticket(&caller.principal, handle)?;
         let registration = self
             .running
             .start(&claims.query_id, claims.expires)
             .ok_or_else(|| Status::cancelled("the query was cancelled"))?;
-        let (context, planned) = self
-            .plan(principal, &claims.sql, registration.token())
-            .await?;
+        let (context, planned) = self.plan(caller, &claims.sql, registration.token()).await?;
+        // Every endpoint's record carries the query's id, so its parts add up to one query.
+        let context = match Uuid::parse_str(&claims.query_id) {
+            Ok(query_id) => context.with_query_id(query_id),
+            Err(_) => context,
+        };
         let values = decode_parameters(claims.parameters.as_deref())?;
         let part = if claims.partitions > 1 {
             ResultPart::Partition {
@@ -231,25 +240,22 @@ impl Statements {
             .map_err(|e| planner_status(&e))?;
         let schema = portable_schema(&stream.schema());
         let batch_schema = SchemaRef::clone(&schema);
+        let wire = stream.wire_bytes();
         let batches = stream.map(move |batch| {
             // The registration lives as long as the stream, so cancel can reach it.
             let _running = &registration;
             let batch = batch.map_err(|e| WireError::Tonic(Box::new(planner_status(&e))))?;
             portable_batch(batch, &batch_schema).map_err(WireError::Arrow)
         });
+        // The encoder sends every message of a batch before it asks for the next one, so
+        // the wire bytes are counted before the query's stream ends and is recorded.
         let flight = FlightDataEncoderBuilder::new()
             .with_schema(schema)
             .build(batches)
+            .inspect_ok(move |data| {
+                wire.add((data.data_header.len() + data.data_body.len()) as u64);
+            })
             .map_err(Status::from);
         Ok(flight.boxed())
     }
-}
-
-/// A random query id: 128 bits, hex.
-fn random_id() -> Result<String, Status> {
-    let mut bytes = [0u8; 16];
-    SystemRandom::new()
-        .fill(&mut bytes)
-        .map_err(|_| internal_status("cannot draw a query id", "random generator failed"))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }

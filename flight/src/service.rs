@@ -248,7 +248,7 @@ impl FlightSqlService for TollgateFlightSql {
         let caller = self.caller(&request)?;
         let info = self
             .statements
-            .flight_info(&caller.principal, &query.query, None, request.into_inner())
+            .flight_info(&caller, &query.query, None, request.into_inner())
             .await?;
         Ok(with_token(Response::new(info), &caller))
     }
@@ -264,12 +264,7 @@ impl FlightSqlService for TollgateFlightSql {
         let parameters = claims.parameters.or_else(|| self.bound.get(handle));
         let info = self
             .statements
-            .flight_info(
-                &caller.principal,
-                &claims.sql,
-                parameters,
-                request.into_inner(),
-            )
+            .flight_info(&caller, &claims.sql, parameters, request.into_inner())
             .await?;
         Ok(with_token(Response::new(info), &caller))
     }
@@ -405,7 +400,7 @@ impl FlightSqlService for TollgateFlightSql {
         let caller = self.caller(&request)?;
         let stream = self
             .statements
-            .do_get(&caller.principal, &ticket.statement_handle)
+            .do_get(&caller, &ticket.statement_handle)
             .await?;
         Ok(with_token(Response::new(stream), &caller))
     }
@@ -580,11 +575,11 @@ impl FlightSqlService for TollgateFlightSql {
         query: ActionCreatePreparedStatementRequest,
         request: Request<Action>,
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
-        let principal = self.principal(&request)?;
+        let caller = self.caller(&request)?;
         let (_, planned) = self
             .statements
             .plan(
-                &principal,
+                &caller,
                 &query.query,
                 tokio_util::sync::CancellationToken::new(),
             )
@@ -604,8 +599,8 @@ impl FlightSqlService for TollgateFlightSql {
                 .collect::<Vec<_>>(),
         );
         let claims = PreparedClaims {
-            user: principal.user.clone(),
-            tenant: principal.tenant.clone(),
+            user: caller.principal.user.clone(),
+            tenant: caller.principal.tenant.clone(),
             expires: expires_in(self.handle_ttl),
             sql: query.query,
             parameters: None,

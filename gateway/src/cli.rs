@@ -1,16 +1,20 @@
-//! The command line: `tollgate serve`, `tollgate demo`, `tollgate passwd`.
+//! The command line: `tollgate serve`, `tollgate demo`, `tollgate passwd`,
+//! `tollgate usage export`.
 
 use std::io::Read;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
 
+use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Parser, Subcommand};
 use tollgate_catalog::TollgateOptions;
 use tollgate_catalog::scram::{DEFAULT_ITERATIONS, Verifier};
+use tollgate_planner::metering::UsageScope;
 
 use crate::demo::{self, DemoOptions};
 use crate::error::GatewayError;
+use crate::ledger::{self, export::ExportFormat};
 use crate::server;
 
 /// Tollgate: a multi-tenant SQL gateway.
@@ -49,9 +53,14 @@ enum Command {
         /// Arrow Flight SQL listener (port 0 picks a free port).
         #[arg(long, default_value = "127.0.0.1:50051")]
         flight_listen: SocketAddr,
-        /// HTTP control API listener (accepted; that front end is not built yet).
+        /// HTTP listener: Prometheus `/metrics` (port 0 picks a free port).
         #[arg(long, default_value = "127.0.0.1:8080")]
         http_listen: SocketAddr,
+    },
+    /// Read the usage ledger.
+    Usage {
+        #[command(subcommand)]
+        command: UsageCommand,
     },
     /// Read a password on standard input and print its SCRAM-SHA-256 verifier.
     Passwd {
@@ -59,6 +68,41 @@ enum Command {
         #[arg(long, default_value_t = DEFAULT_ITERATIONS)]
         iterations: NonZeroU32,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum UsageCommand {
+    /// Export every tenant's usage records that started in [--from, --to).
+    Export {
+        /// The configuration file whose `[usage]` ledger to read.
+        #[arg(long, env = "TOLLGATE_CONFIG")]
+        config: PathBuf,
+        /// Start, inclusive: `2026-11-01` (UTC midnight) or RFC 3339.
+        #[arg(long, value_parser = parse_time)]
+        from: Option<DateTime<Utc>>,
+        /// End, exclusive: `2026-12-01` (UTC midnight) or RFC 3339.
+        #[arg(long, value_parser = parse_time)]
+        to: Option<DateTime<Utc>>,
+        /// Only this tenant's records.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: ExportFormat,
+        /// Output file (default: standard output).
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+}
+
+/// A time given as a date (UTC midnight) or in RFC 3339.
+fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(date.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc());
+    }
+    DateTime::parse_from_rfc3339(text)
+        .map(|time| time.with_timezone(&Utc))
+        .map_err(|_| format!("`{text}` is neither a date (2026-11-01) nor an RFC 3339 time"))
 }
 
 impl Cli {
@@ -87,15 +131,41 @@ impl Cli {
                 scale,
                 pg_listen,
                 flight_listen,
-                http_listen: _,
+                http_listen,
             } => {
                 demo::run(DemoOptions {
                     data_dir,
                     scale,
                     pg_listen,
                     flight_listen,
+                    http_listen,
                 })
                 .await
+            }
+            Command::Usage {
+                command:
+                    UsageCommand::Export {
+                        config,
+                        from,
+                        to,
+                        tenant,
+                        format,
+                        output,
+                    },
+            } => {
+                let options = TollgateOptions::load(&config)?;
+                let store = ledger::open_store(&options.usage).await?.ok_or_else(|| {
+                    GatewayError::Export(
+                        "the configuration keeps no ledger (usage.ledger = \"none\")".to_owned(),
+                    )
+                })?;
+                let records = store.read(&UsageScope { tenant, from, to }).await?;
+                match output {
+                    Some(path) => {
+                        ledger::export::write(&records, format, std::fs::File::create(path)?)
+                    }
+                    None => ledger::export::write(&records, format, std::io::stdout()),
+                }
             }
             Command::Passwd { iterations } => {
                 let mut password = String::new();

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 
 use tollgate_catalog::CatalogError;
 use tollgate_planner::PlannerError;
+use tollgate_planner::metering::LedgerError;
 
 /// Why the gateway could not start or run.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +29,12 @@ pub enum GatewayError {
     /// TLS files are missing or unusable.
     #[error("TLS: {0}")]
     Tls(String),
+    /// The usage ledger could not be opened or read.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// `tollgate usage export` could not write its output.
+    #[error("usage export: {0}")]
+    Export(String),
     /// The bundled demo could not be prepared.
     #[error("demo: {0}")]
     Demo(String),

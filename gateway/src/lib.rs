@@ -6,12 +6,20 @@
 //! | [`cli`] | command line: `serve`, `demo`, `passwd` |
 //! | [`server`] | configuration ─▶ catalog ─▶ engine ─▶ listeners |
 //! | [`pgwire`] | the Postgres wire protocol front end |
+//! | [`ledger`] | the usage ledger (SQLite or PostgreSQL, group commit) and its export |
+//! | [`metrics`] | Prometheus metrics of usage |
+//! | [`http`] | the HTTP listener: `/metrics` |
+//! | [`audit`] | the audit log: JSON lines for logins and refused statements |
 //! | [`demo`] | TPC-H demo data, tenants and configuration |
 //! | [`tls`] | rustls server configuration |
 
+pub mod audit;
 pub mod cli;
 pub mod demo;
 pub mod error;
+pub mod http;
+pub mod ledger;
+pub mod metrics;
 pub mod pgwire;
 pub mod server;
 pub mod tls;

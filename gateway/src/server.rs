@@ -8,7 +8,11 @@ use tokio_util::sync::CancellationToken;
 use tollgate_catalog::{Catalog, TollgateOptions};
 use tollgate_planner::QueryService;
 
+use crate::audit;
 use crate::error::GatewayError;
+use crate::http::HttpServer;
+use crate::ledger::{self, Ledger};
+use crate::metrics::UsageMetrics;
 use tollgate_flight::FlightServer;
 
 use crate::pgwire::PgServer;
@@ -17,6 +21,7 @@ use crate::pgwire::PgServer;
 pub struct RunningGateway {
     pg_addr: SocketAddr,
     flight_addr: Option<SocketAddr>,
+    http_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -30,6 +35,11 @@ impl RunningGateway {
     /// Where Arrow Flight SQL listens, if it is configured.
     pub fn flight_addr(&self) -> Option<SocketAddr> {
         self.flight_addr
+    }
+
+    /// Where the HTTP listener (`/metrics`) listens, if it is configured.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
     }
 
     /// Runs until Ctrl-C or SIGTERM.
@@ -64,7 +74,24 @@ impl RunningGateway {
 /// Any configuration, source, grant, bind or TLS error, naming what is at fault.
 pub async fn start(options: &TollgateOptions) -> Result<RunningGateway, GatewayError> {
     let catalog = Arc::new(Catalog::from_options(options)?);
-    let service = Arc::new(QueryService::new(Arc::clone(&catalog)).await?);
+    if let Some(path) = &options.usage.audit_log {
+        audit::direct_to(path)?;
+    }
+    let metrics = Arc::new(UsageMetrics::new());
+    let store = ledger::open_store(&options.usage).await?;
+    let ledger = Arc::new(Ledger::start(store, Arc::clone(&metrics)));
+    let service = Arc::new(QueryService::new(Arc::clone(&catalog), ledger).await?);
+    let http = match &options.http {
+        Some(http) => Some(
+            HttpServer::bind(http.listen, metrics)
+                .await
+                .map_err(|source| GatewayError::Bind {
+                    address: http.listen,
+                    source,
+                })?,
+        ),
+        None => None,
+    };
     let flight = match &options.flight {
         Some(flight) => Some(
             FlightServer::bind(
@@ -96,9 +123,24 @@ pub async fn start(options: &TollgateOptions) -> Result<RunningGateway, GatewayE
         }
         None => None,
     };
+    let http_addr = match http {
+        Some(http) => {
+            let addr = http.local_addr()?;
+            let stop = shutdown.clone();
+            tasks.push(tokio::spawn(async move {
+                if let Err(error) = http.serve(stop).await {
+                    tracing::error!(%error, "HTTP listener failed");
+                }
+            }));
+            tracing::info!(http_addr = %addr, "HTTP listening (/metrics)");
+            Some(addr)
+        }
+        None => None,
+    };
     Ok(RunningGateway {
         pg_addr,
         flight_addr,
+        http_addr,
         shutdown,
         tasks,
     })

@@ -44,13 +44,16 @@ pub enum ErrorKind {
     /// A part of a result was asked for after the result's layout changed (new files in a
     /// source since the parts were handed out); the client should ask for the parts again.
     StaleResult,
+    /// The usage ledger could not keep the query's record, so the query is not reported
+    /// complete.
+    Unavailable,
     /// A failure inside Tollgate or a source; details are logged, not sent.
     Internal,
 }
 
 impl ErrorKind {
     /// Every kind, for front ends' mapping tests.
-    pub const ALL: [ErrorKind; 18] = [
+    pub const ALL: [ErrorKind; 19] = [
         Self::Syntax,
         Self::UndefinedTable,
         Self::UndefinedColumn,
@@ -68,8 +71,34 @@ impl ErrorKind {
         Self::Cancelled,
         Self::Timeout,
         Self::StaleResult,
+        Self::Unavailable,
         Self::Internal,
     ];
+
+    /// The SQLSTATE of the kind: PostgreSQL's code for the same condition. Front ends of
+    /// the Postgres wire send it; the usage ledger records it for every protocol.
+    pub fn sqlstate(self) -> &'static str {
+        match self {
+            Self::Syntax => "42601",
+            Self::UndefinedTable => "42P01",
+            Self::UndefinedColumn => "42703",
+            Self::UndefinedFunction => "42883",
+            Self::UndefinedObject => "42704",
+            Self::Denied => "42501",
+            Self::Unsupported => "0A000",
+            Self::InvalidInput => "22023",
+            Self::DivisionByZero => "22012",
+            Self::TooComplex => "54001",
+            Self::OutOfMemory => "53200",
+            Self::Busy => "53300",
+            Self::RateLimited => "53400",
+            Self::ResultTooLarge => "54000",
+            Self::Cancelled | Self::Timeout => "57014",
+            Self::StaleResult => "55000",
+            Self::Unavailable => "58000",
+            Self::Internal => "XX000",
+        }
+    }
 }
 
 /// A limit of a tenant's profile.
@@ -167,6 +196,9 @@ pub enum PlannerError {
         /// Parts the caller was given.
         count: usize,
     },
+    /// The usage ledger could not keep the query's record.
+    #[error("{0}; the query's result is not complete")]
+    Ledger(#[source] crate::metering::LedgerError),
     /// The query executor's threads could not be started.
     #[error("cannot start the query executor: {0}")]
     Executor(#[source] std::io::Error),
@@ -187,6 +219,7 @@ impl PlannerError {
             Self::Timeout { .. } => ErrorKind::Timeout,
             Self::LayoutChanged { .. } => ErrorKind::StaleResult,
             Self::Limit { limit, .. } => limit.kind(),
+            Self::Ledger(_) => ErrorKind::Unavailable,
             Self::Grant { .. } | Self::Source { .. } | Self::Executor(_) => ErrorKind::Internal,
             Self::Engine(error) => classify(error),
         }
@@ -308,5 +341,31 @@ mod tests {
         ));
         assert_eq!(internal.kind(), ErrorKind::Internal);
         assert!(!internal.client_message().contains("secret"));
+    }
+
+    #[test]
+    fn every_kind_has_a_valid_sqlstate_of_the_right_class() {
+        for kind in ErrorKind::ALL {
+            let code = kind.sqlstate();
+            assert_eq!(code.len(), 5, "{kind:?}");
+            let class = &code[..2];
+            let expected_class = match kind {
+                ErrorKind::Syntax
+                | ErrorKind::UndefinedTable
+                | ErrorKind::UndefinedColumn
+                | ErrorKind::UndefinedFunction
+                | ErrorKind::UndefinedObject
+                | ErrorKind::Denied => "42",
+                ErrorKind::Unsupported => "0A",
+                ErrorKind::InvalidInput | ErrorKind::DivisionByZero => "22",
+                ErrorKind::TooComplex | ErrorKind::ResultTooLarge => "54",
+                ErrorKind::OutOfMemory | ErrorKind::Busy | ErrorKind::RateLimited => "53",
+                ErrorKind::Cancelled | ErrorKind::Timeout => "57",
+                ErrorKind::StaleResult => "55",
+                ErrorKind::Unavailable => "58",
+                ErrorKind::Internal => "XX",
+            };
+            assert_eq!(class, expected_class, "{kind:?}");
+        }
     }
 }

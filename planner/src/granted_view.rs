@@ -147,6 +147,11 @@ impl GrantedScanExec {
 }
 
 impl GrantedScanExec {
+    /// The id of the dataset the grant is on.
+    pub fn dataset(&self) -> &str {
+        &self.dataset
+    }
+
     /// The grant's own physical plan.
     pub fn inner(&self) -> &Arc<dyn ExecutionPlan> {
         &self.inner

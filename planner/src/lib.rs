@@ -8,13 +8,18 @@
 //! ```text
 //! QueryService::parse ─▶ front end answers SET/SHOW/BEGIN ─▶ QueryService::plan (policy,
 //! tenant catalog) ─▶ QueryService::execute ─▶ QueryStream (cancel + statement timeout)
+//!                                                 └─▶ usage record, durable before the end
 //! ```
+//!
+//! Every execution, whatever its outcome, leaves one record in the usage ledger
+//! ([`metering`]); tenants read their own in `tollgate.usage` ([`usage`]).
 
 mod current_setting;
 pub mod error;
 mod executor;
 pub mod granted_view;
 pub mod information_schema;
+pub mod metering;
 mod output_names;
 mod partitions;
 pub mod policy;
@@ -24,6 +29,7 @@ mod sources;
 mod stream;
 mod system;
 pub mod tenant;
+mod usage;
 
 pub use error::{ErrorKind, Limit, PlannerError};
 pub use service::{PlannedQuery, QueryContext, QueryService, ResultPart};

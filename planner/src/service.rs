@@ -11,21 +11,30 @@
 //! memory) come from the tenant's profile.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
+use chrono::Utc;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::ScalarValue;
-use datafusion::execution::FunctionRegistry;
+use datafusion::datasource::listing::ListingTableUrl;
+use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::execution::{FunctionRegistry, SessionState, SessionStateBuilder};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::execute_stream;
 use datafusion::sql::parser::Statement as EngineStatement;
 use datafusion::sql::sqlparser::ast::Statement;
 use tokio_util::sync::CancellationToken;
-use tollgate_catalog::{Catalog, Principal};
+use tollgate_catalog::{Catalog, DatasetLocation, Principal};
+use uuid::Uuid;
 
 use crate::current_setting::current_setting_udf;
 use crate::error::PlannerError;
 use crate::executor::DedicatedExecutor;
+use crate::metering::{
+    ClientInfo, DatasetPaths, Execution, MeteredRegistry, Prices, QueryMemoryPool, QueryMeter,
+    ScanMeter, UsageLedger, failed_record, outcome_of,
+};
 use crate::partitions;
 use crate::policy::SqlPolicy;
 use crate::pool::TenantPool;
@@ -34,28 +43,41 @@ use crate::stream::{Limits, QueryStream, ResultCaps};
 use crate::system;
 use crate::tenant::TenantSession;
 
-/// Everything one query runs with: whose it is and how to stop it.
+/// Everything one query runs with: whose it is, where it came from and how to stop it.
 #[derive(Debug, Clone)]
 pub struct QueryContext {
     session: Arc<TenantSession>,
     principal: Arc<Principal>,
     cancel: CancellationToken,
     settings: Arc<BTreeMap<String, String>>,
+    client: Arc<ClientInfo>,
+    query_id: Option<Uuid>,
 }
 
 impl QueryContext {
-    /// A context for one query of `principal` in `session`, stopped when `cancel` fires.
+    /// A context for one query of `principal` in `session`, sent by `client`, stopped when
+    /// `cancel` fires.
     pub fn new(
         session: Arc<TenantSession>,
         principal: Arc<Principal>,
         cancel: CancellationToken,
+        client: Arc<ClientInfo>,
     ) -> Self {
         Self {
             session,
             principal,
             cancel,
             settings: Arc::default(),
+            client,
+            query_id: None,
         }
+    }
+
+    /// The id the query is recorded under, where the front end already gave it one (the
+    /// endpoints of one Flight SQL query share it). Otherwise each execution gets its own.
+    pub fn with_query_id(mut self, query_id: Uuid) -> Self {
+        self.query_id = Some(query_id);
+        self
     }
 
     /// The client's session parameters, which `current_setting()` reads.
@@ -79,6 +101,7 @@ impl QueryContext {
 #[derive(Debug, Clone)]
 pub struct PlannedQuery {
     sql: String,
+    planning: Duration,
     self_service: bool,
     plan: LogicalPlan,
     schema: SchemaRef,
@@ -108,15 +131,22 @@ pub struct QueryService {
     catalog: Arc<Catalog>,
     policy: SqlPolicy,
     tenants: HashMap<String, Arc<TenantSession>>,
+    ledger: Arc<dyn UsageLedger>,
+    prices: Arc<Prices>,
+    paths: Arc<DatasetPaths>,
 }
 
 impl QueryService {
-    /// Opens every dataset and builds every tenant's session.
+    /// Opens every dataset and builds every tenant's session; every query's usage goes to
+    /// `ledger`.
     ///
     /// # Errors
     /// [`PlannerError::Source`] for a dataset that cannot be opened, [`PlannerError::Grant`]
     /// for a grant whose columns or filter do not plan.
-    pub async fn new(catalog: Arc<Catalog>) -> Result<Self, PlannerError> {
+    pub async fn new(
+        catalog: Arc<Catalog>,
+        ledger: Arc<dyn UsageLedger>,
+    ) -> Result<Self, PlannerError> {
         let sources = SourceTables::open(&catalog).await?;
         let isolation = catalog.engine().isolation;
         // Without isolation every tenant shares one executor with a thread per core.
@@ -145,14 +175,23 @@ impl QueryService {
                 isolation,
             ));
             let session =
-                TenantSession::build(&catalog, Arc::clone(tenant), &sources, pool).await?;
+                TenantSession::build(&catalog, Arc::clone(tenant), &sources, pool, &ledger).await?;
             tenants.insert(tenant.id.clone(), Arc::new(session));
         }
+        let (prices, paths) = dataset_prices_and_paths(&catalog)?;
         Ok(Self {
             catalog,
             policy: SqlPolicy::default(),
             tenants,
+            ledger,
+            prices: Arc::new(prices),
+            paths: Arc::new(paths),
         })
+    }
+
+    /// Where every query's usage record goes.
+    pub fn ledger(&self) -> &Arc<dyn UsageLedger> {
+        &self.ledger
     }
 
     /// The catalog the service was built from.
@@ -169,9 +208,15 @@ impl QueryService {
     /// (`SET`, `SHOW`, `BEGIN`, …) themselves and hand the rest to [`QueryService::plan`].
     ///
     /// # Errors
-    /// [`PlannerError::Parse`].
-    pub fn parse(&self, sql: &str) -> Result<Vec<Statement>, PlannerError> {
-        self.policy.parse(sql)
+    /// [`PlannerError::Parse`]; the failed statement is recorded in the ledger.
+    pub fn parse(&self, ctx: &QueryContext, sql: &str) -> Result<Vec<Statement>, PlannerError> {
+        let started_at = Utc::now();
+        self.policy.parse(sql).inspect_err(|error| {
+            self.record_failure(
+                &self.execution(ctx, sql, started_at, ResultPart::Whole),
+                error,
+            );
+        })
     }
 
     /// Checks `statement` against the policy and plans it in the tenant's session.
@@ -179,13 +224,33 @@ impl QueryService {
     /// # Errors
     /// [`PlannerError::Policy`] for statements that are not reads; engine errors for names
     /// that do not exist in the tenant's catalog (42P01) and other planning failures.
+    ///
+    /// A statement that fails here is recorded in the ledger.
     pub async fn plan(
         &self,
         ctx: &QueryContext,
         statement: Statement,
     ) -> Result<PlannedQuery, PlannerError> {
-        let statement = self.policy.admit(statement)?;
+        let started_at = Utc::now();
         let sql = statement.to_string();
+        self.try_plan(ctx, statement, sql.clone())
+            .await
+            .inspect_err(|error| {
+                self.record_failure(
+                    &self.execution(ctx, &sql, started_at, ResultPart::Whole),
+                    error,
+                );
+            })
+    }
+
+    async fn try_plan(
+        &self,
+        ctx: &QueryContext,
+        statement: Statement,
+        sql: String,
+    ) -> Result<PlannedQuery, PlannerError> {
+        let started = Instant::now();
+        let statement = self.policy.admit(statement)?;
         let mut state = ctx.session.state();
         state.register_udf(Arc::new(current_setting_udf(Arc::clone(&ctx.settings))))?;
         // On the tenant's executor: planning a large statement is CPU work too, and must not
@@ -228,6 +293,7 @@ impl QueryService {
         let schema = Arc::new(plan.schema().as_arrow().clone());
         Ok(PlannedQuery {
             sql,
+            planning: started.elapsed(),
             self_service: system::is_self_service(&plan),
             plan,
             schema,
@@ -297,6 +363,21 @@ impl QueryService {
         parameters: Vec<ScalarValue>,
         part: ResultPart,
     ) -> Result<QueryStream, PlannerError> {
+        let mut execution = self.execution(ctx, &planned.sql, Utc::now(), part);
+        execution.planning = planned.planning;
+        self.try_execute_part(ctx, planned, parameters, part, &execution)
+            .await
+            .inspect_err(|error| self.record_failure(&execution, error))
+    }
+
+    async fn try_execute_part(
+        &self,
+        ctx: &QueryContext,
+        planned: &PlannedQuery,
+        parameters: Vec<ScalarValue>,
+        part: ResultPart,
+        execution: &Execution,
+    ) -> Result<QueryStream, PlannerError> {
         let plan = self.bind(planned, parameters)?;
         let pool = ctx.session.pool();
         let admission = pool
@@ -318,8 +399,22 @@ impl QueryService {
             ResultPart::Whole => ctx.session.state(),
             ResultPart::Partition { .. } => partitions::partition_wise(ctx.session.state()),
         };
+        let scans = Arc::new(ScanMeter::new(Arc::clone(&self.paths)));
+        let memory = Arc::new(QueryMemoryPool::new(Arc::clone(
+            &state.runtime_env().memory_pool,
+        )));
+        let state = metered_state(state, &scans, &memory);
+        let physical_plan = Arc::new(OnceLock::new());
+        let mut meter = QueryMeter::new(
+            execution.clone(),
+            Arc::clone(&self.prices),
+            scans,
+            memory,
+            Arc::clone(&physical_plan),
+        );
         let run = async move {
             let physical = state.create_physical_plan(&plan).await?;
+            let _ = physical_plan.set(Arc::clone(&physical));
             let context = state.task_ctx();
             match part {
                 ResultPart::Whole => Ok(execute_stream(physical, context)?),
@@ -342,6 +437,7 @@ impl QueryService {
             start.as_mut().poll(cx)
         })
         .await?;
+        meter.planned();
         let caps = ResultCaps {
             max_rows: profile.max_result_rows,
             max_bytes: profile.max_result_bytes.map(|b| b.bytes()),
@@ -354,7 +450,65 @@ impl QueryService {
             caps,
             Arc::clone(pool),
             admission,
+            meter,
+            Arc::clone(&self.ledger),
         ))
+    }
+
+    /// The fixed facts of one execution of `sql` for `ctx`.
+    fn execution(
+        &self,
+        ctx: &QueryContext,
+        sql: &str,
+        started_at: chrono::DateTime<Utc>,
+        part: ResultPart,
+    ) -> Execution {
+        let (part, parts) = match part {
+            ResultPart::Whole => (0, 1),
+            ResultPart::Partition { index, count } => (
+                u32::try_from(index).unwrap_or(u32::MAX),
+                u32::try_from(count).unwrap_or(u32::MAX),
+            ),
+        };
+        Execution {
+            query_id: ctx.query_id.unwrap_or_else(Uuid::now_v7),
+            part,
+            parts,
+            tenant: ctx.principal.tenant.clone(),
+            principal: ctx.principal.user.clone(),
+            client: Arc::clone(&ctx.client),
+            sql: sql.to_owned(),
+            keep_sql_text: self.catalog.usage().record_sql_text,
+            started_at,
+            planning: Duration::ZERO,
+        }
+    }
+
+    /// Records a statement that failed before its stream existed. Refusals (policy and
+    /// limits) are also written to the audit log.
+    fn record_failure(&self, execution: &Execution, error: &PlannerError) {
+        let record = failed_record(execution, error);
+        if matches!(
+            error,
+            PlannerError::Policy { .. } | PlannerError::Limit { .. }
+        ) {
+            let (outcome, sqlstate) = outcome_of(error);
+            tracing::info!(
+                target: "tollgate::audit",
+                event = "statement_refused",
+                tenant = %execution.tenant,
+                principal = %execution.principal,
+                protocol = execution.client.protocol.as_str(),
+                client = execution.client.address.as_deref().unwrap_or(""),
+                query_id = %execution.query_id,
+                outcome = outcome.as_str(),
+                sqlstate,
+                reason = %error,
+                "statement refused"
+            );
+        }
+        // Nothing waits for a failure's record, but the ledger keeps it.
+        drop(self.ledger.submit(record));
     }
 
     /// The plan with `parameters` bound to `$1..$n`, converted to the inferred types.
@@ -408,7 +562,46 @@ pub enum ResultPart {
     },
 }
 
+/// `state` with a runtime of its own for one query: the same stores and memory pool,
+/// seen through the query's scan meter and memory tracker.
+fn metered_state(
+    state: SessionState,
+    scans: &Arc<ScanMeter>,
+    memory: &Arc<QueryMemoryPool>,
+) -> SessionState {
+    let mut runtime = RuntimeEnv::clone(state.runtime_env());
+    runtime.memory_pool = Arc::clone(memory) as _;
+    runtime.object_store_registry = Arc::new(MeteredRegistry::new(
+        Arc::clone(&runtime.object_store_registry),
+        Arc::clone(scans),
+    ));
+    SessionStateBuilder::new_from_existing(state)
+        .with_runtime_env(Arc::new(runtime))
+        .build()
+}
+
+/// Each dataset's prices, and where its files live (to attribute bytes scanned).
+fn dataset_prices_and_paths(catalog: &Catalog) -> Result<(Prices, DatasetPaths), PlannerError> {
+    let mut prices = HashMap::new();
+    let mut paths = DatasetPaths::default();
+    for dataset in catalog.datasets() {
+        let id = dataset.id.to_string();
+        prices.insert(
+            id.clone(),
+            (dataset.price_per_gib, dataset.price_per_gib_scanned),
+        );
+        let DatasetLocation::LocalParquet { path } = &dataset.location;
+        let url =
+            ListingTableUrl::parse(path.to_string_lossy()).map_err(|e| PlannerError::Source {
+                dataset: id.clone(),
+                message: format!("cannot locate its files: {e}"),
+            })?;
+        paths.add(url.object_store().as_str(), url.prefix().clone(), id);
+    }
+    Ok((Prices::new(prices), paths))
+}
+
 /// A limit's duration as errors show it (`300ms`, `1m`, `5m`).
-pub(crate) fn duration_text(duration: std::time::Duration) -> String {
+pub(crate) fn duration_text(duration: Duration) -> String {
     humantime::format_duration(duration).to_string()
 }

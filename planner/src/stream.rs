@@ -12,6 +12,7 @@ use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use crate::error::{ErrorKind, Limit, PlannerError};
 use crate::executor::RunningJob;
+use crate::metering::{Outcome, QueryMeter, Receipt, UsageLedger, WireBytes, outcome_of};
 use crate::pool::{Admission, TenantPool};
 
 /// Why a query is stopped early, with what the client is told.
@@ -47,10 +48,10 @@ pub(crate) struct ResultCaps {
 }
 
 impl ResultCaps {
-    /// Counts `batch`; the limit it passes, if any.
-    fn count(&mut self, batch: &RecordBatch) -> Option<Limit> {
-        self.rows += batch.num_rows() as u64;
-        self.bytes += result_bytes(batch);
+    /// Counts a batch of `rows` and `bytes`; the limit it passes, if any.
+    fn count(&mut self, rows: usize, bytes: u64) -> Option<Limit> {
+        self.rows += rows as u64;
+        self.bytes += bytes;
         if self.max_rows.is_some_and(|max| self.rows > max) {
             Some(Limit::ResultRows)
         } else if self.max_bytes.is_some_and(|max| self.bytes > max) {
@@ -77,10 +78,17 @@ fn result_bytes(batch: &RecordBatch) -> u64 {
 
 /// A running query's output.
 ///
+/// # Metering
+/// The stream ends (`None`) only once the query's usage record is durable in the ledger, so
+/// a front end that reports completion after the end never reports an unrecorded query.
+/// If the ledger cannot keep the record, the stream ends with an error instead. A front end
+/// adds the bytes it writes for the rows to [`QueryStream::wire_bytes`].
+///
 /// # Cancellation
-/// Dropping the stream aborts the query on the executor and frees its memory. Cancelling
-/// the query's token or reaching the profile's statement timeout ends the stream at once
-/// with [`PlannerError::Cancelled`] or [`PlannerError::Timeout`], and aborts the query.
+/// Dropping the stream aborts the query on the executor and frees its memory; the query is
+/// recorded as cancelled. Cancelling the query's token or reaching the profile's statement
+/// timeout ends the stream at once with [`PlannerError::Cancelled`] or
+/// [`PlannerError::Timeout`], and aborts the query.
 pub struct QueryStream {
     job: Option<RunningJob>,
     schema: SchemaRef,
@@ -88,6 +96,10 @@ pub struct QueryStream {
     caps: ResultCaps,
     pool: Arc<TenantPool>,
     admission: Option<Admission>,
+    meter: Option<QueryMeter>,
+    wire: WireBytes,
+    ledger: Arc<dyn UsageLedger>,
+    committing: Option<Receipt>,
 }
 
 impl QueryStream {
@@ -97,6 +109,8 @@ impl QueryStream {
         caps: ResultCaps,
         pool: Arc<TenantPool>,
         admission: Admission,
+        meter: QueryMeter,
+        ledger: Arc<dyn UsageLedger>,
     ) -> Self {
         Self {
             schema: SchemaRef::clone(&job.schema),
@@ -105,19 +119,65 @@ impl QueryStream {
             caps,
             pool,
             admission: Some(admission),
+            wire: meter.wire(),
+            meter: Some(meter),
+            ledger,
+            committing: None,
         }
     }
 
-    /// Ends the stream with `error`: aborts the job and frees the query's slot.
+    /// Ends the stream with `error`: aborts the job, frees the query's slot and records it.
     fn stop(&mut self, error: PlannerError) -> Poll<Option<Result<RecordBatch, PlannerError>>> {
         self.job = None;
         self.admission = None;
+        if let Some(meter) = self.meter.take() {
+            let (outcome, sqlstate) = outcome_of(&error);
+            // The error is reported at once; the ledger keeps the record regardless.
+            drop(self.ledger.submit(meter.finish(outcome, Some(sqlstate))));
+        }
         Poll::Ready(Some(Err(error)))
     }
 
     /// The schema of every batch.
     pub fn schema(&self) -> SchemaRef {
         SchemaRef::clone(&self.schema)
+    }
+
+    /// The counter of bytes the front end wrote for this query's rows.
+    pub fn wire_bytes(&self) -> WireBytes {
+        self.wire.clone()
+    }
+
+    /// Waits for the record of a finished query to be durable.
+    fn poll_commit(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<RecordBatch, PlannerError>>> {
+        let Some(receipt) = self.committing.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match receipt.poll_unpin(cx) {
+            Poll::Ready(result) => {
+                self.committing = None;
+                match result {
+                    Ok(()) => Poll::Ready(None),
+                    Err(error) => Poll::Ready(Some(Err(PlannerError::Ledger(error)))),
+                }
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for QueryStream {
+    fn drop(&mut self) {
+        // Dropped before its end: the client went away or stopped reading.
+        if let Some(meter) = self.meter.take() {
+            drop(
+                self.ledger
+                    .submit(meter.finish(Outcome::Cancelled, Some("57014"))),
+            );
+        }
     }
 }
 
@@ -126,7 +186,7 @@ impl Stream for QueryStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         if self.job.is_none() {
-            return Poll::Ready(None);
+            return self.poll_commit(cx);
         }
         if let Some(error) = self.limits.poll_stop(cx) {
             // Dropping the job aborts it on the executor.
@@ -136,13 +196,21 @@ impl Stream for QueryStream {
             return Poll::Ready(None);
         };
         match job.batches.poll_recv(cx) {
-            Poll::Ready(Some(Ok(batch))) => match self.caps.count(&batch) {
-                None => Poll::Ready(Some(Ok(batch))),
-                Some(limit) => {
-                    let error = self.pool.refuse(limit);
-                    self.stop(error)
+            Poll::Ready(Some(Ok(batch))) => {
+                let bytes = result_bytes(&batch);
+                match self.caps.count(batch.num_rows(), bytes) {
+                    None => {
+                        if let Some(meter) = self.meter.as_mut() {
+                            meter.returned(batch.num_rows(), bytes);
+                        }
+                        Poll::Ready(Some(Ok(batch)))
+                    }
+                    Some(limit) => {
+                        let error = self.pool.refuse(limit);
+                        self.stop(error)
+                    }
                 }
-            },
+            }
             Poll::Ready(Some(Err(error))) => {
                 let error = PlannerError::Engine(error);
                 let error = if error.kind() == ErrorKind::OutOfMemory {
@@ -156,7 +224,10 @@ impl Stream for QueryStream {
             Poll::Ready(None) => {
                 self.job = None;
                 self.admission = None;
-                Poll::Ready(None)
+                if let Some(meter) = self.meter.take() {
+                    self.committing = Some(self.ledger.submit(meter.finish(Outcome::Ok, None)));
+                }
+                self.poll_commit(cx)
             }
             Poll::Pending => Poll::Pending,
         }

@@ -36,15 +36,15 @@ pub(crate) fn function_name(name: &str) -> String {
     format!("{SCHEMA}_{name}")
 }
 
-/// Whether `plan` is self-service: it reads tables of the `tollgate` schema or calls
-/// `tollgate.cancel`, and reads no other table.
+/// Whether `plan` is self-service: it reads `tollgate.queries` or calls `tollgate.cancel`,
+/// and reads no other table. (Usage tables queue like any query: they can be large.)
 pub(crate) fn is_self_service(plan: &LogicalPlan) -> bool {
     let mut system = false;
     let mut other = false;
     let cancel = function_name("cancel");
     let _ = plan.apply_with_subqueries(|node| {
         if let LogicalPlan::TableScan(scan) = node {
-            if scan.table_name.schema() == Some(SCHEMA) {
+            if scan.table_name.schema() == Some(SCHEMA) && scan.table_name.table() == "queries" {
                 system = true;
             } else {
                 other = true;

@@ -5,6 +5,7 @@
 //!   ├── <domain>            one schema per domain the tenant was granted, e.g. tpch
 //!   │     └── <name>        GrantedViewProvider per grant, e.g. tpch.orders
 //!   ├── public              empty: the default schema clients expect
+//!   ├── tollgate            the tenant's own queries and usage (`system`, `usage`)
 //!   ├── information_schema  scoped: lists only the views above
 //!   └── pg_catalog          datafusion-pg-catalog, built from this same catalog
 //! ```
@@ -35,9 +36,11 @@ use tollgate_catalog::{Catalog, Tenant};
 use crate::error::PlannerError;
 use crate::granted_view::GrantedViewProvider;
 use crate::information_schema::{self, ViewDescription};
+use crate::metering::UsageLedger;
 use crate::pool::TenantPool;
 use crate::sources::SourceTables;
 use crate::system;
+use crate::usage;
 
 /// What `SELECT version()` answers: drivers parse the PostgreSQL version from it.
 pub const SERVER_VERSION: &str = "16.6";
@@ -81,6 +84,7 @@ impl TenantSession {
         tenant: Arc<Tenant>,
         sources: &SourceTables,
         pool: Arc<TenantPool>,
+        ledger: &Arc<dyn UsageLedger>,
     ) -> Result<Self, PlannerError> {
         let database = catalog.database();
         let profile = &tenant.profile;
@@ -152,7 +156,8 @@ impl TenantSession {
             }
         }
         let schemas: Vec<String> = domains.iter().map(|s| (*s).to_owned()).collect();
-        root.register_schema(system::SCHEMA, system::schema(&pool)?)?;
+        let system_schema = system::schema(&pool)?;
+        root.register_schema(system::SCHEMA, Arc::clone(&system_schema))?;
         root.register_schema(
             "information_schema",
             information_schema::build(database, &domains, &views)?,
@@ -171,6 +176,7 @@ impl TenantSession {
             .map_err(|e| PlannerError::Engine(*e))?;
         context.register_udf(version_udf());
         context.register_udf(system::cancel_udf(&pool));
+        usage::register(&context, &system_schema, ledger, &tenant.id).await?;
         Ok(Self {
             tenant,
             context,

@@ -22,16 +22,22 @@ pub fn data_dir() -> PathBuf {
     std::env::temp_dir().join("tollgate-test-data")
 }
 
-/// The demo configuration at [`TEST_SCALE`], generated on first use.
-pub fn demo_options() -> TollgateOptions {
+/// The demo configuration at [`TEST_SCALE`], generated on first use, with every listener
+/// on a free port and the usage ledger in `ledger_dir`.
+pub fn demo_options(ledger_dir: &std::path::Path) -> TollgateOptions {
     let dir = data_dir();
     std::fs::create_dir_all(&dir).expect("create the test data directory");
     let config = tollgate_gateway::demo::prepare(&dir, TEST_SCALE).expect("prepare demo data");
     let mut options = TollgateOptions::load(&config).expect("load the demo configuration");
-    options.pg.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
+    options.pg.listen = any_port;
     if let Some(flight) = &mut options.flight {
-        flight.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        flight.listen = any_port;
     }
+    if let Some(http) = &mut options.http {
+        http.listen = any_port;
+    }
+    options.usage.path = ledger_dir.join("usage.db");
     options
 }
 
@@ -40,6 +46,8 @@ pub struct TestGateway {
     running: Option<RunningGateway>,
     addr: SocketAddr,
     flight_addr: Option<SocketAddr>,
+    http_addr: Option<SocketAddr>,
+    ledger_dir: tempfile::TempDir,
 }
 
 impl TestGateway {
@@ -51,16 +59,34 @@ impl TestGateway {
     /// Starts the demo gateway after `adjust` changed its options.
     pub async fn start_with(adjust: impl FnOnce(&mut TollgateOptions)) -> Self {
         install_crypto_provider();
-        let mut options = demo_options();
+        let ledger_dir = tempfile::tempdir().expect("create a ledger directory");
+        let mut options = demo_options(ledger_dir.path());
         adjust(&mut options);
         let running = server::start(&options).await.expect("start the gateway");
         let addr = running.pg_addr();
         let flight_addr = running.flight_addr();
+        let http_addr = running.http_addr();
         Self {
             running: Some(running),
             addr,
             flight_addr,
+            http_addr,
+            ledger_dir,
         }
+    }
+
+    /// The HTTP listener's address (`/metrics`).
+    ///
+    /// # Panics
+    /// If the test turned the HTTP listener off.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+            .expect("the demo configuration starts the HTTP listener")
+    }
+
+    /// The directory holding this gateway's SQLite usage ledger (`usage.db`).
+    pub fn ledger_dir(&self) -> &std::path::Path {
+        self.ledger_dir.path()
     }
 
     /// The Postgres wire protocol address.

@@ -5,7 +5,8 @@ use tollgate_gateway::server;
 use tollgate_tests::demo_options;
 
 async fn start_error(adjust: impl FnOnce(&mut tollgate_catalog::TollgateOptions)) -> String {
-    let mut options = demo_options();
+    let ledger = tempfile::tempdir().expect("create a ledger directory");
+    let mut options = demo_options(ledger.path());
     adjust(&mut options);
     match server::start(&options).await {
         Ok(_) => panic!("the gateway started with an invalid configuration"),

@@ -35,6 +35,8 @@ pub struct DemoOptions {
     pub pg_listen: SocketAddr,
     /// Arrow Flight SQL listener.
     pub flight_listen: SocketAddr,
+    /// HTTP listener (`/metrics`).
+    pub http_listen: SocketAddr,
 }
 
 /// Prepares the demo's data and configuration in `data_dir` (idempotent) and returns the
@@ -84,6 +86,9 @@ pub async fn run(options: DemoOptions) -> Result<(), GatewayError> {
     if let Some(flight) = &mut tollgate.flight {
         flight.listen = options.flight_listen;
     }
+    if let Some(http) = &mut tollgate.http {
+        http.listen = options.http_listen;
+    }
     let running = server::start(&tollgate).await?;
     let address = running.pg_addr();
     println!(
@@ -104,6 +109,12 @@ pub async fn run(options: DemoOptions) -> Result<(), GatewayError> {
             "Arrow Flight SQL (ADBC, pyarrow, Spark) listens on grpc://{flight} with the same logins; see bi-examples/flight-python."
         );
     }
+    if let Some(http) = running.http_addr() {
+        println!("Prometheus metrics: http://{http}/metrics");
+    }
+    println!(
+        "Each tenant sees its usage and cost in SQL: SELECT * FROM tollgate.usage; SELECT * FROM tollgate.usage_daily;"
+    );
     println!("Press Ctrl-C to stop.");
     running.run_until_signal().await
 }
@@ -124,7 +135,7 @@ fn demo_config(scale_dir: &Path) -> Result<String, GatewayError> {
         .iter()
         .map(|table| {
             format!(
-                "[[datasets]]\nid = \"tpch.{table}\"\nsource = \"lake\"\npath = \"{table}\"\ndescription = \"TPC-H {table} table\"\ntags = [\"tpch\", \"demo\"]\nprice_per_gib = 0.05\n\n"
+                "[[datasets]]\nid = \"tpch.{table}\"\nsource = \"lake\"\npath = \"{table}\"\ndescription = \"TPC-H {table} table\"\ntags = [\"tpch\", \"demo\"]\nprice_per_gib = 0.05\nprice_per_gib_scanned = 0.01\n\n"
             )
         })
         .collect();
@@ -142,6 +153,14 @@ listen = "127.0.0.1:6432"
 
 [flight]
 listen = "127.0.0.1:50051"
+
+[http]
+listen = "127.0.0.1:8080"
+
+# Every query's usage record, durable before the query completes.
+[usage]
+ledger = "sqlite"
+path = "usage.db"
 
 [sources.lake]
 kind = "local"

@@ -32,7 +32,7 @@ use tollgate_catalog::{Catalog, Principal};
 
 use super::PgShared;
 use super::connection::{ConnectionState, Login};
-use super::errors::{self, fatal};
+use super::errors::fatal;
 
 /// Looks principals' verifiers up in the catalog.
 #[derive(Debug)]
@@ -235,10 +235,7 @@ impl StartupHandler for TollgateStartupHandler {
                             Ok(slot) => slot,
                             Err(error) => {
                                 tracing::warn!(target: "tollgate::audit", event = "connection", outcome = "refused", user, tenant = %principal.tenant, client = %address, protocol = "pgwire", reason = %error);
-                                return Err(fatal(
-                                    errors::sqlstate(error.kind()),
-                                    error.client_message(),
-                                ));
+                                return Err(fatal(error.kind().sqlstate(), error.client_message()));
                             }
                         };
                         tracing::info!(target: "tollgate::audit", event = "authentication", outcome = "success", user, tenant = %principal.tenant, client = %address, protocol = "pgwire");
@@ -252,6 +249,7 @@ impl StartupHandler for TollgateStartupHandler {
                                 principal,
                                 session,
                                 _slot: Arc::new(slot),
+                                address: client.socket_addr(),
                             },
                             &startup,
                             tollgate_planner::tenant::SERVER_VERSION,

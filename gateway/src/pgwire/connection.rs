@@ -1,12 +1,14 @@
 //! Per-connection state, and the registry CancelRequests are matched against.
 
 use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use pgwire::error::PgWireResult;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 use tollgate_catalog::Principal;
+use tollgate_planner::metering::{ClientInfo, Protocol};
 use tollgate_planner::pool::ConnectionSlot;
 use tollgate_planner::{QueryContext, TenantSession};
 
@@ -71,6 +73,8 @@ pub struct Login {
     pub session: Arc<TenantSession>,
     /// The connection's slot under the tenant's `max_connections`, held while it lives.
     pub _slot: Arc<ConnectionSlot>,
+    /// The client's address.
+    pub address: SocketAddr,
 }
 
 impl ConnectionState {
@@ -124,10 +128,19 @@ impl ConnectionState {
                     .collect::<BTreeMap<_, _>>()
             })
             .unwrap_or_default();
+        let client = ClientInfo {
+            protocol: Protocol::Pgwire,
+            address: Some(login.address.to_string()),
+            application_name: settings
+                .get("application_name")
+                .filter(|name| !name.is_empty())
+                .cloned(),
+        };
         Ok(QueryContext::new(
             Arc::clone(&login.session),
             Arc::clone(&login.principal),
             self.start_query(),
+            Arc::new(client),
         )
         .with_settings(Arc::new(settings)))
     }

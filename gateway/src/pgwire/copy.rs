@@ -210,14 +210,18 @@ fn copy_rows(
     fields: Arc<Vec<FieldInfo>>,
     encoder: CopyEncoder,
 ) -> impl Stream<Item = PgWireResult<CopyData>> + Send + 'static {
+    let wire = stream.wire_bytes();
     stream::unfold((stream, Some(encoder)), move |(mut stream, encoder)| {
         let fields = Arc::clone(&fields);
+        let wire = wire.clone();
         async move {
             let encoder = encoder?;
             let rows: Vec<PgWireResult<CopyData>> = match stream.next().await? {
                 Err(error) => return Some((vec![Err(planner_error(&error))], (stream, None))),
                 Ok(batch) => match encode_copy_batch(encoder, &fields, &batch) {
                     Ok((encoder, rows)) => {
+                        // Each CopyData message: type byte, length, payload.
+                        wire.add(rows.iter().map(|row| 5 + row.data.len() as u64).sum());
                         return Some((rows.into_iter().map(Ok).collect(), (stream, Some(encoder))));
                     }
                     Err(error) => vec![Err(error)],

@@ -278,16 +278,26 @@ where
     }
 }
 
-/// Encodes a result stream into data rows as the client pulls them.
+/// Bytes of a DataRow message: type byte, length, field count and the fields.
+fn data_row_bytes(row: &DataRow) -> u64 {
+    7 + row.data.len() as u64
+}
+
+/// Encodes a result stream into data rows as the client pulls them, counting the bytes
+/// for the query's usage record.
 fn data_rows(
     stream: QueryStream,
     fields: Arc<Vec<FieldInfo>>,
 ) -> impl Stream<Item = PgWireResult<DataRow>> + Send + 'static {
+    let wire = stream.wire_bytes();
     stream
         .map(move |batch| {
             let rows: Vec<PgWireResult<DataRow>> = match batch {
                 Ok(batch) => match encode::encode_batch(&fields, &batch) {
-                    Ok(rows) => rows.into_iter().map(Ok).collect(),
+                    Ok(rows) => {
+                        wire.add(rows.iter().map(data_row_bytes).sum());
+                        rows.into_iter().map(Ok).collect()
+                    }
                     Err(error) => vec![Err(error)],
                 },
                 Err(error) => vec![Err(planner_error(&error))],
@@ -382,10 +392,11 @@ impl SimpleQueryHandler for TollgateQueryHandler {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         check_size(&self.shared, query)?;
+        let ctx = self.connection.query_context()?;
         let statements = self
             .shared
             .service
-            .parse(query)
+            .parse(&ctx, query)
             .map_err(|e| planner_error(&e))?;
         let mut responses = Vec::with_capacity(statements.len());
         for statement in statements {
@@ -442,10 +453,11 @@ impl QueryParser for TollgateQueryParser {
         C: ClientInfo + Unpin + Send + Sync,
     {
         check_size(&self.shared, sql)?;
+        let ctx = self.connection.query_context()?;
         let mut statements = self
             .shared
             .service
-            .parse(sql)
+            .parse(&ctx, sql)
             .map_err(|e| planner_error(&e))?;
         match statements.len() {
             0 => Ok(None),

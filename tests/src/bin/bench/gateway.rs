@@ -10,6 +10,7 @@ use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tollgate_catalog::{Catalog, TlsOptions, TollgateOptions};
 use tollgate_planner::datafusion::arrow::record_batch::RecordBatch;
+use tollgate_planner::metering::{ClientInfo, NoLedger, Protocol};
 use tollgate_planner::{QueryContext, QueryService, QueryStream};
 
 use crate::placement::Placement;
@@ -59,12 +60,14 @@ impl Fixture {
         });
         // The benchmark's connect loop must not trip the login throttle or the connection limit.
         options.pg.max_connections = 10_000;
+        options.usage.path = dir.path().join("usage.db");
         let config = dir.path().join("tollgate.toml");
         let text = toml::to_string(&options).map_err(|e| e.to_string())?;
         std::fs::write(&config, text).map_err(|e| e.to_string())?;
         let catalog = Arc::new(Catalog::from_options(&options).map_err(|e| e.to_string())?);
         let service = Arc::new(
-            QueryService::new(catalog)
+            // In-process runs are the baseline: no ledger behind them.
+            QueryService::new(catalog, Arc::new(NoLedger))
                 .await
                 .map_err(|e| e.to_string())?,
         );
@@ -90,10 +93,15 @@ impl Fixture {
             .service
             .session(principal)
             .ok_or("no session for acme")?;
-        let ctx = QueryContext::new(session, Arc::clone(principal), CancellationToken::new());
+        let ctx = QueryContext::new(
+            session,
+            Arc::clone(principal),
+            CancellationToken::new(),
+            Arc::new(ClientInfo::new(Protocol::Pgwire)),
+        );
         let mut statements = self
             .service
-            .parse(&format!("SELECT {PROJECTION} FROM tpch.lineitem"))
+            .parse(&ctx, &format!("SELECT {PROJECTION} FROM tpch.lineitem"))
             .map_err(|e| e.to_string())?;
         let planned = self
             .service

@@ -1,0 +1,89 @@
+//! Logging: human-readable logs on standard error, and the audit log — one JSON line per
+//! login (success, failure, lock-out) and per refused statement (policy or limit), from
+//! events with target [`AUDIT_TARGET`] anywhere in the gateway.
+//!
+//! The audit log goes to standard error until [`direct_to`] names a file (`usage.audit_log`).
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::Path;
+use std::sync::{Mutex, OnceLock, PoisonError};
+
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer, filter};
+
+/// The target of audit events.
+pub const AUDIT_TARGET: &str = "tollgate::audit";
+
+static DESTINATION: OnceLock<Mutex<File>> = OnceLock::new();
+
+/// Installs the process's logging: `RUST_LOG` (default `info`) for logs, audit lines always.
+pub fn init() {
+    let logs = tracing_subscriber::fmt::layer()
+        .with_writer(io::stderr)
+        .with_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_filter(filter::filter_fn(|meta| meta.target() != AUDIT_TARGET));
+    let audit = tracing_subscriber::fmt::layer()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_writer(AuditWriter)
+        .with_filter(filter::filter_fn(|meta| meta.target() == AUDIT_TARGET));
+    let _ = tracing_subscriber::registry()
+        .with(logs)
+        .with(audit)
+        .try_init();
+}
+
+/// Appends audit lines to `path` from now on (once per process).
+///
+/// # Errors
+/// If the file cannot be opened for appending.
+pub fn direct_to(path: &Path) -> io::Result<()> {
+    let file = OpenOptions::new().create(true).append(true).open(path)?;
+    let _ = DESTINATION.set(Mutex::new(file));
+    Ok(())
+}
+
+/// Where audit lines are written.
+struct AuditWriter;
+
+impl<'a> MakeWriter<'a> for AuditWriter {
+    type Writer = AuditLine;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        AuditLine(Vec::new())
+    }
+}
+
+/// One audit line, written whole when dropped so lines never interleave.
+struct AuditLine(Vec<u8>);
+
+impl Write for AuditLine {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.0.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for AuditLine {
+    fn drop(&mut self) {
+        let written = match DESTINATION.get() {
+            Some(file) => file
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .write_all(&self.0),
+            None => io::stderr().write_all(&self.0),
+        };
+        if let Err(error) = written {
+            eprintln!("tollgate: cannot write the audit log: {error}");
+        }
+    }
+}

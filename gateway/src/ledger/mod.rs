@@ -1,0 +1,178 @@
+//! The usage ledger: records go to the state store in groups, and each query learns when
+//! its record is durable.
+//!
+//! ```text
+//! QueryStream end ─▶ submit(record) ─▶ queue ─▶ writer task: take everything queued,
+//!                                               one transaction + one sync for all of it
+//!                  ◀── receipt resolves ◀────── (retried with backoff if the store fails)
+//! ```
+//!
+//! Under load many queries finish while one group is being synced; they all go in the
+//! next group, so the cost of a sync is shared. Records are keyed by record id and written
+//! with "insert or ignore", so a retried group never duplicates one.
+
+pub mod export;
+mod postgres;
+mod sqlite;
+mod store;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use tokio::sync::{mpsc, oneshot};
+use tollgate_catalog::{LedgerKind, UsageOptions};
+use tollgate_planner::metering::{
+    LedgerError, NoLedger, Receipt, UsageLedger, UsageRecord, UsageScope,
+};
+
+use crate::metrics::UsageMetrics;
+
+pub use store::LedgerStore;
+
+/// The most records one group commit takes.
+const MAX_GROUP: usize = 1024;
+/// How often a failing group is retried before its queries are told.
+const ATTEMPTS: u32 = 6;
+
+/// Opens the store `options` names (creating its table if needed).
+///
+/// # Errors
+/// [`LedgerError::Unavailable`] if the store cannot be opened.
+pub async fn open_store(
+    options: &UsageOptions,
+) -> Result<Option<Arc<dyn LedgerStore>>, LedgerError> {
+    Ok(match options.ledger {
+        LedgerKind::Sqlite => Some(Arc::new(sqlite::SqliteStore::open(&options.path).await?)),
+        LedgerKind::Postgres => {
+            let config = options.postgres.as_deref().ok_or_else(|| {
+                LedgerError::Unavailable(
+                    "usage.ledger is \"postgres\" but usage.postgres (a connection string) is not set"
+                        .to_owned(),
+                )
+            })?;
+            Some(Arc::new(postgres::PostgresStore::open(config).await?))
+        }
+        LedgerKind::None => None,
+    })
+}
+
+/// The ledger of a running gateway: group commit into a store, and the metrics of every
+/// record.
+#[derive(Debug)]
+pub struct Ledger {
+    queue: mpsc::UnboundedSender<Pending>,
+    store: Option<Arc<dyn LedgerStore>>,
+    metrics: Arc<UsageMetrics>,
+}
+
+struct Pending {
+    record: UsageRecord,
+    durable: oneshot::Sender<Result<(), LedgerError>>,
+}
+
+impl Ledger {
+    /// A ledger writing to `store` (none: records are counted in metrics only), with its
+    /// writer task on the current runtime.
+    pub fn start(store: Option<Arc<dyn LedgerStore>>, metrics: Arc<UsageMetrics>) -> Self {
+        let (queue, pending) = mpsc::unbounded_channel();
+        if let Some(store) = &store {
+            tokio::spawn(write_groups(
+                Arc::clone(store),
+                pending,
+                Arc::clone(&metrics),
+            ));
+        }
+        Self {
+            queue,
+            store,
+            metrics,
+        }
+    }
+}
+
+impl UsageLedger for Ledger {
+    fn submit(&self, record: UsageRecord) -> Receipt {
+        self.metrics.observe(&record);
+        if self.store.is_none() {
+            return NoLedger.submit(record);
+        }
+        let (durable, receipt) = oneshot::channel();
+        if let Err(error) = self.queue.send(Pending { record, durable }) {
+            let record = error.0.record;
+            tracing::error!(record_id = %record.record_id, "the usage ledger's writer has stopped");
+            return Box::pin(std::future::ready(Err(LedgerError::Unavailable(
+                "the ledger's writer has stopped".to_owned(),
+            ))));
+        }
+        Box::pin(async move {
+            receipt.await.unwrap_or_else(|_| {
+                Err(LedgerError::Unavailable(
+                    "the ledger's writer has stopped".to_owned(),
+                ))
+            })
+        })
+    }
+
+    fn records(
+        &self,
+        scope: UsageScope,
+    ) -> BoxFuture<'static, Result<Vec<UsageRecord>, LedgerError>> {
+        match &self.store {
+            Some(store) => {
+                let store = Arc::clone(store);
+                Box::pin(async move { store.read(&scope).await })
+            }
+            None => NoLedger.records(scope),
+        }
+    }
+}
+
+/// The writer: takes everything queued, writes it as one group, tells each query.
+async fn write_groups(
+    store: Arc<dyn LedgerStore>,
+    mut pending: mpsc::UnboundedReceiver<Pending>,
+    metrics: Arc<UsageMetrics>,
+) {
+    let mut group = Vec::with_capacity(MAX_GROUP);
+    while pending.recv_many(&mut group, MAX_GROUP).await > 0 {
+        let (records, waiters): (Vec<UsageRecord>, Vec<_>) = group
+            .drain(..)
+            .map(|Pending { record, durable }| (record, durable))
+            .unzip();
+        let result = append_with_retries(store.as_ref(), &records).await;
+        match &result {
+            Ok(()) => metrics.committed(records.len()),
+            Err(error) => {
+                // The records are logged whole so the operator can replay them.
+                for record in &records {
+                    let line = serde_json::to_string(record).unwrap_or_default();
+                    tracing::error!(%error, record = %line, "usage record not written");
+                }
+            }
+        }
+        for waiter in waiters {
+            let _ = waiter.send(result.clone());
+        }
+    }
+}
+
+async fn append_with_retries(
+    store: &dyn LedgerStore,
+    records: &[UsageRecord],
+) -> Result<(), LedgerError> {
+    let mut backoff = Duration::from_millis(50);
+    let mut attempt = 1;
+    loop {
+        match store.append(records).await {
+            Ok(()) => return Ok(()),
+            Err(error) if attempt < ATTEMPTS => {
+                tracing::warn!(%error, attempt, "usage ledger write failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+                attempt += 1;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
