@@ -14,8 +14,10 @@
 //! (division by zero), a timing or a side effect could reveal it. DataFusion's optimizers
 //! freely push and reorder predicates, so the barrier is built from two walls:
 //!
-//! * logically, [`GrantedViewProvider`] accepts no filter pushdown, so the tenant's
-//!   predicates stay above the scan, and it hides its plan from the outer optimizer;
+//! * logically, [`GrantedViewProvider`] accepts only leakproof filters ([`crate::leakproof`]:
+//!   comparisons of passed-through columns with literals, which cannot fail on a hidden
+//!   row) so that sources can prune with them; every other tenant predicate stays above
+//!   the scan, and the provider hides its plan from the outer optimizer;
 //! * physically, [`GrantedScanExec`] is a leaf: the outer plan's optimizer rules (filter,
 //!   projection and dynamic-filter pushdown) cannot see or enter the grant's sub-plan,
 //!   which was optimized on its own, with no tenant expression in it.
@@ -23,6 +25,7 @@
 //! The leaf also keeps source paths and the filter text out of `EXPLAIN`: it displays only
 //! the dataset id.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
@@ -34,6 +37,7 @@ use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::TableType;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{
     Expr, LogicalPlan, LogicalPlanBuilder, TableProviderFilterPushDown,
 };
@@ -45,12 +49,15 @@ use datafusion::physical_plan::{
 };
 use futures::StreamExt;
 
+use crate::leakproof;
+
 /// The table a tenant sees for one grant.
 #[derive(Debug)]
 pub struct GrantedViewProvider {
     dataset: String,
     plan: LogicalPlan,
     schema: SchemaRef,
+    passthrough: HashSet<String>,
 }
 
 impl GrantedViewProvider {
@@ -58,10 +65,12 @@ impl GrantedViewProvider {
     /// tenant attributes already bound) for dataset `dataset`.
     pub fn new(dataset: String, plan: LogicalPlan) -> Self {
         let schema = Arc::new(plan.schema().as_arrow().clone());
+        let passthrough = leakproof::passthrough_columns(&plan);
         Self {
             dataset,
             plan,
             schema,
+            passthrough,
         }
     }
 }
@@ -82,18 +91,25 @@ impl TableProvider for GrantedViewProvider {
         &self,
         filters: &[&Expr],
     ) -> Result<Vec<TableProviderFilterPushDown>> {
-        // The barrier: tenant predicates are never evaluated inside the grant.
-        Ok(vec![
-            TableProviderFilterPushDown::Unsupported;
-            filters.len()
-        ])
+        // The barrier: only leakproof tenant predicates are evaluated inside the grant (and
+        // again above it: Inexact).
+        Ok(filters
+            .iter()
+            .map(|filter| {
+                if leakproof::is_leakproof(filter, &self.passthrough) {
+                    TableProviderFilterPushDown::Inexact
+                } else {
+                    TableProviderFilterPushDown::Unsupported
+                }
+            })
+            .collect())
     }
 
     async fn scan(
         &self,
         state: &dyn Session,
         projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
+        filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let output_schema = match projection {
@@ -101,6 +117,15 @@ impl TableProvider for GrantedViewProvider {
             None => Arc::clone(&self.schema),
         };
         let mut builder = LogicalPlanBuilder::from(self.plan.clone());
+        // Above the grant's own filter; the grant's optimizer pushes it into the source.
+        let leakproof: Vec<Expr> = filters
+            .iter()
+            .filter(|filter| leakproof::is_leakproof(filter, &self.passthrough))
+            .map(|filter| leakproof::unqualified(filter.clone()))
+            .collect::<Result<_>>()?;
+        if let Some(predicate) = conjunction(leakproof) {
+            builder = builder.filter(predicate)?;
+        }
         // An empty projection (e.g. `count(*)`) still needs rows: keep one column inside
         // and drop it at the barrier.
         match projection {

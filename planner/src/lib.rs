@@ -19,6 +19,7 @@ pub mod error;
 mod executor;
 pub mod granted_view;
 pub mod information_schema;
+mod leakproof;
 pub mod metering;
 mod output_names;
 mod partitions;

@@ -189,6 +189,14 @@ impl QueryService {
         })
     }
 
+    /// Makes `store` serve the objects under `url` (e.g. `s3://bucket`) for every tenant's
+    /// queries, replacing the store that served them.
+    pub fn register_object_store(&self, url: &url::Url, store: Arc<dyn object_store::ObjectStore>) {
+        for session in self.tenants.values() {
+            session.register_object_store(url, Arc::clone(&store));
+        }
+    }
+
     /// Where every query's usage record goes.
     pub fn ledger(&self) -> &Arc<dyn UsageLedger> {
         &self.ledger
@@ -596,7 +604,7 @@ fn dataset_prices_and_paths(catalog: &Catalog) -> Result<(Prices, DatasetPaths),
                 dataset: id.clone(),
                 message: format!("cannot locate its files: {e}"),
             })?;
-        paths.add(url.object_store().as_str(), url.prefix().clone(), id);
+        paths.add(url.object_store().as_ref(), url.prefix().clone(), id);
     }
     Ok((Prices::new(prices), paths))
 }

@@ -212,6 +212,15 @@ impl TenantSession {
         &self.tenant
     }
 
+    /// Makes `store` serve the objects under `url` in this session.
+    pub(crate) fn register_object_store(
+        &self,
+        url: &url::Url,
+        store: Arc<dyn object_store::ObjectStore>,
+    ) {
+        self.context.register_object_store(url, store);
+    }
+
     /// A snapshot of the session's state to plan one query with.
     pub(crate) fn state(&self) -> datafusion::execution::SessionState {
         self.context.state()

@@ -16,8 +16,8 @@ use tokio::net::TcpStream;
 pub enum Reply {
     /// An ErrorResponse with its SQLSTATE.
     Error(String),
-    /// A DataRow.
-    Row,
+    /// A DataRow, with its size on the wire (type byte, length, field count, fields).
+    Row(u64),
     /// CommandComplete with its tag.
     Complete(String),
     /// PortalSuspended.
@@ -127,7 +127,7 @@ impl RawSession {
         loop {
             let reply = match self.next_message().await {
                 Message::ErrorResponse(body) => Reply::Error(sqlstate(&body)),
-                Message::DataRow(_) => Reply::Row,
+                Message::DataRow(body) => Reply::Row(7 + body.buffer().len() as u64),
                 Message::CommandComplete(body) => {
                     Reply::Complete(body.tag().map(str::to_owned).unwrap_or_default())
                 }

@@ -163,7 +163,7 @@ async fn bind_errors_and_dropped_portals_are_reported() {
     assert!(
         replies
             .iter()
-            .any(|r| matches!(r, Reply::Row | Reply::Error(_))),
+            .any(|r| matches!(r, Reply::Row(_) | Reply::Error(_))),
         "{replies:?}"
     );
     still_serving(&gateway).await;

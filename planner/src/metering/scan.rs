@@ -44,9 +44,9 @@ struct DatasetPath {
 impl DatasetPaths {
     /// Adds `dataset`, whose files are under `prefix` in the store at `store` (`file:///`,
     /// `s3://bucket/`).
-    pub fn add(&mut self, store: &str, prefix: Path, dataset: String) {
+    pub fn add(&mut self, store: &Url, prefix: Path, dataset: String) {
         self.entries.push(DatasetPath {
-            store: store.trim_end_matches('/').to_owned(),
+            store: store_key(store),
             prefix,
             dataset,
         });
@@ -71,6 +71,15 @@ impl DatasetPaths {
             .max_by_key(|(_, entry)| entry.prefix.as_ref().len())
             .map(|(index, _)| index)
     }
+}
+
+/// The store a URL names: scheme and authority (`file://`, `s3://bucket`).
+fn store_key(url: &Url) -> String {
+    format!(
+        "{}://{}",
+        url.scheme(),
+        &url[url::Position::BeforeHost..url::Position::AfterPort]
+    )
 }
 
 /// One query's bytes read, per dataset.
@@ -141,14 +150,9 @@ impl ObjectStoreRegistry for MeteredRegistry {
 
     fn get_store(&self, url: &Url) -> EngineResult<Arc<dyn ObjectStore>> {
         let inner = self.inner.get_store(url)?;
-        let store = format!(
-            "{}://{}",
-            url.scheme(),
-            &url[url::Position::BeforeHost..url::Position::AfterPort]
-        );
         Ok(Arc::new(MeteredStore {
             inner,
-            store,
+            store: store_key(url),
             meter: Arc::clone(&self.meter),
         }))
     }
