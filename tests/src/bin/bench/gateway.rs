@@ -61,6 +61,10 @@ impl Fixture {
         // The benchmark's connect loop must not trip the login throttle or the connection limit.
         options.pg.max_connections = 10_000;
         options.usage.path = dir.path().join("usage.db");
+        // Gateways run side by side (B5): each picks a free port for `/metrics`.
+        if let Some(http) = &mut options.http {
+            http.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        }
         let config = dir.path().join("tollgate.toml");
         let text = toml::to_string(&options).map_err(|e| e.to_string())?;
         std::fs::write(&config, text).map_err(|e| e.to_string())?;
@@ -180,7 +184,7 @@ impl Fixture {
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
-        let server = Server {
+        let mut server = Server {
             child,
             addr,
             flight_addr,
@@ -189,6 +193,12 @@ impl Fixture {
         while std::net::TcpStream::connect(addr).is_err()
             || std::net::TcpStream::connect(flight_addr).is_err()
         {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                return Err(format!(
+                    "the gateway ({}) exited before listening: {status}",
+                    config.display()
+                ));
+            }
             if started.elapsed() > Duration::from_secs(120) {
                 return Err("the gateway did not start listening".to_owned());
             }

@@ -11,6 +11,9 @@
 //! * B4 — noisy neighbour: a light tenant's small queries at a fixed rate (open loop, p50/p99
 //!   in an HDR histogram) alone, and while a heavy tenant runs TPC-H Q1/Q18/Q21 with
 //!   `[engine] isolation` off and on; 30 s per phase (2 s with `--smoke`).
+//! * B5 — metering's cost: B2's projection over pgwire (binary) and Flight SQL from two
+//!   gateways, one with the SQLite usage ledger and one with `[usage] ledger = "none"`, their
+//!   runs interleaved.
 //! * B7 — connect time with SCRAM, and with TLS + SCRAM, against a private PostgreSQL cluster
 //!   configured with the same authentication.
 //!
@@ -22,6 +25,7 @@
 mod connect;
 mod flight;
 mod gateway;
+mod metering;
 mod noisy;
 mod placement;
 mod postgres;
@@ -146,6 +150,7 @@ async fn run(options: &Options) -> Result<Report, String> {
         )
         .await?;
         drop(server);
+        metering::measure(&fixture, placement, rows, options.runs, &mut report).await?;
         noisy::measure(&fixture, placement, options.noisy_phase, &mut report).await?;
         placement::Placement::unpin_self()?;
     }

@@ -16,8 +16,10 @@ use crate::report::{Measurement, Ratio, Report, summarize};
 
 /// How a result is read.
 #[derive(Clone, Copy)]
-enum Read {
+pub enum Read {
+    /// Extended protocol, binary result format.
     Binary,
+    /// Simple query protocol, text result format.
     Text,
 }
 
@@ -142,7 +144,12 @@ where
 }
 
 /// Streams `sql` through a fresh connection and checks the row count.
-async fn stream_rows(conninfo: &str, sql: &str, read: Read, expected: u64) -> Result<u64, String> {
+pub async fn stream_rows(
+    conninfo: &str,
+    sql: &str,
+    read: Read,
+    expected: u64,
+) -> Result<u64, String> {
     let (client, connection) = tokio_postgres::connect(conninfo, NoTls)
         .await
         .map_err(|e| format!("{conninfo}: {e}"))?;
