@@ -1,0 +1,141 @@
+//! The `tollgate` binary as a separate process, for tests that must kill it or run its
+//! other commands (`usage export`).
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use tollgate_catalog::TollgateOptions;
+
+/// The `tollgate` binary of this build: next to the test executable's directory, or
+/// `TOLLGATE_BIN`.
+///
+/// # Panics
+/// If it is not there (build it with `cargo build -p tollgate-gateway`).
+pub fn binary() -> PathBuf {
+    let binary = std::env::var_os("TOLLGATE_BIN").map_or_else(
+        || {
+            let exe = std::env::current_exe().expect("the test executable");
+            // target/<profile>/deps/<test> ─▶ target/<profile>/tollgate
+            exe.parent()
+                .and_then(Path::parent)
+                .map(|dir| dir.join("tollgate"))
+                .expect("the target directory")
+        },
+        PathBuf::from,
+    );
+    assert!(
+        binary.exists(),
+        "{} not found: build it with `cargo build -p tollgate-gateway` or set TOLLGATE_BIN",
+        binary.display()
+    );
+    binary
+}
+
+/// Runs `tollgate <args>` to its end.
+pub fn run(args: &[&str]) -> Output {
+    Command::new(binary())
+        .args(args)
+        .output()
+        .expect("run tollgate")
+}
+
+/// Writes `options` as a configuration file in `dir`.
+pub fn write_config(dir: &Path, options: &TollgateOptions) -> PathBuf {
+    let path = dir.join("tollgate.toml");
+    std::fs::write(
+        &path,
+        toml::to_string(options).expect("encode the configuration"),
+    )
+    .expect("write the configuration");
+    path
+}
+
+fn free_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+}
+
+/// A running `tollgate serve`; killed (SIGKILL) when dropped.
+pub struct GatewayProcess {
+    child: Child,
+    pg_addr: SocketAddr,
+    flight_addr: SocketAddr,
+}
+
+impl GatewayProcess {
+    /// Starts `tollgate serve --config <config>` on free ports and waits until both
+    /// listeners accept connections. Its log goes to `log`.
+    ///
+    /// # Panics
+    /// If it exits or does not listen within a minute.
+    pub fn spawn(config: &Path, log: &Path) -> Self {
+        let (pg_addr, flight_addr) = (free_port(), free_port());
+        let log = std::fs::File::create(log).expect("create the gateway's log");
+        let child = Command::new(binary())
+            .arg("serve")
+            .arg("--config")
+            .arg(config)
+            .arg("--pg-listen")
+            .arg(pg_addr.to_string())
+            .arg("--flight-listen")
+            .arg(flight_addr.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start tollgate serve");
+        let mut process = Self {
+            child,
+            pg_addr,
+            flight_addr,
+        };
+        let started = Instant::now();
+        while std::net::TcpStream::connect(pg_addr).is_err()
+            || std::net::TcpStream::connect(flight_addr).is_err()
+        {
+            if let Ok(Some(status)) = process.child.try_wait() {
+                panic!("tollgate serve exited before listening: {status}");
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "tollgate serve did not listen within a minute"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        process
+    }
+
+    /// The Postgres wire protocol address.
+    pub fn pg_addr(&self) -> SocketAddr {
+        self.pg_addr
+    }
+
+    /// The Flight SQL address.
+    pub fn flight_addr(&self) -> SocketAddr {
+        self.flight_addr
+    }
+
+    /// A libpq connection string for demo user `user` (password = user name).
+    pub fn conninfo(&self, user: &str) -> String {
+        format!(
+            "host={} port={} dbname=tollgate user={user} password={user}",
+            self.pg_addr.ip(),
+            self.pg_addr.port()
+        )
+    }
+
+    /// Kills the process with SIGKILL, as a crash would, and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

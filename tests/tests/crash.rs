@@ -1,0 +1,344 @@
+//! The ledger survives `kill -9`: every query a client saw complete has its record, and
+//! the records are read back by `tollgate usage export` and by a restarted gateway. Also
+//! the audit log's lines and the export formats, from the real binary.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use arrow_flight::sql::client::FlightSqlServiceClient;
+use futures::TryStreamExt;
+use serde_json::Value;
+use tokio_postgres::{Client, NoTls};
+use tollgate_planner::datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use tollgate_tests::process::{self, GatewayProcess};
+use tollgate_tests::{demo_options, install_crypto_provider};
+use tonic::transport::Channel;
+
+async fn connect(conninfo: &str) -> Result<Client, tokio_postgres::Error> {
+    let (client, connection) = tokio_postgres::connect(conninfo, NoTls).await?;
+    tokio::spawn(connection);
+    Ok(client)
+}
+
+/// The marker of a load query: `SELECT <marker> AS marker, …`.
+fn marker(sql: &str) -> Option<u64> {
+    sql.strip_prefix("SELECT ")?.split(' ').next()?.parse().ok()
+}
+
+/// Every record `tollgate usage export` writes as JSON lines.
+fn export_jsonl(config: &std::path::Path, extra: &[&str]) -> Vec<Value> {
+    let config = config.to_str().expect("utf-8 path");
+    let mut args = vec!["usage", "export", "--config", config, "--format", "jsonl"];
+    args.extend_from_slice(extra);
+    let output = process::run(&args);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .expect("utf-8")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON record"))
+        .collect()
+}
+
+/// Runs load queries as `user` until the gateway goes away; the markers of the queries
+/// whose results arrived complete.
+async fn pgwire_load(conninfo: String, worker: u64, completed: Arc<Mutex<Vec<u64>>>) {
+    let Ok(client) = connect(&conninfo).await else {
+        return;
+    };
+    for i in 0.. {
+        let marker = worker * 1_000_000 + i;
+        let sql = format!(
+            "SELECT {marker} AS marker, count(*) FROM tpch.lineitem WHERE l_orderkey < {}",
+            100 + i % 5000
+        );
+        match client.simple_query(&sql).await {
+            Ok(_) => completed
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(marker),
+            Err(_) => return,
+        }
+    }
+}
+
+/// As [`pgwire_load`], over Flight SQL: a query is complete when its last stream ended.
+async fn flight_load(gateway: std::net::SocketAddr, worker: u64, completed: Arc<Mutex<Vec<u64>>>) {
+    let Ok(channel) = Channel::from_shared(format!("http://{gateway}"))
+        .expect("uri")
+        .connect()
+        .await
+    else {
+        return;
+    };
+    let mut client = FlightSqlServiceClient::new(channel);
+    if client.handshake("acme", "acme").await.is_err() {
+        return;
+    }
+    for i in 0.. {
+        let marker = worker * 1_000_000 + i;
+        let sql = format!(
+            "SELECT {marker} AS marker, l_orderkey FROM tpch.lineitem WHERE l_orderkey < 50"
+        );
+        let Ok(info) = client.execute(sql, None).await else {
+            return;
+        };
+        for endpoint in &info.endpoint {
+            let Some(ticket) = endpoint.ticket.clone() else {
+                return;
+            };
+            let Ok(stream) = client.do_get(ticket).await else {
+                return;
+            };
+            if stream.try_collect::<Vec<_>>().await.is_err() {
+                return;
+            }
+        }
+        completed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(marker);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_under_load_loses_no_completed_query() {
+    install_crypto_provider();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut options = demo_options(dir.path());
+    options.usage.record_sql_text = true;
+    let config = process::write_config(dir.path(), &options);
+    let mut gateway = GatewayProcess::spawn(&config, &dir.path().join("gateway.log"));
+
+    let completed = Arc::new(Mutex::new(Vec::new()));
+    let mut workers = Vec::new();
+    for (worker, user) in [(1, "acme"), (2, "globex"), (3, "acme"), (4, "globex")] {
+        workers.push(tokio::spawn(pgwire_load(
+            gateway.conninfo(user),
+            worker,
+            Arc::clone(&completed),
+        )));
+    }
+    workers.push(tokio::spawn(flight_load(
+        gateway.flight_addr(),
+        5,
+        Arc::clone(&completed),
+    )));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    gateway.kill();
+    for worker in workers {
+        tokio::time::timeout(Duration::from_secs(30), worker)
+            .await
+            .expect("the load stops once the gateway is gone")
+            .expect("worker");
+    }
+    let completed: Vec<u64> = completed
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    assert!(
+        completed.len() >= 20,
+        "only {} queries completed",
+        completed.len()
+    );
+    assert!(
+        completed.iter().any(|m| m / 1_000_000 == 5),
+        "no Flight SQL query completed"
+    );
+
+    // Every completion is in the ledger, as its own record(s), once.
+    let records = export_jsonl(&config, &[]);
+    let mut ids = HashSet::new();
+    let mut recorded = HashSet::new();
+    for record in &records {
+        assert!(ids.insert(record["record_id"].as_str().expect("id").to_owned()));
+        if record["outcome"] == "ok"
+            && let Some(marker) = record["sql_text"].as_str().and_then(marker)
+        {
+            recorded.insert(marker);
+        }
+    }
+    let missing: Vec<&u64> = completed.iter().filter(|m| !recorded.contains(m)).collect();
+    assert!(
+        missing.is_empty(),
+        "completed without a record: {missing:?}"
+    );
+    println!(
+        "{} queries completed before kill -9; the ledger holds {} records, {} of them ok load queries",
+        completed.len(),
+        records.len(),
+        recorded.len()
+    );
+
+    // A restarted gateway serves the same ledger.
+    let gateway = GatewayProcess::spawn(&config, &dir.path().join("gateway-restarted.log"));
+    let acme = connect(&gateway.conninfo("acme")).await.expect("connect");
+    let ok: i64 = acme
+        .query_one(
+            "SELECT count(*) FROM tollgate.usage WHERE outcome = 'ok' AND datasets = ARRAY['tpch.lineitem']",
+            &[],
+        )
+        .await
+        .expect("tollgate.usage")
+        .get(0);
+    let acme_completed = completed
+        .iter()
+        .filter(|m| matches!(*m / 1_000_000, 1 | 3 | 5))
+        .count();
+    assert!(ok as usize >= acme_completed, "{ok} < {acme_completed}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_lines_and_exports_from_the_binary() {
+    install_crypto_provider();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let audit_log = dir.path().join("audit.log");
+    let mut options = demo_options(dir.path());
+    options.usage.audit_log = Some(audit_log.clone());
+    let config = process::write_config(dir.path(), &options);
+    let gateway = GatewayProcess::spawn(&config, &dir.path().join("gateway.log"));
+
+    let wrong = gateway
+        .conninfo("acme")
+        .replace("password=acme", "password=wrong");
+    assert!(connect(&wrong).await.is_err());
+    let acme = connect(&gateway.conninfo("acme")).await.expect("login");
+    let refused = acme
+        .simple_query("DELETE FROM tpch.orders")
+        .await
+        .expect_err("refused");
+    assert_eq!(tollgate_tests::sqlstate(&refused), "42501");
+    acme.simple_query("SELECT * FROM tpch.region")
+        .await
+        .expect("query");
+    let globex = connect(&gateway.conninfo("globex")).await.expect("login");
+    globex
+        .simple_query("SELECT count(*) FROM tpch.orders")
+        .await
+        .expect("query");
+    let channel = Channel::from_shared(format!("http://{}", gateway.flight_addr()))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    assert!(
+        FlightSqlServiceClient::new(channel)
+            .handshake("globex", "wrong")
+            .await
+            .is_err()
+    );
+    drop(gateway);
+
+    let lines: Vec<Value> = std::fs::read_to_string(&audit_log)
+        .expect("the audit log")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect();
+    let has = |checks: &[(&str, &str)]| {
+        lines
+            .iter()
+            .any(|line| checks.iter().all(|(key, value)| line[*key] == *value))
+    };
+    for expected in [
+        &[
+            ("event", "authentication"),
+            ("outcome", "failure"),
+            ("user", "acme"),
+            ("protocol", "pgwire"),
+        ][..],
+        &[
+            ("event", "authentication"),
+            ("outcome", "success"),
+            ("user", "acme"),
+            ("tenant", "acme"),
+        ],
+        &[
+            ("event", "authentication"),
+            ("outcome", "failure"),
+            ("user", "globex"),
+            ("protocol", "flight_sql"),
+        ],
+        &[
+            ("event", "statement_refused"),
+            ("tenant", "acme"),
+            ("principal", "acme"),
+            ("sqlstate", "42501"),
+        ],
+    ] {
+        assert!(
+            has(expected),
+            "no audit line with {expected:?} in {lines:#?}"
+        );
+    }
+
+    // The operator exports every tenant; a date range and a tenant narrow it.
+    let today = chrono::Utc::now().date_naive();
+    let (from, to) = (
+        today.to_string(),
+        today.succ_opt().expect("tomorrow").to_string(),
+    );
+    let all = export_jsonl(&config, &["--from", &from, "--to", &to]);
+    let tenants: HashSet<&str> = all.iter().filter_map(|r| r["tenant"].as_str()).collect();
+    assert_eq!(tenants, HashSet::from(["acme", "globex"]));
+    let acme_only = export_jsonl(&config, &["--tenant", "acme"]);
+    assert!(acme_only.iter().all(|r| r["tenant"] == "acme"));
+    assert!(!acme_only.is_empty() && acme_only.len() < all.len());
+    assert!(
+        export_jsonl(&config, &["--to", &from]).is_empty(),
+        "nothing before today"
+    );
+
+    let config_text = config.to_str().expect("utf-8");
+    let csv = dir.path().join("usage.csv");
+    let output = process::run(&[
+        "usage",
+        "export",
+        "--config",
+        config_text,
+        "--format",
+        "csv",
+        "--output",
+        csv.to_str().expect("utf-8"),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let csv = std::fs::read_to_string(csv).expect("csv");
+    let mut csv_lines = csv.lines();
+    let header = csv_lines.next().expect("header");
+    assert!(
+        header.starts_with("record_id,query_id,part,parts,tenant,principal,protocol"),
+        "{header}"
+    );
+    assert_eq!(csv_lines.count(), all.len());
+
+    let parquet = dir.path().join("usage.parquet");
+    let output = process::run(&[
+        "usage",
+        "export",
+        "--config",
+        config_text,
+        "--format",
+        "parquet",
+        "--output",
+        parquet.to_str().expect("utf-8"),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let reader =
+        ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(parquet).expect("parquet"))
+            .expect("a Parquet file")
+            .build()
+            .expect("reader");
+    let rows: usize = reader.map(|batch| batch.expect("batch").num_rows()).sum();
+    assert_eq!(rows, all.len());
+}
