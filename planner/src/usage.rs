@@ -8,18 +8,22 @@
 //! ```
 //!
 //! The two tables read the ledger with the tenant fixed in the scan, so no filter a tenant
-//! writes, and no path through the views, reaches another tenant's rows.
+//! writes, and no path through the views, reaches another tenant's rows. Bounds on
+//! `started_at` (or on its day, as `usage_daily` filters) are pushed into the ledger's read,
+//! so "this month" reads this month's records only.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::SchemaRef;
+use chrono::{DateTime, Duration, Utc};
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::catalog::{SchemaProvider, Session, TableProvider};
+use datafusion::common::ScalarValue;
 use datafusion::datasource::TableType;
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::view::ViewTable;
 use datafusion::error::{DataFusionError, Result};
-use datafusion::logical_expr::Expr;
+use datafusion::logical_expr::{BinaryExpr, Cast, Expr, Operator, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 
@@ -105,16 +109,40 @@ impl TableProvider for UsageTable {
         TableType::View
     }
 
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        // Inexact: the bounds narrow the read; the filter still runs on what is read.
+        Ok(filters
+            .iter()
+            .map(|filter| {
+                if time_bounds(filter).is_empty() {
+                    TableProviderFilterPushDown::Unsupported
+                } else {
+                    TableProviderFilterPushDown::Inexact
+                }
+            })
+            .collect())
+    }
+
     async fn scan(
         &self,
         _state: &dyn Session,
         projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
+        filters: &[Expr],
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        let mut scope = UsageScope::tenant(&self.tenant);
+        for bound in filters.iter().flat_map(time_bounds) {
+            match bound {
+                Bound::From(from) => scope.from = Some(scope.from.map_or(from, |f| f.max(from))),
+                Bound::To(to) => scope.to = Some(scope.to.map_or(to, |t| t.min(to))),
+            }
+        }
         let records = self
             .ledger
-            .records(UsageScope::tenant(&self.tenant))
+            .records(scope)
             .await
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
         let batch = match self.shape {
@@ -126,5 +154,126 @@ impl TableProvider for UsageTable {
             self.schema(),
             projection.cloned(),
         )?)
+    }
+}
+
+/// A bound on `started_at` a filter implies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bound {
+    /// Started at or after.
+    From(DateTime<Utc>),
+    /// Started before.
+    To(DateTime<Utc>),
+}
+
+/// The bounds on `started_at` that `filter` implies: `started_at <op> <timestamp>` or
+/// `CAST(started_at AS DATE) <op> <date>`, either way round. Empty for any other filter.
+fn time_bounds(filter: &Expr) -> Vec<Bound> {
+    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = filter else {
+        return Vec::new();
+    };
+    let (operand, op, literal) = match (left.as_ref(), right.as_ref()) {
+        (operand, Expr::Literal(value, _)) => (operand, *op, value),
+        (Expr::Literal(value, _), operand) => match op.swap() {
+            Some(op) => (operand, op, value),
+            None => return Vec::new(),
+        },
+        _ => return Vec::new(),
+    };
+    // The instant the literal names, and the smallest step after it.
+    let (at, step) = match (operand, literal) {
+        (Expr::Column(column), value) if column.name == "started_at" => {
+            match timestamp_micros(value) {
+                Some(micros) => (
+                    DateTime::from_timestamp_micros(micros),
+                    Duration::microseconds(1),
+                ),
+                None => return Vec::new(),
+            }
+        }
+        (Expr::Cast(Cast { expr, field }), ScalarValue::Date32(Some(days)))
+            if *field.data_type() == DataType::Date32
+                && matches!(expr.as_ref(), Expr::Column(column) if column.name == "started_at") =>
+        {
+            (
+                DateTime::from_timestamp(i64::from(*days) * 86_400, 0),
+                Duration::days(1),
+            )
+        }
+        _ => return Vec::new(),
+    };
+    let Some(at) = at else {
+        return Vec::new();
+    };
+    match op {
+        Operator::Gt | Operator::GtEq => vec![Bound::From(at)],
+        Operator::Lt => vec![Bound::To(at)],
+        Operator::LtEq => vec![Bound::To(at + step)],
+        Operator::Eq => vec![Bound::From(at), Bound::To(at + step)],
+        _ => Vec::new(),
+    }
+}
+
+/// A timestamp literal in microseconds since the epoch.
+fn timestamp_micros(value: &ScalarValue) -> Option<i64> {
+    match value {
+        ScalarValue::TimestampSecond(Some(v), _) => v.checked_mul(1_000_000),
+        ScalarValue::TimestampMillisecond(Some(v), _) => v.checked_mul(1_000),
+        ScalarValue::TimestampMicrosecond(Some(v), _) => Some(*v),
+        ScalarValue::TimestampNanosecond(Some(v), _) => Some(v / 1_000),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::logical_expr::{cast, col, lit};
+
+    use super::*;
+
+    fn micros(micros: i64) -> Expr {
+        lit(ScalarValue::TimestampMicrosecond(
+            Some(micros),
+            Some("+00:00".into()),
+        ))
+    }
+
+    fn at(micros: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp_micros(micros).expect("in range")
+    }
+
+    #[test]
+    fn bounds_on_started_at_either_way_round() {
+        assert_eq!(
+            time_bounds(&col("started_at").gt_eq(micros(10))),
+            vec![Bound::From(at(10))]
+        );
+        assert_eq!(
+            time_bounds(&micros(10).gt(col("started_at"))),
+            vec![Bound::To(at(10))]
+        );
+        assert_eq!(
+            time_bounds(&col("started_at").lt_eq(micros(10))),
+            vec![Bound::To(at(11))]
+        );
+    }
+
+    #[test]
+    fn bounds_on_the_day() {
+        let day = cast(col("started_at"), DataType::Date32);
+        let bounds = time_bounds(&day.eq(lit(ScalarValue::Date32(Some(1)))));
+        assert_eq!(
+            bounds,
+            vec![
+                Bound::From(at(86_400_000_000)),
+                Bound::To(at(172_800_000_000))
+            ]
+        );
+    }
+
+    #[test]
+    fn other_filters_imply_nothing() {
+        assert!(time_bounds(&col("tenant").eq(lit("acme"))).is_empty());
+        assert!(time_bounds(&col("started_at").not_eq(micros(1))).is_empty());
     }
 }
