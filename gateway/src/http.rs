@@ -44,16 +44,20 @@ impl HttpServer {
     /// # Errors
     /// If accepting connections fails.
     pub async fn serve(self, shutdown: CancellationToken) -> std::io::Result<()> {
-        let router = Router::new()
-            .route("/metrics", get(metrics))
-            .with_state(self.metrics);
-        axum::serve(self.listener, router)
+        axum::serve(self.listener, router(self.metrics))
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await
     }
 }
 
-async fn metrics(State(metrics): State<Arc<UsageMetrics>>) -> impl IntoResponse {
+/// The HTTP routes.
+pub fn router(metrics: Arc<UsageMetrics>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_text))
+        .with_state(metrics)
+}
+
+async fn metrics_text(State(metrics): State<Arc<UsageMetrics>>) -> impl IntoResponse {
     (
         [(
             header::CONTENT_TYPE,
@@ -61,4 +65,44 @@ async fn metrics(State(metrics): State<Arc<UsageMetrics>>) -> impl IntoResponse 
         )],
         metrics.render(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::{Body, to_bytes};
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn metrics_are_served_as_openmetrics_text() {
+        let metrics = Arc::new(UsageMetrics::new());
+        metrics.committed(3);
+        let response = router(metrics)
+            .oneshot(
+                Request::get("/metrics")
+                    .body(Body::empty())
+                    .expect("request"),
+            )
+            .await
+            .expect("response");
+        assert_eq!(response.status(), StatusCode::OK);
+        let body = to_bytes(response.into_body(), 1 << 20).await.expect("body");
+        let text = String::from_utf8(body.to_vec()).expect("utf-8");
+        assert!(
+            text.contains("tollgate_ledger_records_per_commit_count 1"),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn other_paths_are_not_found() {
+        let response = router(Arc::new(UsageMetrics::new()))
+            .oneshot(Request::get("/").body(Body::empty()).expect("request"))
+            .await
+            .expect("response");
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    }
 }

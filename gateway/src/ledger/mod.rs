@@ -176,3 +176,108 @@ async fn append_with_retries(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use tollgate_planner::metering::{Outcome, Protocol};
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn record(tenant: &str) -> UsageRecord {
+        let now = Utc::now();
+        UsageRecord {
+            record_id: Uuid::now_v7(),
+            query_id: Uuid::now_v7(),
+            part: 0,
+            parts: 1,
+            tenant: tenant.to_owned(),
+            principal: tenant.to_owned(),
+            protocol: Protocol::Pgwire,
+            client_address: None,
+            application_name: None,
+            datasets: vec!["tpch.region".to_owned()],
+            started_at: now,
+            finished_at: now,
+            planning_us: 1,
+            execution_us: 2,
+            outcome: Outcome::Ok,
+            sqlstate: None,
+            rows_returned: 5,
+            bytes_returned: 100,
+            wire_bytes: 120,
+            bytes_scanned: 1000,
+            rows_scanned: 5,
+            peak_memory: 0,
+            spill_bytes: 0,
+            sql_hash: String::new(),
+            sql_text: None,
+            cost: 0.0,
+            scans: Vec::new(),
+        }
+    }
+
+    async fn sqlite(dir: &tempfile::TempDir) -> Arc<dyn LedgerStore> {
+        Arc::new(
+            sqlite::SqliteStore::open(&dir.path().join("usage.db"))
+                .await
+                .expect("open"),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_record_written_twice_is_kept_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = sqlite(&dir).await;
+        let record = record("acme");
+        store
+            .append(std::slice::from_ref(&record))
+            .await
+            .expect("append");
+        store
+            .append(&[record.clone(), record.clone()])
+            .await
+            .expect("append again");
+        let read = store.read(&UsageScope::default()).await.expect("read");
+        assert_eq!(read, vec![record]);
+    }
+
+    #[tokio::test]
+    async fn a_scope_reads_one_tenant_and_a_time_range() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = sqlite(&dir).await;
+        let (acme, globex) = (record("acme"), record("globex"));
+        store.append(&[acme.clone(), globex]).await.expect("append");
+        let read = store.read(&UsageScope::tenant("acme")).await.expect("read");
+        assert_eq!(read, vec![acme.clone()]);
+        let later = UsageScope {
+            from: Some(acme.started_at + chrono::Duration::seconds(1)),
+            ..UsageScope::default()
+        };
+        assert!(store.read(&later).await.expect("read").is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_queries_share_group_commits() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let metrics = Arc::new(UsageMetrics::new());
+        let ledger = Ledger::start(Some(sqlite(&dir).await), Arc::clone(&metrics));
+        let receipts: Vec<Receipt> = (0..500).map(|_| ledger.submit(record("acme"))).collect();
+        for receipt in futures::future::join_all(receipts).await {
+            receipt.expect("durable");
+        }
+        let read = ledger
+            .records(UsageScope::tenant("acme"))
+            .await
+            .expect("read");
+        assert_eq!(read.len(), 500);
+        let commits: f64 = metrics
+            .render()
+            .lines()
+            .find_map(|line| line.strip_prefix("tollgate_ledger_records_per_commit_count "))
+            .and_then(|count| count.parse().ok())
+            .expect("commit count");
+        assert!(commits < 100.0, "{commits} commits for 500 records");
+    }
+}
