@@ -175,6 +175,7 @@ impl TenantSession {
         setup_pg_catalog(&context, database, EmptyContextProvider)
             .map_err(|e| PlannerError::Engine(*e))?;
         context.register_udf(version_udf());
+        context.register_udf(advisory_unlock_all_udf());
         context.register_udf(system::cancel_udf(&pool));
         usage::register(&context, &system_schema, ledger, &tenant.id).await?;
         Ok(Self {
@@ -225,6 +226,18 @@ impl TenantSession {
     pub(crate) fn state(&self) -> datafusion::execution::SessionState {
         self.context.state()
     }
+}
+
+/// `pg_advisory_unlock_all()`, which asyncpg sends when it resets a pooled connection. A
+/// tenant cannot take advisory locks, so there is never one to release.
+fn advisory_unlock_all_udf() -> datafusion::logical_expr::ScalarUDF {
+    create_udf(
+        "pg_advisory_unlock_all",
+        vec![],
+        DataType::Utf8,
+        Volatility::Volatile,
+        Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))),
+    )
 }
 
 /// `version()` in PostgreSQL's format, which drivers parse; DataFusion's names the engine.

@@ -116,6 +116,41 @@ async fn session_chatter_is_answered_by_the_front_end() {
 }
 
 #[tokio::test]
+async fn drivers_connection_housekeeping_is_answered() {
+    let gateway = TestGateway::start().await;
+    let acme = gateway.connect("acme").await;
+    // SQLAlchemy, Metabase and DataGrip ask at connect; over both protocols.
+    let shown = acme
+        .simple_query("SHOW TRANSACTION ISOLATION LEVEL")
+        .await
+        .expect("SHOW");
+    let tokio_postgres::SimpleQueryMessage::Row(row) = &shown[1] else {
+        panic!("{shown:?}")
+    };
+    assert_eq!(row.columns()[0].name(), "transaction_isolation");
+    assert_eq!(row.get(0), Some("read committed"));
+    let level: String = acme
+        .query_one("show transaction isolation level", &[])
+        .await
+        .expect("extended SHOW")
+        .get(0);
+    assert_eq!(level, "read committed");
+    // asyncpg resets a pooled connection with this batch; psqlODBC deallocates its plans.
+    acme.batch_execute("SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL;")
+        .await
+        .expect("asyncpg's reset");
+    acme.batch_execute("DEALLOCATE \"_PLAN0x1\"; DEALLOCATE ALL")
+        .await
+        .expect("DEALLOCATE");
+    let regions: i64 = acme
+        .query_one("SELECT count(*) FROM tpch.region", &[])
+        .await
+        .expect("still serving")
+        .get(0);
+    assert_eq!(regions, 5);
+}
+
+#[tokio::test]
 async fn writes_and_ddl_are_refused() {
     let gateway = TestGateway::start().await;
     let acme = gateway.connect("acme").await;

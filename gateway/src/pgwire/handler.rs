@@ -24,7 +24,7 @@ use pgwire::messages::data::DataRow;
 use pgwire::messages::startup::ParameterStatus;
 use tollgate_planner::datafusion::common::ScalarValue;
 use tollgate_planner::datafusion::sql::sqlparser::ast::{
-    CopySource, CopyTarget, Expr, Reset, Set, Statement, Value,
+    CloseCursor, CopySource, CopyTarget, Expr, Ident, Reset, Set, Statement, Value,
 };
 use tollgate_planner::{PlannedQuery, QueryStream};
 
@@ -95,7 +95,27 @@ fn is_session_statement(statement: &Statement) -> bool {
             | Statement::Savepoint { .. }
             | Statement::ReleaseSavepoint { .. }
             | Statement::Discard { .. }
+            | Statement::Close {
+                cursor: CloseCursor::All
+            }
+            | Statement::UNLISTEN { .. }
+            | Statement::Deallocate { .. }
     )
+}
+
+/// The parameter a `SHOW` names. `SHOW TRANSACTION ISOLATION LEVEL` is PostgreSQL's
+/// spelling of `SHOW transaction_isolation` (SQLAlchemy, Metabase and DataGrip send it).
+fn shown_parameter(variable: &[Ident]) -> String {
+    let name = variable
+        .iter()
+        .map(|i| i.value.as_str())
+        .collect::<Vec<_>>()
+        .join(".");
+    if name.eq_ignore_ascii_case("transaction.isolation.level") {
+        "transaction_isolation".to_owned()
+    } else {
+        name
+    }
 }
 
 /// The text of a `SET` value as PostgreSQL stores it (quotes removed, lists joined).
@@ -207,11 +227,7 @@ fn apply_to_settings(
             Ok(SessionOutcome::Changed("DISCARD ALL", None))
         }
         Statement::ShowVariable { variable } => {
-            let name = variable
-                .iter()
-                .map(|i| i.value.as_str())
-                .collect::<Vec<_>>()
-                .join(".");
+            let name = shown_parameter(variable);
             if name.eq_ignore_ascii_case("all") {
                 let all = settings
                     .all()
@@ -258,6 +274,19 @@ where
         Statement::Rollback { .. } => return Ok(Response::TransactionEnd(Tag::new("ROLLBACK"))),
         Statement::Savepoint { .. } => return Ok(Response::Execution(Tag::new("SAVEPOINT"))),
         Statement::ReleaseSavepoint { .. } => return Ok(Response::Execution(Tag::new("RELEASE"))),
+        // Connection housekeeping drivers send when they reset a pooled connection
+        // (asyncpg: `CLOSE ALL; UNLISTEN *; RESET ALL`): the gateway keeps no SQL-level
+        // cursors, listeners or SQL-level prepared statements, so there is nothing to drop.
+        Statement::Close { .. } => return Ok(Response::Execution(Tag::new("CLOSE CURSOR ALL"))),
+        Statement::UNLISTEN { .. } => return Ok(Response::Execution(Tag::new("UNLISTEN"))),
+        Statement::Deallocate { name, .. } => {
+            let tag = if name.value.eq_ignore_ascii_case("all") {
+                "DEALLOCATE ALL"
+            } else {
+                "DEALLOCATE"
+            };
+            return Ok(Response::Execution(Tag::new(tag)));
+        }
         _ => {}
     }
     let outcome = connection
@@ -493,11 +522,7 @@ impl QueryParser for TollgateQueryParser {
         match statement {
             PreparedStatement::Session(statement) => match statement.as_ref() {
                 Statement::ShowVariable { variable } => Ok(vec![FieldInfo::new(
-                    variable
-                        .iter()
-                        .map(|i| i.value.as_str())
-                        .collect::<Vec<_>>()
-                        .join("."),
+                    shown_parameter(variable),
                     None,
                     None,
                     Type::TEXT,
