@@ -263,17 +263,28 @@ impl QueryService {
         state.register_udf(Arc::new(current_setting_udf(Arc::clone(&ctx.settings))))?;
         // On the tenant's executor: planning a large statement is CPU work too, and must not
         // hold the network runtime's threads.
-        let plan = ctx
+        let (plan, analyzed) = ctx
             .session
             .pool()
             .executor()
             .spawn(async move {
-                state
+                let plan = state
                     .statement_to_plan(EngineStatement::Statement(Box::new(statement)))
-                    .await
+                    .await?;
+                // The rows come from the plan after type coercion, so the described columns
+                // and parameters must too (`CASE … THEN int4 ELSE 0 END` is int8 after it).
+                let analyzed = match &plan {
+                    LogicalPlan::Explain(_) => plan.clone(),
+                    plan => state.analyzer().execute_and_check(
+                        plan.clone(),
+                        state.config_options(),
+                        |_, _| {},
+                    )?,
+                };
+                Ok::<_, PlannerError>((plan, analyzed))
             })
             .await??;
-        let mut parameters: Vec<(usize, Option<DataType>)> = plan
+        let mut parameters: Vec<(usize, Option<DataType>)> = analyzed
             .get_parameter_types()?
             .into_iter()
             .map(|(id, data_type)| {
@@ -298,7 +309,7 @@ impl QueryService {
                 *slot = data_type;
             }
         }
-        let schema = Arc::new(plan.schema().as_arrow().clone());
+        let schema = Arc::new(analyzed.schema().as_arrow().clone());
         Ok(PlannedQuery {
             sql,
             planning: started.elapsed(),

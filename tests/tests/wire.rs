@@ -151,6 +151,23 @@ async fn drivers_connection_housekeeping_is_answered() {
 }
 
 #[tokio::test]
+async fn described_columns_are_the_types_of_the_rows() {
+    let gateway = TestGateway::start().await;
+    let acme = gateway.connect("acme").await;
+    // psqlODBC's SQLColumns: int4 and an integer literal meet in a CASE and come back as
+    // int8; the extended protocol describes the column before the rows exist.
+    let row = acme
+        .query_one(
+            "SELECT CASE t.typtype WHEN 'd' THEN t.typbasetype ELSE 0 END AS base \
+             FROM pg_catalog.pg_type t WHERE t.typname = 'int4'",
+            &[],
+        )
+        .await
+        .expect("described as it is returned");
+    assert_eq!(row.get::<_, i64>("base"), 0);
+}
+
+#[tokio::test]
 async fn writes_and_ddl_are_refused() {
     let gateway = TestGateway::start().await;
     let acme = gateway.connect("acme").await;
