@@ -14,6 +14,7 @@
 //! Every execution, whatever its outcome, leaves one record in the usage ledger
 //! ([`metering`]); tenants read their own in `tollgate.usage` ([`usage`]).
 
+mod cooperative;
 mod current_setting;
 pub mod error;
 mod executor;

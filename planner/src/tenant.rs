@@ -33,6 +33,7 @@ use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_pg_catalog::setup_pg_catalog;
 use tollgate_catalog::{Catalog, Tenant};
 
+use crate::cooperative::YieldingJoins;
 use crate::error::PlannerError;
 use crate::granted_view::GrantedViewProvider;
 use crate::information_schema::{self, ViewDescription};
@@ -170,6 +171,7 @@ impl TenantSession {
             .with_runtime_env(runtime)
             .with_catalog_list(catalogs)
             .with_default_features()
+            .with_physical_optimizer_rule(Arc::new(YieldingJoins))
             .build();
         let context = SessionContext::new_with_state(state);
         setup_pg_catalog(&context, database, EmptyContextProvider)

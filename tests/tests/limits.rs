@@ -483,3 +483,44 @@ async fn flight_sql_gets_the_same_limits_as_resource_exhausted_or_deadline_excee
     assert!(text.contains("memory_limit"), "{text}");
     gateway.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_join_frees_the_tenants_threads_at_once() {
+    let gateway = TestGateway::start().await;
+    // globex's profile S runs on one executor thread; a cross join emits a batch per row of
+    // its build side without reading its input, so only a yielding join lets go of it.
+    let joining = gateway.connect("globex").await;
+    let cancel = joining.cancel_token();
+    let running = tokio::spawn(async move {
+        count(
+            &joining,
+            "SELECT count(*) FROM tpch.lineitem a CROSS JOIN tpch.lineitem b",
+        )
+        .await
+    });
+    let globex = gateway.connect("globex").await;
+    wait_for_state(&globex, "running", 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    cancel
+        .cancel_query(tokio_postgres::NoTls)
+        .await
+        .expect("cancel request");
+    let error = running.await.expect("task").expect_err("cancelled");
+    assert_eq!(sqlstate(&error), "57014");
+    let started = Instant::now();
+    assert_eq!(
+        count(
+            &globex,
+            "SELECT count(*) FROM tpch.orders WHERE o_orderkey < 0"
+        )
+        .await
+        .expect("next query"),
+        0
+    );
+    // Before joins yielded, the cancelled join held the thread for seconds.
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "the next query waited {:?}",
+        started.elapsed()
+    );
+}
