@@ -14,7 +14,7 @@ use futures::TryStreamExt;
 use postgres_protocol::message::frontend;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_postgres::{Client, NoTls, Row};
-use tollgate_catalog::{HumanDuration, LedgerKind, TollgateOptions};
+use tollgate_catalog::{ByteSize, HumanDuration, LedgerKind, TollgateOptions};
 use tollgate_tests::raw::{RawSession, Reply};
 use tollgate_tests::{TestGateway, sqlstate};
 use tonic::transport::Channel;
@@ -265,6 +265,37 @@ async fn failures_cancels_timeouts_and_limits_are_recorded() {
         rows[0].get::<_, Option<String>>("sqlstate").as_deref(),
         Some("57014")
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peak_memory_and_spill_are_recorded() {
+    let gateway = TestGateway::start_with(|options| {
+        keep_sql_text(options);
+        let m = options.profiles.get_mut("M").expect("profile M");
+        m.memory_limit = ByteSize(16 << 20);
+        m.spill = true;
+        m.spill_quota = ByteSize(1 << 30);
+    })
+    .await;
+    let acme = gateway.connect("acme").await;
+    acme.simple_query(
+        "SELECT max(r) FROM (SELECT row_number() OVER (ORDER BY value DESC) AS r \
+         FROM generate_series(1, 3000000)) WHERE r <> -19",
+    )
+    .await
+    .expect("the sort spills");
+    let rows = acme
+        .query(
+            "SELECT peak_memory, spill_bytes FROM tollgate.usage_records \
+             WHERE strpos(sql_text, '-19') > 0 AND strpos(sql_text, 'tollgate.usage') = 0",
+            &[],
+        )
+        .await
+        .expect("tollgate.usage_records");
+    assert_eq!(rows.len(), 1);
+    let (peak, spilled): (i64, i64) = (rows[0].get(0), rows[0].get(1));
+    assert!(peak > 0 && peak <= 16 << 20, "peak memory {peak}");
+    assert!(spilled > 0, "spilled {spilled}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
