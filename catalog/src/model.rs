@@ -483,6 +483,16 @@ impl Catalog {
         self.principals.get(user)
     }
 
+    /// The principals (logins) of a tenant, by user name.
+    pub fn principals_of<'a>(
+        &'a self,
+        tenant: &'a str,
+    ) -> impl Iterator<Item = &'a Arc<Principal>> {
+        self.principals
+            .values()
+            .filter(move |principal| principal.tenant == tenant)
+    }
+
     /// The grants of a tenant (empty for an unknown tenant).
     pub fn grants(&self, tenant: &str) -> &[Grant] {
         self.grants

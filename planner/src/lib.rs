@@ -26,6 +26,7 @@ mod output_names;
 mod partitions;
 pub mod policy;
 pub mod pool;
+mod roles;
 mod service;
 mod sources;
 mod stream;

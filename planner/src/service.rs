@@ -38,6 +38,7 @@ use crate::metering::{
 use crate::partitions;
 use crate::policy::SqlPolicy;
 use crate::pool::TenantPool;
+use crate::roles::session_user_udf;
 use crate::sources::SourceTables;
 use crate::stream::{Limits, QueryStream, ResultCaps};
 use crate::system;
@@ -261,6 +262,7 @@ impl QueryService {
         let statement = self.policy.admit(statement)?;
         let mut state = ctx.session.state();
         state.register_udf(Arc::new(current_setting_udf(Arc::clone(&ctx.settings))))?;
+        state.register_udf(Arc::new(session_user_udf(&ctx.principal.user)))?;
         // On the tenant's executor: planning a large statement is CPU work too, and must not
         // hold the network runtime's threads.
         let (plan, analyzed) = ctx

@@ -29,7 +29,6 @@ use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
 use datafusion::prelude::{SessionConfig, SessionContext};
-use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_pg_catalog::setup_pg_catalog;
 use tollgate_catalog::{Catalog, Tenant};
 
@@ -39,6 +38,7 @@ use crate::granted_view::GrantedViewProvider;
 use crate::information_schema::{self, ViewDescription};
 use crate::metering::UsageLedger;
 use crate::pool::TenantPool;
+use crate::roles::TenantRoles;
 use crate::sources::SourceTables;
 use crate::system;
 use crate::usage;
@@ -174,7 +174,11 @@ impl TenantSession {
             .with_physical_optimizer_rule(Arc::new(YieldingJoins))
             .build();
         let context = SessionContext::new_with_state(state);
-        setup_pg_catalog(&context, database, EmptyContextProvider)
+        let roles = catalog
+            .principals_of(&tenant.id)
+            .map(|principal| principal.user.clone())
+            .collect();
+        setup_pg_catalog(&context, database, TenantRoles::new(roles))
             .map_err(|e| PlannerError::Engine(*e))?;
         context.register_udf(version_udf());
         context.register_udf(advisory_unlock_all_udf());

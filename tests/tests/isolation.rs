@@ -238,3 +238,25 @@ async fn column_expressions_rename_and_convert() {
         .get(0);
     assert_eq!(cents, row.get::<_, i64>(1));
 }
+
+#[tokio::test]
+async fn a_session_runs_as_its_principal_and_lists_only_its_tenants_roles() {
+    let gateway = TestGateway::start().await;
+    for user in ["acme", "globex"] {
+        let client = gateway.connect(user).await;
+        let row = client
+            .query_one("SELECT current_user, session_user", &[])
+            .await
+            .expect("current_user");
+        assert_eq!(row.get::<_, String>(0), user);
+        assert_eq!(row.get::<_, String>(1), user);
+        let roles: Vec<String> = client
+            .query("SELECT rolname FROM pg_catalog.pg_roles", &[])
+            .await
+            .expect("pg_roles")
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        assert_eq!(roles, vec![user.to_owned()]);
+    }
+}
