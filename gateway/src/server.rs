@@ -112,12 +112,7 @@ pub async fn start(options: &TollgateOptions) -> Result<RunningGateway, GatewayE
     let flight_addr = match flight {
         Some(flight) => {
             let addr = flight.local_addr()?;
-            let stop = shutdown.clone();
-            tasks.push(tokio::spawn(async move {
-                if let Err(error) = flight.serve(stop).await {
-                    tracing::error!(%error, "Flight SQL listener failed");
-                }
-            }));
+            tasks.push(spawn_listener("Flight SQL", flight.serve(shutdown.clone())));
             tracing::info!(flight_addr = %addr, "Arrow Flight SQL listening");
             Some(addr)
         }
@@ -126,12 +121,7 @@ pub async fn start(options: &TollgateOptions) -> Result<RunningGateway, GatewayE
     let http_addr = match http {
         Some(http) => {
             let addr = http.local_addr()?;
-            let stop = shutdown.clone();
-            tasks.push(tokio::spawn(async move {
-                if let Err(error) = http.serve(stop).await {
-                    tracing::error!(%error, "HTTP listener failed");
-                }
-            }));
+            tasks.push(spawn_listener("HTTP", http.serve(shutdown.clone())));
             tracing::info!(http_addr = %addr, "HTTP listening (/metrics)");
             Some(addr)
         }
@@ -143,5 +133,17 @@ pub async fn start(options: &TollgateOptions) -> Result<RunningGateway, GatewayE
         http_addr,
         shutdown,
         tasks,
+    })
+}
+
+/// Runs a listener until it stops, logging why if it failed.
+fn spawn_listener<E: std::fmt::Display>(
+    name: &'static str,
+    serve: impl Future<Output = Result<(), E>> + Send + 'static,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        if let Err(error) = serve.await {
+            tracing::error!(%error, "{name} listener failed");
+        }
     })
 }

@@ -44,6 +44,30 @@ fn export_jsonl(config: &std::path::Path, extra: &[&str]) -> Vec<Value> {
         .collect()
 }
 
+/// Every record, exported by `tollgate usage export` in `format` to `path`; returns `path`.
+fn export_file(
+    config: &std::path::Path,
+    format: &str,
+    path: std::path::PathBuf,
+) -> std::path::PathBuf {
+    let output = process::run(&[
+        "usage",
+        "export",
+        "--config",
+        config.to_str().expect("utf-8 path"),
+        "--format",
+        format,
+        "--output",
+        path.to_str().expect("utf-8 path"),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    path
+}
+
 /// Runs load queries as `user` until the gateway goes away; the markers of the queries
 /// whose results arrived complete.
 async fn pgwire_load(conninfo: String, worker: u64, completed: Arc<Mutex<Vec<u64>>>) {
@@ -292,23 +316,7 @@ async fn audit_lines_and_exports_from_the_binary() {
         "nothing before today"
     );
 
-    let config_text = config.to_str().expect("utf-8");
-    let csv = dir.path().join("usage.csv");
-    let output = process::run(&[
-        "usage",
-        "export",
-        "--config",
-        config_text,
-        "--format",
-        "csv",
-        "--output",
-        csv.to_str().expect("utf-8"),
-    ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let csv = export_file(&config, "csv", dir.path().join("usage.csv"));
     let csv = std::fs::read_to_string(csv).expect("csv");
     let mut csv_lines = csv.lines();
     let header = csv_lines.next().expect("header");
@@ -318,22 +326,7 @@ async fn audit_lines_and_exports_from_the_binary() {
     );
     assert_eq!(csv_lines.count(), all.len());
 
-    let parquet = dir.path().join("usage.parquet");
-    let output = process::run(&[
-        "usage",
-        "export",
-        "--config",
-        config_text,
-        "--format",
-        "parquet",
-        "--output",
-        parquet.to_str().expect("utf-8"),
-    ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let parquet = export_file(&config, "parquet", dir.path().join("usage.parquet"));
     let reader =
         ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(parquet).expect("parquet"))
             .expect("a Parquet file")
