@@ -198,11 +198,6 @@ impl QueryService {
         }
     }
 
-    /// Where every query's usage record goes.
-    pub fn ledger(&self) -> &Arc<dyn UsageLedger> {
-        &self.ledger
-    }
-
     /// The catalog the service was built from.
     pub fn catalog(&self) -> &Arc<Catalog> {
         &self.catalog

@@ -174,8 +174,9 @@ impl Drop for QueryStream {
         // Dropped before its end: the client went away or stopped reading.
         if let Some(meter) = self.meter.take() {
             drop(
-                self.ledger
-                    .submit(meter.finish(Outcome::Cancelled, Some("57014"))),
+                self.ledger.submit(
+                    meter.finish(Outcome::Cancelled, Some(ErrorKind::Cancelled.sqlstate())),
+                ),
             );
         }
     }

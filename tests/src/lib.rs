@@ -48,7 +48,8 @@ pub struct TestGateway {
     addr: SocketAddr,
     flight_addr: Option<SocketAddr>,
     http_addr: Option<SocketAddr>,
-    ledger_dir: tempfile::TempDir,
+    /// Holds this gateway's SQLite usage ledger for as long as the gateway runs.
+    _ledger_dir: tempfile::TempDir,
 }
 
 impl TestGateway {
@@ -72,7 +73,7 @@ impl TestGateway {
             addr,
             flight_addr,
             http_addr,
-            ledger_dir,
+            _ledger_dir: ledger_dir,
         }
     }
 
@@ -83,11 +84,6 @@ impl TestGateway {
     pub fn http_addr(&self) -> SocketAddr {
         self.http_addr
             .expect("the demo configuration starts the HTTP listener")
-    }
-
-    /// The directory holding this gateway's SQLite usage ledger (`usage.db`).
-    pub fn ledger_dir(&self) -> &std::path::Path {
-        self.ledger_dir.path()
     }
 
     /// The Postgres wire protocol address.

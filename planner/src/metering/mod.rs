@@ -21,7 +21,7 @@ mod scan;
 pub use batch::{DatasetsColumn, datasets_batch, datasets_schema, records_batch, records_schema};
 pub use ledger::{LedgerError, NoLedger, Receipt, UsageLedger};
 pub use meter::{ClientInfo, WireBytes};
-pub use record::{DatasetUsage, Outcome, Protocol, UsageRecord, UsageScope, sql_hash};
+pub use record::{DatasetUsage, Outcome, Protocol, UsageRecord, UsageScope};
 
 pub(crate) use memory::QueryMemoryPool;
 pub(crate) use meter::{Execution, Prices, QueryMeter, failed_record, outcome_of};

@@ -22,13 +22,6 @@ impl Protocol {
             Self::FlightSql => "flight_sql",
         }
     }
-
-    /// The protocol named `text`, as [`Protocol::as_str`] writes it.
-    pub fn parse(text: &str) -> Option<Self> {
-        [Self::Pgwire, Self::FlightSql]
-            .into_iter()
-            .find(|protocol| protocol.as_str() == text)
-    }
 }
 
 /// How a query ended.
@@ -48,15 +41,6 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// Every outcome, for metrics.
-    pub const ALL: [Outcome; 5] = [
-        Self::Ok,
-        Self::Error,
-        Self::Cancelled,
-        Self::Timeout,
-        Self::Limit,
-    ];
-
     /// The name records and metrics use.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -66,13 +50,6 @@ impl Outcome {
             Self::Timeout => "timeout",
             Self::Limit => "limit",
         }
-    }
-
-    /// The outcome named `text`, as [`Outcome::as_str`] writes it.
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|outcome| outcome.as_str() == text)
     }
 }
 
@@ -182,7 +159,7 @@ impl UsageScope {
 }
 
 /// SHA-256 of `sql`, hex.
-pub fn sql_hash(sql: &str) -> String {
+pub(crate) fn sql_hash(sql: &str) -> String {
     use std::fmt::Write;
     let digest = ring::digest::digest(&ring::digest::SHA256, sql.as_bytes());
     digest
