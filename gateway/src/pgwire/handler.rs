@@ -26,7 +26,7 @@ use tollgate_planner::datafusion::common::ScalarValue;
 use tollgate_planner::datafusion::sql::sqlparser::ast::{
     CloseCursor, CopySource, CopyTarget, Expr, Ident, Reset, Set, Statement, Value,
 };
-use tollgate_planner::{PlannedQuery, QueryStream};
+use tollgate_planner::{PlannedQuery, QueryContext, QueryStream};
 
 use super::PgShared;
 use super::connection::ConnectionState;
@@ -339,16 +339,15 @@ fn data_rows(
 /// Runs a planned query and wraps its stream for the wire.
 async fn run_query(
     shared: &PgShared,
-    connection: &ConnectionState,
+    ctx: &QueryContext,
     planned: &PlannedQuery,
     parameters: Vec<ScalarValue>,
     format: &Format,
 ) -> PgWireResult<Response> {
-    let ctx = connection.query_context()?;
     let fields = Arc::new(encode::field_infos(planned.schema(), format)?);
     let stream = shared
         .service
-        .execute(&ctx, planned, parameters)
+        .execute(ctx, planned, parameters)
         .await
         .map_err(|e| planner_error(&e))?;
     Ok(Response::Query(QueryResponse::new(
@@ -357,20 +356,19 @@ async fn run_query(
     )))
 }
 
-/// Plans one statement for `connection`'s tenant.
+/// Plans one statement for the tenant of `ctx`.
 async fn prepare(
     shared: &PgShared,
-    connection: &ConnectionState,
+    ctx: &QueryContext,
     statement: Statement,
 ) -> PgWireResult<PreparedStatement> {
     if is_session_statement(&statement) {
         return Ok(PreparedStatement::Session(Box::new(statement)));
     }
-    let ctx = connection.query_context()?;
     let plan = |statement| async {
         shared
             .service
-            .plan(&ctx, statement)
+            .plan(ctx, statement)
             .await
             .map(Box::new)
             .map_err(|e| planner_error(&e))
@@ -397,15 +395,14 @@ async fn prepare(
 /// Runs a planned query and streams it as COPY data.
 async fn run_copy(
     shared: &PgShared,
-    connection: &ConnectionState,
+    ctx: &QueryContext,
     planned: &PlannedQuery,
     format: &CopyFormat,
 ) -> PgWireResult<Response> {
-    let ctx = connection.query_context()?;
     let fields = encode::field_infos(planned.schema(), &Format::UnifiedText)?;
     let stream = shared
         .service
-        .execute(&ctx, planned, Vec::new())
+        .execute(ctx, planned, Vec::new())
         .await
         .map_err(|e| planner_error(&e))?;
     Ok(Response::CopyOut(copy_response(stream, fields, format)))
@@ -421,23 +418,24 @@ impl SimpleQueryHandler for TollgateQueryHandler {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         check_size(&self.shared, query)?;
-        let ctx = self.connection.query_context()?;
         let statements = self
             .shared
             .service
-            .parse(&ctx, query)
+            .parse(&self.connection.query_context()?, query)
             .map_err(|e| planner_error(&e))?;
         let mut responses = Vec::with_capacity(statements.len());
         for statement in statements {
+            // A context per statement: a SET earlier in the batch applies to the next one.
+            let ctx = self.connection.query_context()?;
             // As PostgreSQL, the first failing statement ends the batch.
-            let response = match prepare(&self.shared, &self.connection, statement).await {
+            let response = match prepare(&self.shared, &ctx, statement).await {
                 Ok(PreparedStatement::Session(statement)) => {
                     answer_session_statement(&self.connection, client, &statement).await
                 }
                 Ok(PreparedStatement::Query(planned)) => {
                     run_query(
                         &self.shared,
-                        &self.connection,
+                        &ctx,
                         &planned,
                         Vec::new(),
                         &Format::UnifiedText,
@@ -445,7 +443,7 @@ impl SimpleQueryHandler for TollgateQueryHandler {
                     .await
                 }
                 Ok(PreparedStatement::CopyOut(planned, format)) => {
-                    run_copy(&self.shared, &self.connection, &planned, &format).await
+                    run_copy(&self.shared, &ctx, &planned, &format).await
                 }
                 Err(error) => Err(error),
             };
@@ -490,7 +488,7 @@ impl QueryParser for TollgateQueryParser {
             .map_err(|e| planner_error(&e))?;
         match statements.len() {
             0 => Ok(None),
-            1 => prepare(&self.shared, &self.connection, statements.remove(0))
+            1 => prepare(&self.shared, &ctx, statements.remove(0))
                 .await
                 .map(Some),
             _ => Err(user_error(
@@ -565,7 +563,13 @@ impl ExtendedQueryHandler for TollgateQueryHandler {
                 answer_session_statement(&self.connection, client, statement).await
             }
             PreparedStatement::CopyOut(planned, format) => {
-                run_copy(&self.shared, &self.connection, planned, format).await
+                run_copy(
+                    &self.shared,
+                    &self.connection.query_context()?,
+                    planned,
+                    format,
+                )
+                .await
             }
             PreparedStatement::Query(planned) => {
                 let inferred = self.parser.get_parameter_types(&stored.statement)?;
@@ -593,7 +597,7 @@ impl ExtendedQueryHandler for TollgateQueryHandler {
                 let values = params::decode(portal, &types)?;
                 run_query(
                     &self.shared,
-                    &self.connection,
+                    &self.connection.query_context()?,
                     planned,
                     values,
                     &portal.result_column_format,
