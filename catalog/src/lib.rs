@@ -22,13 +22,14 @@ mod units;
 
 pub use error::CatalogError;
 pub use model::{
-    Catalog, Dataset, DatasetId, DatasetLocation, Grant, GrantColumn, Principal, Profile,
+    Catalog, Column, Dataset, DatasetId, DatasetLocation, Grant, GrantColumn, Principal, Profile,
     RateLimit, Tenant, referenced_attributes,
 };
 pub use options::{
-    AuthOptions, DatasetOptions, EngineOptions, FlightListenerOptions, GrantColumnOptions,
-    GrantOptions, HttpListenerOptions, LedgerKind, PgListenerOptions, PrincipalOptions,
-    ProfileOptions, SourceOptions, TenantOptions, TlsOptions, TollgateOptions, UsageOptions,
+    AuthOptions, ColumnOptions, DatasetOptions, EngineOptions, FlightListenerOptions,
+    GrantColumnOptions, GrantOptions, HttpListenerOptions, LedgerKind, PgListenerOptions,
+    PrincipalOptions, ProfileOptions, SourceOptions, TenantOptions, TlsOptions, TollgateOptions,
+    UsageOptions,
 };
 pub use throttle::LoginThrottle;
 pub use units::{ByteSize, HumanDuration};

@@ -2,13 +2,14 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::CatalogError;
+use url::Url;
+
 use crate::options::{
-    EngineOptions, GrantColumnOptions, SourceOptions, TollgateOptions, UsageOptions,
+    ColumnOptions, EngineOptions, GrantColumnOptions, SourceOptions, TollgateOptions, UsageOptions,
 };
 use crate::scram::Verifier;
 use crate::units::ByteSize;
@@ -64,11 +65,43 @@ impl fmt::Display for DatasetId {
 /// Where a dataset's rows live.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DatasetLocation {
-    /// Parquet files under a local directory.
-    LocalParquet {
-        /// The directory (or single file) holding the dataset.
-        path: PathBuf,
+    /// Parquet files in an object store: the local disk or an S3 bucket.
+    Parquet {
+        /// Name of the source (an entry of `[sources]`).
+        source: String,
+        /// The files: a directory or prefix ending in `/`, or one file, as a URL
+        /// (`file:///srv/lake/tpch/orders/`, `s3://bucket/curated/trips/`).
+        url: String,
+        /// Hive-style partition columns, outermost directory first.
+        partition_columns: Vec<Column>,
     },
+    /// A table of a PostgreSQL source.
+    Postgres {
+        /// Name of the source (an entry of `[sources]`).
+        source: String,
+        /// Schema of the table on the server.
+        schema: String,
+        /// Name of the table on the server.
+        table: String,
+    },
+}
+
+/// A declared column: a name and its SQL type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    /// Column name.
+    pub name: String,
+    /// SQL type as written in the configuration, e.g. `decimal(15,2)`.
+    pub data_type: String,
+}
+
+impl From<&ColumnOptions> for Column {
+    fn from(options: &ColumnOptions) -> Self {
+        Self {
+            name: options.name.clone(),
+            data_type: options.data_type.clone(),
+        }
+    }
 }
 
 /// One element of the data catalog.
@@ -78,6 +111,8 @@ pub struct Dataset {
     pub id: DatasetId,
     /// Where its rows are read from.
     pub location: DatasetLocation,
+    /// Declared columns; `None` means inferred from the source at start-up.
+    pub columns: Option<Vec<Column>>,
     /// Shown to tenants.
     pub description: String,
     /// Labels for browsing.
@@ -168,6 +203,8 @@ pub struct Grant {
     pub columns: Option<Vec<GrantColumn>>,
     /// Row filter SQL, possibly naming tenant attributes as `$attribute`.
     pub row_filter: Option<String>,
+    /// The tenant's dedicated source for the dataset, used instead of the dataset's own.
+    pub source: Option<String>,
 }
 
 /// The validated model: datasets, tenants, principals, grants and profiles.
@@ -176,6 +213,7 @@ pub struct Catalog {
     database: String,
     engine: EngineOptions,
     usage: UsageOptions,
+    sources: BTreeMap<String, SourceOptions>,
     datasets: BTreeMap<DatasetId, Arc<Dataset>>,
     tenants: BTreeMap<String, Arc<Tenant>>,
     principals: BTreeMap<String, Arc<Principal>>,
@@ -255,6 +293,26 @@ impl Catalog {
             );
         }
 
+        for (name, source) in &options.sources {
+            if let SourceOptions::Postgres {
+                replicas,
+                max_connections,
+                ..
+            } = source
+            {
+                let key = |field: &str| format!("sources.{name}.{field}");
+                if replicas.is_empty() {
+                    return Err(CatalogError::invalid(key("replicas"), "lists no replica"));
+                }
+                if *max_connections == 0 {
+                    return Err(CatalogError::invalid(
+                        key("max_connections"),
+                        "must be at least 1",
+                    ));
+                }
+            }
+        }
+
         let mut datasets = BTreeMap::new();
         for (i, dataset) in options.datasets.iter().enumerate() {
             let key = |field: &str| format!("datasets[{i}].{field}");
@@ -273,19 +331,42 @@ impl Catalog {
                         format!("no source named `{}` in [sources]", dataset.source),
                     ));
                 }
-                Some(SourceOptions::Local { path }) => DatasetLocation::LocalParquet {
-                    path: path.join(&dataset.path),
-                },
-                Some(SourceOptions::S3 { .. }) => {
-                    return Err(CatalogError::invalid(
-                        key("source"),
-                        format!(
-                            "source `{}` is of kind s3, which this version cannot read yet",
-                            dataset.source
-                        ),
-                    ));
+                Some(SourceOptions::Postgres { .. }) => {
+                    let (schema, table) = dataset.path.split_once('.').ok_or_else(|| {
+                        CatalogError::invalid(
+                            key("path"),
+                            format!("`{}` is not a table of the form schema.table", dataset.path),
+                        )
+                    })?;
+                    if !dataset.partition_columns.is_empty() {
+                        return Err(CatalogError::invalid(
+                            key("partition_columns"),
+                            "applies to Parquet files only",
+                        ));
+                    }
+                    DatasetLocation::Postgres {
+                        source: dataset.source.clone(),
+                        schema: schema.to_owned(),
+                        table: table.to_owned(),
+                    }
                 }
+                Some(source) => DatasetLocation::Parquet {
+                    source: dataset.source.clone(),
+                    url: parquet_url(source, &dataset.path)
+                        .map_err(|m| CatalogError::invalid(key("path"), m))?,
+                    partition_columns: dataset.partition_columns.iter().map(Column::from).collect(),
+                },
             };
+            let columns = dataset
+                .columns
+                .as_ref()
+                .map(|columns| columns.iter().map(Column::from).collect::<Vec<_>>());
+            if columns.as_ref().is_some_and(Vec::is_empty) {
+                return Err(CatalogError::invalid(
+                    key("columns"),
+                    "declares no column; omit the key to infer them",
+                ));
+            }
             for (name, price) in [
                 ("price_per_gib", dataset.price_per_gib),
                 ("price_per_gib_scanned", dataset.price_per_gib_scanned),
@@ -300,6 +381,7 @@ impl Catalog {
             let entry = Dataset {
                 id: id.clone(),
                 location,
+                columns,
                 description: dataset.description.clone(),
                 tags: dataset.tags.clone(),
                 price_per_gib: dataset.price_per_gib,
@@ -425,10 +507,26 @@ impl Catalog {
                     format!("tenant `{}` is granted `{dataset}` twice", grant.tenant),
                 ));
             }
+            if let Some(source) = &grant.source {
+                let dedicated = options.sources.get(source);
+                let on_postgres = matches!(
+                    datasets.get(&dataset).map(|d| &d.location),
+                    Some(DatasetLocation::Postgres { .. })
+                );
+                if !matches!(dedicated, Some(SourceOptions::Postgres { .. })) || !on_postgres {
+                    return Err(CatalogError::invalid(
+                        key("source"),
+                        format!(
+                            "`{source}` must be a postgres source in [sources], and `{dataset}` a dataset of a postgres source"
+                        ),
+                    ));
+                }
+            }
             list.push(Grant {
                 dataset,
                 columns,
                 row_filter: grant.row_filter.clone(),
+                source: grant.source.clone(),
             });
         }
 
@@ -436,6 +534,7 @@ impl Catalog {
             database: options.database.clone(),
             engine: options.engine.clone(),
             usage: options.usage.clone(),
+            sources: options.sources.clone(),
             datasets,
             tenants,
             principals,
@@ -456,6 +555,11 @@ impl Catalog {
     /// Where usage records go and what they keep.
     pub fn usage(&self) -> &UsageOptions {
         &self.usage
+    }
+
+    /// The named sources datasets are read from.
+    pub fn sources(&self) -> &BTreeMap<String, SourceOptions> {
+        &self.sources
     }
 
     /// A dataset by id.
@@ -512,6 +616,42 @@ pub fn referenced_attributes(filter: &str) -> impl Iterator<Item = &str> {
         let name = &rest[..end];
         (!name.is_empty() && !name.starts_with(|c: char| c.is_ascii_digit())).then_some(name)
     })
+}
+
+/// The URL of a Parquet dataset at `path` within `source`: a directory (ending in `/`) unless
+/// `path` names a `.parquet` file.
+fn parquet_url(source: &SourceOptions, path: &str) -> Result<String, String> {
+    let file = path.ends_with(".parquet");
+    let mut url = match source {
+        SourceOptions::Local { path: root } => {
+            let full = std::path::absolute(root.join(path))
+                .map_err(|e| format!("cannot make `{path}` absolute: {e}"))?;
+            Url::from_file_path(&full)
+                .map_err(|()| format!("`{}` is not a valid file path", full.display()))?
+                .to_string()
+        }
+        SourceOptions::Postgres { .. } => {
+            return Err("a postgres source holds tables, not files".to_owned());
+        }
+        SourceOptions::S3 { bucket, prefix, .. } => {
+            let key: Vec<&str> = [prefix.as_str(), path]
+                .into_iter()
+                .flat_map(|part| part.split('/'))
+                .filter(|segment| !segment.is_empty())
+                .collect();
+            let mut url = Url::parse(&format!("s3://{bucket}/"))
+                .map_err(|e| format!("bucket `{bucket}` does not form a URL: {e}"))?;
+            url.path_segments_mut()
+                .map_err(|()| format!("bucket `{bucket}` does not form a URL"))?
+                .pop_if_empty()
+                .extend(key);
+            url.to_string()
+        }
+    };
+    if !file && !url.ends_with('/') {
+        url.push('/');
+    }
+    Ok(url)
 }
 
 fn quote_identifier(name: &str) -> String {

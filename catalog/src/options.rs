@@ -268,20 +268,63 @@ pub enum SourceOptions {
         /// The directory; relative paths are resolved against the configuration file.
         path: PathBuf,
     },
-    /// An S3 bucket (the shape is reserved; reading from it is not built yet).
+    /// An S3 bucket, or a bucket of an S3-compatible store.
+    ///
+    /// Credentials are the keys given here, else the usual AWS chain: `AWS_ACCESS_KEY_ID` /
+    /// `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN`, web identity, the container's
+    /// credentials endpoint, then the instance metadata service.
     S3 {
         /// Bucket name.
         bucket: String,
         /// Key prefix under which dataset paths live.
         #[serde(default)]
         prefix: String,
-        /// AWS region.
+        /// AWS region (default `us-east-1`, or `AWS_REGION`).
         #[serde(default)]
         region: Option<String>,
-        /// Endpoint of an S3-compatible store.
+        /// Endpoint of an S3-compatible store, e.g. `http://127.0.0.1:9000`; `http://`
+        /// endpoints are allowed.
         #[serde(default)]
         endpoint: Option<String>,
+        /// Access key id; with `secret_access_key`, overrides the AWS chain.
+        #[serde(default)]
+        access_key_id: Option<String>,
+        /// Secret access key.
+        #[serde(default)]
+        secret_access_key: Option<String>,
+        /// Session token of temporary credentials.
+        #[serde(default)]
+        session_token: Option<String>,
+        /// How long a listing of a dataset's files is reused; new files appear after it.
+        #[serde(default = "default_listing_cache_ttl")]
+        listing_cache_ttl: HumanDuration,
     },
+    /// Tables of a PostgreSQL server (an RDS read replica, say), reached through one or more
+    /// replicas holding the same tables. Queries go to the first replica that answers; a
+    /// replica that fails is skipped for a while, so the next one takes over.
+    Postgres {
+        /// libpq connection strings of the replicas, in order of preference, e.g.
+        /// `host=10.0.0.5 port=5432 dbname=crm user=tollgate password=…`.
+        replicas: Vec<String>,
+        /// Connections kept to each replica at most; queries beyond wait for one.
+        #[serde(default = "default_replica_connections")]
+        max_connections: usize,
+        /// How long connecting to a replica may take before the next one is tried.
+        #[serde(default = "default_connect_timeout")]
+        connect_timeout: HumanDuration,
+    },
+}
+
+fn default_replica_connections() -> usize {
+    8
+}
+
+fn default_connect_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(3))
+}
+
+fn default_listing_cache_ttl() -> HumanDuration {
+    HumanDuration(Duration::from_secs(60))
 }
 
 /// A performance profile: the contract a tenant bought. Every limit holds per tenant, for
@@ -347,11 +390,19 @@ pub struct DatasetOptions {
     pub id: String,
     /// Name of an entry of `sources`.
     pub source: String,
-    /// Path (or prefix) of the dataset's files within the source.
+    /// Path (or prefix) of the dataset's files within the source; for a `postgres` source,
+    /// the table, as `schema.table`.
     pub path: String,
     /// File format; only `parquet` for now.
     #[serde(default = "default_format")]
     pub format: String,
+    /// The dataset's columns, in order. Absent means they are inferred from the files when
+    /// the gateway starts; given, files are read as this schema (missing columns are null).
+    #[serde(default)]
+    pub columns: Option<Vec<ColumnOptions>>,
+    /// Hive-style partition columns (`year=2024/month=7/…`), outermost directory first.
+    #[serde(default)]
+    pub partition_columns: Vec<ColumnOptions>,
     /// What the dataset holds, shown to tenants.
     #[serde(default)]
     pub description: String,
@@ -368,6 +419,17 @@ pub struct DatasetOptions {
 
 fn default_format() -> String {
     "parquet".to_owned()
+}
+
+/// A column of a dataset's declared schema.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnOptions {
+    /// Column name.
+    pub name: String,
+    /// SQL type, e.g. `bigint`, `double precision`, `varchar`, `date`, `decimal(15,2)`.
+    #[serde(rename = "type")]
+    pub data_type: String,
 }
 
 /// A client organisation.
@@ -410,6 +472,10 @@ pub struct GrantOptions {
     /// name tenant attributes as `$attribute`; they are bound as values, never spliced as text.
     #[serde(default)]
     pub row_filter: Option<String>,
+    /// A `postgres` source dedicated to this tenant (its own replicas of the dataset's
+    /// table), which its queries on the dataset use instead of the dataset's source.
+    #[serde(default)]
+    pub source: Option<String>,
 }
 
 /// A granted column: a plain column name, or an expression with an output name.

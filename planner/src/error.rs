@@ -4,6 +4,8 @@ use datafusion::arrow::error::ArrowError;
 use datafusion::error::DataFusionError;
 use datafusion::sql::sqlparser::parser::ParserError;
 
+use crate::source_error::DatasetError;
+
 /// What went wrong, in terms a front end can translate to SQLSTATE, gRPC or HTTP codes.
 ///
 /// Each front end keeps one mapping table from these kinds (see `gateway::pgwire::errors`).
@@ -45,7 +47,7 @@ pub enum ErrorKind {
     /// source since the parts were handed out); the client should ask for the parts again.
     StaleResult,
     /// The usage ledger could not keep the query's record, so the query is not reported
-    /// complete.
+    /// complete; or a dataset's source could not be read.
     Unavailable,
     /// A failure inside Tollgate or a source; details are logged, not sent.
     Internal,
@@ -186,6 +188,14 @@ pub enum PlannerError {
         /// What failed.
         message: String,
     },
+    /// A source's store could not be set up from its settings.
+    #[error("source `{source_name}`: {message}")]
+    SourceStore {
+        /// Name of the source.
+        source_name: String,
+        /// What failed.
+        message: String,
+    },
     /// A result part was asked for with a partition count the query no longer has.
     #[error(
         "the result now splits into {planned} parts, not the {count} it was described with; request the query's endpoints again"
@@ -220,7 +230,10 @@ impl PlannerError {
             Self::LayoutChanged { .. } => ErrorKind::StaleResult,
             Self::Limit { limit, .. } => limit.kind(),
             Self::Ledger(_) => ErrorKind::Unavailable,
-            Self::Grant { .. } | Self::Source { .. } | Self::Executor(_) => ErrorKind::Internal,
+            Self::Grant { .. }
+            | Self::Source { .. }
+            | Self::SourceStore { .. }
+            | Self::Executor(_) => ErrorKind::Internal,
             Self::Engine(error) => classify(error),
         }
     }
@@ -246,6 +259,9 @@ impl PlannerError {
 
 /// Classifies an engine error by its root cause.
 fn classify(error: &DataFusionError) -> ErrorKind {
+    if DatasetError::find(error).is_some() {
+        return ErrorKind::Unavailable;
+    }
     match error.find_root() {
         DataFusionError::SQL(parser, _) => match parser.as_ref() {
             ParserError::RecursionLimitExceeded => ErrorKind::TooComplex,
@@ -296,6 +312,9 @@ fn classify_plan_message(message: &str) -> ErrorKind {
 
 /// The root message without DataFusion's stage prefixes ("Error during planning: …").
 fn engine_message(error: &DataFusionError) -> String {
+    if let Some(failure) = DatasetError::find(error) {
+        return failure.to_string();
+    }
     let root = error.find_root();
     let text = match root {
         DataFusionError::Plan(message)

@@ -50,6 +50,8 @@ use datafusion::physical_plan::{
 use futures::StreamExt;
 
 use crate::leakproof;
+use crate::source_error::DatasetError;
+use crate::source_scan::SourceScanExec;
 
 /// The table a tenant sees for one grant.
 #[derive(Debug)]
@@ -136,7 +138,13 @@ impl TableProvider for GrantedViewProvider {
         if limit.is_some() {
             builder = builder.limit(0, limit)?;
         }
-        let inner = state.create_physical_plan(&builder.build()?).await?;
+        let inner = state
+            .create_physical_plan(&builder.build()?)
+            .await
+            .map_err(|error| {
+                DatasetError::replace(error, |e| DatasetError::from_store(&self.dataset, e))
+            })?;
+        let inner = SourceScanExec::wrap_leaves(&self.dataset, inner)?;
         Ok(Arc::new(GrantedScanExec::new(
             self.dataset.clone(),
             inner,

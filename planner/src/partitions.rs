@@ -27,6 +27,7 @@ const PARTITION_LOCAL: &[&str] = &[
     "CoalesceBatchesExec",
     "CooperativeExec",
     "DataSourceExec",
+    "SourceScanExec",
     "EmptyExec",
     "PlaceholderRowExec",
 ];

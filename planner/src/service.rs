@@ -18,6 +18,7 @@ use chrono::Utc;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::ScalarValue;
 use datafusion::datasource::listing::ListingTableUrl;
+use datafusion::execution::object_store::ObjectStoreRegistry;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::{FunctionRegistry, SessionState, SessionStateBuilder};
 use datafusion::logical_expr::LogicalPlan;
@@ -40,6 +41,7 @@ use crate::policy::SqlPolicy;
 use crate::pool::TenantPool;
 use crate::roles::session_user_udf;
 use crate::sources::SourceTables;
+use crate::stores;
 use crate::stream::{Limits, QueryStream, ResultCaps};
 use crate::system;
 use crate::tenant::TenantSession;
@@ -133,6 +135,8 @@ pub struct QueryService {
     policy: SqlPolicy,
     tenants: HashMap<String, Arc<TenantSession>>,
     ledger: Arc<dyn UsageLedger>,
+    /// The sources' object stores, shared by every tenant's session.
+    stores: Arc<dyn ObjectStoreRegistry>,
     prices: Arc<Prices>,
     paths: Arc<DatasetPaths>,
 }
@@ -148,7 +152,8 @@ impl QueryService {
         catalog: Arc<Catalog>,
         ledger: Arc<dyn UsageLedger>,
     ) -> Result<Self, PlannerError> {
-        let sources = SourceTables::open(&catalog).await?;
+        let stores = stores::source_stores(&catalog)?;
+        let sources = SourceTables::open(&catalog, Arc::clone(&stores)).await?;
         let isolation = catalog.engine().isolation;
         // Without isolation every tenant shares one executor with a thread per core.
         let shared = if isolation {
@@ -175,8 +180,15 @@ impl QueryService {
                 executor,
                 isolation,
             ));
-            let session =
-                TenantSession::build(&catalog, Arc::clone(tenant), &sources, pool, &ledger).await?;
+            let session = TenantSession::build(
+                &catalog,
+                Arc::clone(tenant),
+                &sources,
+                &stores,
+                pool,
+                &ledger,
+            )
+            .await?;
             tenants.insert(tenant.id.clone(), Arc::new(session));
         }
         let (prices, paths) = dataset_prices_and_paths(&catalog)?;
@@ -185,6 +197,7 @@ impl QueryService {
             policy: SqlPolicy::default(),
             tenants,
             ledger,
+            stores,
             prices: Arc::new(prices),
             paths: Arc::new(paths),
         })
@@ -193,9 +206,7 @@ impl QueryService {
     /// Makes `store` serve the objects under `url` (e.g. `s3://bucket`) for every tenant's
     /// queries, replacing the store that served them.
     pub fn register_object_store(&self, url: &url::Url, store: Arc<dyn object_store::ObjectStore>) {
-        for session in self.tenants.values() {
-            session.register_object_store(url, Arc::clone(&store));
-        }
+        self.stores.register_store(url, store);
     }
 
     /// The catalog the service was built from.
@@ -606,12 +617,13 @@ fn dataset_prices_and_paths(catalog: &Catalog) -> Result<(Prices, DatasetPaths),
             id.clone(),
             (dataset.price_per_gib, dataset.price_per_gib_scanned),
         );
-        let DatasetLocation::LocalParquet { path } = &dataset.location;
-        let url =
-            ListingTableUrl::parse(path.to_string_lossy()).map_err(|e| PlannerError::Source {
-                dataset: id.clone(),
-                message: format!("cannot locate its files: {e}"),
-            })?;
+        let DatasetLocation::Parquet { url, .. } = &dataset.location else {
+            continue;
+        };
+        let url = ListingTableUrl::parse(url).map_err(|e| PlannerError::Source {
+            dataset: id.clone(),
+            message: format!("cannot locate its files: {e}"),
+        })?;
         paths.add(url.object_store().as_ref(), url.prefix().clone(), id);
     }
     Ok((Prices::new(prices), paths))

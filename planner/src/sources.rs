@@ -4,18 +4,22 @@
 //! and the resulting plans become the tenants' views. Row filters may refer to other datasets
 //! (e.g. a customer filter that looks up the tenant's region through `tpch.nation`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::catalog::MemorySchemaProvider;
 use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::datasource::file_format::options::ParquetReadOptions;
+use datafusion::execution::cache::cache_manager::CacheManagerConfig;
+use datafusion::execution::object_store::ObjectStoreRegistry;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::Token;
-use tollgate_catalog::{Catalog, DatasetLocation, Grant, Tenant};
+use tollgate_catalog::{Catalog, Column, DatasetId, DatasetLocation, Grant, Tenant};
 
 use crate::error::PlannerError;
 
@@ -24,39 +28,79 @@ const SOURCE_CATALOG: &str = "source";
 /// Every dataset of the catalog, registered under its id in a private session.
 pub(crate) struct SourceTables {
     context: SessionContext,
+    unavailable: BTreeMap<String, String>,
 }
 
 impl SourceTables {
-    /// Opens every dataset's source and infers its schema.
-    pub async fn open(catalog: &Catalog) -> Result<Self, PlannerError> {
+    /// Opens every dataset's source, with the stores of `stores`, and infers the schema of
+    /// those that declare none.
+    ///
+    /// A dataset whose source cannot be read at start-up and that declares no columns is
+    /// left out (and logged), so the other datasets are served; see [`Self::unavailable`].
+    ///
+    /// # Errors
+    /// [`PlannerError::Source`] for a declared column type that is not a SQL type.
+    pub async fn open(
+        catalog: &Catalog,
+        stores: Arc<dyn ObjectStoreRegistry>,
+    ) -> Result<Self, PlannerError> {
         let config = SessionConfig::new().with_default_catalog_and_schema(SOURCE_CATALOG, "public");
-        let context = SessionContext::new_with_config(config);
+        let runtime = RuntimeEnvBuilder::new()
+            .with_object_store_registry(stores)
+            .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0))
+            .build_arc()?;
+        let context = SessionContext::new_with_config_rt(config, runtime);
         let root = context
             .catalog(SOURCE_CATALOG)
             .ok_or_else(|| PlannerError::Source {
                 dataset: String::new(),
                 message: "the source catalog is missing".to_owned(),
             })?;
+        let mut unavailable = BTreeMap::new();
         for dataset in catalog.datasets() {
             let id = &dataset.id;
             if root.schema(id.domain()).is_none() {
                 root.register_schema(id.domain(), Arc::new(MemorySchemaProvider::new()))?;
             }
-            let DatasetLocation::LocalParquet { path } = &dataset.location;
-            let mut location = path.to_string_lossy().into_owned();
-            if path.is_dir() && !location.ends_with('/') {
-                location.push('/');
+            let DatasetLocation::Parquet {
+                url,
+                partition_columns,
+                ..
+            } = &dataset.location
+            else {
+                continue;
+            };
+            let declared = match &dataset.columns {
+                Some(columns) => Some(declared_schema(&context, id, columns).await?),
+                None => None,
+            };
+            let mut partitions = Vec::new();
+            for column in partition_columns {
+                partitions.push((column.name.clone(), sql_type(&context, id, column).await?));
+            }
+            let mut options = ParquetReadOptions::default().table_partition_cols(partitions);
+            if let Some(schema) = &declared {
+                options = options.schema(schema);
             }
             let table = format!("{SOURCE_CATALOG}.{}.{}", id.domain(), id.name());
-            context
-                .register_parquet(table.as_str(), &location, ParquetReadOptions::default())
-                .await
-                .map_err(|e| PlannerError::Source {
-                    dataset: id.to_string(),
-                    message: format!("cannot open its Parquet files: {e}"),
-                })?;
+            if let Err(error) = context.register_parquet(table.as_str(), url, options).await {
+                tracing::error!(
+                    dataset = %id,
+                    %error,
+                    "cannot read the dataset's files to infer its schema; it is not served"
+                );
+                unavailable.insert(id.to_string(), error.to_string());
+            }
         }
-        Ok(Self { context })
+        Ok(Self {
+            context,
+            unavailable,
+        })
+    }
+
+    /// Whether `dataset` could not be opened at start-up (and so is not served).
+    pub fn is_unavailable(&self, dataset: &str) -> bool {
+        self.unavailable.contains_key(dataset)
     }
 
     /// Plans `grant` for `tenant`: granted columns, row filter, attributes bound as values.
@@ -144,6 +188,54 @@ fn bind_attributes(plan: LogicalPlan, tenant: &Tenant) -> Result<LogicalPlan, Pl
         values.insert(name.to_owned(), scalar.into());
     }
     Ok(plan.with_param_values(ParamValues::Map(values))?)
+}
+
+/// The file schema a dataset declares: its columns with their SQL types as Arrow types.
+async fn declared_schema(
+    context: &SessionContext,
+    dataset: &DatasetId,
+    columns: &[Column],
+) -> Result<Schema, PlannerError> {
+    let mut fields = Vec::with_capacity(columns.len());
+    for column in columns {
+        fields.push(Field::new(
+            &column.name,
+            sql_type(context, dataset, column).await?,
+            true,
+        ));
+    }
+    Ok(Schema::new(fields))
+}
+
+/// The Arrow type DataFusion gives the SQL type of `column` (`bigint`, `decimal(15,2)`, …),
+/// found by planning a cast to it.
+async fn sql_type(
+    context: &SessionContext,
+    dataset: &DatasetId,
+    column: &Column,
+) -> Result<DataType, PlannerError> {
+    let invalid = |message: String| PlannerError::Source {
+        dataset: dataset.to_string(),
+        message: format!(
+            "column `{}` has type `{}`: {message}",
+            column.name, column.data_type
+        ),
+    };
+    let mut parser = Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(&column.data_type)
+        .map_err(|e| invalid(e.to_string()))?;
+    let parsed = parser
+        .parse_data_type()
+        .map_err(|e| invalid(e.to_string()))?;
+    if parser.next_token().token != Token::EOF {
+        return Err(invalid("not a single SQL type".to_owned()));
+    }
+    let plan = context
+        .state()
+        .create_logical_plan(&format!("SELECT CAST(NULL AS {parsed})"))
+        .await
+        .map_err(|e| invalid(e.to_string()))?;
+    Ok(plan.schema().field(0).data_type().clone())
 }
 
 /// Double-quotes an identifier.

@@ -24,8 +24,10 @@ use datafusion::catalog::{
 };
 use datafusion::common::ScalarValue;
 use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::object_store::ObjectStoreRegistry;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -84,6 +86,7 @@ impl TenantSession {
         catalog: &Catalog,
         tenant: Arc<Tenant>,
         sources: &SourceTables,
+        stores: &Arc<dyn ObjectStoreRegistry>,
         pool: Arc<TenantPool>,
         ledger: &Arc<dyn UsageLedger>,
     ) -> Result<Self, PlannerError> {
@@ -116,6 +119,8 @@ impl TenantSession {
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_pool(Arc::new(FairSpillPool::new(memory_limit)))
             .with_disk_manager_builder(disk)
+            .with_object_store_registry(Arc::clone(stores))
+            .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0))
             .build_arc()?;
 
         let root = Arc::new(MemoryCatalogProvider::new());
@@ -123,6 +128,9 @@ impl TenantSession {
         let grants = catalog.grants(&tenant.id);
         let mut tables = Vec::with_capacity(grants.len());
         for grant in grants {
+            if sources.is_unavailable(&grant.dataset.to_string()) {
+                continue;
+            }
             let plan = sources.plan_grant(&tenant, grant).await?;
             let view = Arc::new(GrantedViewProvider::new(grant.dataset.to_string(), plan));
             let domain = grant.dataset.domain();
@@ -217,15 +225,6 @@ impl TenantSession {
     /// The tenant this session belongs to.
     pub fn tenant(&self) -> &Arc<Tenant> {
         &self.tenant
-    }
-
-    /// Makes `store` serve the objects under `url` in this session.
-    pub(crate) fn register_object_store(
-        &self,
-        url: &url::Url,
-        store: Arc<dyn object_store::ObjectStore>,
-    ) {
-        self.context.register_object_store(url, store);
     }
 
     /// A snapshot of the session's state to plan one query with.

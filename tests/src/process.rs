@@ -52,7 +52,7 @@ pub fn write_config(dir: &Path, options: &TollgateOptions) -> PathBuf {
     path
 }
 
-fn free_port() -> SocketAddr {
+pub(crate) fn free_port() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .expect("a free port")

@@ -6,28 +6,10 @@
 //! environment is a virtualenv made by `scripts/python-env` (which `scripts/test` runs).
 //! `TOLLGATE_SKIP_SPARK=1` skips the Spark job.
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use tollgate_tests::TestGateway;
-
-/// The interpreter of the virtualenv that `scripts/python-env` makes.
-fn venv_python() -> PathBuf {
-    let venv = match std::env::var_os("TOLLGATE_VENV") {
-        Some(venv) => PathBuf::from(venv),
-        None => {
-            let home = std::env::var_os("HOME").expect("HOME or TOLLGATE_VENV is set");
-            PathBuf::from(home).join(".cache/tollgate-venv")
-        }
-    };
-    let python = venv.join("bin/python");
-    assert!(
-        python.exists(),
-        "no Python environment at {}: run scripts/python-env",
-        venv.display()
-    );
-    python
-}
+use tollgate_tests::moto::venv_python;
 
 /// `sql`'s single `bigint` as `user`, over pgwire.
 async fn count(gateway: &TestGateway, user: &str, sql: &str) -> i64 {

@@ -230,6 +230,7 @@ fn config(fixture: &Fixture, isolation: bool) -> Result<TollgateOptions, String>
                 dataset: format!("tpch.{table}"),
                 columns: None,
                 row_filter: None,
+                source: None,
             });
         }
     }
