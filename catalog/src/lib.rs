@@ -51,9 +51,11 @@ mod tests {
         assert_eq!(catalog.database(), "tollgate");
         assert_eq!(options.profiles.len(), 3);
         let grants = catalog.grants("acme");
-        assert_eq!(grants.len(), 2);
+        assert_eq!(grants.len(), 3);
         let columns = grants[0].columns.as_ref().expect("columns are listed");
         assert_eq!(columns[2].name, "temperature_f");
+        assert_eq!(grants[2].source.as_deref(), Some("crm_acme"));
+        assert_eq!(catalog.sources().len(), 4);
         assert!(catalog.principal("acme_analyst").is_some());
     }
 

@@ -51,7 +51,7 @@ pub(crate) struct RunningJob {
 }
 
 /// Aborts a task when dropped.
-pub(crate) struct AbortOnDrop<T = ()>(JoinHandle<T>);
+pub(crate) struct AbortOnDrop<T = ()>(pub(crate) JoinHandle<T>);
 
 impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {

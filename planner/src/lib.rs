@@ -27,6 +27,8 @@ mod output_names;
 mod partitions;
 pub mod policy;
 pub mod pool;
+mod postgres_table;
+mod replicas;
 mod roles;
 mod service;
 pub mod source_error;

@@ -32,6 +32,12 @@ pub enum SourceFailure {
     /// rewritten); the query can be retried.
     #[error("changed while it was read (a file was removed); retry the query")]
     FileRemoved,
+    /// None of the dataset's replicas could be reached.
+    #[error("is unavailable: none of its replicas can be reached")]
+    ReplicasDown,
+    /// The replica refused or failed the query the gateway sent for it.
+    #[error("could not be read from its replica")]
+    ReplicaQuery,
     /// A file could not be read as the dataset's schema (a column's type changed).
     #[error("has a file that cannot be read as the dataset's schema (a column's type changed)")]
     SchemaDrift,

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::catalog::MemorySchemaProvider;
+use datafusion::catalog::{MemoryCatalogProvider, MemorySchemaProvider, SchemaProvider};
 use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::datasource::file_format::options::ParquetReadOptions;
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
@@ -19,9 +19,12 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::Token;
-use tollgate_catalog::{Catalog, Column, DatasetId, DatasetLocation, Grant, Tenant};
+use tokio::runtime::Handle;
+use tollgate_catalog::{Catalog, Column, DatasetId, DatasetLocation, Grant, SourceOptions, Tenant};
 
 use crate::error::PlannerError;
+use crate::postgres_table::PostgresTable;
+use crate::replicas::ReplicaSet;
 
 const SOURCE_CATALOG: &str = "source";
 
@@ -29,6 +32,11 @@ const SOURCE_CATALOG: &str = "source";
 pub(crate) struct SourceTables {
     context: SessionContext,
     unavailable: BTreeMap<String, String>,
+}
+
+/// The catalog holding a dedicated source's tables, for grants routed to it.
+fn routed_catalog(source: &str) -> String {
+    format!("{SOURCE_CATALOG}:{source}")
 }
 
 impl SourceTables {
@@ -57,18 +65,43 @@ impl SourceTables {
                 message: "the source catalog is missing".to_owned(),
             })?;
         let mut unavailable = BTreeMap::new();
+        let mut replicas = Replicas::new(catalog)?;
         for dataset in catalog.datasets() {
             let id = &dataset.id;
             if root.schema(id.domain()).is_none() {
                 root.register_schema(id.domain(), Arc::new(MemorySchemaProvider::new()))?;
             }
-            let DatasetLocation::Parquet {
-                url,
-                partition_columns,
-                ..
-            } = &dataset.location
-            else {
-                continue;
+            let (url, partition_columns) = match &dataset.location {
+                DatasetLocation::Parquet {
+                    url,
+                    partition_columns,
+                    ..
+                } => (url, partition_columns),
+                DatasetLocation::Postgres {
+                    source,
+                    schema,
+                    table,
+                } => {
+                    let declared = match &dataset.columns {
+                        Some(columns) => Some(declared_schema(&context, id, columns).await?),
+                        None => None,
+                    };
+                    let replicas = replicas.get(source)?;
+                    let opened =
+                        PostgresTable::open(&id.to_string(), schema, table, declared, replicas)
+                            .await;
+                    match opened {
+                        Ok(table) => {
+                            let name = format!("{SOURCE_CATALOG}.{}.{}", id.domain(), id.name());
+                            context.register_table(name.as_str(), Arc::new(table))?;
+                        }
+                        Err(error) => {
+                            tracing::error!(dataset = %id, %error, "cannot describe the dataset's table; it is not served");
+                            unavailable.insert(id.to_string(), error);
+                        }
+                    }
+                    continue;
+                }
             };
             let declared = match &dataset.columns {
                 Some(columns) => Some(declared_schema(&context, id, columns).await?),
@@ -92,15 +125,72 @@ impl SourceTables {
                 unavailable.insert(id.to_string(), error.to_string());
             }
         }
+        for tenant in catalog.tenants() {
+            for grant in catalog.grants(&tenant.id) {
+                let (Some(source), Some(dataset)) =
+                    (&grant.source, catalog.dataset(&grant.dataset))
+                else {
+                    continue;
+                };
+                let DatasetLocation::Postgres { schema, table, .. } = &dataset.location else {
+                    continue;
+                };
+                let routed = routed_catalog(source);
+                if context.catalog(&routed).is_none() {
+                    context.register_catalog(&routed, Arc::new(MemoryCatalogProvider::new()));
+                }
+                let Some(root) = context.catalog(&routed) else {
+                    continue;
+                };
+                let id = &dataset.id;
+                let domain = match root.schema(id.domain()) {
+                    Some(domain) => domain,
+                    None => {
+                        let domain: Arc<dyn SchemaProvider> = Arc::new(MemorySchemaProvider::new());
+                        root.register_schema(id.domain(), Arc::clone(&domain))?;
+                        domain
+                    }
+                };
+                if domain.table_exist(id.name()) {
+                    continue;
+                }
+                let declared = match &dataset.columns {
+                    Some(columns) => Some(declared_schema(&context, id, columns).await?),
+                    None => None,
+                };
+                match PostgresTable::open(
+                    &id.to_string(),
+                    schema,
+                    table,
+                    declared,
+                    replicas.get(source)?,
+                )
+                .await
+                {
+                    Ok(table) => {
+                        domain.register_table(id.name().to_owned(), Arc::new(table))?;
+                    }
+                    Err(error) => {
+                        tracing::error!(dataset = %id, source = %source, %error, "cannot describe the dataset's table on a dedicated source; grants routed there are not served");
+                        unavailable.insert(format!("{id}@{source}"), error);
+                    }
+                }
+            }
+        }
         Ok(Self {
             context,
             unavailable,
         })
     }
 
-    /// Whether `dataset` could not be opened at start-up (and so is not served).
-    pub fn is_unavailable(&self, dataset: &str) -> bool {
-        self.unavailable.contains_key(dataset)
+    /// Whether `grant`'s dataset could not be opened at start-up, on its own source or the
+    /// grant's dedicated one (and so is not served).
+    pub fn is_unavailable(&self, grant: &Grant) -> bool {
+        let key = match &grant.source {
+            Some(source) => format!("{}@{source}", grant.dataset),
+            None => grant.dataset.to_string(),
+        };
+        self.unavailable.contains_key(&key)
     }
 
     /// Plans `grant` for `tenant`: granted columns, row filter, attributes bound as values.
@@ -144,8 +234,12 @@ impl SourceTables {
             Some(filter) => format!(" WHERE {}", single_expression(filter)?),
             None => String::new(),
         };
+        let catalog = match &grant.source {
+            Some(source) => format!("{}.", quote(&routed_catalog(source))),
+            None => String::new(),
+        };
         let sql = format!(
-            "SELECT {columns} FROM {}.{}{filter}",
+            "SELECT {columns} FROM {catalog}{}.{}{filter}",
             quote(grant.dataset.domain()),
             quote(grant.dataset.name())
         );
@@ -188,6 +282,58 @@ fn bind_attributes(plan: LogicalPlan, tenant: &Tenant) -> Result<LogicalPlan, Pl
         values.insert(name.to_owned(), scalar.into());
     }
     Ok(plan.with_param_values(ParamValues::Map(values))?)
+}
+
+/// The replica sets of the catalog's postgres sources, made on first use.
+struct Replicas<'a> {
+    catalog: &'a Catalog,
+    sets: BTreeMap<String, Arc<ReplicaSet>>,
+    io: Handle,
+}
+
+impl<'a> Replicas<'a> {
+    fn new(catalog: &'a Catalog) -> Result<Self, PlannerError> {
+        let io = Handle::try_current().map_err(|e| PlannerError::SourceStore {
+            source_name: String::new(),
+            message: format!("replicas need a Tokio runtime for their I/O: {e}"),
+        })?;
+        Ok(Self {
+            catalog,
+            sets: BTreeMap::new(),
+            io,
+        })
+    }
+
+    /// The replicas of postgres source `name`.
+    fn get(&mut self, name: &str) -> Result<Arc<ReplicaSet>, PlannerError> {
+        if let Some(set) = self.sets.get(name) {
+            return Ok(Arc::clone(set));
+        }
+        let error = |message: String| PlannerError::SourceStore {
+            source_name: name.to_owned(),
+            message,
+        };
+        let Some(SourceOptions::Postgres {
+            replicas,
+            max_connections,
+            connect_timeout,
+        }) = self.catalog.sources().get(name)
+        else {
+            return Err(error("is not a postgres source".to_owned()));
+        };
+        let set = Arc::new(
+            ReplicaSet::new(
+                name,
+                replicas,
+                *max_connections,
+                connect_timeout.duration(),
+                self.io.clone(),
+            )
+            .map_err(error)?,
+        );
+        self.sets.insert(name.to_owned(), Arc::clone(&set));
+        Ok(set)
+    }
 }
 
 /// The file schema a dataset declares: its columns with their SQL types as Arrow types.

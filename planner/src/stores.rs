@@ -69,10 +69,7 @@ pub(crate) fn source_stores(
 /// The store of an S3 source and the URL it serves (`s3://bucket`), with a listing cache;
 /// `None` for other sources. The client uses the source's keys if given, else the AWS chain
 /// from the environment.
-fn s3_store(
-    source: &SourceOptions,
-    io_runtime: &Handle,
-) -> Result<Option<UrlStore>, String> {
+fn s3_store(source: &SourceOptions, io_runtime: &Handle) -> Result<Option<UrlStore>, String> {
     let SourceOptions::S3 {
         bucket,
         region,

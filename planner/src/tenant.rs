@@ -128,7 +128,7 @@ impl TenantSession {
         let grants = catalog.grants(&tenant.id);
         let mut tables = Vec::with_capacity(grants.len());
         for grant in grants {
-            if sources.is_unavailable(&grant.dataset.to_string()) {
+            if sources.is_unavailable(grant) {
                 continue;
             }
             let plan = sources.plan_grant(&tenant, grant).await?;

@@ -1,0 +1,662 @@
+//! A dataset in a table of a PostgreSQL source, read through its [`ReplicaSet`].
+//!
+//! Projections, filters and limits are pushed into the SQL sent to the replica, so only
+//! the rows and columns the query needs cross the network: a filter is pushed when it is
+//! made of columns, literals, comparisons, boolean logic, arithmetic, `IN`, `BETWEEN`,
+//! `LIKE` and null tests (printed by DataFusion's unparser in PostgreSQL's dialect), and
+//! applied exactly there. Rows are read in batches of [`BATCH_ROWS`] and stream through
+//! a two-batch channel; the number read is the scan's `output_rows`, which the usage
+//! record reports as rows scanned.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use datafusion::arrow::array::{
+    ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Float32Builder, Float64Builder,
+    Int16Builder, Int32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
+};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::datasource::TableType;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::{Expr, Operator, TableProviderFilterPushDown};
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+};
+use datafusion::scalar::ScalarValue;
+use datafusion::sql::unparser::Unparser;
+use datafusion::sql::unparser::dialect::PostgreSqlDialect;
+use futures::{StreamExt, pin_mut};
+use tokio::sync::mpsc;
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+
+use crate::executor::AbortOnDrop;
+use crate::leakproof;
+use crate::replicas::ReplicaSet;
+use crate::source_error::{DatasetError, SourceFailure};
+use crate::sources::quote;
+
+/// Rows per batch read from a replica.
+const BATCH_ROWS: usize = 8192;
+/// Precision and scale of `numeric` columns declared without them.
+const UNCONSTRAINED_NUMERIC: (u8, i8) = (38, 10);
+
+/// How a column's values are read from a row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Reader {
+    Int16,
+    Int32,
+    Int64,
+    Float32,
+    Float64,
+    Bool,
+    Text,
+    Bytes,
+    Date,
+    Timestamp,
+    TimestampTz,
+    /// Selected as `::text` and cast to the column's Arrow type (numeric, uuid, json, …).
+    Cast,
+}
+
+#[derive(Debug, Clone)]
+struct RemoteColumn {
+    name: String,
+    reader: Reader,
+}
+
+impl RemoteColumn {
+    fn select(&self) -> String {
+        match self.reader {
+            Reader::Cast => format!("{}::text", quote(&self.name)),
+            _ => quote(&self.name),
+        }
+    }
+}
+
+/// A table of a PostgreSQL source.
+#[derive(Debug)]
+pub(crate) struct PostgresTable {
+    dataset: String,
+    relation: String,
+    schema: SchemaRef,
+    columns: Vec<RemoteColumn>,
+    replicas: Arc<ReplicaSet>,
+}
+
+impl PostgresTable {
+    /// The table `schema.table` of `replicas`: its columns as declared, else as the first
+    /// replica that answers describes them.
+    ///
+    /// # Errors
+    /// The failure to reach every replica, or a message when the table does not exist.
+    pub async fn open(
+        dataset: &str,
+        schema: &str,
+        table: &str,
+        declared: Option<Schema>,
+        replicas: Arc<ReplicaSet>,
+    ) -> std::result::Result<Self, String> {
+        let relation = format!("{}.{}", quote(schema), quote(table));
+        let (fields, columns) = match declared {
+            Some(declared) => {
+                let columns = declared
+                    .fields()
+                    .iter()
+                    .map(|field| RemoteColumn {
+                        name: field.name().clone(),
+                        reader: Reader::Cast,
+                    })
+                    .collect();
+                (
+                    declared
+                        .fields()
+                        .iter()
+                        .map(|f| f.as_ref().clone())
+                        .collect(),
+                    columns,
+                )
+            }
+            None => describe(&replicas, schema, table).await?,
+        };
+        Ok(Self {
+            dataset: dataset.to_owned(),
+            relation,
+            schema: Arc::new(Schema::new(fields)),
+            columns,
+            replicas,
+        })
+    }
+}
+
+/// The columns of `schema.table` on the first replica that answers.
+async fn describe(
+    replicas: &Arc<ReplicaSet>,
+    schema: &str,
+    table: &str,
+) -> std::result::Result<(Vec<Field>, Vec<RemoteColumn>), String> {
+    const COLUMNS: &str = "SELECT a.attname, t.typname, a.atttypmod, NOT a.attnotnull \
+         FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
+         WHERE a.attrelid = (quote_ident($1) || '.' || quote_ident($2))::regclass \
+           AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum";
+    let (schema, table) = (schema.to_owned(), table.to_owned());
+    let set = Arc::clone(replicas);
+    let rows = replicas
+        .io()
+        .spawn(async move {
+            set.with_connection(|client| {
+                let (schema, table) = (schema.clone(), table.clone());
+                async move {
+                    client
+                        .query(COLUMNS, &[&schema, &table])
+                        .await
+                        .map_err(|e| (is_broken(&e), SourceFailure::ReplicaQuery))
+                }
+            })
+            .await
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|failure| failure.to_string())?;
+    if rows.is_empty() {
+        return Err("the table has no columns or does not exist".to_owned());
+    }
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let name: String = row.get(0);
+            let type_name: String = row.get(1);
+            let modifier: i32 = row.get(2);
+            let nullable: bool = row.get(3);
+            let (data_type, reader) = arrow_type(&type_name, modifier);
+            (
+                Field::new(&name, data_type, nullable),
+                RemoteColumn { name, reader },
+            )
+        })
+        .unzip())
+}
+
+/// The Arrow type of a PostgreSQL type and how to read it.
+fn arrow_type(type_name: &str, modifier: i32) -> (DataType, Reader) {
+    match type_name {
+        "int2" => (DataType::Int16, Reader::Int16),
+        "int4" => (DataType::Int32, Reader::Int32),
+        "int8" => (DataType::Int64, Reader::Int64),
+        "float4" => (DataType::Float32, Reader::Float32),
+        "float8" => (DataType::Float64, Reader::Float64),
+        "bool" => (DataType::Boolean, Reader::Bool),
+        "text" | "varchar" | "bpchar" | "name" => (DataType::Utf8, Reader::Text),
+        "bytea" => (DataType::Binary, Reader::Bytes),
+        "date" => (DataType::Date32, Reader::Date),
+        "timestamp" => (
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            Reader::Timestamp,
+        ),
+        "timestamptz" => (
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            Reader::TimestampTz,
+        ),
+        "numeric" => {
+            let (precision, scale) = if modifier >= 4 {
+                let packed = modifier - 4;
+                (
+                    u8::try_from((packed >> 16) & 0xffff).unwrap_or(38).min(38),
+                    i8::try_from(packed & 0xffff).unwrap_or(10),
+                )
+            } else {
+                UNCONSTRAINED_NUMERIC
+            };
+            (DataType::Decimal128(precision, scale), Reader::Cast)
+        }
+        // uuid, json, time, interval, arrays, enums, …: their text form.
+        _ => (DataType::Utf8, Reader::Cast),
+    }
+}
+
+#[async_trait]
+impl TableProvider for PostgresTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        Ok(filters
+            .iter()
+            .map(|filter| {
+                if filter_sql(filter).is_some() {
+                    TableProviderFilterPushDown::Exact
+                } else {
+                    TableProviderFilterPushDown::Unsupported
+                }
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let indices: Vec<usize> = match projection {
+            Some(indices) => indices.clone(),
+            None => (0..self.columns.len()).collect(),
+        };
+        let columns: Vec<RemoteColumn> = indices.iter().map(|&i| self.columns[i].clone()).collect();
+        let select = if columns.is_empty() {
+            "1".to_owned()
+        } else {
+            columns
+                .iter()
+                .map(RemoteColumn::select)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut sql = format!("SELECT {select} FROM {}", self.relation);
+        let conditions = filters
+            .iter()
+            .map(|filter| {
+                filter_sql(filter).ok_or_else(|| {
+                    DataFusionError::Internal(format!("filter `{filter}` cannot be pushed"))
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if !conditions.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&conditions.join(" AND "));
+        }
+        if let Some(limit) = limit {
+            sql.push_str(&format!(" LIMIT {limit}"));
+        }
+        let schema = Arc::new(self.schema.project(&indices)?);
+        Ok(Arc::new(PostgresScanExec::new(
+            self.dataset.clone(),
+            sql,
+            schema,
+            columns.iter().map(|column| column.reader).collect(),
+            Arc::clone(&self.replicas),
+        )))
+    }
+}
+
+/// `filter` as PostgreSQL SQL if it is made only of what a replica evaluates exactly as
+/// DataFusion would.
+fn filter_sql(filter: &Expr) -> Option<String> {
+    if !pushable(filter) {
+        return None;
+    }
+    let unqualified = leakproof::unqualified(filter.clone()).ok()?;
+    let dialect = PostgreSqlDialect {};
+    Unparser::new(&dialect)
+        .expr_to_sql(&unqualified)
+        .ok()
+        .map(|sql| sql.to_string())
+}
+
+fn pushable(expr: &Expr) -> bool {
+    match expr {
+        Expr::Column(_) => true,
+        Expr::Literal(value, _) => matches!(
+            value,
+            ScalarValue::Boolean(Some(_))
+                | ScalarValue::Int8(Some(_))
+                | ScalarValue::Int16(Some(_))
+                | ScalarValue::Int32(Some(_))
+                | ScalarValue::Int64(Some(_))
+                | ScalarValue::Float64(Some(_))
+                | ScalarValue::Utf8(Some(_))
+                | ScalarValue::Date32(Some(_))
+                | ScalarValue::Decimal128(Some(_), _, _)
+        ),
+        Expr::BinaryExpr(binary) => {
+            matches!(
+                binary.op,
+                Operator::Eq
+                    | Operator::NotEq
+                    | Operator::Lt
+                    | Operator::LtEq
+                    | Operator::Gt
+                    | Operator::GtEq
+                    | Operator::And
+                    | Operator::Or
+                    | Operator::Plus
+                    | Operator::Minus
+                    | Operator::Multiply
+            ) && pushable(&binary.left)
+                && pushable(&binary.right)
+        }
+        Expr::Not(inner) | Expr::IsNull(inner) | Expr::IsNotNull(inner) => pushable(inner),
+        Expr::Between(between) => {
+            pushable(&between.expr) && pushable(&between.low) && pushable(&between.high)
+        }
+        Expr::InList(list) => pushable(&list.expr) && list.list.iter().all(pushable),
+        Expr::Like(like) => {
+            !like.case_insensitive
+                && like.escape_char.is_none()
+                && pushable(&like.expr)
+                && pushable(&like.pattern)
+        }
+        _ => false,
+    }
+}
+
+/// Runs one SQL query on a replica and streams its rows as batches.
+#[derive(Debug)]
+pub(crate) struct PostgresScanExec {
+    dataset: String,
+    sql: String,
+    schema: SchemaRef,
+    readers: Vec<Reader>,
+    replicas: Arc<ReplicaSet>,
+    properties: Arc<PlanProperties>,
+    metrics: ExecutionPlanMetricsSet,
+}
+
+impl PostgresScanExec {
+    fn new(
+        dataset: String,
+        sql: String,
+        schema: SchemaRef,
+        readers: Vec<Reader>,
+        replicas: Arc<ReplicaSet>,
+    ) -> Self {
+        let properties = PlanProperties::new(
+            EquivalenceProperties::new(Arc::clone(&schema)),
+            Partitioning::UnknownPartitioning(1),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        );
+        Self {
+            dataset,
+            sql,
+            schema,
+            readers,
+            replicas,
+            properties: Arc::new(properties),
+            metrics: ExecutionPlanMetricsSet::new(),
+        }
+    }
+}
+
+impl DisplayAs for PostgresScanExec {
+    fn fmt_as(&self, _format: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "PostgresScanExec: dataset={}", self.dataset)
+    }
+}
+
+impl ExecutionPlan for PostgresScanExec {
+    fn name(&self) -> &str {
+        "PostgresScanExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        Vec::new()
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if children.is_empty() {
+            Ok(self)
+        } else {
+            Err(DataFusionError::Internal(
+                "PostgresScanExec is a leaf and takes no children".to_owned(),
+            ))
+        }
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        _context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let metrics = BaselineMetrics::new(&self.metrics, partition);
+        let (sender, receiver) = mpsc::channel(2);
+        let query = Query {
+            dataset: self.dataset.clone(),
+            sql: self.sql.clone(),
+            schema: Arc::clone(&self.schema),
+            readers: self.readers.clone(),
+        };
+        let replicas = Arc::clone(&self.replicas);
+        let task = self.replicas.io().spawn(async move {
+            let outcome = replicas
+                .with_connection(|client| query.run(client, sender.clone()))
+                .await;
+            if let Err(failure) = outcome {
+                let error = DatasetError {
+                    dataset: query.dataset.clone(),
+                    failure,
+                };
+                let _ = sender
+                    .send(Err(DataFusionError::External(Box::new(error))))
+                    .await;
+            }
+        });
+        let guard = AbortOnDrop(task);
+        let batches = futures::stream::unfold(
+            (receiver, guard, metrics),
+            |(mut receiver, guard, metrics)| async move {
+                let batch = receiver.recv().await?;
+                if let Ok(batch) = &batch {
+                    metrics.record_output(batch.num_rows());
+                }
+                Some((batch, (receiver, guard, metrics)))
+            },
+        );
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            Arc::clone(&self.schema),
+            batches,
+        )))
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+}
+
+/// One query's SQL and how to turn its rows into batches.
+#[derive(Clone)]
+struct Query {
+    dataset: String,
+    sql: String,
+    schema: SchemaRef,
+    readers: Vec<Reader>,
+}
+
+type BatchSender = mpsc::Sender<Result<RecordBatch>>;
+
+impl Query {
+    /// Streams the rows into `sender`. A connection that breaks before the first batch was
+    /// sent is reported as retryable.
+    async fn run(
+        &self,
+        client: deadpool_postgres::Object,
+        sender: BatchSender,
+    ) -> std::result::Result<(), (bool, SourceFailure)> {
+        let failed = |error: &tokio_postgres::Error, sent: bool| {
+            tracing::warn!(dataset = %self.dataset, %error, "replica query failed");
+            (!sent && is_broken(error), SourceFailure::ReplicaQuery)
+        };
+        let rows = client
+            .query_raw(self.sql.as_str(), std::iter::empty::<&(dyn ToSql + Sync)>())
+            .await
+            .map_err(|e| failed(&e, false))?;
+        pin_mut!(rows);
+        let mut sent = false;
+        let mut batch = self.builders();
+        let mut count = 0;
+        while let Some(row) = rows.next().await {
+            let row = row.map_err(|e| failed(&e, sent))?;
+            for (index, builder) in batch.iter_mut().enumerate() {
+                builder.append(&row, index);
+            }
+            count += 1;
+            if count == BATCH_ROWS {
+                sent = true;
+                if !self.send(&sender, &mut batch, count).await {
+                    return Ok(());
+                }
+                count = 0;
+            }
+        }
+        if count > 0 {
+            self.send(&sender, &mut batch, count).await;
+        }
+        Ok(())
+    }
+
+    fn builders(&self) -> Vec<ColumnBuilder> {
+        self.readers
+            .iter()
+            .map(|reader| ColumnBuilder::new(*reader))
+            .collect()
+    }
+
+    /// Sends the rows built so far; `false` when the reader went away.
+    async fn send(&self, sender: &BatchSender, batch: &mut [ColumnBuilder], rows: usize) -> bool {
+        let columns: Result<Vec<ArrayRef>> = batch
+            .iter_mut()
+            .zip(self.schema.fields())
+            .map(|(builder, field)| builder.finish(field.data_type()))
+            .collect();
+        let batch = columns.and_then(|columns| {
+            let options = RecordBatchOptions::new().with_row_count(Some(rows));
+            Ok(RecordBatch::try_new_with_options(
+                Arc::clone(&self.schema),
+                columns,
+                &options,
+            )?)
+        });
+        sender.send(batch).await.is_ok()
+    }
+}
+
+/// Whether `error` means the connection is gone (the replica went down), not that the
+/// query was refused.
+fn is_broken(error: &tokio_postgres::Error) -> bool {
+    if error.is_closed() {
+        return true;
+    }
+    match error.code() {
+        // admin_shutdown, crash_shutdown, cannot_connect_now, and connection exceptions.
+        Some(code) => {
+            let code = code.code();
+            code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
+        }
+        None => true,
+    }
+}
+
+/// Builds one column of a batch.
+enum ColumnBuilder {
+    Int16(Int16Builder),
+    Int32(Int32Builder),
+    Int64(Int64Builder),
+    Float32(Float32Builder),
+    Float64(Float64Builder),
+    Bool(BooleanBuilder),
+    Text(StringBuilder),
+    Bytes(BinaryBuilder),
+    Date(Date32Builder),
+    Timestamp(TimestampMicrosecondBuilder),
+    TimestampTz(TimestampMicrosecondBuilder),
+    Cast(StringBuilder),
+}
+
+impl ColumnBuilder {
+    fn new(reader: Reader) -> Self {
+        match reader {
+            Reader::Int16 => Self::Int16(Int16Builder::new()),
+            Reader::Int32 => Self::Int32(Int32Builder::new()),
+            Reader::Int64 => Self::Int64(Int64Builder::new()),
+            Reader::Float32 => Self::Float32(Float32Builder::new()),
+            Reader::Float64 => Self::Float64(Float64Builder::new()),
+            Reader::Bool => Self::Bool(BooleanBuilder::new()),
+            Reader::Text => Self::Text(StringBuilder::new()),
+            Reader::Bytes => Self::Bytes(BinaryBuilder::new()),
+            Reader::Date => Self::Date(Date32Builder::new()),
+            Reader::Timestamp => Self::Timestamp(TimestampMicrosecondBuilder::new()),
+            Reader::TimestampTz => Self::TimestampTz(TimestampMicrosecondBuilder::new()),
+            Reader::Cast => Self::Cast(StringBuilder::new()),
+        }
+    }
+
+    fn append(&mut self, row: &Row, index: usize) {
+        match self {
+            Self::Int16(b) => b.append_option(row.get::<_, Option<i16>>(index)),
+            Self::Int32(b) => b.append_option(row.get::<_, Option<i32>>(index)),
+            Self::Int64(b) => b.append_option(row.get::<_, Option<i64>>(index)),
+            Self::Float32(b) => b.append_option(row.get::<_, Option<f32>>(index)),
+            Self::Float64(b) => b.append_option(row.get::<_, Option<f64>>(index)),
+            Self::Bool(b) => b.append_option(row.get::<_, Option<bool>>(index)),
+            Self::Text(b) | Self::Cast(b) => b.append_option(row.get::<_, Option<&str>>(index)),
+            Self::Bytes(b) => b.append_option(row.get::<_, Option<&[u8]>>(index)),
+            Self::Date(b) => b.append_option(
+                row.get::<_, Option<NaiveDate>>(index)
+                    .map(|date| (date - NaiveDate::default()).num_days() as i32),
+            ),
+            Self::Timestamp(b) => b.append_option(
+                row.get::<_, Option<NaiveDateTime>>(index)
+                    .map(|at| at.and_utc().timestamp_micros()),
+            ),
+            Self::TimestampTz(b) => b.append_option(
+                row.get::<_, Option<DateTime<Utc>>>(index)
+                    .map(|at| at.timestamp_micros()),
+            ),
+        }
+    }
+
+    fn finish(&mut self, data_type: &DataType) -> Result<ArrayRef> {
+        let array: ArrayRef = match self {
+            Self::Int16(b) => Arc::new(b.finish()),
+            Self::Int32(b) => Arc::new(b.finish()),
+            Self::Int64(b) => Arc::new(b.finish()),
+            Self::Float32(b) => Arc::new(b.finish()),
+            Self::Float64(b) => Arc::new(b.finish()),
+            Self::Bool(b) => Arc::new(b.finish()),
+            Self::Text(b) => Arc::new(b.finish()),
+            Self::Bytes(b) => Arc::new(b.finish()),
+            Self::Date(b) => Arc::new(b.finish()),
+            Self::Timestamp(b) => Arc::new(b.finish()),
+            Self::TimestampTz(b) => Arc::new(b.finish().with_timezone("UTC")),
+            Self::Cast(b) => {
+                let text = b.finish();
+                return Ok(cast(&text, data_type)?);
+            }
+        };
+        Ok(array)
+    }
+}

@@ -1,0 +1,263 @@
+//! Datasets in tables of PostgreSQL replicas (the machine's server, one database per
+//! replica): filters, projections and limits run on the replica, a tenant's grant can route
+//! its queries to its own replicas, and when one replica goes down the next one serves;
+//! when all are down the query fails with an error naming the dataset.
+
+use std::time::{Duration, Instant};
+
+use tokio_postgres::{Client, NoTls};
+use tollgate_catalog::{
+    DatasetOptions, GrantOptions, HumanDuration, SourceOptions, TollgateOptions,
+};
+use tollgate_tests::{TestGateway, message, sqlstate};
+
+const ADMIN: &str = "host=127.0.0.1 port=5432 user=postgres dbname=postgres";
+const ACCOUNTS: i64 = 10_000;
+
+async fn connect(conninfo: &str) -> Client {
+    let (client, connection) = tokio_postgres::connect(conninfo, NoTls)
+        .await
+        .expect("connect to the machine's PostgreSQL");
+    tokio::spawn(connection);
+    client
+}
+
+fn conninfo(database: &str) -> String {
+    format!("host=127.0.0.1 port=5432 user=postgres dbname={database}")
+}
+
+/// Three replica databases (shared, dedicated a and b) of one `accounts` table, each
+/// saying which replica it is in `served_by`; dropped when the test ends.
+struct Replicas {
+    admin: Client,
+    names: [String; 3],
+}
+
+impl Replicas {
+    async fn create() -> Self {
+        let admin = connect(ADMIN).await;
+        let suffix = std::process::id();
+        let names = ["shared", "dedicated_a", "dedicated_b"]
+            .map(|name| format!("tollgate_replica_{name}_{suffix}"));
+        for (name, served_by) in names.iter().zip(["shared", "dedicated-a", "dedicated-b"]) {
+            for statement in [
+                format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                format!("CREATE DATABASE {name}"),
+            ] {
+                admin
+                    .batch_execute(&statement)
+                    .await
+                    .expect("create a replica database");
+            }
+            let replica = connect(&conninfo(name)).await;
+            replica
+                .batch_execute(&format!(
+                    "CREATE TABLE accounts (
+                         account_id bigint PRIMARY KEY,
+                         region text NOT NULL,
+                         balance numeric(12,2),
+                         opened date,
+                         served_by text NOT NULL);
+                     INSERT INTO accounts
+                     SELECT i, (ARRAY['EUROPE','AMERICA','ASIA'])[i % 3 + 1], i * 1.25,
+                            DATE '2020-01-01' + (i % 365), '{served_by}'
+                     FROM generate_series(0, {last}) AS i;
+                     ANALYZE accounts;",
+                    last = ACCOUNTS - 1
+                ))
+                .await
+                .expect("fill the replica");
+        }
+        Self { admin, names }
+    }
+
+    /// Takes replica `index` down: no new connections, existing ones terminated.
+    async fn take_down(&self, index: usize) {
+        let name = &self.names[index];
+        for statement in [
+            format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"),
+            format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+            ),
+        ] {
+            self.admin
+                .batch_execute(&statement)
+                .await
+                .expect("take the replica down");
+        }
+    }
+
+    async fn drop_all(self) {
+        for name in &self.names {
+            self.admin
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await
+                .expect("drop a replica database");
+        }
+    }
+
+    /// Sources `crm_shared` and `crm_acme` (dedicated a, then b), dataset `crm.accounts`,
+    /// and grants: globex reads the shared replica, acme its region's accounts on its own.
+    fn configure(&self, options: &mut TollgateOptions) {
+        let source = |replicas: Vec<String>| SourceOptions::Postgres {
+            replicas,
+            max_connections: 4,
+            connect_timeout: HumanDuration(Duration::from_secs(2)),
+        };
+        options.sources.insert(
+            "crm_shared".to_owned(),
+            source(vec![conninfo(&self.names[0])]),
+        );
+        options.sources.insert(
+            "crm_acme".to_owned(),
+            source(vec![conninfo(&self.names[1]), conninfo(&self.names[2])]),
+        );
+        let dataset: DatasetOptions = toml::from_str(
+            r#"
+            id = "crm.accounts"
+            source = "crm_shared"
+            path = "public.accounts"
+            "#,
+        )
+        .expect("dataset options");
+        options.datasets.push(dataset);
+        for grant in [
+            r#"
+            tenant = "globex"
+            dataset = "crm.accounts"
+            "#,
+            r#"
+            tenant = "acme"
+            dataset = "crm.accounts"
+            columns = ["account_id", "balance", "served_by"]
+            row_filter = "region = $region"
+            source = "crm_acme"
+            "#,
+        ] {
+            let grant: GrantOptions = toml::from_str(grant).expect("grant options");
+            options.grants.push(grant);
+        }
+    }
+}
+
+/// `count(*)` and the replica that served the caller's accounts.
+async fn served(client: &Client) -> Result<(i64, String), tokio_postgres::Error> {
+    let row = client
+        .query_one("SELECT count(*), min(served_by) FROM crm.accounts", &[])
+        .await?;
+    Ok((row.get(0), row.get(1)))
+}
+
+/// Rows scanned by the caller's query whose text contains `marker`.
+async fn rows_scanned(client: &Client, marker: &str) -> i64 {
+    let started = Instant::now();
+    loop {
+        let rows = client
+            .query(
+                "SELECT rows_scanned FROM tollgate.usage_records \
+                 WHERE strpos(sql_text, $1) > 0 AND strpos(sql_text, 'tollgate.usage') = 0",
+                &[&marker],
+            )
+            .await
+            .expect("read usage");
+        if let Some(row) = rows.first() {
+            return row.get(0);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no record of {marker}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replica_tables_push_down_route_and_fail_over() {
+    let replicas = Replicas::create().await;
+    let gateway = TestGateway::start_with(|options| {
+        options.usage.record_sql_text = true;
+        replicas.configure(options);
+    })
+    .await;
+    let globex = gateway.connect("globex").await;
+    let acme = gateway.connect("acme").await;
+
+    // Routing: globex on the shared replica, acme on its dedicated one, its rows only.
+    assert_eq!(
+        served(&globex).await.expect("globex"),
+        (ACCOUNTS, "shared".to_owned())
+    );
+    let europe = (0..ACCOUNTS).filter(|i| i % 3 == 0).count() as i64;
+    assert_eq!(
+        served(&acme).await.expect("acme"),
+        (europe, "dedicated-a".to_owned())
+    );
+    let error = acme
+        .query("SELECT region FROM crm.accounts", &[])
+        .await
+        .expect_err("region is not granted to acme");
+    assert_eq!(sqlstate(&error), "42703");
+
+    // Types: bigint, numeric(12,2), date, text.
+    let row = globex
+        .query_one(
+            "SELECT account_id, CAST(balance AS text), CAST(opened AS text), region \
+             FROM crm.accounts WHERE account_id = 7",
+            &[],
+        )
+        .await
+        .expect("one account");
+    assert_eq!(row.get::<_, i64>(0), 7);
+    assert_eq!(row.get::<_, String>(1), "8.75");
+    assert_eq!(row.get::<_, String>(2), "2020-01-08");
+    assert_eq!(row.get::<_, String>(3), "AMERICA");
+
+    // Pushdown: the replica sends only the rows that match.
+    let rows = globex
+        .query(
+            "SELECT account_id, balance FROM crm.accounts \
+             WHERE account_id < 100 AND region = 'ASIA' AND 'pushed' <> ''",
+            &[],
+        )
+        .await
+        .expect("a filtered read");
+    let matching = (0..100).filter(|i| i % 3 == 2).count();
+    assert_eq!(rows.len(), matching);
+    assert_eq!(rows_scanned(&globex, "pushed").await, matching as i64);
+    let limited = globex
+        .query(
+            "SELECT account_id FROM crm.accounts LIMIT 5 /* limited */",
+            &[],
+        )
+        .await
+        .expect("a limited read");
+    assert_eq!(limited.len(), 5);
+
+    // Failover: dedicated a goes down, b serves acme.
+    replicas.take_down(1).await;
+    assert_eq!(
+        served(&acme).await.expect("acme after a failover"),
+        (europe, "dedicated-b".to_owned())
+    );
+
+    // Both dedicated replicas down: a clear error for acme; globex is unaffected.
+    replicas.take_down(2).await;
+    let error = served(&acme).await.expect_err("every replica is down");
+    let text = message(&error);
+    assert_eq!(sqlstate(&error), "58000", "{text}");
+    assert!(
+        text.contains("crm.accounts") && text.contains("none of its replicas"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("tollgate_replica") && !text.contains("5432"),
+        "{text}"
+    );
+    assert_eq!(
+        served(&globex).await.expect("globex still served").0,
+        ACCOUNTS
+    );
+
+    gateway.stop().await;
+    replicas.drop_all().await;
+}
