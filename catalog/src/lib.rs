@@ -26,10 +26,10 @@ pub use model::{
     RateLimit, Tenant, referenced_attributes,
 };
 pub use options::{
-    AuthOptions, ColumnOptions, DatasetOptions, EngineOptions, FlightListenerOptions,
-    GrantColumnOptions, GrantOptions, HttpListenerOptions, LedgerKind, PgListenerOptions,
-    PrincipalOptions, ProfileOptions, SourceOptions, TenantOptions, TlsOptions, TollgateOptions,
-    UsageOptions,
+    AthenaOptions, AuthOptions, ColumnOptions, DatasetOptions, EngineOptions,
+    FlightListenerOptions, GrantColumnOptions, GrantOptions, HttpListenerOptions, LedgerKind,
+    PgListenerOptions, PrincipalOptions, ProfileOptions, SourceOptions, TenantOptions, TlsOptions,
+    TollgateOptions, UsageOptions,
 };
 pub use throttle::LoginThrottle;
 pub use units::{ByteSize, HumanDuration};
@@ -55,7 +55,7 @@ mod tests {
         let columns = grants[0].columns.as_ref().expect("columns are listed");
         assert_eq!(columns[2].name, "temperature_f");
         assert_eq!(grants[2].source.as_deref(), Some("crm_acme"));
-        assert_eq!(catalog.sources().len(), 4);
+        assert_eq!(catalog.sources().len(), 5);
         assert!(catalog.principal("acme_analyst").is_some());
     }
 

@@ -75,6 +75,13 @@ pub enum DatasetLocation {
         /// Hive-style partition columns, outermost directory first.
         partition_columns: Vec<Column>,
     },
+    /// A table of an Athena source's database.
+    Athena {
+        /// Name of the source (an entry of `[sources]`).
+        source: String,
+        /// Name of the table.
+        table: String,
+    },
     /// A table of a PostgreSQL source.
     Postgres {
         /// Name of the source (an entry of `[sources]`).
@@ -152,6 +159,8 @@ pub struct Profile {
     pub max_result_bytes: Option<ByteSize>,
     /// Open connections at once.
     pub max_connections: usize,
+    /// Athena workgroup of the tenant's queries on Athena datasets.
+    pub athena_workgroup: Option<String>,
 }
 
 /// A token bucket: `per_second` sustained, `burst` at once.
@@ -289,6 +298,7 @@ impl Catalog {
                     max_result_rows: profile.max_result_rows,
                     max_result_bytes: profile.max_result_bytes,
                     max_connections: profile.max_connections,
+                    athena_workgroup: profile.athena_workgroup.clone(),
                 }),
             );
         }
@@ -348,6 +358,18 @@ impl Catalog {
                         source: dataset.source.clone(),
                         schema: schema.to_owned(),
                         table: table.to_owned(),
+                    }
+                }
+                Some(SourceOptions::Athena(_)) => {
+                    if dataset.columns.is_none() || !dataset.partition_columns.is_empty() {
+                        return Err(CatalogError::invalid(
+                            key("columns"),
+                            "a dataset on Athena declares its columns (and no partition columns)",
+                        ));
+                    }
+                    DatasetLocation::Athena {
+                        source: dataset.source.clone(),
+                        table: dataset.path.clone(),
                     }
                 }
                 Some(source) => DatasetLocation::Parquet {
@@ -630,8 +652,8 @@ fn parquet_url(source: &SourceOptions, path: &str) -> Result<String, String> {
                 .map_err(|()| format!("`{}` is not a valid file path", full.display()))?
                 .to_string()
         }
-        SourceOptions::Postgres { .. } => {
-            return Err("a postgres source holds tables, not files".to_owned());
+        SourceOptions::Postgres { .. } | SourceOptions::Athena(_) => {
+            return Err("this source holds tables, not files".to_owned());
         }
         SourceOptions::S3 { bucket, prefix, .. } => {
             let key: Vec<&str> = [prefix.as_str(), path]

@@ -313,6 +313,42 @@ pub enum SourceOptions {
         #[serde(default = "default_connect_timeout")]
         connect_timeout: HumanDuration,
     },
+    /// Amazon Athena, for datasets too large for one gateway: the part of a query over such
+    /// a dataset runs there, in the tenant's workgroup. Its datasets declare their columns.
+    Athena(AthenaOptions),
+}
+
+/// Where Athena finds a dataset's table and writes results.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AthenaOptions {
+    /// AWS region.
+    pub region: String,
+    /// Endpoint of an Athena-compatible API (tests); absent means AWS's.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// The Glue database holding the datasets' tables.
+    pub database: String,
+    /// Workgroup of tenants whose profile names none.
+    #[serde(default = "default_workgroup")]
+    pub workgroup: String,
+    /// Where Athena writes query results, e.g. `s3://bucket/athena-results/`; absent means
+    /// the workgroup's setting.
+    #[serde(default)]
+    pub output_location: Option<String>,
+    /// Access key id; else `AWS_ACCESS_KEY_ID` from the environment.
+    #[serde(default)]
+    pub access_key_id: Option<String>,
+    /// Secret access key; else `AWS_SECRET_ACCESS_KEY`.
+    #[serde(default)]
+    pub secret_access_key: Option<String>,
+    /// Session token; else `AWS_SESSION_TOKEN`.
+    #[serde(default)]
+    pub session_token: Option<String>,
+}
+
+fn default_workgroup() -> String {
+    "primary".to_owned()
 }
 
 fn default_replica_connections() -> usize {
@@ -360,6 +396,9 @@ pub struct ProfileOptions {
     /// Open connections of the tenant at once (53300 beyond), so a connection flood by one
     /// tenant never locks another out.
     pub max_connections: usize,
+    /// The Athena workgroup the tenant's queries on Athena datasets run in, so Athena's own
+    /// per-query scan limit of that workgroup applies; absent means the source's.
+    pub athena_workgroup: Option<String>,
 }
 
 impl Default for ProfileOptions {
@@ -378,6 +417,7 @@ impl Default for ProfileOptions {
             max_result_rows: None,
             max_result_bytes: None,
             max_connections: 100,
+            athena_workgroup: None,
         }
     }
 }
@@ -391,7 +431,7 @@ pub struct DatasetOptions {
     /// Name of an entry of `sources`.
     pub source: String,
     /// Path (or prefix) of the dataset's files within the source; for a `postgres` source,
-    /// the table, as `schema.table`.
+    /// the table, as `schema.table`; for an `athena` source, the table in its database.
     pub path: String,
     /// File format; only `parquet` for now.
     #[serde(default = "default_format")]

@@ -14,6 +14,7 @@
 //! Every execution, whatever its outcome, leaves one record in the usage ledger
 //! ([`metering`]); tenants read their own in `tollgate.usage` ([`usage`]).
 
+mod athena;
 mod cooperative;
 mod current_setting;
 pub mod error;
@@ -28,6 +29,7 @@ mod partitions;
 pub mod policy;
 pub mod pool;
 mod postgres_table;
+mod pushdown;
 mod replicas;
 mod roles;
 mod service;

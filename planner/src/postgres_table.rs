@@ -1,10 +1,8 @@
 //! A dataset in a table of a PostgreSQL source, read through its [`ReplicaSet`].
 //!
 //! Projections, filters and limits are pushed into the SQL sent to the replica, so only
-//! the rows and columns the query needs cross the network: a filter is pushed when it is
-//! made of columns, literals, comparisons, boolean logic, arithmetic, `IN`, `BETWEEN`,
-//! `LIKE` and null tests (printed by DataFusion's unparser in PostgreSQL's dialect), and
-//! applied exactly there. Rows are read in batches of [`BATCH_ROWS`] and stream through
+//! the rows and columns the query needs cross the network: filters that [`filter_sql`]
+//! accepts are printed in PostgreSQL's dialect and applied exactly there. Rows are read in batches of [`BATCH_ROWS`] and stream through
 //! a two-batch channel; the number read is the scan's `output_rows`, which the usage
 //! record reports as rows scanned.
 
@@ -25,7 +23,7 @@ use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::TableType;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::logical_expr::{Expr, Operator, TableProviderFilterPushDown};
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
@@ -33,8 +31,6 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
 };
-use datafusion::scalar::ScalarValue;
-use datafusion::sql::unparser::Unparser;
 use datafusion::sql::unparser::dialect::PostgreSqlDialect;
 use futures::{StreamExt, pin_mut};
 use tokio::sync::mpsc;
@@ -42,7 +38,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use crate::executor::AbortOnDrop;
-use crate::leakproof;
+use crate::pushdown::filter_sql;
 use crate::replicas::ReplicaSet;
 use crate::source_error::{DatasetError, SourceFailure};
 use crate::sources::quote;
@@ -161,7 +157,7 @@ async fn describe(
                     client
                         .query(COLUMNS, &[&schema, &table])
                         .await
-                        .map_err(|e| (is_broken(&e), SourceFailure::ReplicaQuery))
+                        .map_err(|e| (is_broken(&e), SourceFailure::SourceQuery))
                 }
             })
             .await
@@ -242,7 +238,7 @@ impl TableProvider for PostgresTable {
         Ok(filters
             .iter()
             .map(|filter| {
-                if filter_sql(filter).is_some() {
+                if filter_sql(filter, &PostgreSqlDialect {}).is_some() {
                     TableProviderFilterPushDown::Exact
                 } else {
                     TableProviderFilterPushDown::Unsupported
@@ -276,7 +272,7 @@ impl TableProvider for PostgresTable {
         let conditions = filters
             .iter()
             .map(|filter| {
-                filter_sql(filter).ok_or_else(|| {
+                filter_sql(filter, &PostgreSqlDialect {}).ok_or_else(|| {
                     DataFusionError::Internal(format!("filter `{filter}` cannot be pushed"))
                 })
             })
@@ -296,67 +292,6 @@ impl TableProvider for PostgresTable {
             columns.iter().map(|column| column.reader).collect(),
             Arc::clone(&self.replicas),
         )))
-    }
-}
-
-/// `filter` as PostgreSQL SQL if it is made only of what a replica evaluates exactly as
-/// DataFusion would.
-fn filter_sql(filter: &Expr) -> Option<String> {
-    if !pushable(filter) {
-        return None;
-    }
-    let unqualified = leakproof::unqualified(filter.clone()).ok()?;
-    let dialect = PostgreSqlDialect {};
-    Unparser::new(&dialect)
-        .expr_to_sql(&unqualified)
-        .ok()
-        .map(|sql| sql.to_string())
-}
-
-fn pushable(expr: &Expr) -> bool {
-    match expr {
-        Expr::Column(_) => true,
-        Expr::Literal(value, _) => matches!(
-            value,
-            ScalarValue::Boolean(Some(_))
-                | ScalarValue::Int8(Some(_))
-                | ScalarValue::Int16(Some(_))
-                | ScalarValue::Int32(Some(_))
-                | ScalarValue::Int64(Some(_))
-                | ScalarValue::Float64(Some(_))
-                | ScalarValue::Utf8(Some(_))
-                | ScalarValue::Date32(Some(_))
-                | ScalarValue::Decimal128(Some(_), _, _)
-        ),
-        Expr::BinaryExpr(binary) => {
-            matches!(
-                binary.op,
-                Operator::Eq
-                    | Operator::NotEq
-                    | Operator::Lt
-                    | Operator::LtEq
-                    | Operator::Gt
-                    | Operator::GtEq
-                    | Operator::And
-                    | Operator::Or
-                    | Operator::Plus
-                    | Operator::Minus
-                    | Operator::Multiply
-            ) && pushable(&binary.left)
-                && pushable(&binary.right)
-        }
-        Expr::Not(inner) | Expr::IsNull(inner) | Expr::IsNotNull(inner) => pushable(inner),
-        Expr::Between(between) => {
-            pushable(&between.expr) && pushable(&between.low) && pushable(&between.high)
-        }
-        Expr::InList(list) => pushable(&list.expr) && list.list.iter().all(pushable),
-        Expr::Like(like) => {
-            !like.case_insensitive
-                && like.escape_char.is_none()
-                && pushable(&like.expr)
-                && pushable(&like.pattern)
-        }
-        _ => false,
     }
 }
 
@@ -508,7 +443,7 @@ impl Query {
     ) -> std::result::Result<(), (bool, SourceFailure)> {
         let failed = |error: &tokio_postgres::Error, sent: bool| {
             tracing::warn!(dataset = %self.dataset, %error, "replica query failed");
-            (!sent && is_broken(error), SourceFailure::ReplicaQuery)
+            (!sent && is_broken(error), SourceFailure::SourceQuery)
         };
         let rows = client
             .query_raw(self.sql.as_str(), std::iter::empty::<&(dyn ToSql + Sync)>())

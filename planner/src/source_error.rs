@@ -35,9 +35,9 @@ pub enum SourceFailure {
     /// None of the dataset's replicas could be reached.
     #[error("is unavailable: none of its replicas can be reached")]
     ReplicasDown,
-    /// The replica refused or failed the query the gateway sent for it.
-    #[error("could not be read from its replica")]
-    ReplicaQuery,
+    /// The source refused or failed the query the gateway sent for the dataset.
+    #[error("could not be read: its source failed the query")]
+    SourceQuery,
     /// A file could not be read as the dataset's schema (a column's type changed).
     #[error("has a file that cannot be read as the dataset's schema (a column's type changed)")]
     SchemaDrift,

@@ -4,7 +4,7 @@
 //! and the resulting plans become the tenants' views. Row filters may refer to other datasets
 //! (e.g. a customer filter that looks up the tenant's region through `tpch.nation`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
@@ -22,6 +22,7 @@ use datafusion::sql::sqlparser::tokenizer::Token;
 use tokio::runtime::Handle;
 use tollgate_catalog::{Catalog, Column, DatasetId, DatasetLocation, Grant, SourceOptions, Tenant};
 
+use crate::athena::{AthenaSource, AthenaTable};
 use crate::error::PlannerError;
 use crate::postgres_table::PostgresTable;
 use crate::replicas::ReplicaSet;
@@ -32,6 +33,13 @@ const SOURCE_CATALOG: &str = "source";
 pub(crate) struct SourceTables {
     context: SessionContext,
     unavailable: BTreeMap<String, String>,
+    /// Datasets on Athena, whose grants read a table of the tenant's own (its workgroup).
+    athena: HashSet<DatasetId>,
+}
+
+/// The catalog holding one tenant's tables of Athena datasets.
+fn tenant_catalog(tenant: &str) -> String {
+    format!("{SOURCE_CATALOG}@{tenant}")
 }
 
 /// The catalog holding a dedicated source's tables, for grants routed to it.
@@ -65,7 +73,7 @@ impl SourceTables {
                 message: "the source catalog is missing".to_owned(),
             })?;
         let mut unavailable = BTreeMap::new();
-        let mut replicas = Replicas::new(catalog)?;
+        let mut clients = SourceClients::new(catalog)?;
         for dataset in catalog.datasets() {
             let id = &dataset.id;
             if root.schema(id.domain()).is_none() {
@@ -86,7 +94,7 @@ impl SourceTables {
                         Some(columns) => Some(declared_schema(&context, id, columns).await?),
                         None => None,
                     };
-                    let replicas = replicas.get(source)?;
+                    let replicas = clients.replicas(source)?;
                     let opened =
                         PostgresTable::open(&id.to_string(), schema, table, declared, replicas)
                             .await;
@@ -102,6 +110,7 @@ impl SourceTables {
                     }
                     continue;
                 }
+                DatasetLocation::Athena { .. } => continue,
             };
             let declared = match &dataset.columns {
                 Some(columns) => Some(declared_schema(&context, id, columns).await?),
@@ -135,22 +144,8 @@ impl SourceTables {
                 let DatasetLocation::Postgres { schema, table, .. } = &dataset.location else {
                     continue;
                 };
-                let routed = routed_catalog(source);
-                if context.catalog(&routed).is_none() {
-                    context.register_catalog(&routed, Arc::new(MemoryCatalogProvider::new()));
-                }
-                let Some(root) = context.catalog(&routed) else {
-                    continue;
-                };
                 let id = &dataset.id;
-                let domain = match root.schema(id.domain()) {
-                    Some(domain) => domain,
-                    None => {
-                        let domain: Arc<dyn SchemaProvider> = Arc::new(MemorySchemaProvider::new());
-                        root.register_schema(id.domain(), Arc::clone(&domain))?;
-                        domain
-                    }
-                };
+                let domain = schema_of(&context, &routed_catalog(source), id.domain())?;
                 if domain.table_exist(id.name()) {
                     continue;
                 }
@@ -163,7 +158,7 @@ impl SourceTables {
                     schema,
                     table,
                     declared,
-                    replicas.get(source)?,
+                    clients.replicas(source)?,
                 )
                 .await
                 {
@@ -177,9 +172,36 @@ impl SourceTables {
                 }
             }
         }
+        let mut athena = HashSet::new();
+        for tenant in catalog.tenants() {
+            for grant in catalog.grants(&tenant.id) {
+                let Some(dataset) = catalog.dataset(&grant.dataset) else {
+                    continue;
+                };
+                let DatasetLocation::Athena { source, table } = &dataset.location else {
+                    continue;
+                };
+                athena.insert(dataset.id.clone());
+                let Some(columns) = &dataset.columns else {
+                    continue;
+                };
+                let schema = declared_schema(&context, &dataset.id, columns).await?;
+                let workgroup = clients.workgroup(source, tenant);
+                let table = AthenaTable::new(
+                    &dataset.id.to_string(),
+                    table,
+                    schema,
+                    clients.athena(source)?,
+                    workgroup,
+                );
+                let domain = schema_of(&context, &tenant_catalog(&tenant.id), dataset.id.domain())?;
+                domain.register_table(dataset.id.name().to_owned(), Arc::new(table))?;
+            }
+        }
         Ok(Self {
             context,
             unavailable,
+            athena,
         })
     }
 
@@ -236,6 +258,9 @@ impl SourceTables {
         };
         let catalog = match &grant.source {
             Some(source) => format!("{}.", quote(&routed_catalog(source))),
+            None if self.athena.contains(&grant.dataset) => {
+                format!("{}.", quote(&tenant_catalog(&tenant.id)))
+            }
             None => String::new(),
         };
         let sql = format!(
@@ -284,28 +309,84 @@ fn bind_attributes(plan: LogicalPlan, tenant: &Tenant) -> Result<LogicalPlan, Pl
     Ok(plan.with_param_values(ParamValues::Map(values))?)
 }
 
-/// The replica sets of the catalog's postgres sources, made on first use.
-struct Replicas<'a> {
+/// Schema `schema` of catalog `catalog` in `context`, both made if missing.
+fn schema_of(
+    context: &SessionContext,
+    catalog: &str,
+    schema: &str,
+) -> Result<Arc<dyn SchemaProvider>, PlannerError> {
+    if context.catalog(catalog).is_none() {
+        context.register_catalog(catalog, Arc::new(MemoryCatalogProvider::new()));
+    }
+    let root = context
+        .catalog(catalog)
+        .ok_or_else(|| PlannerError::Source {
+            dataset: String::new(),
+            message: format!("catalog `{catalog}` is missing"),
+        })?;
+    Ok(match root.schema(schema) {
+        Some(found) => found,
+        None => {
+            let made: Arc<dyn SchemaProvider> = Arc::new(MemorySchemaProvider::new());
+            root.register_schema(schema, Arc::clone(&made))?;
+            made
+        }
+    })
+}
+
+/// Clients of the catalog's postgres and Athena sources, made on first use.
+struct SourceClients<'a> {
     catalog: &'a Catalog,
     sets: BTreeMap<String, Arc<ReplicaSet>>,
+    athena: BTreeMap<String, Arc<AthenaSource>>,
     io: Handle,
 }
 
-impl<'a> Replicas<'a> {
+impl<'a> SourceClients<'a> {
     fn new(catalog: &'a Catalog) -> Result<Self, PlannerError> {
         let io = Handle::try_current().map_err(|e| PlannerError::SourceStore {
             source_name: String::new(),
-            message: format!("replicas need a Tokio runtime for their I/O: {e}"),
+            message: format!("source clients need a Tokio runtime for their I/O: {e}"),
         })?;
         Ok(Self {
             catalog,
             sets: BTreeMap::new(),
+            athena: BTreeMap::new(),
             io,
         })
     }
 
+    /// The client of Athena source `name`.
+    fn athena(&mut self, name: &str) -> Result<Arc<AthenaSource>, PlannerError> {
+        if let Some(source) = self.athena.get(name) {
+            return Ok(Arc::clone(source));
+        }
+        let error = |message: String| PlannerError::SourceStore {
+            source_name: name.to_owned(),
+            message,
+        };
+        let Some(SourceOptions::Athena(options)) = self.catalog.sources().get(name) else {
+            return Err(error("is not an athena source".to_owned()));
+        };
+        let source = Arc::new(AthenaSource::new(options, self.io.clone()).map_err(error)?);
+        self.athena.insert(name.to_owned(), Arc::clone(&source));
+        Ok(source)
+    }
+
+    /// The workgroup `tenant`'s queries on Athena source `name` run in.
+    fn workgroup(&self, name: &str, tenant: &Tenant) -> String {
+        match (
+            &tenant.profile.athena_workgroup,
+            self.catalog.sources().get(name),
+        ) {
+            (Some(workgroup), _) => workgroup.clone(),
+            (None, Some(SourceOptions::Athena(options))) => options.workgroup.clone(),
+            (None, _) => String::new(),
+        }
+    }
+
     /// The replicas of postgres source `name`.
-    fn get(&mut self, name: &str) -> Result<Arc<ReplicaSet>, PlannerError> {
+    fn replicas(&mut self, name: &str) -> Result<Arc<ReplicaSet>, PlannerError> {
         if let Some(set) = self.sets.get(name) {
             return Ok(Arc::clone(set));
         }
@@ -381,7 +462,12 @@ async fn sql_type(
         .create_logical_plan(&format!("SELECT CAST(NULL AS {parsed})"))
         .await
         .map_err(|e| invalid(e.to_string()))?;
-    Ok(plan.schema().field(0).data_type().clone())
+    // Results use plain strings and binaries: some clients (Spark 3.5) cannot read views.
+    Ok(match plan.schema().field(0).data_type() {
+        DataType::Utf8View => DataType::Utf8,
+        DataType::BinaryView => DataType::Binary,
+        other => other.clone(),
+    })
 }
 
 /// Double-quotes an identifier.

@@ -147,11 +147,18 @@ impl QueryMeter {
         record.peak_memory = self.memory.peak();
 
         let mut touched = BTreeMap::new();
+        let mut reported = BTreeMap::new();
         if let Some(plan) = self.plan.get() {
             record.spill_bytes = spilled_bytes(plan.as_ref());
-            granted_scans(plan.as_ref(), &mut touched);
+            granted_scans(plan.as_ref(), &mut touched, &mut reported);
         }
-        let (scanned, unowned) = self.scans.totals();
+        let (mut scanned, unowned) = self.scans.totals();
+        for (dataset, bytes) in reported {
+            match scanned.iter_mut().find(|(owner, _)| *owner == dataset) {
+                Some((_, counted)) => *counted += bytes,
+                None => scanned.push((dataset, bytes)),
+            }
+        }
         record.datasets = touched.keys().cloned().collect();
         record.rows_scanned = touched.values().sum();
         record.bytes_scanned = scanned.iter().map(|(_, bytes)| bytes).sum::<u64>() + unowned;
@@ -222,28 +229,46 @@ fn micros(duration: Duration) -> u64 {
 }
 
 /// The granted datasets `plan` reads, with the rows their scans produced.
-fn granted_scans(plan: &dyn ExecutionPlan, touched: &mut BTreeMap<String, u64>) {
+fn granted_scans(
+    plan: &dyn ExecutionPlan,
+    touched: &mut BTreeMap<String, u64>,
+    reported: &mut BTreeMap<String, u64>,
+) {
     if let Some(granted) = plan.downcast_ref::<GrantedScanExec>() {
-        *touched.entry(granted.dataset().to_owned()).or_default() +=
-            leaf_rows(granted.inner().as_ref());
+        let (rows, bytes) = leaf_totals(granted.inner().as_ref());
+        *touched.entry(granted.dataset().to_owned()).or_default() += rows;
+        if bytes > 0 {
+            *reported.entry(granted.dataset().to_owned()).or_default() += bytes;
+        }
         return;
     }
     for child in plan.children() {
-        granted_scans(child.as_ref(), touched);
+        granted_scans(child.as_ref(), touched, reported);
     }
 }
 
-/// Rows produced by the leaves (the source scans) of `plan`.
-fn leaf_rows(plan: &dyn ExecutionPlan) -> u64 {
+/// Rows produced by the leaves (the source scans) of `plan`, and the bytes scanned that
+/// sources reported themselves (Athena's `DataScannedInBytes`) in [`SOURCE_BYTES`].
+fn leaf_totals(plan: &dyn ExecutionPlan) -> (u64, u64) {
     let children = plan.children();
     if children.is_empty() {
-        return plan
-            .metrics()
-            .and_then(|metrics| metrics.output_rows())
-            .unwrap_or(0) as u64;
+        let metrics = plan.metrics();
+        let rows = metrics.as_ref().and_then(|m| m.output_rows()).unwrap_or(0) as u64;
+        let bytes = metrics
+            .as_ref()
+            .and_then(|m| m.sum_by_name(SOURCE_BYTES))
+            .map_or(0, |value| value.as_usize() as u64);
+        return (rows, bytes);
     }
-    children.iter().map(|child| leaf_rows(child.as_ref())).sum()
+    children
+        .iter()
+        .map(|child| leaf_totals(child.as_ref()))
+        .fold((0, 0), |(rows, bytes), (r, b)| (rows + r, bytes + b))
 }
+
+/// The name of the counter a source scan that is not read through an object store reports
+/// its scanned bytes in.
+pub(crate) const SOURCE_BYTES: &str = "source_bytes_scanned";
 
 /// Bytes spilled by every operator of `plan`, inside grants too.
 fn spilled_bytes(plan: &dyn ExecutionPlan) -> u64 {
