@@ -1,13 +1,15 @@
 //! Tollgate's benchmarks: ratios measured in one run (see the shared BENCHMARKS notes).
 //!
 //! ```text
-//! bench [--scale SF] [--runs N] [--connects N] [--smoke] [--out DIR]
+//! bench [--scale SF] [--runs N] [--connects N] [--only B2,B3,…] [--smoke] [--out DIR]
 //! ```
 //!
 //! * B2 — streaming a `lineitem` projection: in-process (the planner's engine API), through
 //!   Arrow IPC encode → decode in memory (the limit for Flight SQL), over Flight SQL with
 //!   every endpoint fetched in parallel, over pgwire in binary and text, and PostgreSQL
 //!   serving the same rows in binary and text.
+//! * B3 — a PostgreSQL replica through the gateway's postgres source vs direct: point
+//!   lookups (p50/p99 and the latency added) and 100,000-row range scans (rows/s).
 //! * B4 — noisy neighbour: a light tenant's small queries at a fixed rate (open loop, p50/p99
 //!   in an HDR histogram) alone, and while a heavy tenant runs TPC-H Q1/Q18/Q21 with
 //!   `[engine] isolation` off and on; 30 s per phase (2 s with `--smoke`).
@@ -29,6 +31,7 @@ mod metering;
 mod noisy;
 mod placement;
 mod postgres;
+mod replica;
 mod report;
 mod throughput;
 
@@ -46,6 +49,14 @@ struct Options {
     noisy_phase: Duration,
     out: PathBuf,
     smoke: bool,
+    /// Benchmarks to run (B2 covers B2's throughput); empty means all.
+    only: Vec<String>,
+}
+
+impl Options {
+    fn includes(&self, id: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|only| only == id)
+    }
 }
 
 fn parse_options() -> Result<Options, String> {
@@ -57,6 +68,7 @@ fn parse_options() -> Result<Options, String> {
         noisy_phase: Duration::from_secs(30),
         out: PathBuf::from("bench-results"),
         smoke: false,
+        only: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -78,10 +90,16 @@ fn parse_options() -> Result<Options, String> {
                     .map_err(|e| format!("--connects: {e}"))?
             }
             "--out" => options.out = PathBuf::from(value("--out")?),
+            "--only" => {
+                options.only = value("--only")?
+                    .split(',')
+                    .map(|id| id.trim().to_ascii_uppercase())
+                    .collect()
+            }
             "--smoke" => options.smoke = true,
             "--help" | "-h" => {
                 println!(
-                    "bench [--scale SF (1)] [--runs N (5)] [--connects N (200)] [--smoke] [--out DIR (bench-results)]"
+                    "bench [--scale SF (1)] [--runs N (5)] [--connects N (200)] [--only B2,B3,B4,B5,B7] [--smoke] [--out DIR (bench-results)]"
                 );
                 std::process::exit(0);
             }
@@ -139,19 +157,43 @@ async fn run(options: &Options) -> Result<Report, String> {
     for placement in placement::Placement::all(options.smoke) {
         let server = fixture.spawn_server(placement)?;
         placement.pin_load_generator()?;
-        throughput::measure(&fixture, &server, placement, options.runs, &mut report).await?;
-        connect::measure(
-            &fixture,
-            &server,
-            &cluster,
-            placement,
-            options.connects,
-            &mut report,
-        )
-        .await?;
+        if options.includes("B2") {
+            throughput::measure(&fixture, &server, placement, options.runs, &mut report).await?;
+        }
+        if options.includes("B7") {
+            connect::measure(
+                &fixture,
+                &server,
+                &cluster,
+                placement,
+                options.connects,
+                &mut report,
+            )
+            .await?;
+        }
         drop(server);
-        metering::measure(&fixture, placement, rows, options.runs, &mut report).await?;
-        noisy::measure(&fixture, placement, options.noisy_phase, &mut report).await?;
+        let replica_plan = if options.smoke {
+            replica::Plan {
+                rows: 120_000,
+                lookups: 20,
+                scans: 1,
+            }
+        } else {
+            replica::Plan {
+                rows: 1_000_000,
+                lookups: 2_000,
+                scans: options.runs,
+            }
+        };
+        if options.includes("B3") {
+            replica::measure(&fixture, placement, &replica_plan, &mut report).await?;
+        }
+        if options.includes("B5") {
+            metering::measure(&fixture, placement, rows, options.runs, &mut report).await?;
+        }
+        if options.includes("B4") {
+            noisy::measure(&fixture, placement, options.noisy_phase, &mut report).await?;
+        }
         placement::Placement::unpin_self()?;
     }
     Ok(report)
