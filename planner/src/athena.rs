@@ -44,10 +44,9 @@ use datafusion::physical_plan::{
 use datafusion::sql::sqlparser::ast;
 use datafusion::sql::unparser::dialect::{CustomDialect, CustomDialectBuilder};
 use tokio::runtime::Handle;
-use tokio::sync::mpsc;
 use tollgate_catalog::AthenaOptions;
 
-use crate::executor::AbortOnDrop;
+use crate::io_task::{BatchSender, spawn_batches};
 use crate::metering::SOURCE_BYTES;
 use crate::pushdown::filter_sql;
 use crate::source_error::{DatasetError, SourceFailure};
@@ -323,7 +322,6 @@ impl ExecutionPlan for AthenaScanExec {
     ) -> Result<SendableRecordBatchStream> {
         let metrics = BaselineMetrics::new(&self.metrics, partition);
         let scanned = MetricBuilder::new(&self.metrics).counter(SOURCE_BYTES, partition);
-        let (sender, receiver) = mpsc::channel(2);
         let run = AthenaRun {
             dataset: self.dataset.clone(),
             sql: self.sql.clone(),
@@ -331,7 +329,7 @@ impl ExecutionPlan for AthenaScanExec {
             source: Arc::clone(&self.source),
             workgroup: self.workgroup.clone(),
         };
-        let task = self.source.io.spawn(async move {
+        let batches = spawn_batches(&self.source.io, metrics, |sender| async move {
             if let Err(failure) = run.run(&sender, &scanned).await {
                 let error = DatasetError {
                     dataset: run.dataset.clone(),
@@ -342,17 +340,6 @@ impl ExecutionPlan for AthenaScanExec {
                     .await;
             }
         });
-        let guard = AbortOnDrop(task);
-        let batches = futures::stream::unfold(
-            (receiver, guard, metrics),
-            |(mut receiver, guard, metrics)| async move {
-                let batch = receiver.recv().await?;
-                if let Ok(batch) = &batch {
-                    metrics.record_output(batch.num_rows());
-                }
-                Some((batch, (receiver, guard, metrics)))
-            },
-        );
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             Arc::clone(&self.schema),
             batches,
@@ -372,8 +359,6 @@ struct AthenaRun {
     source: Arc<AthenaSource>,
     workgroup: String,
 }
-
-type BatchSender = mpsc::Sender<Result<RecordBatch>>;
 
 impl AthenaRun {
     async fn run(

@@ -75,6 +75,22 @@ impl GrantedViewProvider {
             passthrough,
         }
     }
+
+    /// The dataset's id.
+    pub fn dataset(&self) -> &str {
+        &self.dataset
+    }
+
+    /// The grant's plan.
+    pub fn plan(&self) -> &LogicalPlan {
+        &self.plan
+    }
+
+    /// Whether a tenant's `predicate` over the view may run before the grant's row filter:
+    /// it cannot fail, or reveal anything, on rows the filter hides.
+    pub fn admits_before_filter(&self, predicate: &Expr) -> bool {
+        leakproof::is_leakproof(predicate, &self.passthrough)
+    }
 }
 
 #[async_trait]
@@ -163,7 +179,7 @@ pub struct GrantedScanExec {
 }
 
 impl GrantedScanExec {
-    fn new(dataset: String, inner: Arc<dyn ExecutionPlan>, schema: SchemaRef) -> Self {
+    pub(crate) fn new(dataset: String, inner: Arc<dyn ExecutionPlan>, schema: SchemaRef) -> Self {
         let properties = PlanProperties::new(
             EquivalenceProperties::new(Arc::clone(&schema)),
             Partitioning::UnknownPartitioning(inner.output_partitioning().partition_count()),

@@ -19,6 +19,7 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::TableReference;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::TableType;
 use datafusion::error::{DataFusionError, Result};
@@ -33,11 +34,10 @@ use datafusion::physical_plan::{
 };
 use datafusion::sql::unparser::dialect::PostgreSqlDialect;
 use futures::{StreamExt, pin_mut};
-use tokio::sync::mpsc;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
-use crate::executor::AbortOnDrop;
+use crate::io_task::{BatchSender, spawn_batches};
 use crate::pushdown::filter_sql;
 use crate::replicas::ReplicaSet;
 use crate::source_error::{DatasetError, SourceFailure};
@@ -85,6 +85,7 @@ impl RemoteColumn {
 #[derive(Debug)]
 pub(crate) struct PostgresTable {
     dataset: String,
+    remote: TableReference,
     relation: String,
     schema: SchemaRef,
     columns: Vec<RemoteColumn>,
@@ -105,6 +106,7 @@ impl PostgresTable {
         replicas: Arc<ReplicaSet>,
     ) -> std::result::Result<Self, String> {
         let relation = format!("{}.{}", quote(schema), quote(table));
+        let remote = TableReference::partial(schema, table);
         let (fields, columns) = match declared {
             Some(declared) => {
                 let columns = declared
@@ -128,11 +130,24 @@ impl PostgresTable {
         };
         Ok(Self {
             dataset: dataset.to_owned(),
+            remote,
             relation,
             schema: Arc::new(Schema::new(fields)),
             columns,
             replicas,
         })
+    }
+}
+
+impl PostgresTable {
+    /// The replicas the table is read from.
+    pub fn replicas(&self) -> &Arc<ReplicaSet> {
+        &self.replicas
+    }
+
+    /// The table's name on the replicas (`schema.table`).
+    pub fn remote_name(&self) -> &TableReference {
+        &self.remote
     }
 }
 
@@ -308,6 +323,18 @@ pub(crate) struct PostgresScanExec {
 }
 
 impl PostgresScanExec {
+    /// Runs `sql` (whose result columns match `schema` in order) and reads every column
+    /// from its text form, cast to the schema's type.
+    pub fn reading_text(
+        dataset: String,
+        sql: String,
+        schema: SchemaRef,
+        replicas: Arc<ReplicaSet>,
+    ) -> Self {
+        let readers = vec![Reader::Cast; schema.fields().len()];
+        Self::new(dataset, sql, schema, readers, replicas)
+    }
+
     fn new(
         dataset: String,
         sql: String,
@@ -378,7 +405,6 @@ impl ExecutionPlan for PostgresScanExec {
         _context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
         let metrics = BaselineMetrics::new(&self.metrics, partition);
-        let (sender, receiver) = mpsc::channel(2);
         let query = Query {
             dataset: self.dataset.clone(),
             sql: self.sql.clone(),
@@ -386,7 +412,7 @@ impl ExecutionPlan for PostgresScanExec {
             readers: self.readers.clone(),
         };
         let replicas = Arc::clone(&self.replicas);
-        let task = self.replicas.io().spawn(async move {
+        let batches = spawn_batches(self.replicas.io(), metrics, |sender| async move {
             let outcome = replicas
                 .with_connection(|client| query.run(client, sender.clone()))
                 .await;
@@ -400,17 +426,6 @@ impl ExecutionPlan for PostgresScanExec {
                     .await;
             }
         });
-        let guard = AbortOnDrop(task);
-        let batches = futures::stream::unfold(
-            (receiver, guard, metrics),
-            |(mut receiver, guard, metrics)| async move {
-                let batch = receiver.recv().await?;
-                if let Ok(batch) = &batch {
-                    metrics.record_output(batch.num_rows());
-                }
-                Some((batch, (receiver, guard, metrics)))
-            },
-        );
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             Arc::clone(&self.schema),
             batches,
@@ -430,8 +445,6 @@ struct Query {
     schema: SchemaRef,
     readers: Vec<Reader>,
 }
-
-type BatchSender = mpsc::Sender<Result<RecordBatch>>;
 
 impl Query {
     /// Streams the rows into `sender`. A connection that breaks before the first batch was
@@ -456,7 +469,10 @@ impl Query {
         while let Some(row) = rows.next().await {
             let row = row.map_err(|e| failed(&e, sent))?;
             for (index, builder) in batch.iter_mut().enumerate() {
-                builder.append(&row, index);
+                if let Err(error) = builder.append(&row, index) {
+                    tracing::warn!(dataset = %self.dataset, %error, "a replica's value cannot be read");
+                    return Err((false, SourceFailure::SourceQuery));
+                }
             }
             count += 1;
             if count == BATCH_ROWS {
@@ -549,29 +565,36 @@ impl ColumnBuilder {
         }
     }
 
-    fn append(&mut self, row: &Row, index: usize) {
+    fn append(
+        &mut self,
+        row: &Row,
+        index: usize,
+    ) -> std::result::Result<(), tokio_postgres::Error> {
         match self {
-            Self::Int16(b) => b.append_option(row.get::<_, Option<i16>>(index)),
-            Self::Int32(b) => b.append_option(row.get::<_, Option<i32>>(index)),
-            Self::Int64(b) => b.append_option(row.get::<_, Option<i64>>(index)),
-            Self::Float32(b) => b.append_option(row.get::<_, Option<f32>>(index)),
-            Self::Float64(b) => b.append_option(row.get::<_, Option<f64>>(index)),
-            Self::Bool(b) => b.append_option(row.get::<_, Option<bool>>(index)),
-            Self::Text(b) | Self::Cast(b) => b.append_option(row.get::<_, Option<&str>>(index)),
-            Self::Bytes(b) => b.append_option(row.get::<_, Option<&[u8]>>(index)),
+            Self::Int16(b) => b.append_option(row.try_get::<_, Option<i16>>(index)?),
+            Self::Int32(b) => b.append_option(row.try_get::<_, Option<i32>>(index)?),
+            Self::Int64(b) => b.append_option(row.try_get::<_, Option<i64>>(index)?),
+            Self::Float32(b) => b.append_option(row.try_get::<_, Option<f32>>(index)?),
+            Self::Float64(b) => b.append_option(row.try_get::<_, Option<f64>>(index)?),
+            Self::Bool(b) => b.append_option(row.try_get::<_, Option<bool>>(index)?),
+            Self::Text(b) | Self::Cast(b) => {
+                b.append_option(row.try_get::<_, Option<&str>>(index)?)
+            }
+            Self::Bytes(b) => b.append_option(row.try_get::<_, Option<&[u8]>>(index)?),
             Self::Date(b) => b.append_option(
-                row.get::<_, Option<NaiveDate>>(index)
+                row.try_get::<_, Option<NaiveDate>>(index)?
                     .map(|date| (date - NaiveDate::default()).num_days() as i32),
             ),
             Self::Timestamp(b) => b.append_option(
-                row.get::<_, Option<NaiveDateTime>>(index)
+                row.try_get::<_, Option<NaiveDateTime>>(index)?
                     .map(|at| at.and_utc().timestamp_micros()),
             ),
             Self::TimestampTz(b) => b.append_option(
-                row.get::<_, Option<DateTime<Utc>>>(index)
+                row.try_get::<_, Option<DateTime<Utc>>>(index)?
                     .map(|at| at.timestamp_micros()),
             ),
         }
+        Ok(())
     }
 
     fn finish(&mut self, data_type: &DataType) -> Result<ArrayRef> {

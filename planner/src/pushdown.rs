@@ -22,7 +22,8 @@ pub(crate) fn filter_sql(filter: &Expr, dialect: &dyn Dialect) -> Option<String>
         .map(|sql| sql.to_string())
 }
 
-fn pushable(expr: &Expr) -> bool {
+/// Whether `expr` is made only of what a SQL source evaluates exactly as DataFusion would.
+pub(crate) fn pushable(expr: &Expr) -> bool {
     match expr {
         Expr::Column(_) => true,
         Expr::Literal(value, _) => matches!(
