@@ -28,8 +28,8 @@ pub use model::{
 pub use options::{
     AthenaOptions, AuthOptions, ColumnOptions, DatasetOptions, EngineOptions,
     FlightListenerOptions, GrantColumnOptions, GrantOptions, HttpListenerOptions, LedgerKind,
-    PgListenerOptions, PrincipalOptions, ProfileOptions, SourceOptions, TenantOptions, TlsOptions,
-    TollgateOptions, UsageOptions,
+    PgListenerOptions, PrincipalOptions, ProfileOptions, ReplicaTlsOptions, SourceOptions,
+    TenantOptions, TlsOptions, TollgateOptions, UsageOptions,
 };
 pub use throttle::LoginThrottle;
 pub use units::{ByteSize, HumanDuration};

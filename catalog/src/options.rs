@@ -79,7 +79,12 @@ impl TollgateOptions {
         let mut options: Self = toml::from_str(&text)?;
         let base = path.parent().unwrap_or_else(|| Path::new("."));
         for source in options.sources.values_mut() {
-            if let SourceOptions::Local { path } = source
+            let path = match source {
+                SourceOptions::Local { path } => Some(path),
+                SourceOptions::Postgres { tls: Some(tls), .. } => tls.root_certificate.as_mut(),
+                _ => None,
+            };
+            if let Some(path) = path
                 && path.is_relative()
             {
                 *path = base.join(&*path);
@@ -312,10 +317,23 @@ pub enum SourceOptions {
         /// How long connecting to a replica may take before the next one is tried.
         #[serde(default = "default_connect_timeout")]
         connect_timeout: HumanDuration,
+        /// TLS to the replicas, their certificates verified; absent means plain TCP.
+        #[serde(default)]
+        tls: Option<ReplicaTlsOptions>,
     },
     /// Amazon Athena, for datasets too large for one gateway: the part of a query over such
     /// a dataset runs there, in the tenant's workgroup. Its datasets declare their columns.
     Athena(AthenaOptions),
+}
+
+/// TLS to a postgres source's replicas.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicaTlsOptions {
+    /// Certificates (PEM) trusted besides the system's, e.g. Amazon RDS's CA bundle;
+    /// relative paths are resolved against the configuration file.
+    #[serde(default)]
+    pub root_certificate: Option<PathBuf>,
 }
 
 /// Where Athena finds a dataset's table and writes results.

@@ -4,14 +4,21 @@
 //! cannot connect, or whose connection breaks before the query's first row, is marked down
 //! for [`DOWN_FOR`] and the next one is tried; when every replica fails, the query fails
 //! with [`SourceFailure::ReplicasDown`]. Connections and their I/O live on the network
-//! runtime: query executors have no I/O driver.
+//! runtime: query executors have no I/O driver. With `tls`, connections require TLS and
+//! verify the replica's certificate (system roots plus the configured ones).
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use rustls::{ClientConfig, RootCertStore};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 use tokio::runtime::Handle;
 use tokio_postgres::NoTls;
+use tokio_postgres::config::SslMode;
+use tokio_postgres_rustls::MakeRustlsConnect;
+use tollgate_catalog::ReplicaTlsOptions;
 
 use crate::source_error::SourceFailure;
 
@@ -52,8 +59,10 @@ impl ReplicaSet {
         replicas: &[String],
         max_connections: usize,
         connect_timeout: Duration,
+        tls: Option<&ReplicaTlsOptions>,
         io: Handle,
     ) -> Result<Self, String> {
+        let tls = tls.map(tls_connector).transpose()?;
         let replicas = replicas
             .iter()
             .enumerate()
@@ -65,13 +74,16 @@ impl ReplicaSet {
                 if config.get_application_name().is_none() {
                     config.application_name("tollgate");
                 }
-                let manager = Manager::from_config(
-                    config,
-                    NoTls,
-                    ManagerConfig {
-                        recycling_method: RecyclingMethod::Fast,
-                    },
-                );
+                let recycling = ManagerConfig {
+                    recycling_method: RecyclingMethod::Fast,
+                };
+                let manager = match &tls {
+                    Some(tls) => {
+                        config.ssl_mode(SslMode::Require);
+                        Manager::from_config(config, tls.clone(), recycling)
+                    }
+                    None => Manager::from_config(config, NoTls, recycling),
+                };
                 let pool = Pool::builder(manager)
                     .max_size(max_connections)
                     .runtime(Runtime::Tokio1)
@@ -139,6 +151,34 @@ impl ReplicaSet {
         }
         Err(SourceFailure::ReplicasDown)
     }
+}
+
+/// TLS that verifies the replicas' certificates against the system's roots and the
+/// configured ones.
+fn tls_connector(options: &ReplicaTlsOptions) -> Result<MakeRustlsConnect, String> {
+    let mut roots = RootCertStore::empty();
+    for certificate in rustls_native_certs::load_native_certs().certs {
+        // A system certificate rustls cannot use is skipped, as other clients do.
+        let _ = roots.add(certificate);
+    }
+    if let Some(path) = &options.root_certificate {
+        let certificates = CertificateDer::pem_file_iter(path)
+            .map_err(|e| format!("root_certificate {}: {e}", path.display()))?;
+        for certificate in certificates {
+            let certificate =
+                certificate.map_err(|e| format!("root_certificate {}: {e}", path.display()))?;
+            roots
+                .add(certificate)
+                .map_err(|e| format!("root_certificate {}: {e}", path.display()))?;
+        }
+    }
+    let config =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    Ok(MakeRustlsConnect::new(config))
 }
 
 impl Replica {

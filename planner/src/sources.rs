@@ -398,6 +398,7 @@ impl<'a> SourceClients<'a> {
             replicas,
             max_connections,
             connect_timeout,
+            tls,
         }) = self.catalog.sources().get(name)
         else {
             return Err(error("is not a postgres source".to_owned()));
@@ -408,6 +409,7 @@ impl<'a> SourceClients<'a> {
                 replicas,
                 *max_connections,
                 connect_timeout.duration(),
+                tls.as_ref(),
                 self.io.clone(),
             )
             .map_err(error)?,

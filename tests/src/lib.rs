@@ -5,6 +5,7 @@
 //! parallel test processes can share it) under the system temp directory.
 
 pub mod moto;
+pub mod pg_cluster;
 pub mod process;
 pub mod raw;
 
@@ -171,6 +172,16 @@ impl TestCertificate {
     /// The certificate in PEM, for clients to trust.
     pub fn cert_pem(&self) -> String {
         self.certified.cert.pem()
+    }
+
+    /// The private key in PEM, for servers of the tests' own (a private PostgreSQL cluster).
+    pub fn key_pem(&self) -> String {
+        self.certified.signing_key.serialize_pem()
+    }
+
+    /// Where the certificate's PEM file is.
+    pub fn cert_path(&self) -> &std::path::Path {
+        &self.cert_path
     }
 
     /// The certificate in DER, for rustls clients to trust.

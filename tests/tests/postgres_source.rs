@@ -1,15 +1,17 @@
 //! Datasets in tables of PostgreSQL replicas (the machine's server, one database per
 //! replica): filters, projections and limits run on the replica, a tenant's grant can route
 //! its queries to its own replicas, and when one replica goes down the next one serves;
-//! when all are down the query fails with an error naming the dataset.
+//! when all are down the query fails with an error naming the dataset. Aggregates run on
+//! the replica. Replicas can be reached over verified TLS, with SCRAM.
 
 use std::time::{Duration, Instant};
 
 use tokio_postgres::{Client, NoTls};
 use tollgate_catalog::{
-    DatasetOptions, GrantOptions, HumanDuration, SourceOptions, TollgateOptions,
+    DatasetOptions, GrantOptions, HumanDuration, ReplicaTlsOptions, SourceOptions, TollgateOptions,
 };
-use tollgate_tests::{TestGateway, message, sqlstate};
+use tollgate_tests::pg_cluster::{CLUSTER_PASSWORD, PrivateCluster};
+use tollgate_tests::{TestCertificate, TestGateway, message, sqlstate};
 
 const ADMIN: &str = "host=127.0.0.1 port=5432 user=postgres dbname=postgres";
 const ACCOUNTS: i64 = 10_000;
@@ -103,6 +105,7 @@ impl Replicas {
             replicas,
             max_connections: 4,
             connect_timeout: HumanDuration(Duration::from_secs(2)),
+            tls: None,
         };
         options.sources.insert(
             "crm_shared".to_owned(),
@@ -310,4 +313,77 @@ async fn replica_tables_push_down_route_and_fail_over() {
 
     gateway.stop().await;
     replicas.drop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_are_reached_over_verified_tls_with_scram() {
+    let certificate = TestCertificate::generate();
+    let cluster = PrivateCluster::start(&certificate.cert_pem(), &certificate.key_pem())
+        .expect("a private PostgreSQL cluster with TLS and SCRAM");
+    let setup = connect(&cluster.conninfo(false)).await;
+    setup
+        .batch_execute(
+            "CREATE TABLE items (item_id bigint, name text);
+             INSERT INTO items VALUES (1, 'one'), (2, 'two'), (3, 'three');",
+        )
+        .await
+        .expect("fill the replica");
+
+    let replica = format!(
+        "host=localhost port={} user=postgres password={CLUSTER_PASSWORD} dbname=postgres",
+        cluster.port
+    );
+    let gateway = TestGateway::start_with(|options| {
+        for (name, root_certificate) in [
+            ("trusted", Some(certificate.cert_path().to_owned())),
+            ("untrusted", None),
+        ] {
+            options.sources.insert(
+                name.to_owned(),
+                SourceOptions::Postgres {
+                    replicas: vec![replica.clone()],
+                    max_connections: 2,
+                    connect_timeout: HumanDuration(Duration::from_secs(2)),
+                    tls: Some(ReplicaTlsOptions { root_certificate }),
+                },
+            );
+            let dataset: DatasetOptions = toml::from_str(&format!(
+                "id = \"secure.{name}\"\nsource = \"{name}\"\npath = \"public.items\""
+            ))
+            .expect("dataset options");
+            options.datasets.push(dataset);
+            let grant: GrantOptions =
+                toml::from_str(&format!("tenant = \"globex\"\ndataset = \"secure.{name}\""))
+                    .expect("grant options");
+            options.grants.push(grant);
+        }
+    })
+    .await;
+    let globex = gateway.connect("globex").await;
+    let names: Vec<String> = globex
+        .query("SELECT name FROM secure.trusted ORDER BY item_id", &[])
+        .await
+        .expect("read over TLS")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(names, ["one", "two", "three"]);
+    let encrypted: i64 = setup
+        .query_one(
+            "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) \
+             WHERE ssl AND application_name = 'tollgate'",
+            &[],
+        )
+        .await
+        .expect("pg_stat_ssl")
+        .get(0);
+    assert!(encrypted >= 1, "the gateway's connection uses TLS");
+
+    // A replica whose certificate is not trusted is never read: the dataset is not served.
+    let error = globex
+        .query("SELECT name FROM secure.untrusted", &[])
+        .await
+        .expect_err("an untrusted replica");
+    assert_eq!(sqlstate(&error), "42P01", "{}", message(&error));
+    gateway.stop().await;
 }

@@ -10,8 +10,8 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::gateway::{Fixture, Server};
 use crate::placement::Placement;
-use crate::postgres::PrivateCluster;
 use crate::report::{Measurement, Ratio, Report, summarize};
+use tollgate_tests::pg_cluster::PrivateCluster;
 
 /// Measures `connects` sequential connections per target and records p50 ratios.
 pub async fn measure(

@@ -39,6 +39,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use report::Report;
+use tollgate_tests::pg_cluster::PrivateCluster;
 
 /// Command-line options.
 struct Options {
@@ -153,7 +154,7 @@ async fn run(options: &Options) -> Result<Report, String> {
     let fixture = gateway::Fixture::prepare(options.scale).await?;
     let rows = postgres::load_lineitem(&fixture).await?;
     eprintln!("bench: {rows} lineitem rows at scale {}", options.scale);
-    let cluster = postgres::PrivateCluster::start(&fixture).await?;
+    let cluster = PrivateCluster::start(&fixture.cert_pem, &fixture.key_pem)?;
     for placement in placement::Placement::all(options.smoke) {
         let server = fixture.spawn_server(placement)?;
         placement.pin_load_generator()?;

@@ -1,0 +1,162 @@
+//! A throw-away PostgreSQL cluster of the machine's server binaries, with SCRAM-SHA-256
+//! and TLS on loopback: for tests and benchmarks that need authentication and TLS like a
+//! managed database's (the machine's own server trusts local connections).
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A throw-away PostgreSQL cluster with SCRAM-SHA-256 and TLS on loopback.
+pub struct PrivateCluster {
+    data: PathBuf,
+    bin: PathBuf,
+    as_postgres: bool,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+/// The superuser password of the private cluster.
+pub const CLUSTER_PASSWORD: &str = "bench";
+
+impl PrivateCluster {
+    /// Initializes and starts the cluster with a certificate and key (PEM) for `localhost`.
+    pub fn start(cert_pem: &str, key_pem: &str) -> Result<Self, String> {
+        let bin = postgres_bin_dir()?;
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let data = dir.path().join("data");
+        let password_file = dir.path().join("password");
+        std::fs::write(&password_file, CLUSTER_PASSWORD).map_err(|e| e.to_string())?;
+        // initdb refuses to run as root: run the cluster as the postgres user then.
+        let as_postgres = is_root();
+        if as_postgres {
+            run(Command::new("chown")
+                .args(["-R", "postgres"])
+                .arg(dir.path()))?;
+        }
+        run(command(&bin, "initdb", as_postgres)
+            .arg("-D")
+            .arg(&data)
+            .args([
+                "-U",
+                "postgres",
+                "--auth-host=scram-sha-256",
+                "--auth-local=trust",
+                "--pwfile",
+            ])
+            .arg(&password_file))?;
+        std::fs::write(data.join("server.crt"), cert_pem).map_err(|e| e.to_string())?;
+        std::fs::write(data.join("server.key"), key_pem).map_err(|e| e.to_string())?;
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let settings = format!(
+            "port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\nssl = on\npassword_encryption = 'scram-sha-256'\n",
+            dir.path().display()
+        );
+        let conf = data.join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&conf).map_err(|e| e.to_string())?;
+        text.push_str(&settings);
+        std::fs::write(&conf, text).map_err(|e| e.to_string())?;
+        if as_postgres {
+            run(Command::new("chown")
+                .args(["-R", "postgres"])
+                .arg(dir.path()))?;
+        }
+        run(Command::new("chmod")
+            .arg("600")
+            .arg(data.join("server.key")))?;
+        run(command(&bin, "pg_ctl", as_postgres)
+            .arg("-D")
+            .arg(&data)
+            .args(["-w", "-l"])
+            .arg(dir.path().join("log"))
+            .arg("start"))?;
+        let cluster = Self {
+            data,
+            bin,
+            as_postgres,
+            port,
+            _dir: dir,
+        };
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if started.elapsed() > Duration::from_secs(60) {
+                return Err("the private PostgreSQL cluster did not start".to_owned());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(cluster)
+    }
+
+    /// A connection string with SCRAM, and TLS if asked.
+    pub fn conninfo(&self, tls: bool) -> String {
+        let host = if tls { "localhost" } else { "127.0.0.1" };
+        let sslmode = if tls { "require" } else { "disable" };
+        format!(
+            "host={host} port={} user=postgres password={CLUSTER_PASSWORD} dbname=postgres sslmode={sslmode}",
+            self.port
+        )
+    }
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        let _ = command(&self.bin, "pg_ctl", self.as_postgres)
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-m", "immediate", "stop"])
+            .output();
+    }
+}
+
+fn postgres_bin_dir() -> Result<PathBuf, String> {
+    let root = Path::new("/usr/lib/postgresql");
+    let mut versions: Vec<PathBuf> = std::fs::read_dir(root)
+        .map_err(|e| {
+            format!(
+                "PostgreSQL server binaries not found under {}: {e}",
+                root.display()
+            )
+        })?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path().join("bin"))
+        .filter(|bin| bin.join("initdb").exists())
+        .collect();
+    versions.sort();
+    versions
+        .pop()
+        .ok_or_else(|| "no initdb under /usr/lib/postgresql".to_owned())
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| out.stdout.starts_with(b"0\n"))
+}
+
+fn command(bin: &Path, program: &str, as_postgres: bool) -> Command {
+    if as_postgres {
+        let mut command = Command::new("runuser");
+        command
+            .args(["-u", "postgres", "--"])
+            .arg(bin.join(program));
+        command
+    } else {
+        Command::new(bin.join(program))
+    }
+}
+
+fn run(command: &mut Command) -> Result<(), String> {
+    let output = command.output().map_err(|e| format!("{command:?}: {e}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{command:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}
