@@ -35,7 +35,7 @@ use datafusion::physical_plan::{
 use datafusion::sql::unparser::dialect::PostgreSqlDialect;
 use futures::{StreamExt, pin_mut};
 use tokio_postgres::Row;
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{ToSql, Type};
 
 use crate::io_task::{BatchSender, spawn_batches};
 use crate::pushdown::filter_sql;
@@ -458,8 +458,12 @@ impl Query {
             tracing::warn!(dataset = %self.dataset, %error, "replica query failed");
             (!sent && is_broken(error), SourceFailure::SourceQuery)
         };
+        // One round trip: parse, bind and execute without describing a statement first.
         let rows = client
-            .query_raw(self.sql.as_str(), std::iter::empty::<&(dyn ToSql + Sync)>())
+            .query_typed_raw(
+                self.sql.as_str(),
+                std::iter::empty::<(&(dyn ToSql + Sync), Type)>(),
+            )
             .await
             .map_err(|e| failed(&e, false))?;
         pin_mut!(rows);

@@ -152,20 +152,30 @@ fn main() {
 async fn run(options: &Options) -> Result<Report, String> {
     let mut report = Report::new(options.scale);
     let fixture = gateway::Fixture::prepare(options.scale).await?;
-    let rows = postgres::load_lineitem(&fixture).await?;
-    eprintln!("bench: {rows} lineitem rows at scale {}", options.scale);
-    let cluster = PrivateCluster::start(&fixture.cert_pem, &fixture.key_pem)?;
+    // The PostgreSQL copy of lineitem (B2, B5) and the private cluster (B7) only when used.
+    let rows = if options.includes("B2") || options.includes("B5") {
+        let rows = postgres::load_lineitem(&fixture).await?;
+        eprintln!("bench: {rows} lineitem rows at scale {}", options.scale);
+        rows
+    } else {
+        0
+    };
+    let cluster = if options.includes("B7") {
+        Some(PrivateCluster::start(&fixture.cert_pem, &fixture.key_pem)?)
+    } else {
+        None
+    };
     for placement in placement::Placement::all(options.smoke) {
         let server = fixture.spawn_server(placement)?;
         placement.pin_load_generator()?;
         if options.includes("B2") {
             throughput::measure(&fixture, &server, placement, options.runs, &mut report).await?;
         }
-        if options.includes("B7") {
+        if let Some(cluster) = &cluster {
             connect::measure(
                 &fixture,
                 &server,
-                &cluster,
+                cluster,
                 placement,
                 options.connects,
                 &mut report,
