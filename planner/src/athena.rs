@@ -48,7 +48,7 @@ use tollgate_catalog::AthenaOptions;
 
 use crate::io_task::{BatchSender, spawn_batches};
 use crate::metering::SOURCE_BYTES;
-use crate::pushdown::filter_sql;
+use crate::pushdown::{filter_sql, scan_sql};
 use crate::source_error::{DatasetError, SourceFailure};
 use crate::sources::quote;
 
@@ -201,33 +201,12 @@ impl TableProvider for AthenaTable {
             None => (0..self.schema.fields().len()).collect(),
         };
         let schema = Arc::new(self.schema.project(&indices)?);
-        let select = if indices.is_empty() {
-            "1".to_owned()
-        } else {
-            schema
-                .fields()
-                .iter()
-                .map(|field| quote(field.name()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let mut sql = format!("SELECT {select} FROM {}", self.relation);
-        let dialect = athena_dialect();
-        let conditions = filters
+        let select: Vec<String> = schema
+            .fields()
             .iter()
-            .map(|filter| {
-                filter_sql(filter, &dialect).ok_or_else(|| {
-                    DataFusionError::Internal(format!("filter `{filter}` cannot be pushed"))
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        if !conditions.is_empty() {
-            sql.push_str(" WHERE ");
-            sql.push_str(&conditions.join(" AND "));
-        }
-        if let Some(limit) = limit {
-            sql.push_str(&format!(" LIMIT {limit}"));
-        }
+            .map(|field| quote(field.name()))
+            .collect();
+        let sql = scan_sql(&select, &self.relation, filters, limit, &athena_dialect())?;
         Ok(Arc::new(AthenaScanExec::new(
             self.dataset.clone(),
             sql,

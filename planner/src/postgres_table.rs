@@ -38,7 +38,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::{ToSql, Type};
 
 use crate::io_task::{BatchSender, spawn_batches};
-use crate::pushdown::filter_sql;
+use crate::pushdown::{filter_sql, scan_sql};
 use crate::replicas::ReplicaSet;
 use crate::source_error::{DatasetError, SourceFailure};
 use crate::sources::quote;
@@ -274,31 +274,14 @@ impl TableProvider for PostgresTable {
             None => (0..self.columns.len()).collect(),
         };
         let columns: Vec<RemoteColumn> = indices.iter().map(|&i| self.columns[i].clone()).collect();
-        let select = if columns.is_empty() {
-            "1".to_owned()
-        } else {
-            columns
-                .iter()
-                .map(RemoteColumn::select)
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let mut sql = format!("SELECT {select} FROM {}", self.relation);
-        let conditions = filters
-            .iter()
-            .map(|filter| {
-                filter_sql(filter, &PostgreSqlDialect {}).ok_or_else(|| {
-                    DataFusionError::Internal(format!("filter `{filter}` cannot be pushed"))
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        if !conditions.is_empty() {
-            sql.push_str(" WHERE ");
-            sql.push_str(&conditions.join(" AND "));
-        }
-        if let Some(limit) = limit {
-            sql.push_str(&format!(" LIMIT {limit}"));
-        }
+        let select: Vec<String> = columns.iter().map(RemoteColumn::select).collect();
+        let sql = scan_sql(
+            &select,
+            &self.relation,
+            filters,
+            limit,
+            &PostgreSqlDialect {},
+        )?;
         let schema = Arc::new(self.schema.project(&indices)?);
         Ok(Arc::new(PostgresScanExec::new(
             self.dataset.clone(),

@@ -1,6 +1,7 @@
 //! Which filters a SQL source (a PostgreSQL replica, Athena) can run for the gateway, and
-//! their SQL text in the source's dialect.
+//! their SQL text in the source's dialect; a scan's query.
 
+use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{Expr, Operator};
 use datafusion::scalar::ScalarValue;
 use datafusion::sql::unparser::Unparser;
@@ -70,4 +71,41 @@ pub(crate) fn pushable(expr: &Expr) -> bool {
         }
         _ => false,
     }
+}
+
+/// `SELECT <select> FROM <relation> [WHERE <filters>] [LIMIT <limit>]` in `dialect`, for a
+/// scan whose filters were all accepted by [`filter_sql`]; an empty `select` selects `1`
+/// (the rows are only counted).
+///
+/// # Errors
+/// If a filter cannot be pushed after all.
+pub(crate) fn scan_sql(
+    select: &[String],
+    relation: &str,
+    filters: &[Expr],
+    limit: Option<usize>,
+    dialect: &dyn Dialect,
+) -> Result<String> {
+    let select = if select.is_empty() {
+        "1".to_owned()
+    } else {
+        select.join(", ")
+    };
+    let mut sql = format!("SELECT {select} FROM {relation}");
+    let conditions = filters
+        .iter()
+        .map(|filter| {
+            filter_sql(filter, dialect).ok_or_else(|| {
+                DataFusionError::Internal(format!("filter `{filter}` cannot be pushed"))
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if !conditions.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&conditions.join(" AND "));
+    }
+    if let Some(limit) = limit {
+        sql.push_str(&format!(" LIMIT {limit}"));
+    }
+    Ok(sql)
 }

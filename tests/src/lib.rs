@@ -190,6 +190,31 @@ impl TestCertificate {
     }
 }
 
+/// Column `column` (an integer) of the caller's usage record of the query whose SQL text
+/// contains `marker`, waiting up to 10 s for the record (the gateway runs with
+/// `usage.record_sql_text`).
+///
+/// # Panics
+/// If no such record appears.
+pub async fn usage_of(client: &Client, column: &str, marker: &str) -> i64 {
+    let started = std::time::Instant::now();
+    let sql = format!(
+        "SELECT {column} FROM tollgate.usage_records \
+         WHERE strpos(sql_text, $1) > 0 AND strpos(sql_text, 'tollgate.usage') = 0"
+    );
+    loop {
+        let rows = client.query(&sql, &[&marker]).await.expect("read usage");
+        if let Some(row) = rows.first() {
+            return row.get(0);
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "no usage record of {marker}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// Installs rustls' ring provider once per process (tests build TLS configs directly).
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();

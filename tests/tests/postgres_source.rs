@@ -4,14 +4,14 @@
 //! when all are down the query fails with an error naming the dataset. Aggregates run on
 //! the replica. Replicas can be reached over verified TLS, with SCRAM.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio_postgres::{Client, NoTls};
 use tollgate_catalog::{
     DatasetOptions, GrantOptions, HumanDuration, ReplicaTlsOptions, SourceOptions, TollgateOptions,
 };
 use tollgate_tests::pg_cluster::{CLUSTER_PASSWORD, PrivateCluster};
-use tollgate_tests::{TestCertificate, TestGateway, message, sqlstate};
+use tollgate_tests::{TestCertificate, TestGateway, message, sqlstate, usage_of};
 
 const ADMIN: &str = "host=127.0.0.1 port=5432 user=postgres dbname=postgres";
 const ACCOUNTS: i64 = 10_000;
@@ -151,29 +151,6 @@ async fn served(client: &Client) -> Result<(i64, String), tokio_postgres::Error>
     Ok((row.get(0), row.get(1)))
 }
 
-/// Rows scanned by the caller's query whose text contains `marker`.
-async fn rows_scanned(client: &Client, marker: &str) -> i64 {
-    let started = Instant::now();
-    loop {
-        let rows = client
-            .query(
-                "SELECT rows_scanned FROM tollgate.usage_records \
-                 WHERE strpos(sql_text, $1) > 0 AND strpos(sql_text, 'tollgate.usage') = 0",
-                &[&marker],
-            )
-            .await
-            .expect("read usage");
-        if let Some(row) = rows.first() {
-            return row.get(0);
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "no record of {marker}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replica_tables_push_down_route_and_fail_over() {
     let replicas = Replicas::create().await;
@@ -226,7 +203,10 @@ async fn replica_tables_push_down_route_and_fail_over() {
         .expect("a filtered read");
     let matching = (0..100).filter(|i| i % 3 == 2).count();
     assert_eq!(rows.len(), matching);
-    assert_eq!(rows_scanned(&globex, "pushed").await, matching as i64);
+    assert_eq!(
+        usage_of(&globex, "rows_scanned", "pushed").await,
+        matching as i64
+    );
     let limited = globex
         .query(
             "SELECT account_id FROM crm.accounts LIMIT 5 /* limited */",
@@ -264,7 +244,7 @@ async fn replica_tables_push_down_route_and_fail_over() {
         })
         .collect();
     assert_eq!(summary, expected);
-    assert_eq!(rows_scanned(&globex, "grouped").await, 3);
+    assert_eq!(usage_of(&globex, "rows_scanned", "grouped").await, 3);
     // acme's count runs remotely too, within its grant's row filter.
     let row = acme
         .query_one(
@@ -274,7 +254,7 @@ async fn replica_tables_push_down_route_and_fail_over() {
         .await
         .expect("acme's count");
     assert_eq!(row.get::<_, i64>(0), europe);
-    assert_eq!(rows_scanned(&acme, "counted").await, 1);
+    assert_eq!(usage_of(&acme, "rows_scanned", "counted").await, 1);
     // A tenant filter that could fail on hidden rows stays in the gateway, after the grant.
     let row = acme
         .query_one(
@@ -284,7 +264,7 @@ async fn replica_tables_push_down_route_and_fail_over() {
         .await
         .expect("a local filter");
     assert_eq!(row.get::<_, i64>(0), 50);
-    assert_eq!(rows_scanned(&acme, "local").await, europe);
+    assert_eq!(usage_of(&acme, "rows_scanned", "local").await, europe);
 
     // Failover: dedicated a goes down, b serves acme.
     replicas.take_down(1).await;

@@ -17,7 +17,7 @@ use tollgate_planner::datafusion::arrow::array::{ArrayRef, Float64Array, Int64Ar
 use tollgate_planner::datafusion::arrow::record_batch::RecordBatch;
 use tollgate_planner::datafusion::parquet::arrow::ArrowWriter;
 use tollgate_tests::moto::{self, MotoServer};
-use tollgate_tests::{TestGateway, message, sqlstate};
+use tollgate_tests::{TestGateway, message, sqlstate, usage_of};
 
 const BUCKET: &str = "tollgate-lake";
 
@@ -136,29 +136,6 @@ async fn count(client: &Client) -> i64 {
         .get(0)
 }
 
-/// Bytes scanned by the caller's last query whose text contains `marker`.
-async fn bytes_scanned(client: &Client, marker: &str) -> i64 {
-    let started = Instant::now();
-    loop {
-        let rows = client
-            .query(
-                "SELECT bytes_scanned FROM tollgate.usage_records \
-                 WHERE strpos(sql_text, $1) > 0 AND strpos(sql_text, 'tollgate.usage') = 0",
-                &[&marker],
-            )
-            .await
-            .expect("read usage");
-        if let Some(row) = rows.first() {
-            return row.get(0);
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "no record of {marker}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_dataset_is_scoped_like_local_files_and_partitions_prune() {
     let moto = MotoServer::start();
@@ -211,7 +188,7 @@ async fn s3_dataset_is_scoped_like_local_files_and_partitions_prune() {
         .await
         .expect("2025 only");
     assert_eq!(rows.get::<_, i64>(0), 3000);
-    let scanned = bytes_scanned(&globex, "only-2025").await;
+    let scanned = usage_of(&globex, "bytes_scanned", "only-2025").await;
     assert!(
         scanned > 0 && (scanned as u64) <= y2025,
         "scanned {scanned} bytes for 2025, whose file has {y2025} (2024's: {y2024})"
@@ -224,7 +201,7 @@ async fn s3_dataset_is_scoped_like_local_files_and_partitions_prune() {
         .await
         .expect("all years");
     assert!(all.get::<_, f64>(0) > 0.0);
-    let scanned_all = bytes_scanned(&globex, "all-years").await;
+    let scanned_all = usage_of(&globex, "bytes_scanned", "all-years").await;
     assert!(
         scanned_all > scanned,
         "a full scan ({scanned_all} bytes) reads more than one partition ({scanned})"
