@@ -27,29 +27,19 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::TableType;
-use datafusion::error::{DataFusionError, Result};
-use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::error::Result;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
-use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
-use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
-use datafusion::physical_plan::metrics::{
-    BaselineMetrics, Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
-};
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::{
-    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
-};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::metrics::Count;
 use datafusion::sql::sqlparser::ast;
 use datafusion::sql::unparser::dialect::{CustomDialect, CustomDialectBuilder};
 use tokio::runtime::Handle;
 use tollgate_catalog::AthenaOptions;
 
-use crate::io_task::{BatchSender, spawn_batches};
-use crate::metering::SOURCE_BYTES;
 use crate::pushdown::{filter_sql, scan_sql};
-use crate::source_error::{DatasetError, SourceFailure};
+use crate::remote_scan::{BatchSender, RemoteQuery, RemoteScanExec};
+use crate::source_error::SourceFailure;
 use crate::sources::quote;
 
 /// First and longest wait between two polls of a running Athena query.
@@ -207,130 +197,24 @@ impl TableProvider for AthenaTable {
             .map(|field| quote(field.name()))
             .collect();
         let sql = scan_sql(&select, &self.relation, filters, limit, &athena_dialect())?;
-        Ok(Arc::new(AthenaScanExec::new(
-            self.dataset.clone(),
-            sql,
-            schema,
-            Arc::clone(&self.source),
-            self.workgroup.clone(),
-        )))
-    }
-}
-
-/// Runs one query on Athena and streams its result pages as batches.
-#[derive(Debug)]
-pub(crate) struct AthenaScanExec {
-    dataset: String,
-    sql: String,
-    schema: SchemaRef,
-    source: Arc<AthenaSource>,
-    workgroup: String,
-    properties: Arc<PlanProperties>,
-    metrics: ExecutionPlanMetricsSet,
-}
-
-impl AthenaScanExec {
-    fn new(
-        dataset: String,
-        sql: String,
-        schema: SchemaRef,
-        source: Arc<AthenaSource>,
-        workgroup: String,
-    ) -> Self {
-        let properties = PlanProperties::new(
-            EquivalenceProperties::new(Arc::clone(&schema)),
-            Partitioning::UnknownPartitioning(1),
-            EmissionType::Incremental,
-            Boundedness::Bounded,
-        );
-        Self {
-            dataset,
-            sql,
-            schema,
-            source,
-            workgroup,
-            properties: Arc::new(properties),
-            metrics: ExecutionPlanMetricsSet::new(),
-        }
-    }
-}
-
-impl DisplayAs for AthenaScanExec {
-    fn fmt_as(&self, _format: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "AthenaScanExec: dataset={}", self.dataset)
-    }
-}
-
-impl ExecutionPlan for AthenaScanExec {
-    fn name(&self) -> &str {
-        "AthenaScanExec"
-    }
-
-    fn properties(&self) -> &Arc<PlanProperties> {
-        &self.properties
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        Vec::new()
-    }
-
-    fn apply_expressions(
-        &self,
-        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
-    ) -> Result<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
-    }
-
-    fn with_new_children(
-        self: Arc<Self>,
-        children: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        if children.is_empty() {
-            Ok(self)
-        } else {
-            Err(DataFusionError::Internal(
-                "AthenaScanExec is a leaf and takes no children".to_owned(),
-            ))
-        }
-    }
-
-    fn execute(
-        &self,
-        partition: usize,
-        _context: Arc<TaskContext>,
-    ) -> Result<SendableRecordBatchStream> {
-        let metrics = BaselineMetrics::new(&self.metrics, partition);
-        let scanned = MetricBuilder::new(&self.metrics).counter(SOURCE_BYTES, partition);
         let run = AthenaRun {
             dataset: self.dataset.clone(),
-            sql: self.sql.clone(),
-            schema: Arc::clone(&self.schema),
+            sql,
+            schema: Arc::clone(&schema),
             source: Arc::clone(&self.source),
             workgroup: self.workgroup.clone(),
         };
-        let batches = spawn_batches(&self.source.io, metrics, |sender| async move {
-            if let Err(failure) = run.run(&sender, &scanned).await {
-                let error = DatasetError {
-                    dataset: run.dataset.clone(),
-                    failure,
-                };
-                let _ = sender
-                    .send(Err(DataFusionError::External(Box::new(error))))
-                    .await;
-            }
-        });
-        Ok(Box::pin(RecordBatchStreamAdapter::new(
-            Arc::clone(&self.schema),
-            batches,
+        Ok(Arc::new(RemoteScanExec::new(
+            "AthenaScanExec",
+            self.dataset.clone(),
+            schema,
+            Arc::new(run),
         )))
-    }
-
-    fn metrics(&self) -> Option<MetricsSet> {
-        Some(self.metrics.clone_inner())
     }
 }
 
 /// One execution of a scan on Athena.
+#[derive(Debug)]
 struct AthenaRun {
     dataset: String,
     sql: String,
@@ -339,7 +223,12 @@ struct AthenaRun {
     workgroup: String,
 }
 
-impl AthenaRun {
+#[async_trait]
+impl RemoteQuery for AthenaRun {
+    fn io(&self) -> &Handle {
+        &self.source.io
+    }
+
     async fn run(
         &self,
         sender: &BatchSender,
@@ -436,7 +325,9 @@ impl AthenaRun {
             }
         }
     }
+}
 
+impl AthenaRun {
     fn is_header(&self, row: Option<&Row>) -> bool {
         let Some(values) = row.map(Row::data) else {
             return false;

@@ -2,11 +2,10 @@
 //!
 //! Projections, filters and limits are pushed into the SQL sent to the replica, so only
 //! the rows and columns the query needs cross the network: filters that [`filter_sql`]
-//! accepts are printed in PostgreSQL's dialect and applied exactly there. Rows are read in batches of [`BATCH_ROWS`] and stream through
-//! a two-batch channel; the number read is the scan's `output_rows`, which the usage
-//! record reports as rows scanned.
+//! accepts are printed in PostgreSQL's dialect and applied exactly there. Rows are read in
+//! batches of [`BATCH_ROWS`] by a [`RemoteScanExec`]; the number read is the scan's
+//! `output_rows`, which the usage record reports as rows scanned.
 
-use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -20,27 +19,21 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit}
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::TableReference;
-use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::TableType;
-use datafusion::error::{DataFusionError, Result};
-use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::error::Result;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
-use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
-use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
-use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::{
-    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
-};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::metrics::Count;
 use datafusion::sql::unparser::dialect::PostgreSqlDialect;
 use futures::{StreamExt, pin_mut};
+use tokio::runtime::Handle;
 use tokio_postgres::Row;
 use tokio_postgres::types::{ToSql, Type};
 
-use crate::io_task::{BatchSender, spawn_batches};
 use crate::pushdown::{filter_sql, scan_sql};
+use crate::remote_scan::{BatchSender, RemoteQuery, RemoteScanExec};
 use crate::replicas::ReplicaSet;
-use crate::source_error::{DatasetError, SourceFailure};
+use crate::source_error::SourceFailure;
 use crate::sources::quote;
 
 /// Rows per batch read from a replica.
@@ -283,7 +276,7 @@ impl TableProvider for PostgresTable {
             &PostgreSqlDialect {},
         )?;
         let schema = Arc::new(self.schema.project(&indices)?);
-        Ok(Arc::new(PostgresScanExec::new(
+        Ok(Arc::new(replica_scan(
             self.dataset.clone(),
             sql,
             schema,
@@ -293,146 +286,62 @@ impl TableProvider for PostgresTable {
     }
 }
 
-/// Runs one SQL query on a replica and streams its rows as batches.
-#[derive(Debug)]
-pub(crate) struct PostgresScanExec {
+/// A scan running `sql` (whose result columns match `schema` in order) on `replicas`,
+/// every column read from its text form and cast to the schema's type.
+pub(crate) fn text_scan(
+    dataset: String,
+    sql: String,
+    schema: SchemaRef,
+    replicas: Arc<ReplicaSet>,
+) -> RemoteScanExec {
+    let readers = vec![Reader::Cast; schema.fields().len()];
+    replica_scan(dataset, sql, schema, readers, replicas)
+}
+
+fn replica_scan(
     dataset: String,
     sql: String,
     schema: SchemaRef,
     readers: Vec<Reader>,
     replicas: Arc<ReplicaSet>,
-    properties: Arc<PlanProperties>,
-    metrics: ExecutionPlanMetricsSet,
+) -> RemoteScanExec {
+    let query = Query {
+        dataset: dataset.clone(),
+        sql,
+        schema: Arc::clone(&schema),
+        readers,
+        replicas,
+    };
+    RemoteScanExec::new("PostgresScanExec", dataset, schema, Arc::new(query))
 }
 
-impl PostgresScanExec {
-    /// Runs `sql` (whose result columns match `schema` in order) and reads every column
-    /// from its text form, cast to the schema's type.
-    pub fn reading_text(
-        dataset: String,
-        sql: String,
-        schema: SchemaRef,
-        replicas: Arc<ReplicaSet>,
-    ) -> Self {
-        let readers = vec![Reader::Cast; schema.fields().len()];
-        Self::new(dataset, sql, schema, readers, replicas)
-    }
-
-    fn new(
-        dataset: String,
-        sql: String,
-        schema: SchemaRef,
-        readers: Vec<Reader>,
-        replicas: Arc<ReplicaSet>,
-    ) -> Self {
-        let properties = PlanProperties::new(
-            EquivalenceProperties::new(Arc::clone(&schema)),
-            Partitioning::UnknownPartitioning(1),
-            EmissionType::Incremental,
-            Boundedness::Bounded,
-        );
-        Self {
-            dataset,
-            sql,
-            schema,
-            readers,
-            replicas,
-            properties: Arc::new(properties),
-            metrics: ExecutionPlanMetricsSet::new(),
-        }
-    }
-}
-
-impl DisplayAs for PostgresScanExec {
-    fn fmt_as(&self, _format: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "PostgresScanExec: dataset={}", self.dataset)
-    }
-}
-
-impl ExecutionPlan for PostgresScanExec {
-    fn name(&self) -> &str {
-        "PostgresScanExec"
-    }
-
-    fn properties(&self) -> &Arc<PlanProperties> {
-        &self.properties
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        Vec::new()
-    }
-
-    fn apply_expressions(
-        &self,
-        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
-    ) -> Result<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
-    }
-
-    fn with_new_children(
-        self: Arc<Self>,
-        children: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        if children.is_empty() {
-            Ok(self)
-        } else {
-            Err(DataFusionError::Internal(
-                "PostgresScanExec is a leaf and takes no children".to_owned(),
-            ))
-        }
-    }
-
-    fn execute(
-        &self,
-        partition: usize,
-        _context: Arc<TaskContext>,
-    ) -> Result<SendableRecordBatchStream> {
-        let metrics = BaselineMetrics::new(&self.metrics, partition);
-        let query = Query {
-            dataset: self.dataset.clone(),
-            sql: self.sql.clone(),
-            schema: Arc::clone(&self.schema),
-            readers: self.readers.clone(),
-        };
-        let replicas = Arc::clone(&self.replicas);
-        let batches = spawn_batches(self.replicas.io(), metrics, |sender| async move {
-            let outcome = replicas
-                .with_connection(|client| query.run(client, sender.clone()))
-                .await;
-            if let Err(failure) = outcome {
-                let error = DatasetError {
-                    dataset: query.dataset.clone(),
-                    failure,
-                };
-                let _ = sender
-                    .send(Err(DataFusionError::External(Box::new(error))))
-                    .await;
-            }
-        });
-        Ok(Box::pin(RecordBatchStreamAdapter::new(
-            Arc::clone(&self.schema),
-            batches,
-        )))
-    }
-
-    fn metrics(&self) -> Option<MetricsSet> {
-        Some(self.metrics.clone_inner())
-    }
-}
-
-/// One query's SQL and how to turn its rows into batches.
-#[derive(Clone)]
+/// One query's SQL, the replicas it runs on and how to turn its rows into batches.
+#[derive(Debug)]
 struct Query {
     dataset: String,
     sql: String,
     schema: SchemaRef,
     readers: Vec<Reader>,
+    replicas: Arc<ReplicaSet>,
+}
+
+#[async_trait]
+impl RemoteQuery for Query {
+    fn io(&self) -> &Handle {
+        self.replicas.io()
+    }
+
+    async fn run(&self, sender: &BatchSender, _scanned: &Count) -> Result<(), SourceFailure> {
+        self.replicas
+            .with_connection(|client| self.stream(client, sender.clone()))
+            .await
+    }
 }
 
 impl Query {
     /// Streams the rows into `sender`. A connection that breaks before the first batch was
     /// sent is reported as retryable.
-    async fn run(
+    async fn stream(
         &self,
         client: deadpool_postgres::Object,
         sender: BatchSender,

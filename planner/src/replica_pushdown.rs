@@ -43,7 +43,7 @@ use datafusion::sql::unparser::Unparser;
 use datafusion::sql::unparser::dialect::PostgreSqlDialect;
 
 use crate::granted_view::{GrantedScanExec, GrantedViewProvider};
-use crate::postgres_table::{PostgresScanExec, PostgresTable};
+use crate::postgres_table::{PostgresTable, text_scan};
 use crate::pushdown::pushable;
 use crate::replicas::ReplicaSet;
 use crate::source_scan::SourceScanExec;
@@ -369,7 +369,7 @@ impl TableProvider for RemoteQueryTable {
             self.sql,
             names.join(", ")
         );
-        let scan = Arc::new(PostgresScanExec::reading_text(
+        let scan = Arc::new(text_scan(
             self.dataset.clone(),
             sql,
             Arc::clone(&schema),
