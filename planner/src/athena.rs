@@ -27,6 +27,7 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::TableReference;
 use datafusion::datasource::TableType;
 use datafusion::error::Result;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
@@ -112,7 +113,7 @@ impl AthenaSource {
 }
 
 /// Athena's SQL: double-quoted identifiers, `varchar` rather than `text`.
-fn athena_dialect() -> CustomDialect {
+pub(crate) fn athena_dialect() -> CustomDialect {
     CustomDialectBuilder::new()
         .with_identifier_quote_style('"')
         .with_utf8_cast_dtype(ast::DataType::Varchar(None))
@@ -126,6 +127,7 @@ fn athena_dialect() -> CustomDialect {
 pub(crate) struct AthenaTable {
     dataset: String,
     relation: String,
+    remote: TableReference,
     schema: SchemaRef,
     source: Arc<AthenaSource>,
     workgroup: String,
@@ -145,11 +147,46 @@ impl AthenaTable {
         Self {
             dataset: dataset.to_owned(),
             relation,
+            remote: TableReference::partial(source.options.database.as_str(), table),
             schema: Arc::new(schema),
             source,
             workgroup,
         }
     }
+
+    /// The source the table is on.
+    pub fn source(&self) -> &Arc<AthenaSource> {
+        &self.source
+    }
+
+    /// The workgroup the table's queries run in.
+    pub fn workgroup(&self) -> &str {
+        &self.workgroup
+    }
+
+    /// The table's name on Athena (`database.table`).
+    pub fn remote_name(&self) -> &TableReference {
+        &self.remote
+    }
+}
+
+/// A scan of `dataset` running `sql` (whose result columns are `schema`'s, by name and
+/// order) on `source` in `workgroup`.
+pub(crate) fn athena_scan(
+    source: &Arc<AthenaSource>,
+    workgroup: &str,
+    dataset: String,
+    sql: String,
+    schema: SchemaRef,
+) -> RemoteScanExec {
+    let run = AthenaRun {
+        dataset: dataset.clone(),
+        sql,
+        schema: Arc::clone(&schema),
+        source: Arc::clone(source),
+        workgroup: workgroup.to_owned(),
+    };
+    RemoteScanExec::new("AthenaScanExec", dataset, schema, Arc::new(run))
 }
 
 #[async_trait]
@@ -197,18 +234,12 @@ impl TableProvider for AthenaTable {
             .map(|field| quote(field.name()))
             .collect();
         let sql = scan_sql(&select, &self.relation, filters, limit, &athena_dialect())?;
-        let run = AthenaRun {
-            dataset: self.dataset.clone(),
-            sql,
-            schema: Arc::clone(&schema),
-            source: Arc::clone(&self.source),
-            workgroup: self.workgroup.clone(),
-        };
-        Ok(Arc::new(RemoteScanExec::new(
-            "AthenaScanExec",
+        Ok(Arc::new(athena_scan(
+            &self.source,
+            &self.workgroup,
             self.dataset.clone(),
+            sql,
             schema,
-            Arc::new(run),
         )))
     }
 }

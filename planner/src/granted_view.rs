@@ -162,7 +162,7 @@ impl TableProvider for GrantedViewProvider {
             })?;
         let inner = SourceScanExec::wrap_leaves(&self.dataset, inner)?;
         Ok(Arc::new(GrantedScanExec::new(
-            self.dataset.clone(),
+            vec![self.dataset.clone()],
             inner,
             output_schema,
         )))
@@ -170,16 +170,23 @@ impl TableProvider for GrantedViewProvider {
 }
 
 /// The physical barrier: runs the grant's own optimized plan and shows the outer plan a leaf.
+///
+/// A remote query that joins several grants on one SQL source is one such leaf over all
+/// their datasets.
 #[derive(Debug)]
 pub struct GrantedScanExec {
-    dataset: String,
+    datasets: Vec<String>,
     inner: Arc<dyn ExecutionPlan>,
     schema: SchemaRef,
     properties: Arc<PlanProperties>,
 }
 
 impl GrantedScanExec {
-    pub(crate) fn new(dataset: String, inner: Arc<dyn ExecutionPlan>, schema: SchemaRef) -> Self {
+    pub(crate) fn new(
+        datasets: Vec<String>,
+        inner: Arc<dyn ExecutionPlan>,
+        schema: SchemaRef,
+    ) -> Self {
         let properties = PlanProperties::new(
             EquivalenceProperties::new(Arc::clone(&schema)),
             Partitioning::UnknownPartitioning(inner.output_partitioning().partition_count()),
@@ -187,7 +194,7 @@ impl GrantedScanExec {
             inner.boundedness(),
         );
         Self {
-            dataset,
+            datasets,
             inner,
             schema,
             properties: Arc::new(properties),
@@ -196,9 +203,9 @@ impl GrantedScanExec {
 }
 
 impl GrantedScanExec {
-    /// The id of the dataset the grant is on.
-    pub fn dataset(&self) -> &str {
-        &self.dataset
+    /// The ids of the datasets the grants are on (one, unless a remote query joins several).
+    pub fn datasets(&self) -> &[String] {
+        &self.datasets
     }
 
     /// The grant's own physical plan.
@@ -209,7 +216,7 @@ impl GrantedScanExec {
 
 impl DisplayAs for GrantedScanExec {
     fn fmt_as(&self, _format: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "GrantedScanExec: dataset={}", self.dataset)
+        write!(f, "GrantedScanExec: dataset={}", self.datasets.join(", "))
     }
 }
 

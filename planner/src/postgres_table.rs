@@ -4,7 +4,8 @@
 //! the rows and columns the query needs cross the network: filters that [`filter_sql`]
 //! accepts are printed in PostgreSQL's dialect and applied exactly there. Rows are read in
 //! batches of [`BATCH_ROWS`] by a [`RemoteScanExec`]; the number read is the scan's
-//! `output_rows`, which the usage record reports as rows scanned.
+//! `output_rows`, which the usage record reports as rows scanned, and the bytes of the
+//! values received are its bytes scanned.
 
 use std::sync::Arc;
 
@@ -28,7 +29,7 @@ use datafusion::sql::unparser::dialect::PostgreSqlDialect;
 use futures::{StreamExt, pin_mut};
 use tokio::runtime::Handle;
 use tokio_postgres::Row;
-use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::types::{FromSql, ToSql, Type};
 
 use crate::pushdown::{filter_sql, scan_sql};
 use crate::remote_scan::{BatchSender, RemoteQuery, RemoteScanExec};
@@ -331,20 +332,22 @@ impl RemoteQuery for Query {
         self.replicas.io()
     }
 
-    async fn run(&self, sender: &BatchSender, _scanned: &Count) -> Result<(), SourceFailure> {
+    async fn run(&self, sender: &BatchSender, scanned: &Count) -> Result<(), SourceFailure> {
         self.replicas
-            .with_connection(|client| self.stream(client, sender.clone()))
+            .with_connection(|client| self.stream(client, sender.clone(), scanned))
             .await
     }
 }
 
 impl Query {
-    /// Streams the rows into `sender`. A connection that breaks before the first batch was
-    /// sent is reported as retryable.
+    /// Streams the rows into `sender`, adding the bytes of their values to `scanned` as
+    /// each batch is sent. A connection that breaks before the first batch was sent is
+    /// reported as retryable.
     async fn stream(
         &self,
         client: deadpool_postgres::Object,
         sender: BatchSender,
+        scanned: &Count,
     ) -> std::result::Result<(), (bool, SourceFailure)> {
         let failed = |error: &tokio_postgres::Error, sent: bool| {
             tracing::warn!(dataset = %self.dataset, %error, "replica query failed");
@@ -362,6 +365,7 @@ impl Query {
         let mut sent = false;
         let mut batch = self.builders();
         let mut count = 0;
+        let mut bytes = 0;
         while let Some(row) = rows.next().await {
             let row = row.map_err(|e| failed(&e, sent))?;
             for (index, builder) in batch.iter_mut().enumerate() {
@@ -370,9 +374,16 @@ impl Query {
                     return Err((false, SourceFailure::SourceQuery));
                 }
             }
+            bytes += (0..row.len())
+                .map(|index| {
+                    row.try_get::<_, ValueBytes>(index)
+                        .map_or(0, |value| value.0)
+                })
+                .sum::<usize>();
             count += 1;
             if count == BATCH_ROWS {
                 sent = true;
+                scanned.add(std::mem::take(&mut bytes));
                 if !self.send(&sender, &mut batch, count).await {
                     return Ok(());
                 }
@@ -380,6 +391,7 @@ impl Query {
             }
         }
         if count > 0 {
+            scanned.add(bytes);
             self.send(&sender, &mut batch, count).await;
         }
         Ok(())
@@ -408,6 +420,29 @@ impl Query {
             )?)
         });
         sender.send(batch).await.is_ok()
+    }
+}
+
+/// The size of a value as the replica sent it, whatever its type: what a replica scan
+/// reports as bytes scanned.
+struct ValueBytes(usize);
+
+impl<'a> FromSql<'a> for ValueBytes {
+    fn from_sql(
+        _type: &Type,
+        raw: &'a [u8],
+    ) -> std::result::Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(Self(raw.len()))
+    }
+
+    fn from_sql_null(
+        _type: &Type,
+    ) -> std::result::Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(Self(0))
+    }
+
+    fn accepts(_type: &Type) -> bool {
+        true
     }
 }
 

@@ -40,9 +40,9 @@ use crate::granted_view::GrantedViewProvider;
 use crate::information_schema::{self, ViewDescription};
 use crate::metering::UsageLedger;
 use crate::pool::TenantPool;
-use crate::replica_pushdown::ReplicaPushdown;
 use crate::roles::TenantRoles;
 use crate::sources::SourceTables;
+use crate::sql_pushdown::SqlPushdown;
 use crate::system;
 use crate::usage;
 
@@ -180,7 +180,7 @@ impl TenantSession {
             .with_runtime_env(runtime)
             .with_catalog_list(catalogs)
             .with_default_features()
-            .with_optimizer_rule(Arc::new(ReplicaPushdown))
+            .with_optimizer_rule(Arc::new(SqlPushdown))
             .with_physical_optimizer_rule(Arc::new(YieldingJoins))
             .build();
         let context = SessionContext::new_with_state(state);

@@ -1,7 +1,7 @@
 //! A dataset on Athena, against moto's Athena API on loopback: the gateway sends the
 //! query with the grant's row filter in the tenant's workgroup, reads the result pages
-//! into the declared types, stops the Athena query when the client cancels, and reports an
-//! unreachable endpoint as the dataset being unavailable.
+//! into the declared types, runs aggregates there, stops the Athena query when the client
+//! cancels, and reports an unreachable endpoint as the dataset being unavailable.
 
 use std::time::{Duration, Instant};
 
@@ -9,7 +9,7 @@ use tollgate_catalog::{
     AthenaOptions, DatasetOptions, GrantOptions, SourceOptions, TollgateOptions,
 };
 use tollgate_tests::moto::{self, MotoServer};
-use tollgate_tests::{TestGateway, message, sqlstate};
+use tollgate_tests::{TestGateway, message, sqlstate, usage_of};
 
 const WORKGROUP: &str = "acme-analytics";
 
@@ -29,13 +29,17 @@ fn executions(moto: &MotoServer) -> Vec<(String, String, String, String)> {
     serde_json::from_str(listed.trim()).expect("executions as JSON")
 }
 
-/// Queues one Athena result: a header row and `rows` of (trip_id, fare).
-fn set_result(moto: &MotoServer, rows: &[(i64, f64)]) {
-    let mut data =
-        vec![r#"{"Data":[{"VarCharValue":"trip_id"},{"VarCharValue":"fare"}]}"#.to_owned()];
-    data.extend(rows.iter().map(|(id, fare)| {
-        format!(r#"{{"Data":[{{"VarCharValue":"{id}"}},{{"VarCharValue":"{fare}"}}]}}"#)
-    }));
+/// Queues one Athena result: a header row of `columns`, then `rows`, all as text.
+fn set_result(moto: &MotoServer, columns: &[&str], rows: &[Vec<String>]) {
+    let row = |values: Vec<String>| {
+        let data: Vec<String> = values
+            .iter()
+            .map(|value| format!(r#"{{"VarCharValue":"{value}"}}"#))
+            .collect();
+        format!(r#"{{"Data":[{}]}}"#, data.join(","))
+    };
+    let mut data = vec![row(columns.iter().map(|c| (*c).to_owned()).collect())];
+    data.extend(rows.iter().cloned().map(row));
     moto.python(&format!(
         "import urllib.request\n\
          body = json.dumps({{'results': [{{'rows': json.loads('[{rows}]'), 'column_info': []}}]}}).encode()\n\
@@ -104,7 +108,12 @@ async fn athena_runs_the_tenants_query_in_its_workgroup_and_stops_on_cancel() {
     moto.python(&format!(
         "client('athena').create_work_group(Name={WORKGROUP:?}, Configuration={{}})"
     ));
-    set_result(&moto, &[(3, 12.5), (6, 7.25), (9, 30.0)]);
+    let trips = [(3, 12.5), (6, 7.25), (9, 30.0)];
+    let rows: Vec<Vec<String>> = trips
+        .iter()
+        .map(|(id, fare)| vec![format!("{id}"), format!("{fare}")])
+        .collect();
+    set_result(&moto, &["trip_id", "fare"], &rows);
     let gateway = TestGateway::start_with(|options| {
         options.usage.record_sql_text = true;
         add_athena(options, &moto);
@@ -121,7 +130,7 @@ async fn athena_runs_the_tenants_query_in_its_workgroup_and_stops_on_cancel() {
         .await
         .expect("acme reads big.trips");
     let got: Vec<(i64, f64)> = rows.iter().map(|row| (row.get(0), row.get(1))).collect();
-    assert_eq!(got, [(3, 12.5), (6, 7.25), (9, 30.0)]);
+    assert_eq!(got, trips);
 
     // What Athena was asked: the grant's filter and the tenant's, in acme's workgroup.
     let sent = executions(&moto);
@@ -149,6 +158,32 @@ async fn athena_runs_the_tenants_query_in_its_workgroup_and_stops_on_cancel() {
     assert_eq!(record.get::<_, i64>(0), 3);
     // moto reports DataScannedInBytes = 0; the record carries what Athena reported.
     assert_eq!(record.get::<_, i64>(1), 0);
+
+    // An aggregate runs on Athena as one query over the grant's rows; one row comes back.
+    set_result(
+        &moto,
+        &["c0", "c1"],
+        &[vec!["3".to_owned(), "30.0".to_owned()]],
+    );
+    let row = acme
+        .query_one(
+            "SELECT count(*), max(fare) FROM big.trips WHERE fare > 5 AND 'summed' <> ''",
+            &[],
+        )
+        .await
+        .expect("an aggregate on Athena");
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, f64>(1)), (3, 30.0));
+    let sent = executions(&moto);
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    let (query, workgroup, _, _) = &sent[1];
+    assert_eq!(workgroup, WORKGROUP);
+    assert!(
+        query.contains("count(") && query.contains("max("),
+        "the aggregate runs on Athena: {query}"
+    );
+    assert!(query.contains(r#""region" = 'EUROPE'"#), "{query}");
+    assert!(query.contains(r#"> 5"#), "{query}");
+    assert_eq!(usage_of(&acme, "rows_scanned", "summed").await, 1);
 
     // Cancel: the Athena query is stopped.
     hold_queries(&moto);

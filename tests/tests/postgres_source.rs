@@ -1,8 +1,8 @@
 //! Datasets in tables of PostgreSQL replicas (the machine's server, one database per
 //! replica): filters, projections and limits run on the replica, a tenant's grant can route
 //! its queries to its own replicas, and when one replica goes down the next one serves;
-//! when all are down the query fails with an error naming the dataset. Aggregates run on
-//! the replica. Replicas can be reached over verified TLS, with SCRAM.
+//! when all are down the query fails with an error naming the dataset. Aggregates, and
+//! joins of datasets on one replica, run on the replica. Replicas can be reached over verified TLS, with SCRAM.
 
 use std::time::Duration;
 
@@ -15,6 +15,8 @@ use tollgate_tests::{TestCertificate, TestGateway, message, sqlstate, usage_of};
 
 const ADMIN: &str = "host=127.0.0.1 port=5432 user=postgres dbname=postgres";
 const ACCOUNTS: i64 = 10_000;
+/// Order `i` belongs to account `i / ORDERS_PER_ACCOUNT`; odd orders are paid.
+const ORDERS_PER_ACCOUNT: i64 = 3;
 
 async fn connect(conninfo: &str) -> Client {
     let (client, connection) = tokio_postgres::connect(conninfo, NoTls)
@@ -28,8 +30,9 @@ fn conninfo(database: &str) -> String {
     format!("host=127.0.0.1 port=5432 user=postgres dbname={database}")
 }
 
-/// Three replica databases (shared, dedicated a and b) of one `accounts` table, each
-/// saying which replica it is in `served_by`; dropped when the test ends.
+/// Three replica databases (shared, dedicated a and b) of an `accounts` table, each
+/// saying which replica it is in `served_by`, and its accounts' `orders`; dropped when the
+/// test ends.
 struct Replicas {
     admin: Client,
     names: [String; 3],
@@ -64,8 +67,18 @@ impl Replicas {
                      SELECT i, (ARRAY['EUROPE','AMERICA','ASIA'])[i % 3 + 1], i * 1.25,
                             DATE '2020-01-01' + (i % 365), '{served_by}'
                      FROM generate_series(0, {last}) AS i;
-                     ANALYZE accounts;",
-                    last = ACCOUNTS - 1
+                     CREATE TABLE orders (
+                         order_id bigint PRIMARY KEY,
+                         account_id bigint NOT NULL,
+                         amount numeric(10,2) NOT NULL,
+                         status text NOT NULL);
+                     INSERT INTO orders
+                     SELECT i, i / {ORDERS_PER_ACCOUNT}, i % 100 + 0.5,
+                            (ARRAY['open','paid'])[i % 2 + 1]
+                     FROM generate_series(0, {last_order}) AS i;
+                     ANALYZE accounts, orders;",
+                    last = ACCOUNTS - 1,
+                    last_order = ACCOUNTS * ORDERS_PER_ACCOUNT - 1
                 ))
                 .await
                 .expect("fill the replica");
@@ -98,8 +111,9 @@ impl Replicas {
         }
     }
 
-    /// Sources `crm_shared` and `crm_acme` (dedicated a, then b), dataset `crm.accounts`,
-    /// and grants: globex reads the shared replica, acme its region's accounts on its own.
+    /// Sources `crm_shared` and `crm_acme` (dedicated a, then b), datasets `crm.accounts`
+    /// and `crm.orders`, and grants: globex reads the shared replica, acme its region's
+    /// accounts and the paid orders on its own.
     fn configure(&self, options: &mut TollgateOptions) {
         let source = |replicas: Vec<String>| SourceOptions::Postgres {
             replicas,
@@ -115,15 +129,13 @@ impl Replicas {
             "crm_acme".to_owned(),
             source(vec![conninfo(&self.names[1]), conninfo(&self.names[2])]),
         );
-        let dataset: DatasetOptions = toml::from_str(
-            r#"
-            id = "crm.accounts"
-            source = "crm_shared"
-            path = "public.accounts"
-            "#,
-        )
-        .expect("dataset options");
-        options.datasets.push(dataset);
+        for table in ["accounts", "orders"] {
+            let dataset: DatasetOptions = toml::from_str(&format!(
+                "id = \"crm.{table}\"\nsource = \"crm_shared\"\npath = \"public.{table}\""
+            ))
+            .expect("dataset options");
+            options.datasets.push(dataset);
+        }
         for grant in [
             r#"
             tenant = "globex"
@@ -134,6 +146,17 @@ impl Replicas {
             dataset = "crm.accounts"
             columns = ["account_id", "balance", "served_by"]
             row_filter = "region = $region"
+            source = "crm_acme"
+            "#,
+            r#"
+            tenant = "globex"
+            dataset = "crm.orders"
+            "#,
+            r#"
+            tenant = "acme"
+            dataset = "crm.orders"
+            columns = ["order_id", "account_id", "amount"]
+            row_filter = "status = 'paid'"
             source = "crm_acme"
             "#,
         ] {
@@ -206,6 +229,13 @@ async fn replica_tables_push_down_route_and_fail_over() {
     assert_eq!(
         usage_of(&globex, "rows_scanned", "pushed").await,
         matching as i64
+    );
+    // Bytes scanned: the values received, an 8-byte id and a short decimal per row.
+    let bytes = usage_of(&globex, "bytes_scanned", "pushed").await;
+    let rows = matching as i64;
+    assert!(
+        (rows * (8 + 4)..=rows * (8 + 16)).contains(&bytes),
+        "{bytes} bytes for {rows} rows"
     );
     let limited = globex
         .query(
@@ -290,6 +320,126 @@ async fn replica_tables_push_down_route_and_fail_over() {
         served(&globex).await.expect("globex still served").0,
         ACCOUNTS
     );
+
+    gateway.stop().await;
+    replicas.drop_all().await;
+}
+
+/// Sums of `amount` (in cents) and counts of the orders `i` for which `keep(i)` holds.
+fn orders_where(keep: impl Fn(i64) -> bool) -> (i64, i64) {
+    (0..ACCOUNTS * ORDERS_PER_ACCOUNT)
+        .filter(|&i| keep(i))
+        .fold((0, 0), |(count, cents), i| {
+            (count + 1, cents + (i % 100) * 100 + 50)
+        })
+}
+
+fn decimal(cents: i64) -> String {
+    format!("{}.{:02}", cents / 100, cents % 100)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joins_of_datasets_on_one_replica_run_there() {
+    let replicas = Replicas::create().await;
+    let gateway = TestGateway::start_with(|options| {
+        options.usage.record_sql_text = true;
+        replicas.configure(options);
+    })
+    .await;
+    let globex = gateway.connect("globex").await;
+    let acme = gateway.connect("acme").await;
+
+    // A join and aggregate over two datasets: one query on the replica, 3 groups back.
+    let groups: Vec<(String, i64, String)> = globex
+        .query(
+            "SELECT a.region, count(*), CAST(sum(o.amount) AS text) \
+             FROM crm.accounts a JOIN crm.orders o ON a.account_id = o.account_id \
+             WHERE a.account_id < 300 AND 'joined' <> '' GROUP BY a.region ORDER BY a.region",
+            &[],
+        )
+        .await
+        .expect("a join and aggregate")
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect();
+    let expected: Vec<(String, i64, String)> = [("AMERICA", 1), ("ASIA", 2), ("EUROPE", 0)]
+        .iter()
+        .map(|(region, rest)| {
+            let (count, cents) = orders_where(|i| {
+                let account = i / ORDERS_PER_ACCOUNT;
+                account < 300 && account % 3 == *rest
+            });
+            ((*region).to_owned(), count, decimal(cents))
+        })
+        .collect();
+    assert_eq!(groups, expected);
+    assert_eq!(usage_of(&globex, "rows_scanned", "joined").await, 3);
+    assert_eq!(
+        usage_of(
+            &globex,
+            "CAST(array_length(datasets, 1) AS bigint)",
+            "joined"
+        )
+        .await,
+        2,
+        "the record names both datasets"
+    );
+
+    // A join without aggregate, its tables unaliased: only the matching pairs cross.
+    let pairs = globex
+        .query(
+            "SELECT crm.accounts.account_id, crm.orders.order_id \
+             FROM crm.accounts JOIN crm.orders ON crm.accounts.account_id = crm.orders.account_id \
+             WHERE crm.orders.order_id < 30 AND 'paired' <> ''",
+            &[],
+        )
+        .await
+        .expect("a join");
+    assert_eq!(pairs.len(), 30);
+    for row in &pairs {
+        assert_eq!(
+            row.get::<_, i64>(0),
+            row.get::<_, i64>(1) / ORDERS_PER_ACCOUNT
+        );
+    }
+    assert_eq!(usage_of(&globex, "rows_scanned", "paired").await, 30);
+
+    // acme's join runs on its dedicated replica, within both grants' row filters.
+    let row = acme
+        .query_one(
+            "SELECT count(*), CAST(sum(o.amount) AS text), min(a.served_by) \
+             FROM crm.accounts a JOIN crm.orders o ON a.account_id = o.account_id \
+             WHERE 'acme joined' <> ''",
+            &[],
+        )
+        .await
+        .expect("acme's join");
+    let (count, cents) = orders_where(|i| (i / ORDERS_PER_ACCOUNT) % 3 == 0 && i % 2 == 1);
+    assert_eq!(
+        (
+            row.get::<_, i64>(0),
+            row.get::<_, String>(1),
+            row.get::<_, String>(2)
+        ),
+        (count, decimal(cents), "dedicated-a".to_owned())
+    );
+    assert_eq!(usage_of(&acme, "rows_scanned", "acme joined").await, 1);
+
+    // A tenant filter that could fail on hidden rows keeps the join in the gateway, after
+    // the grants; the answer is the same.
+    let row = acme
+        .query_one(
+            "SELECT count(*) FROM crm.accounts a JOIN crm.orders o ON a.account_id = o.account_id \
+             WHERE o.amount * 2 > 100 AND 'acme local' <> ''",
+            &[],
+        )
+        .await
+        .expect("acme's local join");
+    let (count, _) = orders_where(|i| {
+        (i / ORDERS_PER_ACCOUNT) % 3 == 0 && i % 2 == 1 && (i % 100) * 2 + 1 > 100
+    });
+    assert_eq!(row.get::<_, i64>(0), count);
+    assert!(usage_of(&acme, "rows_scanned", "acme local").await > count);
 
     gateway.stop().await;
     replicas.drop_all().await;

@@ -236,15 +236,28 @@ fn granted_scans(
 ) {
     if let Some(granted) = plan.downcast_ref::<GrantedScanExec>() {
         let (rows, bytes) = leaf_totals(granted.inner().as_ref());
-        *touched.entry(granted.dataset().to_owned()).or_default() += rows;
-        if bytes > 0 {
-            *reported.entry(granted.dataset().to_owned()).or_default() += bytes;
+        let datasets = granted.datasets();
+        let shares = split_evenly(rows, datasets.len()).zip(split_evenly(bytes, datasets.len()));
+        for (dataset, (rows, bytes)) in datasets.iter().zip(shares) {
+            *touched.entry(dataset.clone()).or_default() += rows;
+            if bytes > 0 {
+                *reported.entry(dataset.clone()).or_default() += bytes;
+            }
         }
         return;
     }
     for child in plan.children() {
         granted_scans(child.as_ref(), touched, reported);
     }
+}
+
+/// `total` in `parts` shares that add up to it, the remainder on the first. A remote query
+/// over several datasets (a join on one replica) reports its rows and bytes split evenly
+/// among them.
+fn split_evenly(total: u64, parts: usize) -> impl Iterator<Item = u64> {
+    let parts = parts.max(1) as u64;
+    let share = total / parts;
+    (0..parts).map(move |i| if i == 0 { share + total % parts } else { share })
 }
 
 /// Rows produced by the leaves (the source scans) of `plan`, and the bytes scanned that

@@ -58,7 +58,9 @@ impl Outcome {
 pub struct DatasetUsage {
     /// Dataset id (`domain.name`), never a source path.
     pub dataset: String,
-    /// Bytes read from the dataset's source, counted at the object store (after pruning).
+    /// Bytes read from the dataset's source: counted at the object store (after pruning),
+    /// the values a replica sent, or what Athena reports it scanned. A remote query that
+    /// joins several datasets has its bytes and rows split evenly among them.
     pub bytes_scanned: u64,
     /// Rows the dataset's scans produced.
     pub rows_scanned: u64,
