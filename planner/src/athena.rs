@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_athena::Client;
+use aws_sdk_athena::config::http::HttpResponse;
 use aws_sdk_athena::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_athena::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_athena::types::{QueryExecutionContext, QueryExecutionState, ResultConfiguration, Row};
@@ -396,12 +397,17 @@ impl AthenaRun {
         )?)
     }
 
-    fn failure<E: ProvideErrorMetadata + std::error::Error + 'static, R: fmt::Debug>(
+    fn failure<E: ProvideErrorMetadata + std::error::Error + 'static>(
         &self,
-        error: SdkError<E, R>,
+        error: SdkError<E, HttpResponse>,
     ) -> SourceFailure {
         tracing::warn!(dataset = %self.dataset, error = %aws_sdk_athena::error::DisplayErrorContext(&error), "Athena request failed");
+        // An authentication failure may come as 401/403 with a body the SDK cannot parse.
+        let refused_status = error
+            .raw_response()
+            .is_some_and(|response| matches!(response.status().as_u16(), 401 | 403));
         match &error {
+            _ if refused_status => SourceFailure::CredentialsRefused,
             SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => SourceFailure::Unreachable,
             SdkError::ServiceError(service) => match service.err().code() {
                 Some(

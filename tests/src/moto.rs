@@ -1,7 +1,12 @@
 //! A real AWS API server on loopback for the source tests: moto's standalone server (S3,
 //! Athena), from the virtualenv that `scripts/python-env` makes. Each test starts its own
 //! on a free port; it is killed when dropped.
+//!
+//! moto is started through `moto_server.py`, which adds two behaviours of Athena's API
+//! that moto leaves out: `GetQueryResults` pages (with `NextToken`), and succeeded queries
+//! report [`ATHENA_SCANNED_BYTES`] as `DataScannedInBytes`.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -18,6 +23,8 @@ pub const ACCESS_KEY: &str = "testing";
 pub const SECRET_KEY: &str = "testing";
 /// The region everything is created in.
 pub const REGION: &str = "us-east-1";
+/// The `DataScannedInBytes` every succeeded Athena query reports (Athena's 10 MB minimum).
+pub const ATHENA_SCANNED_BYTES: i64 = 10 * 1024 * 1024;
 
 /// The interpreter of the tests' virtualenv (`TOLLGATE_VENV`, else `~/.cache/tollgate-venv`).
 ///
@@ -52,11 +59,30 @@ impl MotoServer {
     /// # Panics
     /// If it exits or does not listen within 30 s.
     pub fn start() -> Self {
+        Self::launch(false)
+    }
+
+    /// Starts moto checking every request's credentials against its IAM users, of which
+    /// there are none: every request is refused, as a store refuses revoked keys.
+    ///
+    /// # Panics
+    /// As [`Self::start`].
+    pub fn start_refusing_credentials() -> Self {
+        Self::launch(true)
+    }
+
+    fn launch(authenticate: bool) -> Self {
         let addr = free_port();
+        let launcher = concat!(env!("CARGO_MANIFEST_DIR"), "/src/moto_server.py");
         let child = Command::new(venv_python())
-            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p"])
+            .args([launcher, "-H", "127.0.0.1", "-p"])
             .arg(addr.port().to_string())
             .env("PYTHONDONTWRITEBYTECODE", "1")
+            .env(
+                "TOLLGATE_MOTO_ATHENA_SCANNED_BYTES",
+                ATHENA_SCANNED_BYTES.to_string(),
+            )
+            .envs(authenticate.then_some(("INITIAL_NO_AUTH_ACTION_COUNT", "0")))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -97,11 +123,22 @@ impl MotoServer {
              aws_secret_access_key={SECRET_KEY:?})\n{snippet}\n",
             endpoint = self.endpoint,
         );
-        let output = Command::new(venv_python())
-            .args(["-c", &program])
+        // On stdin: a program with many result rows is longer than an argument may be.
+        let mut child = Command::new(venv_python())
+            .arg("-")
             .env("PYTHONDONTWRITEBYTECODE", "1")
-            .output()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .expect("run python");
+        child
+            .stdin
+            .take()
+            .expect("python's stdin")
+            .write_all(program.as_bytes())
+            .expect("send the program to python");
+        let output = child.wait_with_output().expect("python's output");
         assert!(
             output.status.success(),
             "python failed: {}\n{program}",

@@ -1,6 +1,6 @@
 //! A dataset on Athena, against moto's Athena API on loopback: the gateway sends the
 //! query with the grant's row filter in the tenant's workgroup, reads the result pages
-//! into the declared types, runs aggregates there, stops the Athena query when the client
+//! into the declared types, meters the bytes Athena scanned, runs aggregates there, stops the Athena query when the client
 //! cancels, and reports an unreachable endpoint as the dataset being unavailable.
 
 use std::time::{Duration, Instant};
@@ -156,8 +156,34 @@ async fn athena_runs_the_tenants_query_in_its_workgroup_and_stops_on_cancel() {
         .await
         .expect("the query's record");
     assert_eq!(record.get::<_, i64>(0), 3);
-    // moto reports DataScannedInBytes = 0; the record carries what Athena reported.
-    assert_eq!(record.get::<_, i64>(1), 0);
+    // Bytes scanned: what Athena reported as DataScannedInBytes.
+    assert_eq!(record.get::<_, i64>(1), moto::ATHENA_SCANNED_BYTES);
+
+    // Paging: 2,500 rows come in three pages (the header row is on the first).
+    let many: Vec<(i64, f64)> = (0..2500).map(|i| (i, i as f64 / 4.0)).collect();
+    let rows: Vec<Vec<String>> = many
+        .iter()
+        .map(|(id, fare)| vec![format!("{id}"), format!("{fare}")])
+        .collect();
+    set_result(&moto, &["trip_id", "fare"], &rows);
+    let paged: Vec<(i64, f64)> = acme
+        .query(
+            "SELECT trip_id, fare FROM big.trips WHERE 'paged' <> ''",
+            &[],
+        )
+        .await
+        .expect("a result of three pages")
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    assert_eq!(paged, many);
+    let pages = moto.python(&format!(
+        "athena = client('athena')\n\
+         ids = athena.list_query_executions(WorkGroup={WORKGROUP:?})['QueryExecutionIds']\n\
+         print(sum('NextToken' in athena.get_query_results(QueryExecutionId=id, MaxResults=1000) for id in ids))"
+    ));
+    assert_eq!(pages.trim(), "1", "one result has more than a page");
+    assert_eq!(usage_of(&acme, "rows_scanned", "paged").await, 2500);
 
     // An aggregate runs on Athena as one query over the grant's rows; one row comes back.
     set_result(
@@ -174,8 +200,8 @@ async fn athena_runs_the_tenants_query_in_its_workgroup_and_stops_on_cancel() {
         .expect("an aggregate on Athena");
     assert_eq!((row.get::<_, i64>(0), row.get::<_, f64>(1)), (3, 30.0));
     let sent = executions(&moto);
-    assert_eq!(sent.len(), 2, "{sent:?}");
-    let (query, workgroup, _, _) = &sent[1];
+    assert_eq!(sent.len(), 3, "{sent:?}");
+    let (query, workgroup, _, _) = &sent[2];
     assert_eq!(workgroup, WORKGROUP);
     assert!(
         query.contains("count(") && query.contains("max("),
@@ -230,5 +256,27 @@ async fn athena_runs_the_tenants_query_in_its_workgroup_and_stops_on_cancel() {
         .expect("local datasets still answer")
         .get(0);
     assert_eq!(regions, 5);
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_credentials_fail_the_dataset_without_its_location() {
+    let moto = MotoServer::start_refusing_credentials();
+    let gateway = TestGateway::start_with(|options| add_athena(options, &moto)).await;
+    let acme = gateway.connect("acme").await;
+    let error = acme
+        .query("SELECT trip_id FROM big.trips", &[])
+        .await
+        .expect_err("Athena refuses the keys");
+    let text = message(&error);
+    assert_eq!(sqlstate(&error), "58000", "{text}");
+    assert!(
+        text.contains("big.trips") && text.contains("refused the gateway's credentials"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("127.0.0.1") && !text.contains("lake"),
+        "{text}"
+    );
     gateway.stop().await;
 }

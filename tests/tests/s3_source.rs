@@ -320,3 +320,53 @@ async fn a_broken_source_fails_only_its_dataset_and_hides_its_location() {
     assert_eq!(still, orders);
     gateway.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_credentials_fail_the_dataset_without_its_location() {
+    let moto = MotoServer::start_refusing_credentials();
+    let gateway = TestGateway::start_with(|options| {
+        add_lake(options, &moto, Duration::from_millis(100));
+        // Declared columns: nothing is read from the store before the query.
+        options
+            .datasets
+            .retain(|dataset| dataset.id != "lake.trips");
+        let dataset: DatasetOptions = toml::from_str(
+            r#"
+            id = "lake.trips"
+            source = "s3lake"
+            path = "trips"
+            partition_columns = [{ name = "year", type = "int" }]
+            columns = [
+                { name = "trip_id", type = "bigint" },
+                { name = "region", type = "varchar" },
+                { name = "fare", type = "double" },
+            ]
+            "#,
+        )
+        .expect("dataset options");
+        options.datasets.push(dataset);
+    })
+    .await;
+    let globex = gateway.connect("globex").await;
+    let error = globex
+        .query("SELECT count(*) FROM lake.trips", &[])
+        .await
+        .expect_err("the store refuses the keys");
+    let text = message(&error);
+    assert_eq!(sqlstate(&error), "58000", "{text}");
+    assert!(
+        text.contains("lake.trips") && text.contains("refused the gateway's credentials"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(BUCKET) && !text.contains("curated"),
+        "{text}"
+    );
+    let orders: i64 = globex
+        .query_one("SELECT count(*) FROM tpch.orders", &[])
+        .await
+        .expect("local datasets still answer")
+        .get(0);
+    assert!(orders > 0);
+    gateway.stop().await;
+}
