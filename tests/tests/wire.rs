@@ -1,5 +1,5 @@
 //! The Postgres wire protocol with a real driver (tokio-postgres): authentication, TLS,
-//! simple and extended query protocol, text and binary results, portals, cancel.
+//! simple and extended query protocol, text and binary results, portals, cursors, cancel.
 
 use std::time::Duration;
 
@@ -148,6 +148,123 @@ async fn drivers_connection_housekeeping_is_answered() {
         .expect("still serving")
         .get(0);
     assert_eq!(regions, 5);
+}
+
+/// The `o_orderkey`s a simple-protocol statement returned.
+fn keys(messages: &[tokio_postgres::SimpleQueryMessage]) -> Vec<i64> {
+    messages
+        .iter()
+        .filter_map(|message| match message {
+            tokio_postgres::SimpleQueryMessage::Row(row) => {
+                Some(row.get(0).expect("a key").parse().expect("an integer"))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn cursors_fetch_forward_in_pieces_and_close_with_their_transaction() {
+    let gateway = TestGateway::start().await;
+    let acme = gateway.connect("acme").await;
+    let all: Vec<i64> = acme
+        .query(
+            "SELECT o_orderkey FROM tpch.orders WHERE o_orderkey < 200 ORDER BY o_orderkey",
+            &[],
+        )
+        .await
+        .expect("the orders")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert!(all.len() > 20, "{}", all.len());
+
+    // Simple protocol: pieces of the result, in order, then nothing.
+    acme.batch_execute(
+        "BEGIN; DECLARE c CURSOR FOR SELECT o_orderkey FROM tpch.orders \
+         WHERE o_orderkey < 200 ORDER BY o_orderkey",
+    )
+    .await
+    .expect("DECLARE");
+    let first = keys(&acme.simple_query("FETCH 5 FROM c").await.expect("FETCH 5"));
+    let next = keys(
+        &acme
+            .simple_query("FETCH FORWARD 10 FROM c")
+            .await
+            .expect("FETCH FORWARD 10"),
+    );
+    // Extended protocol (binary results): one more row.
+    let one: Vec<i64> = acme
+        .query("FETCH NEXT FROM c", &[])
+        .await
+        .expect("FETCH NEXT")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let rest = keys(
+        &acme
+            .simple_query("FETCH ALL IN c")
+            .await
+            .expect("FETCH ALL"),
+    );
+    let after = keys(
+        &acme
+            .simple_query("FETCH 5 FROM c")
+            .await
+            .expect("at the end"),
+    );
+    assert_eq!(first, all[..5]);
+    assert_eq!(next, all[5..15]);
+    assert_eq!(one, all[15..16]);
+    assert_eq!(rest, all[16..]);
+    assert!(after.is_empty());
+    let error = acme
+        .simple_query("FETCH BACKWARD 1 FROM c")
+        .await
+        .expect_err("forward only");
+    assert_eq!(sqlstate(&error), "55000");
+    acme.batch_execute("ROLLBACK").await.expect("ROLLBACK");
+
+    // A second cursor of the same name is refused; COMMIT closes cursors without hold.
+    acme.batch_execute("BEGIN; DECLARE c CURSOR FOR SELECT 1")
+        .await
+        .expect("DECLARE again");
+    let error = acme
+        .batch_execute("DECLARE c CURSOR FOR SELECT 2")
+        .await
+        .expect_err("a duplicate cursor");
+    assert_eq!(sqlstate(&error), "42P03");
+    acme.batch_execute("ROLLBACK").await.expect("ROLLBACK");
+    let error = acme
+        .simple_query("FETCH 1 FROM c")
+        .await
+        .expect_err("closed with its transaction");
+    assert_eq!(sqlstate(&error), "34000");
+
+    // WITH HOLD, declared with a bound parameter, outlives COMMIT until CLOSE.
+    acme.batch_execute("BEGIN").await.expect("BEGIN");
+    acme.execute(
+        "DECLARE held CURSOR WITH HOLD FOR \
+         SELECT o_orderkey FROM tpch.orders WHERE o_orderkey < $1 ORDER BY o_orderkey",
+        &[&40_i64],
+    )
+    .await
+    .expect("DECLARE with a parameter");
+    acme.batch_execute("COMMIT").await.expect("COMMIT");
+    let held = keys(
+        &acme
+            .simple_query("FETCH ALL FROM held")
+            .await
+            .expect("held"),
+    );
+    let expected: Vec<i64> = all.iter().copied().filter(|key| *key < 40).collect();
+    assert_eq!(held, expected);
+    acme.batch_execute("CLOSE held").await.expect("CLOSE");
+    let error = acme
+        .batch_execute("CLOSE held")
+        .await
+        .expect_err("closed already");
+    assert_eq!(sqlstate(&error), "34000");
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@ use tollgate_planner::metering::{ClientInfo, Protocol};
 use tollgate_planner::pool::ConnectionSlot;
 use tollgate_planner::{QueryContext, TenantSession};
 
+use super::cursors::Cursors;
 use super::errors::user_error;
 use super::settings::SessionSettings;
 
@@ -52,7 +53,7 @@ impl CancelRegistry {
     }
 }
 
-/// Who is connected, what they set, and the query they are running.
+/// Who is connected, what they set, the query they are running and their open cursors.
 #[derive(Debug)]
 pub struct ConnectionState {
     registry: Arc<CancelRegistry>,
@@ -62,6 +63,7 @@ pub struct ConnectionState {
     settings: Mutex<Option<SessionSettings>>,
     running: Mutex<Option<CancellationToken>>,
     cancel_key: OnceLock<CancelKey>,
+    cursors: Cursors,
 }
 
 /// An authenticated principal and its tenant's session.
@@ -87,6 +89,7 @@ impl ConnectionState {
             settings: Mutex::new(None),
             running: Mutex::new(None),
             cancel_key: OnceLock::new(),
+            cursors: Cursors::default(),
         }
     }
 
@@ -143,6 +146,11 @@ impl ConnectionState {
             Arc::new(client),
         )
         .with_settings(Arc::new(settings)))
+    }
+
+    /// The connection's open SQL cursors.
+    pub fn cursors(&self) -> &Cursors {
+        &self.cursors
     }
 
     /// The login, once authenticated.

@@ -13,24 +13,28 @@ use async_trait::async_trait;
 use futures::sink::{Sink, SinkExt};
 use futures::stream::{self, Stream, StreamExt};
 use pgwire::api::portal::{Format, Portal};
-use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
-use pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo, QueryResponse, Response, Tag};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler, send_describe_response};
+use pgwire::api::results::{
+    DataRowEncoder, DescribePortalResponse, FieldFormat, FieldInfo, QueryResponse, Response, Tag,
+};
 use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore, Type};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::data::DataRow;
+use pgwire::messages::extendedquery::{Describe, TARGET_TYPE_BYTE_PORTAL};
 use pgwire::messages::startup::ParameterStatus;
 use tollgate_planner::datafusion::common::ScalarValue;
 use tollgate_planner::datafusion::sql::sqlparser::ast::{
-    CloseCursor, CopySource, CopyTarget, Expr, Ident, Reset, Set, Statement, Value,
+    CloseCursor, CopySource, CopyTarget, DeclareType, Expr, Ident, Reset, Set, Statement, Value,
 };
 use tollgate_planner::{PlannedQuery, QueryContext, QueryStream};
 
 use super::PgShared;
 use super::connection::ConnectionState;
 use super::copy::{CopyFormat, copy_response};
+use super::cursors::FetchCount;
 use super::encode;
 use super::errors::{planner_error, user_error};
 use super::params;
@@ -45,6 +49,26 @@ pub enum PreparedStatement {
     Query(Box<PlannedQuery>),
     /// `COPY (query) TO STDOUT`: a planned query sent as COPY data.
     CopyOut(Box<PlannedQuery>, CopyFormat),
+    /// `DECLARE name CURSOR FOR query`: a planned query whose rows later `FETCH`es read.
+    Declare {
+        /// The cursor's name.
+        name: String,
+        /// Its query.
+        query: Box<PlannedQuery>,
+        /// Whether it outlives its transaction.
+        with_hold: bool,
+        /// Whether simple-protocol `FETCH`es return binary rows.
+        binary: bool,
+    },
+    /// `FETCH n FROM name`.
+    Fetch {
+        /// The cursor's name.
+        name: String,
+        /// How many rows.
+        count: FetchCount,
+    },
+    /// `CLOSE name`, or `CLOSE ALL` (no name).
+    CloseCursor(Option<String>),
 }
 
 /// The query handlers of one connection.
@@ -95,9 +119,6 @@ fn is_session_statement(statement: &Statement) -> bool {
             | Statement::Savepoint { .. }
             | Statement::ReleaseSavepoint { .. }
             | Statement::Discard { .. }
-            | Statement::Close {
-                cursor: CloseCursor::All
-            }
             | Statement::UNLISTEN { .. }
             | Statement::Deallocate { .. }
     )
@@ -267,17 +288,22 @@ where
         Statement::StartTransaction { .. } => {
             return Ok(Response::TransactionStart(Tag::new("BEGIN")));
         }
-        Statement::Commit { .. } => return Ok(Response::TransactionEnd(Tag::new("COMMIT"))),
+        Statement::Commit { .. } => {
+            connection.cursors().end_transaction();
+            return Ok(Response::TransactionEnd(Tag::new("COMMIT")));
+        }
         Statement::Rollback {
             savepoint: Some(_), ..
         } => return Ok(Response::Execution(Tag::new("ROLLBACK"))),
-        Statement::Rollback { .. } => return Ok(Response::TransactionEnd(Tag::new("ROLLBACK"))),
+        Statement::Rollback { .. } => {
+            connection.cursors().end_transaction();
+            return Ok(Response::TransactionEnd(Tag::new("ROLLBACK")));
+        }
         Statement::Savepoint { .. } => return Ok(Response::Execution(Tag::new("SAVEPOINT"))),
         Statement::ReleaseSavepoint { .. } => return Ok(Response::Execution(Tag::new("RELEASE"))),
         // Connection housekeeping drivers send when they reset a pooled connection
-        // (asyncpg: `CLOSE ALL; UNLISTEN *; RESET ALL`): the gateway keeps no SQL-level
-        // cursors, listeners or SQL-level prepared statements, so there is nothing to drop.
-        Statement::Close { .. } => return Ok(Response::Execution(Tag::new("CLOSE CURSOR ALL"))),
+        // (asyncpg: `CLOSE ALL; UNLISTEN *; RESET ALL`): the gateway keeps no listeners or
+        // SQL-level prepared statements, so there is nothing to drop.
         Statement::UNLISTEN { .. } => return Ok(Response::Execution(Tag::new("UNLISTEN"))),
         Statement::Deallocate { name, .. } => {
             let tag = if name.value.eq_ignore_ascii_case("all") {
@@ -288,6 +314,9 @@ where
             return Ok(Response::Execution(Tag::new(tag)));
         }
         _ => {}
+    }
+    if let Statement::Discard { .. } = statement {
+        connection.cursors().close_all();
     }
     let outcome = connection
         .with_settings(|settings| apply_to_settings(settings, statement))
@@ -374,6 +403,44 @@ async fn prepare(
             .map_err(|e| planner_error(&e))
     };
     match statement {
+        Statement::Declare { mut stmts } if stmts.len() == 1 => {
+            let declare = stmts.remove(0);
+            let (Some(DeclareType::Cursor), Some(query), [name]) = (
+                &declare.declare_type,
+                declare.for_query,
+                declare.names.as_slice(),
+            ) else {
+                return Err(user_error(
+                    "0A000",
+                    "only DECLARE name CURSOR FOR query is supported",
+                ));
+            };
+            if declare.scroll == Some(true) {
+                return Err(user_error(
+                    "0A000",
+                    "SCROLL cursors are not supported: cursors scan forward only",
+                ));
+            }
+            Ok(PreparedStatement::Declare {
+                name: name.value.clone(),
+                query: plan(Statement::Query(query)).await?,
+                with_hold: declare.hold == Some(true),
+                binary: declare.binary == Some(true),
+            })
+        }
+        Statement::Fetch {
+            name,
+            direction,
+            into: None,
+            ..
+        } => Ok(PreparedStatement::Fetch {
+            name: name.value,
+            count: FetchCount::from_direction(&direction)?,
+        }),
+        Statement::Close { cursor } => Ok(PreparedStatement::CloseCursor(match cursor {
+            CloseCursor::All => None,
+            CloseCursor::Specific { name } => Some(name.value),
+        })),
         Statement::Copy {
             source: CopySource::Query(query),
             to: true,
@@ -389,6 +456,78 @@ async fn prepare(
             ))
         }
         statement => Ok(PreparedStatement::Query(plan(statement).await?)),
+    }
+}
+
+/// The fields of cursor `name`'s rows in `format`, else as the cursor was declared.
+fn cursor_fields(
+    connection: &ConnectionState,
+    name: &str,
+    format: Option<&Format>,
+) -> PgWireResult<Vec<FieldInfo>> {
+    let (schema, binary) = connection.cursors().describe(name)?;
+    let declared = if binary {
+        Format::UnifiedBinary
+    } else {
+        Format::UnifiedText
+    };
+    encode::field_infos(&schema, format.unwrap_or(&declared))
+}
+
+/// Opens, reads from or closes one of the connection's cursors. `format` is the result
+/// format a Bind asked for (none in the simple protocol).
+async fn run_cursor_statement(
+    shared: &PgShared,
+    connection: &ConnectionState,
+    ctx: &QueryContext,
+    statement: &PreparedStatement,
+    parameters: Vec<ScalarValue>,
+    format: Option<&Format>,
+) -> PgWireResult<Response> {
+    match statement {
+        PreparedStatement::Declare {
+            name,
+            query,
+            with_hold,
+            binary,
+        } => {
+            let stream = shared
+                .service
+                .execute(ctx, query, parameters)
+                .await
+                .map_err(|e| planner_error(&e))?;
+            connection
+                .cursors()
+                .declare(name, stream, *with_hold, *binary)?;
+            Ok(Response::Execution(Tag::new("DECLARE CURSOR")))
+        }
+        PreparedStatement::Fetch { name, count } => {
+            let fields = Arc::new(cursor_fields(connection, name, format)?);
+            let (batches, wire) = connection.cursors().fetch(name, *count).await?;
+            let mut rows = Vec::new();
+            for batch in &batches {
+                let encoded = encode::encode_batch(&fields, batch)?;
+                wire.add(encoded.iter().map(data_row_bytes).sum());
+                rows.extend(encoded.into_iter().map(Ok));
+            }
+            let mut response = QueryResponse::new(fields, stream::iter(rows));
+            response.set_command_tag("FETCH");
+            Ok(Response::Query(response))
+        }
+        PreparedStatement::CloseCursor(Some(name)) => {
+            connection.cursors().close(name)?;
+            Ok(Response::Execution(Tag::new("CLOSE CURSOR")))
+        }
+        PreparedStatement::CloseCursor(None) => {
+            connection.cursors().close_all();
+            Ok(Response::Execution(Tag::new("CLOSE CURSOR ALL")))
+        }
+        PreparedStatement::Session(_)
+        | PreparedStatement::Query(_)
+        | PreparedStatement::CopyOut(..) => Err(user_error(
+            "XX000",
+            "internal error: not a cursor statement",
+        )),
     }
 }
 
@@ -445,6 +584,17 @@ impl SimpleQueryHandler for TollgateQueryHandler {
                 Ok(PreparedStatement::CopyOut(planned, format)) => {
                     run_copy(&self.shared, &ctx, &planned, &format).await
                 }
+                Ok(cursor_statement) => {
+                    run_cursor_statement(
+                        &self.shared,
+                        &self.connection,
+                        &ctx,
+                        &cursor_statement,
+                        Vec::new(),
+                        None,
+                    )
+                    .await
+                }
                 Err(error) => Err(error),
             };
             match response {
@@ -500,8 +650,12 @@ impl QueryParser for TollgateQueryParser {
 
     fn get_parameter_types(&self, statement: &Self::Statement) -> PgWireResult<Vec<Type>> {
         match statement {
-            PreparedStatement::Session(_) | PreparedStatement::CopyOut(..) => Ok(Vec::new()),
-            PreparedStatement::Query(planned) => planned
+            PreparedStatement::Session(_)
+            | PreparedStatement::CopyOut(..)
+            | PreparedStatement::Fetch { .. }
+            | PreparedStatement::CloseCursor(_) => Ok(Vec::new()),
+            PreparedStatement::Query(planned)
+            | PreparedStatement::Declare { query: planned, .. } => planned
                 .parameter_types()
                 .iter()
                 .map(|data_type| match data_type {
@@ -528,7 +682,10 @@ impl QueryParser for TollgateQueryParser {
                 )]),
                 _ => Ok(Vec::new()),
             },
-            PreparedStatement::CopyOut(..) => Ok(Vec::new()),
+            PreparedStatement::CopyOut(..)
+            | PreparedStatement::Declare { .. }
+            | PreparedStatement::CloseCursor(_) => Ok(Vec::new()),
+            PreparedStatement::Fetch { name, .. } => cursor_fields(&self.connection, name, format),
             PreparedStatement::Query(planned) => {
                 encode::field_infos(planned.schema(), format.unwrap_or(&Format::UnifiedText))
             }
@@ -543,6 +700,25 @@ impl ExtendedQueryHandler for TollgateQueryHandler {
 
     fn query_parser(&self) -> Arc<Self::QueryParser> {
         Arc::clone(&self.parser)
+    }
+
+    /// As in PostgreSQL, an open cursor can be described as the portal of its name
+    /// (psycopg describes its named cursors so after declaring them).
+    async fn on_describe<C>(&self, client: &mut C, message: Describe) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if message.target_type == TARGET_TYPE_BYTE_PORTAL
+            && let Some(name) = message.name.as_deref()
+            && client.portal_store().get_portal(name).is_none()
+            && let Ok(fields) = cursor_fields(&self.connection, name, None)
+        {
+            return send_describe_response(client, &DescribePortalResponse::new(fields)).await;
+        }
+        self._on_describe(client, message).await
     }
 
     async fn do_query<C>(
@@ -572,29 +748,7 @@ impl ExtendedQueryHandler for TollgateQueryHandler {
                 .await
             }
             PreparedStatement::Query(planned) => {
-                let inferred = self.parser.get_parameter_types(&stored.statement)?;
-                let types: Vec<Type> = inferred
-                    .iter()
-                    .enumerate()
-                    .map(
-                        |(i, inferred)| match stored.parameter_types.get(i).cloned().flatten() {
-                            Some(given) if given != Type::UNKNOWN => given,
-                            _ => inferred.clone(),
-                        },
-                    )
-                    .collect();
-                if portal.parameter_len() != types.len() {
-                    return Err(user_error(
-                        "08P01",
-                        format!(
-                            "bind message supplies {} parameters, but prepared statement \"{}\" requires {}",
-                            portal.parameter_len(),
-                            stored.id,
-                            types.len()
-                        ),
-                    ));
-                }
-                let values = params::decode(portal, &types)?;
+                let values = self.bound_parameters(portal)?;
                 run_query(
                     &self.shared,
                     &self.connection.query_context()?,
@@ -604,6 +758,56 @@ impl ExtendedQueryHandler for TollgateQueryHandler {
                 )
                 .await
             }
+            cursor_statement => {
+                let values = self.bound_parameters(portal)?;
+                run_cursor_statement(
+                    &self.shared,
+                    &self.connection,
+                    &self.connection.query_context()?,
+                    cursor_statement,
+                    values,
+                    Some(&portal.result_column_format),
+                )
+                .await
+            }
         }
+    }
+}
+
+impl TollgateQueryHandler {
+    /// The values a Bind gave the portal's parameters, in the types the client declared
+    /// at Parse, else the inferred ones.
+    ///
+    /// # Errors
+    /// 08P01 when the Bind supplies another number of parameters; 22P02 and friends for
+    /// values that do not decode.
+    fn bound_parameters(
+        &self,
+        portal: &Portal<PreparedStatement>,
+    ) -> PgWireResult<Vec<ScalarValue>> {
+        let stored = &portal.statement;
+        let inferred = self.parser.get_parameter_types(&stored.statement)?;
+        let types: Vec<Type> = inferred
+            .iter()
+            .enumerate()
+            .map(
+                |(i, inferred)| match stored.parameter_types.get(i).cloned().flatten() {
+                    Some(given) if given != Type::UNKNOWN => given,
+                    _ => inferred.clone(),
+                },
+            )
+            .collect();
+        if portal.parameter_len() != types.len() {
+            return Err(user_error(
+                "08P01",
+                format!(
+                    "bind message supplies {} parameters, but prepared statement \"{}\" requires {}",
+                    portal.parameter_len(),
+                    stored.id,
+                    types.len()
+                ),
+            ));
+        }
+        params::decode(portal, &types)
     }
 }

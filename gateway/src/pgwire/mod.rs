@@ -14,6 +14,7 @@
 mod auth;
 mod connection;
 mod copy;
+mod cursors;
 pub mod encode;
 pub mod errors;
 mod handler;
