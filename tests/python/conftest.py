@@ -36,3 +36,15 @@ def lineitem_rows() -> int:
 def globex_orders_rows() -> int:
     """`SELECT count(*) FROM tpch.orders` as globex (its grant keeps 1995 on), over pgwire."""
     return int(_env("TOLLGATE_GLOBEX_ORDERS_ROWS"))
+
+
+@pytest.fixture(scope="session")
+def pg_conninfo():
+    """A libpq connection string for a demo tenant (whose password is its name), over pgwire."""
+    host = _env("TOLLGATE_PG_HOST")
+    port = _env("TOLLGATE_PG_PORT")
+
+    def conninfo(user: str) -> str:
+        return f"host={host} port={port} dbname=tollgate user={user} password={user} application_name=tests"
+
+    return conninfo

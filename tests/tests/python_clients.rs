@@ -1,6 +1,6 @@
-//! The Python clients of the Flight SQL front end, run by pytest against a gateway started here:
-//! the ADBC driver, `pyarrow.flight`, the `bi-examples/` scripts and a Spark job
-//! (`tests/python/test_flight.py`).
+//! The Python clients, run by pytest against a gateway started here: over Flight SQL the
+//! ADBC driver, `pyarrow.flight`, the `bi-examples/` scripts and a Spark job
+//! (`tests/python/test_flight.py`); over pgwire psycopg 3 (`tests/python/test_psycopg.py`).
 //!
 //! The expected counts are taken over pgwire, so both front ends must agree. The Python
 //! environment is a virtualenv made by `scripts/python-env` (which `scripts/test` runs).
@@ -18,7 +18,7 @@ async fn count(gateway: &TestGateway, user: &str, sql: &str) -> i64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn python_clients_over_flight_sql() {
+async fn python_clients() {
     let python = venv_python();
     let gateway = TestGateway::start().await;
     let flight_uri = format!("grpc://{}", gateway.flight_addr());
@@ -30,6 +30,8 @@ async fn python_clients_over_flight_sql() {
         .args(["-m", "pytest", "-q", "tests/python"])
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
         .env("TOLLGATE_FLIGHT_URI", flight_uri)
+        .env("TOLLGATE_PG_HOST", gateway.addr().ip().to_string())
+        .env("TOLLGATE_PG_PORT", gateway.addr().port().to_string())
         .env("TOLLGATE_LINEITEM_ROWS", lineitem.to_string())
         .env("TOLLGATE_GLOBEX_ORDERS_ROWS", globex_orders.to_string())
         // No __pycache__ directories in the work tree.
