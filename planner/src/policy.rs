@@ -26,6 +26,7 @@ use datafusion_pg_catalog::sql::rules::{
 };
 
 use crate::error::{ErrorKind, PlannerError};
+use crate::like_escape::LikeEscapeToBackslash;
 use crate::output_names;
 
 /// Deepest nesting of expressions and subqueries a statement may have.
@@ -121,7 +122,7 @@ impl SqlPolicy {
             Statement::Explain { .. } => return Err(denied("EXPLAIN is allowed for queries only")),
             other => return Err(refusal(other)),
         }
-        let mut statement = if reads_catalog_tables(&statement) {
+        let statement = if reads_catalog_tables(&statement) {
             // Rewritten by the compatibility parser already.
             statement
         } else {
@@ -129,6 +130,7 @@ impl SqlPolicy {
                 .iter()
                 .fold(statement, |statement, rule| rule.rewrite(statement))
         };
+        let mut statement = LikeEscapeToBackslash.rewrite(statement);
         output_names::apply(&mut statement);
         Ok(statement)
     }

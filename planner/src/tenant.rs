@@ -17,19 +17,17 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{
     CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList,
     MemorySchemaProvider, SchemaProvider, TableProvider,
 };
-use datafusion::common::ScalarValue;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::object_store::ObjectStoreRegistry;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_pg_catalog::setup_pg_catalog;
 use tollgate_catalog::{Catalog, Tenant};
@@ -39,6 +37,7 @@ use crate::error::PlannerError;
 use crate::granted_view::GrantedViewProvider;
 use crate::information_schema::{self, ViewDescription};
 use crate::metering::UsageLedger;
+use crate::pg_functions;
 use crate::pool::TenantPool;
 use crate::roles::TenantRoles;
 use crate::sources::SourceTables;
@@ -190,8 +189,9 @@ impl TenantSession {
             .collect();
         setup_pg_catalog(&context, database, TenantRoles::new(roles))
             .map_err(|e| PlannerError::Engine(*e))?;
-        context.register_udf(version_udf());
-        context.register_udf(advisory_unlock_all_udf());
+        for function in pg_functions::all() {
+            context.register_udf(function);
+        }
         context.register_udf(system::cancel_udf(&pool));
         usage::register(&context, &system_schema, ledger, &tenant.id).await?;
         Ok(Self {
@@ -233,31 +233,4 @@ impl TenantSession {
     pub(crate) fn state(&self) -> datafusion::execution::SessionState {
         self.context.state()
     }
-}
-
-/// `pg_advisory_unlock_all()`, which asyncpg sends when it resets a pooled connection. A
-/// tenant cannot take advisory locks, so there is never one to release.
-fn advisory_unlock_all_udf() -> datafusion::logical_expr::ScalarUDF {
-    create_udf(
-        "pg_advisory_unlock_all",
-        vec![],
-        DataType::Utf8,
-        Volatility::Volatile,
-        Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))),
-    )
-}
-
-/// `version()` in PostgreSQL's format, which drivers parse; DataFusion's names the engine.
-fn version_udf() -> datafusion::logical_expr::ScalarUDF {
-    let text = format!(
-        "PostgreSQL {SERVER_VERSION} (Tollgate {})",
-        env!("CARGO_PKG_VERSION")
-    );
-    create_udf(
-        "version",
-        vec![],
-        DataType::Utf8,
-        Volatility::Immutable,
-        Arc::new(move |_| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(text.clone()))))),
-    )
 }
