@@ -26,6 +26,7 @@ mod like_escape;
 mod listing_cache;
 pub mod metering;
 mod output_names;
+mod parameters;
 mod partitions;
 mod pg_functions;
 pub mod policy;

@@ -36,6 +36,7 @@ use crate::metering::{
     ClientInfo, DatasetPaths, Execution, MeteredRegistry, Prices, QueryMemoryPool, QueryMeter,
     ScanMeter, UsageLedger, failed_record, outcome_of,
 };
+use crate::parameters;
 use crate::partitions;
 use crate::policy::SqlPolicy;
 use crate::pool::TenantPool;
@@ -292,31 +293,7 @@ impl QueryService {
                 Ok::<_, PlannerError>((plan, analyzed))
             })
             .await??;
-        let mut parameters: Vec<(usize, Option<DataType>)> = analyzed
-            .get_parameter_types()?
-            .into_iter()
-            .map(|(id, data_type)| {
-                id.trim_start_matches('$')
-                    .parse::<usize>()
-                    .map(|position| (position, data_type))
-                    .map_err(|_| {
-                        PlannerError::Parameters(format!(
-                            "parameter `{id}` is not positional ($1, $2, …)"
-                        ))
-                    })
-            })
-            .collect::<Result<_, _>>()?;
-        parameters.sort_by_key(|(position, _)| *position);
-        let count = parameters.last().map_or(0, |(position, _)| *position);
-        let mut parameter_types = vec![None; count];
-        for (position, data_type) in parameters {
-            if let Some(slot) = position
-                .checked_sub(1)
-                .and_then(|i| parameter_types.get_mut(i))
-            {
-                *slot = data_type;
-            }
-        }
+        let parameter_types = parameters::parameter_types(&analyzed)?;
         let schema = Arc::new(analyzed.schema().as_arrow().clone());
         Ok(PlannedQuery {
             sql,

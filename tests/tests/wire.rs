@@ -268,6 +268,24 @@ async fn cursors_fetch_forward_in_pieces_and_close_with_their_transaction() {
 }
 
 #[tokio::test]
+async fn parameters_take_the_type_they_are_cast_to() {
+    let gateway = TestGateway::start().await;
+    let acme = gateway.connect("acme").await;
+    let statement = acme
+        .prepare("SELECT $1::bigint, $2::date, o_orderkey FROM tpch.orders WHERE o_orderkey = $3")
+        .await
+        .expect("prepare");
+    assert_eq!(statement.params(), &[Type::INT8, Type::DATE, Type::INT8]);
+    let date = NaiveDate::from_ymd_opt(2024, 2, 29).expect("a date");
+    let row = acme
+        .query_one(&statement, &[&7_i64, &date, &1_i64])
+        .await
+        .expect("bound by their types");
+    assert_eq!(row.get::<_, i64>(0), 7);
+    assert_eq!(row.get::<_, NaiveDate>(1), date);
+}
+
+#[tokio::test]
 async fn described_columns_are_the_types_of_the_rows() {
     let gateway = TestGateway::start().await;
     let acme = gateway.connect("acme").await;
