@@ -1,5 +1,5 @@
-"""asyncpg over the pgwire front end: binary results in Python types, parameters typed by
-their casts, a cursor in a transaction, and COPY of a query.
+"""asyncpg over the pgwire front end: binary results in Python types (intervals too),
+parameters typed by their casts, a cursor in a transaction, and COPY of a query.
 """
 
 import asyncio
@@ -44,6 +44,17 @@ def test_binary_rows_in_python_types(pg_conninfo):
     assert isinstance(first["o_totalprice"], Decimal)
     assert isinstance(first["o_orderdate"], datetime.date)
     assert isinstance(first["o_orderpriority"], str)
+
+
+def test_intervals_in_text_and_binary(pg_conninfo):
+    async def fetch(connection):
+        binary = await connection.fetchval("SELECT INTERVAL '1 day 2 hours 3.5 seconds'")
+        text = await connection.fetchval("SELECT CAST(INTERVAL '1 month 2 days' AS text)")
+        return binary, text
+
+    binary, text = run(fetch, pg_conninfo)
+    assert binary == datetime.timedelta(days=1, hours=2, seconds=3.5)
+    assert text  # the engine's own spelling of the interval
 
 
 def test_parameters_typed_by_their_casts(pg_conninfo):

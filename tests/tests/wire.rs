@@ -268,6 +268,20 @@ async fn cursors_fetch_forward_in_pieces_and_close_with_their_transaction() {
 }
 
 #[tokio::test]
+async fn intervals_are_sent_in_postgres_style() {
+    let gateway = TestGateway::start().await;
+    let acme = gateway.connect("acme").await;
+    let rows = acme
+        .simple_query("SELECT INTERVAL '1 year 2 months 3 days 4 hours 5 minutes 6.5 seconds'")
+        .await
+        .expect("an interval");
+    let tokio_postgres::SimpleQueryMessage::Row(row) = &rows[1] else {
+        panic!("{rows:?}")
+    };
+    assert_eq!(row.get(0), Some("1 year 2 mons 3 days 04:05:06.500000"));
+}
+
+#[tokio::test]
 async fn parameters_take_the_type_they_are_cast_to() {
     let gateway = TestGateway::start().await;
     let acme = gateway.connect("acme").await;

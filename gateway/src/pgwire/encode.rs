@@ -32,10 +32,11 @@
 //! | Time32(s, ms), Time64(µs, ns)                    | time (1083)             |
 //! | Timestamp(unit, None)                            | timestamp (1114)        |
 //! | Timestamp(unit, Some(tz))                        | timestamptz (1184)      |
+//! | Interval(MonthDayNano)                           | interval (1186)         |
 //! | Dictionary(_, V)                                 | as V                    |
 //! | List / LargeList of any of the above             | the matching array type |
 //!
-//! Anything else (intervals, durations, structs, maps, nested lists, …) is refused with
+//! Anything else (other intervals, durations, structs, maps, nested lists, …) is refused with
 //! SQLSTATE 0A000 when the row description is built, before any row is sent.
 
 use std::error::Error;
@@ -47,16 +48,17 @@ use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
 use datafusion::arrow::array::{
     Array, ArrayAccessor, ArrayRef, BinaryArray, BinaryViewArray, BooleanArray, Date32Array,
     Date64Array, Decimal256Array, FixedSizeBinaryArray, Float16Array, Float32Array, Float64Array,
-    GenericListArray, Int8Array, Int16Array, Int32Array, Int64Array, LargeBinaryArray,
-    LargeListArray, LargeStringArray, ListArray, OffsetSizeTrait, PrimitiveArray, StringArray,
-    StringViewArray, Time32MillisecondArray, Time32SecondArray, Time64MicrosecondArray,
-    Time64NanosecondArray, UInt8Array, UInt16Array, UInt32Array, UInt64Array,
+    GenericListArray, Int8Array, Int16Array, Int32Array, Int64Array, IntervalMonthDayNanoArray,
+    LargeBinaryArray, LargeListArray, LargeStringArray, ListArray, OffsetSizeTrait, PrimitiveArray,
+    StringArray, StringViewArray, Time32MillisecondArray, Time32SecondArray,
+    Time64MicrosecondArray, Time64NanosecondArray, UInt8Array, UInt16Array, UInt32Array,
+    UInt64Array,
 };
 use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{
     ArrowTimestampType, DataType, Decimal32Type, Decimal64Type, Decimal128Type, DecimalType,
-    FieldRef, Schema, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
+    FieldRef, IntervalUnit, Schema, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
     TimestampNanosecondType, TimestampSecondType, format_decimal_str,
 };
 use datafusion::arrow::record_batch::RecordBatch;
@@ -64,6 +66,7 @@ use datafusion::arrow::temporal_conversions::{
     date32_to_datetime, date64_to_datetime, time32ms_to_time, time32s_to_time, time64ns_to_time,
     time64us_to_time,
 };
+use pg_interval::Interval;
 use pgwire::api::Type;
 use pgwire::api::portal::Format;
 use pgwire::api::results::{CopyEncoder, DataRowEncoder, FieldFormat, FieldInfo};
@@ -276,6 +279,7 @@ fn scalar_types(data_type: &DataType) -> Option<(Type, Type)> {
         | D::Time64(TimeUnit::Microsecond | TimeUnit::Nanosecond) => (Type::TIME, Type::TIME_ARRAY),
         D::Timestamp(_, None) => (Type::TIMESTAMP, Type::TIMESTAMP_ARRAY),
         D::Timestamp(_, Some(_)) => (Type::TIMESTAMPTZ, Type::TIMESTAMPTZ_ARRAY),
+        D::Interval(IntervalUnit::MonthDayNano) => (Type::INTERVAL, Type::INTERVAL_ARRAY),
         D::Dictionary(_, value) => return scalar_types(value),
         _ => return None,
     })
@@ -591,6 +595,13 @@ fn with_source<'a, W: Wrap<'a>>(
         }
         D::Timestamp(TimeUnit::Nanosecond, tz) => {
             timestamps::<TimestampNanosecondType, W>(array, tz.is_some(), wrap)?
+        }
+        D::Interval(IntervalUnit::MonthDayNano) => {
+            let array = downcast::<IntervalMonthDayNanoArray>(array)?;
+            // PostgreSQL keeps microseconds: nanoseconds are truncated.
+            wrap.wrap(values(array, |v| {
+                Ok(Interval::new(v.months, v.days, v.nanoseconds / 1_000))
+            }))
         }
         other => {
             return Err(user_error(
