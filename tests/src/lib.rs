@@ -215,6 +215,25 @@ pub async fn usage_of(client: &Client, column: &str, marker: &str) -> i64 {
     }
 }
 
+/// Asserts that `error` says a dataset's source failed: SQLSTATE 58000, a message naming
+/// `dataset` and saying `what`, and none of `hidden` (where the source is).
+///
+/// # Panics
+/// If it does not.
+pub fn assert_dataset_unavailable(
+    error: &tokio_postgres::Error,
+    dataset: &str,
+    what: &str,
+    hidden: &[&str],
+) {
+    let text = message(error);
+    assert_eq!(sqlstate(error), "58000", "{text}");
+    assert!(text.contains(dataset) && text.contains(what), "{text}");
+    for location in hidden {
+        assert!(!text.contains(location), "{location} in: {text}");
+    }
+}
+
 /// Installs rustls' ring provider once per process (tests build TLS configs directly).
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
