@@ -1006,7 +1006,7 @@ mod tests {
     fn unsupported_types_are_refused_with_0a000() {
         use DataType as D;
         for data_type in [
-            D::Interval(IntervalUnit::MonthDayNano),
+            D::Interval(IntervalUnit::YearMonth),
             D::Duration(TimeUnit::Second),
             D::Struct(Fields::empty()),
             D::List(item(D::List(item(D::Int32)))),
