@@ -15,10 +15,12 @@
 //! ([`metering`]); tenants read their own in `tollgate.usage` ([`usage`]).
 
 mod athena;
+mod catalog_subqueries;
 mod cooperative;
 mod current_setting;
 pub mod error;
 mod executor;
+mod generate_subscripts;
 pub mod granted_view;
 pub mod information_schema;
 mod leakproof;
@@ -28,6 +30,7 @@ pub mod metering;
 mod output_names;
 mod parameters;
 mod partitions;
+mod pg_catalog_overlay;
 mod pg_functions;
 pub mod policy;
 pub mod pool;

@@ -3,16 +3,37 @@
 
 use std::sync::Arc;
 
+use datafusion::arrow::array::StringBuilder;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::ScalarValue;
-use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
+use datafusion::common::{DataFusionError, Result, ScalarValue};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, create_udf,
+};
 
 use crate::tenant::SERVER_VERSION;
 
 /// Every function of this module, to register in a tenant's session.
 pub(crate) fn all() -> Vec<ScalarUDF> {
-    vec![version(), advisory_unlock_all(), serial_sequence()]
+    let mut functions = vec![
+        version(),
+        advisory_unlock_all(),
+        serial_sequence(),
+        index_definition(),
+        ScalarUDF::new_from_impl(JsonBuildObject::new()),
+    ];
+    functions.extend(VISIBLE_KINDS.iter().map(|kind| visible(kind)));
+    functions
 }
+
+/// The `pg_<kind>_is_visible(oid)` functions, for objects that all live in `pg_catalog`.
+const VISIBLE_KINDS: &[&str] = &[
+    "collation",
+    "conversion",
+    "function",
+    "opclass",
+    "operator",
+    "type",
+];
 
 /// `version()` in PostgreSQL's format, which drivers parse; DataFusion's names the engine.
 fn version() -> ScalarUDF {
@@ -52,4 +73,134 @@ fn serial_sequence() -> ScalarUDF {
         Volatility::Stable,
         Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))),
     )
+}
+
+/// `pg_<kind>_is_visible(oid)`: whether the object is found by its unqualified name. A
+/// tenant has no types, functions, operators or collations of its own; every one is in
+/// `pg_catalog`, which is always searched first: always true.
+fn visible(kind: &str) -> ScalarUDF {
+    create_udf(
+        &format!("pg_{kind}_is_visible"),
+        vec![DataType::Int64],
+        DataType::Boolean,
+        Volatility::Stable,
+        Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))))),
+    )
+}
+
+/// `pg_get_indexdef(index [, column, pretty])`: an index's definition. A tenant's datasets
+/// are views, which have no indexes, and the gateway keeps no definitions of the system
+/// catalog's own: NULL, as PostgreSQL answers for an object it does not know.
+fn index_definition() -> ScalarUDF {
+    ScalarUDF::new_from_impl(IndexDefinition {
+        signature: Signature::variadic_any(Volatility::Stable),
+    })
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct IndexDefinition {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for IndexDefinition {
+    fn name(&self) -> &str {
+        "pg_get_indexdef"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))
+    }
+}
+
+/// `json_build_object(key, value, …)`: a JSON object of the pairs, as text (the engine has
+/// no JSON type). Keys are text; values keep their JSON kind (number, boolean, null),
+/// anything else is its text as a JSON string. SQLAlchemy builds identity options with it.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct JsonBuildObject {
+    signature: Signature,
+}
+
+impl JsonBuildObject {
+    fn new() -> Self {
+        Self {
+            signature: Signature::variadic_any(Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for JsonBuildObject {
+    fn name(&self) -> &str {
+        "json_build_object"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        if !args.args.len().is_multiple_of(2) {
+            return Err(DataFusionError::Execution(
+                "json_build_object: argument list must have even number of elements".to_owned(),
+            ));
+        }
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let mut objects = StringBuilder::new();
+        for row in 0..args.number_rows {
+            let mut object = serde_json::Map::new();
+            for pair in arrays.chunks(2) {
+                let key = ScalarValue::try_from_array(&pair[0], row)?;
+                if key.is_null() {
+                    return Err(DataFusionError::Execution(
+                        "json_build_object: key cannot be null".to_owned(),
+                    ));
+                }
+                let value = ScalarValue::try_from_array(&pair[1], row)?;
+                object.insert(text_of(&key), json_of(&value));
+            }
+            objects.append_value(serde_json::Value::Object(object).to_string());
+        }
+        Ok(ColumnarValue::Array(Arc::new(objects.finish())))
+    }
+}
+
+/// A scalar's text, without the quotes a string's display would not have anyway.
+fn text_of(value: &ScalarValue) -> String {
+    value
+        .try_as_str()
+        .flatten()
+        .map_or_else(|| value.to_string(), str::to_owned)
+}
+
+/// A scalar as the JSON value PostgreSQL's `to_json` gives it.
+fn json_of(value: &ScalarValue) -> serde_json::Value {
+    use serde_json::Value as J;
+    if value.is_null() {
+        return J::Null;
+    }
+    match value {
+        ScalarValue::Boolean(Some(b)) => J::Bool(*b),
+        ScalarValue::Int8(Some(v)) => J::from(*v),
+        ScalarValue::Int16(Some(v)) => J::from(*v),
+        ScalarValue::Int32(Some(v)) => J::from(*v),
+        ScalarValue::Int64(Some(v)) => J::from(*v),
+        ScalarValue::UInt8(Some(v)) => J::from(*v),
+        ScalarValue::UInt16(Some(v)) => J::from(*v),
+        ScalarValue::UInt32(Some(v)) => J::from(*v),
+        ScalarValue::UInt64(Some(v)) => J::from(*v),
+        ScalarValue::Float32(Some(v)) => J::from(f64::from(*v)),
+        ScalarValue::Float64(Some(v)) => J::from(*v),
+        other => J::String(text_of(other)),
+    }
 }

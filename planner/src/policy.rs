@@ -25,7 +25,9 @@ use datafusion_pg_catalog::sql::rules::{
     StripCallableQualifier, StripCollate,
 };
 
+use crate::catalog_subqueries::AggregatedScalarSubqueries;
 use crate::error::{ErrorKind, PlannerError};
+use crate::generate_subscripts::GenerateSubscripts;
 use crate::like_escape::LikeEscapeToBackslash;
 use crate::output_names;
 
@@ -123,13 +125,15 @@ impl SqlPolicy {
             other => return Err(refusal(other)),
         }
         let statement = if reads_catalog_tables(&statement) {
-            // Rewritten by the compatibility parser already.
-            statement
+            // Rewritten by the compatibility parser already; scalar subqueries made
+            // aggregates, which the engine can decorrelate.
+            AggregatedScalarSubqueries.rewrite(statement)
         } else {
             self.rules
                 .iter()
                 .fold(statement, |statement, rule| rule.rewrite(statement))
         };
+        let statement = GenerateSubscripts.rewrite(statement);
         let mut statement = LikeEscapeToBackslash.rewrite(statement);
         output_names::apply(&mut statement);
         Ok(statement)

@@ -37,6 +37,7 @@ use crate::error::PlannerError;
 use crate::granted_view::GrantedViewProvider;
 use crate::information_schema::{self, ViewDescription};
 use crate::metering::UsageLedger;
+use crate::pg_catalog_overlay::PgCatalogOverlay;
 use crate::pg_functions;
 use crate::pool::TenantPool;
 use crate::roles::TenantRoles;
@@ -189,6 +190,12 @@ impl TenantSession {
             .collect();
         setup_pg_catalog(&context, database, TenantRoles::new(roles))
             .map_err(|e| PlannerError::Engine(*e))?;
+        if let Some(catalog) = context.catalog(database)
+            && let Some(pg_catalog) = catalog.schema("pg_catalog")
+        {
+            let overlay = PgCatalogOverlay::new(pg_catalog, &context).await?;
+            catalog.register_schema("pg_catalog", Arc::new(overlay))?;
+        }
         for function in pg_functions::all() {
             context.register_udf(function);
         }

@@ -1,6 +1,6 @@
 """SQLAlchemy 2 with psycopg2 over the pgwire front end: the engine's connect-time
-queries, reflection of schemas and tables (`inspect()`), and pandas.read_sql, each tenant
-seeing only its grants.
+queries, reflection (`inspect()`: schemas, tables, columns, keys, indexes; autoloaded
+tables), and pandas.read_sql / read_sql_table, each tenant seeing only its grants.
 """
 
 import datetime
@@ -51,6 +51,38 @@ def test_inspect_lists_each_tenants_schemas_and_tables(engine):
     globex = sa.inspect(engine("globex"))
     assert sorted(globex.get_table_names(schema="tpch")) == ["lineitem", "orders"]
     assert not globex.has_table("customer", schema="tpch")
+
+
+def test_reflection_of_columns_keys_and_indexes(engine):
+    globex = engine("globex")
+    inspector = sa.inspect(globex)
+    columns = [
+        (column["name"], str(column["type"]), column["nullable"], column["default"])
+        for column in inspector.get_columns("orders", schema="tpch")
+    ]
+    # globex's grant leaves out o_comment.
+    assert columns == [
+        ("o_orderkey", "BIGINT", False, None),
+        ("o_custkey", "BIGINT", False, None),
+        ("o_orderstatus", "TEXT", False, None),
+        ("o_totalprice", "NUMERIC", False, None),
+        ("o_orderdate", "DATE", False, None),
+        ("o_orderpriority", "TEXT", False, None),
+        ("o_clerk", "TEXT", False, None),
+        ("o_shippriority", "INTEGER", False, None),
+    ]
+    # Datasets are views: no keys, indexes or unique constraints.
+    assert inspector.get_pk_constraint("orders", schema="tpch")["constrained_columns"] == []
+    assert inspector.get_foreign_keys("orders", schema="tpch") == []
+    assert inspector.get_indexes("orders", schema="tpch") == []
+    assert inspector.get_unique_constraints("orders", schema="tpch") == []
+
+    orders = sa.Table("orders", sa.MetaData(), schema="tpch", autoload_with=globex)
+    with globex.connect() as connection:
+        reflected = connection.execute(sa.select(sa.func.count()).select_from(orders)).scalar_one()
+        counted = connection.execute(sa.text("SELECT count(*) FROM tpch.orders")).scalar_one()
+    assert reflected == counted > 0
+    assert pd.read_sql_table("orders", globex, schema="tpch").shape == (counted, 8)
 
 
 def test_pandas_read_sql_types_and_values(engine):

@@ -1,0 +1,250 @@
+//! `pg_catalog` tables whose vector and array columns have PostgreSQL's types, and
+//! `pg_class` with the columns it lacks.
+//!
+//! `datafusion-pg-catalog` keeps `int2vector`, `oidvector` and `int2[]`/`oid[]` columns as
+//! text (`'1 2'`, `'[1, 2]'`), so what clients do with them fails: SQLAlchemy's
+//! `unnest(pg_index.indkey)`, pgJDBC's `conkey` arrays. The overlay serves those tables
+//! with list columns, the rest of `pg_catalog` unchanged.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, ListBuilder, PrimitiveBuilder, RecordBatch,
+};
+use datafusion::arrow::datatypes::{
+    ArrowPrimitiveType, DataType, Field, Int16Type, Int32Type, Schema,
+};
+use datafusion::catalog::{SchemaProvider, TableProvider};
+use datafusion::common::{Column, ScalarValue};
+use datafusion::datasource::{MemTable, ViewTable, provider_as_source};
+use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::{Expr, LogicalPlanBuilder, cast, col, lit};
+use datafusion::prelude::SessionContext;
+
+/// The retyped columns: table, column, element type of the list it becomes.
+const LIST_COLUMNS: &[(&str, &str, DataType)] = &[
+    ("pg_index", "indkey", DataType::Int16),
+    ("pg_index", "indcollation", DataType::Int32),
+    ("pg_index", "indclass", DataType::Int32),
+    ("pg_index", "indoption", DataType::Int16),
+    ("pg_constraint", "conkey", DataType::Int16),
+    ("pg_constraint", "confkey", DataType::Int16),
+    ("pg_constraint", "conpfeqop", DataType::Int32),
+    ("pg_constraint", "conppeqop", DataType::Int32),
+    ("pg_constraint", "conffeqop", DataType::Int32),
+    ("pg_constraint", "conexclop", DataType::Int32),
+    ("pg_proc", "proargtypes", DataType::Int32),
+    ("pg_proc", "proallargtypes", DataType::Int32),
+];
+
+/// `pg_catalog` tables that hold no row in any tenant's session: a tenant's datasets are
+/// views, which have no column defaults, sequences, triggers, inheritance, row policies
+/// or partitions. The overlay serves them empty, and catalog queries may rely on it
+/// ([`crate::catalog_subqueries`]).
+pub(crate) const ALWAYS_EMPTY: &[&str] = &[
+    "pg_attrdef",
+    "pg_sequence",
+    "pg_trigger",
+    "pg_inherits",
+    "pg_policy",
+    "pg_partitioned_table",
+];
+
+/// `pg_catalog` with the tables of [`LIST_COLUMNS`] retyped and those of [`ALWAYS_EMPTY`]
+/// empty.
+#[derive(Debug)]
+pub(crate) struct PgCatalogOverlay {
+    inner: Arc<dyn SchemaProvider>,
+    retyped: HashMap<String, Arc<dyn TableProvider>>,
+}
+
+impl PgCatalogOverlay {
+    /// Reads the tables to retype from `inner` (in `context`) once, and converts them.
+    ///
+    /// # Errors
+    /// Engine errors reading the tables, or a value that is not a list of integers.
+    pub async fn new(inner: Arc<dyn SchemaProvider>, context: &SessionContext) -> Result<Self> {
+        let mut retyped = HashMap::new();
+        for table in ["pg_index", "pg_constraint", "pg_proc"] {
+            let Some(provider) = inner.table(table).await? else {
+                continue;
+            };
+            let batches = context.read_table(provider)?.collect().await?;
+            let columns: HashMap<&str, &DataType> = LIST_COLUMNS
+                .iter()
+                .filter(|(owner, ..)| *owner == table)
+                .map(|(_, column, element)| (*column, element))
+                .collect();
+            let converted = batches
+                .iter()
+                .map(|batch| with_lists(batch, &columns))
+                .collect::<Result<Vec<_>>>()?;
+            let Some(schema) = converted.first().map(RecordBatch::schema) else {
+                continue;
+            };
+            let memory = MemTable::try_new(schema, vec![converted])?;
+            retyped.insert(table.to_owned(), Arc::new(memory) as Arc<dyn TableProvider>);
+        }
+        for table in ALWAYS_EMPTY {
+            if let Some(provider) = inner.table(table).await? {
+                let empty = MemTable::try_new(provider.schema(), vec![Vec::new()])?;
+                retyped.insert(
+                    (*table).to_owned(),
+                    Arc::new(empty) as Arc<dyn TableProvider>,
+                );
+            }
+        }
+        if let Some(pg_class) = inner.table("pg_class").await? {
+            retyped.insert(
+                "pg_class".to_owned(),
+                with_null_columns(pg_class, PG_CLASS_NULLS)?,
+            );
+        }
+        Ok(Self { inner, retyped })
+    }
+}
+
+/// `pg_class` columns of PostgreSQL the crate's table lacks, all NULL for a tenant's views:
+/// storage options and access privileges (`aclitem[]`, as text).
+const PG_CLASS_NULLS: &[&str] = &["reloptions", "relacl"];
+
+/// `table` with the text-array columns `names` added, NULL on every row.
+fn with_null_columns(
+    table: Arc<dyn TableProvider>,
+    names: &[&str],
+) -> Result<Arc<dyn TableProvider>> {
+    let text_array = DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true)));
+    let mut columns: Vec<Expr> = table
+        .schema()
+        .fields()
+        .iter()
+        .map(|field| col(Column::new_unqualified(field.name())))
+        .collect();
+    columns.extend(
+        names
+            .iter()
+            .map(|name| cast(lit(ScalarValue::Null), text_array.clone()).alias(*name)),
+    );
+    let plan = LogicalPlanBuilder::scan("base", provider_as_source(table), None)?
+        .project(columns)?
+        .build()?;
+    Ok(Arc::new(ViewTable::new(plan, None)))
+}
+
+#[async_trait]
+impl SchemaProvider for PgCatalogOverlay {
+    fn table_names(&self) -> Vec<String> {
+        self.inner.table_names()
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        match self.retyped.get(&name.to_ascii_lowercase()) {
+            Some(table) => Ok(Some(Arc::clone(table))),
+            None => self.inner.table(name).await,
+        }
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.inner.table_exist(name)
+    }
+}
+
+/// `batch` with each text column of `columns` parsed into a list of its element type.
+fn with_lists(batch: &RecordBatch, columns: &HashMap<&str, &DataType>) -> Result<RecordBatch> {
+    let schema = batch.schema();
+    let mut fields = Vec::with_capacity(schema.fields().len());
+    let mut arrays = Vec::with_capacity(schema.fields().len());
+    for (field, array) in schema.fields().iter().zip(batch.columns()) {
+        match columns.get(field.name().as_str()) {
+            Some(element) if matches!(field.data_type(), DataType::Utf8) => {
+                let list = parse_lists(array, element)?;
+                fields.push(Field::new(
+                    field.name(),
+                    list.data_type().clone(),
+                    field.is_nullable(),
+                ));
+                arrays.push(list);
+            }
+            _ => {
+                fields.push(field.as_ref().clone());
+                arrays.push(Arc::clone(array));
+            }
+        }
+    }
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?)
+}
+
+/// Text lists (`'1 2'`, `'[1, 2]'`, `'{1,2}'`) as a list array of `element`.
+fn parse_lists(array: &ArrayRef, element: &DataType) -> Result<ArrayRef> {
+    match element {
+        DataType::Int16 => lists_of::<Int16Type>(array),
+        _ => lists_of::<Int32Type>(array),
+    }
+}
+
+fn lists_of<T: ArrowPrimitiveType>(array: &ArrayRef) -> Result<ArrayRef>
+where
+    T::Native: TryFrom<i64>,
+{
+    let mut builder = ListBuilder::new(PrimitiveBuilder::<T>::new());
+    for value in array.as_string::<i32>().iter() {
+        let Some(value) = value else {
+            builder.append(false);
+            continue;
+        };
+        for part in value
+            .split(|c: char| c.is_whitespace() || matches!(c, ',' | '[' | ']' | '{' | '}'))
+            .filter(|part| !part.is_empty())
+        {
+            let item = part
+                .parse::<i64>()
+                .ok()
+                .and_then(|item| T::Native::try_from(item).ok())
+                .ok_or_else(|| {
+                    DataFusionError::Internal(format!(
+                        "`{value}` is not a list of {}",
+                        T::DATA_TYPE
+                    ))
+                })?;
+            builder.values().append_value(item);
+        }
+        builder.append(true);
+    }
+    Ok(Arc::new(builder.finish()))
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::{ListArray, StringArray};
+
+    use super::*;
+
+    #[test]
+    fn vectors_and_arrays_become_lists() {
+        let text: ArrayRef = Arc::new(StringArray::from(vec![
+            Some("1 2"),
+            Some("[3, 20]"),
+            Some("{4}"),
+            Some(""),
+            None,
+        ]));
+        let lists = parse_lists(&text, &DataType::Int16).expect("parses");
+        let lists = lists.as_any().downcast_ref::<ListArray>().expect("a list");
+        let values: Vec<Option<Vec<Option<i16>>>> = lists
+            .iter()
+            .map(|list| list.map(|items| items.as_primitive::<Int16Type>().iter().collect()))
+            .collect();
+        assert_eq!(
+            values,
+            vec![
+                Some(vec![Some(1), Some(2)]),
+                Some(vec![Some(3), Some(20)]),
+                Some(vec![Some(4)]),
+                Some(vec![]),
+                None,
+            ]
+        );
+    }
+}
