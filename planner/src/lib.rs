@@ -14,10 +14,12 @@
 //! Every execution, whatever its outcome, leaves one record in the usage ledger
 //! ([`metering`]); tenants read their own in `tollgate.usage` ([`usage`]).
 
+mod array_parameters;
 mod athena;
 mod catalog_subqueries;
 mod cooperative;
 mod current_setting;
+mod description_functions;
 pub mod error;
 mod executor;
 mod generate_subscripts;
@@ -36,6 +38,7 @@ pub mod policy;
 pub mod pool;
 mod postgres_table;
 mod pushdown;
+mod regproc;
 mod remote_scan;
 mod replicas;
 mod roles;
@@ -49,6 +52,7 @@ mod stores;
 mod stream;
 mod system;
 pub mod tenant;
+mod unnest_from;
 mod usage;
 
 pub use error::{ErrorKind, Limit, PlannerError};

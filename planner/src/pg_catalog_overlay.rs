@@ -1,5 +1,6 @@
-//! `pg_catalog` tables whose vector and array columns have PostgreSQL's types, and
-//! `pg_class` with the columns it lacks.
+//! `pg_catalog` tables whose vector and array columns have PostgreSQL's types,
+//! `pg_class` with the columns it lacks, and `pg_description` with the tenant's datasets'
+//! descriptions.
 //!
 //! `datafusion-pg-catalog` keeps `int2vector`, `oidvector` and `int2[]`/`oid[]` columns as
 //! text (`'1 2'`, `'[1, 2]'`), so what clients do with them fails: SQLAlchemy's
@@ -11,7 +12,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, ListBuilder, PrimitiveBuilder, RecordBatch,
+    Array, ArrayRef, AsArray, ListBuilder, PrimitiveBuilder, RecordBatch, StringArray,
 };
 use datafusion::arrow::datatypes::{
     ArrowPrimitiveType, DataType, Field, Int16Type, Int32Type, Schema,
@@ -20,7 +21,7 @@ use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::common::{Column, ScalarValue};
 use datafusion::datasource::{MemTable, ViewTable, provider_as_source};
 use datafusion::error::{DataFusionError, Result};
-use datafusion::logical_expr::{Expr, LogicalPlanBuilder, cast, col, lit};
+use datafusion::logical_expr::{Expr, JoinType, LogicalPlanBuilder, cast, col, lit};
 use datafusion::prelude::SessionContext;
 
 /// The retyped columns: table, column, element type of the list it becomes.
@@ -65,7 +66,11 @@ impl PgCatalogOverlay {
     ///
     /// # Errors
     /// Engine errors reading the tables, or a value that is not a list of integers.
-    pub async fn new(inner: Arc<dyn SchemaProvider>, context: &SessionContext) -> Result<Self> {
+    pub async fn new(
+        inner: Arc<dyn SchemaProvider>,
+        context: &SessionContext,
+        descriptions: &[DatasetDescription],
+    ) -> Result<Self> {
         let mut retyped = HashMap::new();
         for table in ["pg_index", "pg_constraint", "pg_proc"] {
             let Some(provider) = inner.table(table).await? else {
@@ -96,6 +101,15 @@ impl PgCatalogOverlay {
                 );
             }
         }
+        if let (Some(system), Some(pg_class), Some(pg_namespace)) = (
+            inner.table("pg_description").await?,
+            inner.table("pg_class").await?,
+            inner.table("pg_namespace").await?,
+        ) {
+            let described =
+                with_dataset_descriptions(system, pg_class, pg_namespace, descriptions)?;
+            retyped.insert("pg_description".to_owned(), described);
+        }
         if let Some(pg_class) = inner.table("pg_class").await? {
             retyped.insert(
                 "pg_class".to_owned(),
@@ -104,6 +118,78 @@ impl PgCatalogOverlay {
         }
         Ok(Self { inner, retyped })
     }
+}
+
+/// A granted dataset's description, as `obj_description` and BI tools show it.
+#[derive(Debug, Clone)]
+pub(crate) struct DatasetDescription {
+    /// The dataset's domain (its schema).
+    pub schema: String,
+    /// The dataset's name (its table).
+    pub table: String,
+    /// The catalog's description of it.
+    pub description: String,
+}
+
+/// `pg_class`'s class oid, the `classoid` of a table's description.
+const PG_CLASS_OID: i32 = 1259;
+
+/// `pg_description`: the system's rows and one per described dataset, on the oid
+/// `pg_class` gives the dataset's table (found by schema and name when read).
+fn with_dataset_descriptions(
+    system: Arc<dyn TableProvider>,
+    pg_class: Arc<dyn TableProvider>,
+    pg_namespace: Arc<dyn TableProvider>,
+    descriptions: &[DatasetDescription],
+) -> Result<Arc<dyn TableProvider>> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("nspname", DataType::Utf8, false),
+        Field::new("relname", DataType::Utf8, false),
+        Field::new("description", DataType::Utf8, false),
+    ]));
+    let column = |values: Vec<&str>| Arc::new(StringArray::from(values)) as ArrayRef;
+    let batch = RecordBatch::try_new(
+        Arc::clone(&schema),
+        vec![
+            column(descriptions.iter().map(|d| d.schema.as_str()).collect()),
+            column(descriptions.iter().map(|d| d.table.as_str()).collect()),
+            column(
+                descriptions
+                    .iter()
+                    .map(|d| d.description.as_str())
+                    .collect(),
+            ),
+        ],
+    )?;
+    let described = MemTable::try_new(schema, vec![vec![batch]])?;
+    let qualified = |name: &str| Column::from_qualified_name(name);
+    let datasets = LogicalPlanBuilder::scan("d", provider_as_source(Arc::new(described)), None)?
+        .join(
+            LogicalPlanBuilder::scan("c", provider_as_source(pg_class), None)?.build()?,
+            JoinType::Inner,
+            (vec![qualified("d.relname")], vec![qualified("c.relname")]),
+            None,
+        )?
+        .join(
+            LogicalPlanBuilder::scan("n", provider_as_source(pg_namespace), None)?.build()?,
+            JoinType::Inner,
+            (
+                vec![qualified("c.relnamespace"), qualified("d.nspname")],
+                vec![qualified("n.oid"), qualified("n.nspname")],
+            ),
+            None,
+        )?
+        .project(vec![
+            col(qualified("c.oid")).alias("objoid"),
+            lit(PG_CLASS_OID).alias("classoid"),
+            lit(0_i32).alias("objsubid"),
+            col(qualified("d.description")).alias("description"),
+        ])?
+        .build()?;
+    let plan = LogicalPlanBuilder::scan("s", provider_as_source(system), None)?
+        .union(datasets)?
+        .build()?;
+    Ok(Arc::new(ViewTable::new(plan, None)))
 }
 
 /// `pg_class` columns of PostgreSQL the crate's table lacks, all NULL for a tenant's views:

@@ -19,6 +19,7 @@ pub(crate) fn all() -> Vec<ScalarUDF> {
         advisory_unlock_all(),
         serial_sequence(),
         index_definition(),
+        temporary_schema(),
         ScalarUDF::new_from_impl(JsonBuildObject::new()),
     ];
     functions.extend(VISIBLE_KINDS.iter().map(|kind| visible(kind)));
@@ -72,6 +73,18 @@ fn serial_sequence() -> ScalarUDF {
         DataType::Utf8,
         Volatility::Stable,
         Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))),
+    )
+}
+
+/// `pg_my_temp_schema()`: the oid of the session's temporary schema, 0 when it has none,
+/// which a tenant's session never has (it cannot create tables).
+fn temporary_schema() -> ScalarUDF {
+    create_udf(
+        "pg_my_temp_schema",
+        vec![],
+        DataType::Int32,
+        Volatility::Stable,
+        Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Int32(Some(0))))),
     )
 }
 

@@ -25,11 +25,15 @@ use datafusion_pg_catalog::sql::rules::{
     StripCallableQualifier, StripCollate,
 };
 
+use crate::array_parameters::TextArrayParameters;
 use crate::catalog_subqueries::AggregatedScalarSubqueries;
+use crate::description_functions::DescriptionFunctions;
 use crate::error::{ErrorKind, PlannerError};
 use crate::generate_subscripts::GenerateSubscripts;
 use crate::like_escape::LikeEscapeToBackslash;
 use crate::output_names;
+use crate::regproc::RegprocZero;
+use crate::unnest_from::UnnestInFrom;
 
 /// Deepest nesting of expressions and subqueries a statement may have.
 const RECURSION_LIMIT: usize = 256;
@@ -127,13 +131,20 @@ impl SqlPolicy {
         let statement = if reads_catalog_tables(&statement) {
             // Rewritten by the compatibility parser already; scalar subqueries made
             // aggregates, which the engine can decorrelate.
-            AggregatedScalarSubqueries.rewrite(statement)
+            [
+                &DescriptionFunctions as &dyn SqlStatementRewriteRule,
+                &AggregatedScalarSubqueries,
+                &RegprocZero,
+                &TextArrayParameters,
+            ]
+            .into_iter()
+            .fold(statement, |statement, rule| rule.rewrite(statement))
         } else {
             self.rules
                 .iter()
                 .fold(statement, |statement, rule| rule.rewrite(statement))
         };
-        let statement = GenerateSubscripts.rewrite(statement);
+        let statement = GenerateSubscripts.rewrite(UnnestInFrom.rewrite(statement));
         let mut statement = LikeEscapeToBackslash.rewrite(statement);
         output_names::apply(&mut statement);
         Ok(statement)

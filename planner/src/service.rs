@@ -22,9 +22,10 @@ use datafusion::execution::object_store::ObjectStoreRegistry;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::{FunctionRegistry, SessionState, SessionStateBuilder};
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::Statement as PlanStatement;
 use datafusion::physical_plan::execute_stream;
 use datafusion::sql::parser::Statement as EngineStatement;
-use datafusion::sql::sqlparser::ast::Statement;
+use datafusion::sql::sqlparser::ast::{DataType as SqlDataType, Ident, Statement};
 use tokio_util::sync::CancellationToken;
 use tollgate_catalog::{Catalog, DatasetLocation, Principal};
 use uuid::Uuid;
@@ -56,6 +57,7 @@ pub struct QueryContext {
     settings: Arc<BTreeMap<String, String>>,
     client: Arc<ClientInfo>,
     query_id: Option<Uuid>,
+    declared_parameters: Vec<Option<SqlDataType>>,
 }
 
 impl QueryContext {
@@ -74,7 +76,15 @@ impl QueryContext {
             settings: Arc::default(),
             client,
             query_id: None,
+            declared_parameters: Vec::new(),
         }
+    }
+
+    /// The types the client declared for parameters `$1..$n` (`None`: left to the engine),
+    /// as a Parse message does. Planning takes them as given, as `PREPARE name (types)`.
+    pub fn with_declared_parameters(mut self, types: Vec<Option<SqlDataType>>) -> Self {
+        self.declared_parameters = types;
+        self
     }
 
     /// The id the query is recorded under, where the front end already gave it one (the
@@ -267,6 +277,22 @@ impl QueryService {
     ) -> Result<PlannedQuery, PlannerError> {
         let started = Instant::now();
         let statement = self.policy.admit(statement)?;
+        // The declared types up to the first undeclared one: DataFusion types placeholders
+        // of a PREPARE by position.
+        let declared: Vec<SqlDataType> = ctx
+            .declared_parameters
+            .iter()
+            .map_while(Clone::clone)
+            .collect();
+        let statement = if declared.is_empty() {
+            statement
+        } else {
+            Statement::Prepare {
+                name: Ident::new("tollgate_statement"),
+                data_types: declared,
+                statement: Box::new(statement),
+            }
+        };
         let mut state = ctx.session.state();
         state.register_udf(Arc::new(current_setting_udf(Arc::clone(&ctx.settings))))?;
         state.register_udf(Arc::new(session_user_udf(&ctx.principal.user)))?;
@@ -277,9 +303,16 @@ impl QueryService {
             .pool()
             .executor()
             .spawn(async move {
-                let plan = state
+                let plan = match state
                     .statement_to_plan(EngineStatement::Statement(Box::new(statement)))
-                    .await?;
+                    .await?
+                {
+                    // Declared parameter types: the statement, its placeholders typed.
+                    LogicalPlan::Statement(PlanStatement::Prepare(prepared)) => {
+                        Arc::unwrap_or_clone(prepared.input)
+                    }
+                    plan => plan,
+                };
                 // The rows come from the plan after type coercion, so the described columns
                 // and parameters must too (`CASE … THEN int4 ELSE 0 END` is int8 after it).
                 let analyzed = match &plan {

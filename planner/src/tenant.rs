@@ -37,7 +37,7 @@ use crate::error::PlannerError;
 use crate::granted_view::GrantedViewProvider;
 use crate::information_schema::{self, ViewDescription};
 use crate::metering::UsageLedger;
-use crate::pg_catalog_overlay::PgCatalogOverlay;
+use crate::pg_catalog_overlay::{DatasetDescription, PgCatalogOverlay};
 use crate::pg_functions;
 use crate::pool::TenantPool;
 use crate::roles::TenantRoles;
@@ -128,6 +128,7 @@ impl TenantSession {
         root.register_schema("public", Arc::new(MemorySchemaProvider::new()))?;
         let grants = catalog.grants(&tenant.id);
         let mut tables = Vec::with_capacity(grants.len());
+        let mut descriptions = Vec::new();
         for grant in grants {
             if sources.is_unavailable(grant) {
                 continue;
@@ -143,6 +144,15 @@ impl TenantSession {
                     schema
                 }
             };
+            if let Some(dataset) = catalog.dataset(&grant.dataset)
+                && !dataset.description.is_empty()
+            {
+                descriptions.push(DatasetDescription {
+                    schema: domain.to_owned(),
+                    table: grant.dataset.name().to_owned(),
+                    description: dataset.description.clone(),
+                });
+            }
             tables.push(TenantTable {
                 schema: domain.to_owned(),
                 table: grant.dataset.name().to_owned(),
@@ -193,7 +203,7 @@ impl TenantSession {
         if let Some(catalog) = context.catalog(database)
             && let Some(pg_catalog) = catalog.schema("pg_catalog")
         {
-            let overlay = PgCatalogOverlay::new(pg_catalog, &context).await?;
+            let overlay = PgCatalogOverlay::new(pg_catalog, &context, &descriptions).await?;
             catalog.register_schema("pg_catalog", Arc::new(overlay))?;
         }
         for function in pg_functions::all() {

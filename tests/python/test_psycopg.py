@@ -108,3 +108,17 @@ def test_a_tenant_sees_only_its_grants(globex):
     assert "o_comment" not in columns and "o_orderkey" in columns
     with pytest.raises(psycopg.errors.UndefinedTable):
         globex.execute("SELECT count(*) FROM tpch.customer")
+
+
+def test_dataset_descriptions_are_in_pg_description(globex):
+    described = globex.execute(
+        "SELECT c.relname, obj_description(c.oid, 'pg_class') FROM pg_catalog.pg_class c "
+        "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = 'tpch' ORDER BY c.relname"
+    ).fetchall()
+    assert described == [("lineitem", "TPC-H lineitem table"), ("orders", "TPC-H orders table")]
+    # No other tenant's dataset is described to globex.
+    (customers,) = globex.execute(
+        "SELECT count(*) FROM pg_catalog.pg_description WHERE description = 'TPC-H customer table'"
+    ).fetchone()
+    assert customers == 0

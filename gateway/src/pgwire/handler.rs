@@ -624,13 +624,20 @@ impl QueryParser for TollgateQueryParser {
         &self,
         _client: &C,
         sql: &str,
-        _types: &[Option<Type>],
+        types: &[Option<Type>],
     ) -> PgWireResult<Option<Self::Statement>>
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
         check_size(&self.shared, sql)?;
-        let ctx = self.connection.query_context()?;
+        let declared = types
+            .iter()
+            .map(|pg_type| pg_type.as_ref().and_then(params::declared_sql_type))
+            .collect();
+        let ctx = self
+            .connection
+            .query_context()?
+            .with_declared_parameters(declared);
         let mut statements = self
             .shared
             .service
@@ -776,7 +783,7 @@ impl ExtendedQueryHandler for TollgateQueryHandler {
 
 impl TollgateQueryHandler {
     /// The values a Bind gave the portal's parameters, in the types the client declared
-    /// at Parse, else the inferred ones.
+    /// at Parse, else the inferred ones ([`params::wire_type`]).
     ///
     /// # Errors
     /// 08P01 when the Bind supplies another number of parameters; 22P02 and friends for
@@ -790,12 +797,12 @@ impl TollgateQueryHandler {
         let types: Vec<Type> = inferred
             .iter()
             .enumerate()
-            .map(
-                |(i, inferred)| match stored.parameter_types.get(i).cloned().flatten() {
-                    Some(given) if given != Type::UNKNOWN => given,
-                    _ => inferred.clone(),
-                },
-            )
+            .map(|(i, inferred)| {
+                params::wire_type(
+                    stored.parameter_types.get(i).and_then(Option::as_ref),
+                    inferred,
+                )
+            })
             .collect();
         if portal.parameter_len() != types.len() {
             return Err(user_error(

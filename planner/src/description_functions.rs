@@ -1,0 +1,112 @@
+//! `obj_description(oid [, catalog])` and `col_description(table, column)`, which read
+//! `pg_description` (where the tenant's datasets' descriptions are), rewritten to the
+//! lookups they are:
+//!
+//! ```sql
+//! (SELECT min(described.description) FROM pg_catalog.pg_description AS described
+//!  WHERE described.objoid = <oid> AND described.objsubid = <column, or 0 for itself>)
+//! ```
+
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{
+    BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Statement, Value,
+    visit_expressions_mut,
+};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+use datafusion_pg_catalog::sql::rules::SqlStatementRewriteRule;
+
+/// The rewrite rule.
+#[derive(Debug)]
+pub(crate) struct DescriptionFunctions;
+
+impl SqlStatementRewriteRule for DescriptionFunctions {
+    fn rewrite(&self, mut statement: Statement) -> Statement {
+        let _ = visit_expressions_mut(&mut statement, |expr| {
+            let Expr::Function(function) = expr else {
+                return ControlFlow::<()>::Continue(());
+            };
+            let Some(name) = function.name.0.last().and_then(|part| part.as_ident()) else {
+                return ControlFlow::Continue(());
+            };
+            let name = name.value.to_ascii_lowercase();
+            let FunctionArguments::List(list) = &function.args else {
+                return ControlFlow::Continue(());
+            };
+            let args: Vec<&Expr> = list
+                .args
+                .iter()
+                .filter_map(|arg| match arg {
+                    FunctionArg::Unnamed(FunctionArgExpr::Expr(arg)) => Some(arg),
+                    _ => None,
+                })
+                .collect();
+            let lookup = match (name.as_str(), args.as_slice()) {
+                ("col_description", [object, column]) => {
+                    lookup((*object).clone(), (*column).clone())
+                }
+                ("obj_description", [object] | [object, _]) => lookup(
+                    (*object).clone(),
+                    Expr::value(Value::Number("0".to_owned(), false)),
+                ),
+                _ => None,
+            };
+            if let Some(lookup) = lookup {
+                *expr = lookup;
+            }
+            ControlFlow::Continue(())
+        });
+        statement
+    }
+}
+
+/// The scalar subquery reading the description of `object`'s `column` (0: itself).
+fn lookup(object: Expr, column: Expr) -> Option<Expr> {
+    let template = "(SELECT min(described.description) FROM pg_catalog.pg_description AS described \
+                    WHERE described.objoid = 0 AND described.objsubid = 0)";
+    let mut subquery = Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(template)
+        .ok()?
+        .parse_expr()
+        .ok()?;
+    // Put the arguments where the template has its zeros.
+    if let Expr::Subquery(query) = &mut subquery
+        && let datafusion::sql::sqlparser::ast::SetExpr::Select(select) = query.body.as_mut()
+        && let Some(Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            right,
+        }) = &mut select.selection
+        && let (Expr::BinaryOp { right: oid, .. }, Expr::BinaryOp { right: subid, .. }) =
+            (left.as_mut(), right.as_mut())
+    {
+        **oid = Expr::Nested(Box::new(object));
+        **subid = Expr::Nested(Box::new(column));
+        return Some(subquery);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn description_functions_become_lookups() {
+        let statement = Parser::parse_sql(
+            &PostgreSqlDialect {},
+            "SELECT obj_description(c.oid, 'pg_class'), col_description(c.oid, a.attnum) FROM pg_class c, pg_attribute a",
+        )
+        .expect("parses")
+        .remove(0);
+        assert_eq!(
+            DescriptionFunctions.rewrite(statement).to_string(),
+            "SELECT (SELECT min(described.description) FROM pg_catalog.pg_description AS described \
+             WHERE described.objoid = (c.oid) AND described.objsubid = (0)), \
+             (SELECT min(described.description) FROM pg_catalog.pg_description AS described \
+             WHERE described.objoid = (c.oid) AND described.objsubid = (a.attnum)) \
+             FROM pg_class c, pg_attribute a"
+        );
+    }
+}
