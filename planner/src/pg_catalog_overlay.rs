@@ -131,9 +131,6 @@ pub(crate) struct DatasetDescription {
     pub description: String,
 }
 
-/// `pg_class`'s class oid, the `classoid` of a table's description.
-const PG_CLASS_OID: i32 = 1259;
-
 /// `pg_description`: the system's rows and one per described dataset, on the oid
 /// `pg_class` gives the dataset's table (found by schema and name when read).
 fn with_dataset_descriptions(
@@ -163,6 +160,23 @@ fn with_dataset_descriptions(
     )?;
     let described = MemTable::try_new(schema, vec![vec![batch]])?;
     let qualified = |name: &str| Column::from_qualified_name(name);
+    // The oid this `pg_class` gives itself: descriptions of relations name it as their
+    // class (pgJDBC joins `pg_class dc ON dc.oid = d.classoid AND dc.relname = 'pg_class'`).
+    let class_oid = LogicalPlanBuilder::scan("k", provider_as_source(Arc::clone(&pg_class)), None)?
+        .join(
+            LogicalPlanBuilder::scan("kn", provider_as_source(Arc::clone(&pg_namespace)), None)?
+                .build()?,
+            JoinType::Inner,
+            (vec![qualified("k.relnamespace")], vec![qualified("kn.oid")]),
+            None,
+        )?
+        .filter(
+            col(qualified("k.relname"))
+                .eq(lit("pg_class"))
+                .and(col(qualified("kn.nspname")).eq(lit("pg_catalog"))),
+        )?
+        .project(vec![col(qualified("k.oid")).alias("class_oid")])?
+        .build()?;
     let datasets = LogicalPlanBuilder::scan("d", provider_as_source(Arc::new(described)), None)?
         .join(
             LogicalPlanBuilder::scan("c", provider_as_source(pg_class), None)?.build()?,
@@ -179,9 +193,10 @@ fn with_dataset_descriptions(
             ),
             None,
         )?
+        .cross_join(class_oid)?
         .project(vec![
             col(qualified("c.oid")).alias("objoid"),
-            lit(PG_CLASS_OID).alias("classoid"),
+            col("class_oid").alias("classoid"),
             lit(0_i32).alias("objsubid"),
             col(qualified("d.description")).alias("description"),
         ])?

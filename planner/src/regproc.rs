@@ -2,12 +2,13 @@
 //! `regproc` in PostgreSQL: an oid that prints as the function's name, and as `-` for none.
 //! `datafusion-pg-catalog` keeps them as the printed text, so `typreceive != 0` (the ADBC
 //! driver's type query) would compare text with a number. In catalog statements such a
-//! comparison with 0 becomes one with `'-'`, which means the same.
+//! comparison with 0 becomes one with `'-'`, and one with `'pg_catalog.array_in'::regproc`
+//! (pgJDBC) one with `'array_in'`, which mean the same.
 
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, Expr, Statement, Value, visit_expressions_mut,
+    BinaryOperator, Expr, SetExpr, Statement, TableFactor, Value, visit_expressions_mut,
 };
 use datafusion_pg_catalog::sql::rules::SqlStatementRewriteRule;
 
@@ -33,11 +34,14 @@ impl SqlStatementRewriteRule for RegprocZero {
             if let Expr::BinaryOp { left, op, right } = expr
                 && matches!(op, BinaryOperator::Eq | BinaryOperator::NotEq)
             {
-                let dash = || Expr::value(Value::SingleQuotedString("-".to_owned()));
-                if is_regproc_column(left) && is_zero(right) {
-                    **right = dash();
-                } else if is_regproc_column(right) && is_zero(left) {
-                    **left = dash();
+                if is_regproc_column(left) {
+                    if let Some(name) = regproc_text(right) {
+                        **right = Expr::value(Value::SingleQuotedString(name));
+                    }
+                } else if is_regproc_column(right)
+                    && let Some(name) = regproc_text(left)
+                {
+                    **left = Expr::value(Value::SingleQuotedString(name));
                 }
             }
             ControlFlow::<()>::Continue(())
@@ -58,8 +62,53 @@ fn is_regproc_column(expr: &Expr) -> bool {
     REGPROC_COLUMNS.contains(&name.value.to_ascii_lowercase().as_str())
 }
 
-fn is_zero(expr: &Expr) -> bool {
-    matches!(expr, Expr::Value(value) if matches!(&value.value, Value::Number(text, _) if text == "0"))
+/// How a `regproc` value compared with a column prints: `-` for 0, the function's bare
+/// name for `'[pg_catalog.]name'::regproc` (which the compatibility rules turned into
+/// `(SELECT oid FROM pg_catalog.pg_proc WHERE proname = '…')`).
+fn regproc_text(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Value(value) if matches!(&value.value, Value::Number(text, _) if text == "0") => {
+            Some("-".to_owned())
+        }
+        Expr::Subquery(query) => {
+            let SetExpr::Select(select) = query.body.as_ref() else {
+                return None;
+            };
+            let [table] = select.from.as_slice() else {
+                return None;
+            };
+            let TableFactor::Table { name, .. } = &table.relation else {
+                return None;
+            };
+            let reads_pg_proc = name
+                .0
+                .last()
+                .and_then(|part| part.as_ident())
+                .is_some_and(|ident| ident.value.eq_ignore_ascii_case("pg_proc"));
+            let Some(Expr::BinaryOp {
+                left,
+                op: BinaryOperator::Eq,
+                right,
+            }) = &select.selection
+            else {
+                return None;
+            };
+            let by_name = matches!(left.as_ref(), Expr::Identifier(ident) if ident.value.eq_ignore_ascii_case("proname"));
+            match right.as_ref() {
+                Expr::Value(value) if reads_pg_proc && by_name => match &value.value {
+                    Value::SingleQuotedString(function) => Some(
+                        function
+                            .strip_prefix("pg_catalog.")
+                            .unwrap_or(function)
+                            .to_owned(),
+                    ),
+                    _ => None,
+                },
+                _ => None,
+            }
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -68,6 +117,20 @@ mod tests {
     use datafusion::sql::sqlparser::parser::Parser;
 
     use super::*;
+
+    #[test]
+    fn comparisons_with_named_functions_use_the_name() {
+        let statement = Parser::parse_sql(
+            &PostgreSqlDialect {},
+            "SELECT typinput = (SELECT oid FROM pg_catalog.pg_proc WHERE proname = 'pg_catalog.array_in') FROM pg_type",
+        )
+        .expect("parses")
+        .remove(0);
+        assert_eq!(
+            RegprocZero.rewrite(statement).to_string(),
+            "SELECT typinput = 'array_in' FROM pg_type"
+        );
+    }
 
     #[test]
     fn comparisons_of_regproc_columns_with_zero_use_the_dash() {
