@@ -12,6 +12,8 @@ use datafusion::sql::sqlparser::ast::{
 };
 use datafusion_pg_catalog::sql::rules::SqlStatementRewriteRule;
 
+use crate::sql_calls::called_name;
+
 /// The rewrite rule.
 #[derive(Debug)]
 pub(crate) struct TextArrayParameters;
@@ -20,15 +22,10 @@ impl SqlStatementRewriteRule for TextArrayParameters {
     fn rewrite(&self, mut statement: Statement) -> Statement {
         let _ = visit_expressions_mut(&mut statement, |expr| {
             if let Expr::Function(function) = expr
-                && function
-                    .name
-                    .0
-                    .last()
-                    .and_then(|part| part.as_ident())
-                    .is_some_and(|name| {
-                        let name = name.value.to_ascii_lowercase();
-                        name == "array_contains" || name == "array_has"
-                    })
+                && matches!(
+                    called_name(function).as_deref(),
+                    Some("array_contains" | "array_has")
+                )
                 && let FunctionArguments::List(list) = &mut function.args
                 && let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(array))) =
                     list.args.first_mut()

@@ -16,13 +16,13 @@ use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken;
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, CaseWhen, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
-    FunctionArguments, GroupByExpr, Ident, JoinOperator, ObjectName, Select, SelectItem, SetExpr,
+    BinaryOperator, CaseWhen, Expr, GroupByExpr, JoinOperator, Select, SelectItem, SetExpr,
     Statement, TableFactor, Value, visit_expressions, visit_expressions_mut,
 };
 use datafusion_pg_catalog::sql::rules::SqlStatementRewriteRule;
 
 use crate::pg_catalog_overlay::ALWAYS_EMPTY;
+use crate::sql_calls::{called_name, function_call};
 
 /// Aggregate functions: a subquery selecting one of them already returns one row.
 const AGGREGATES: &[&str] = &[
@@ -70,7 +70,7 @@ impl SqlStatementRewriteRule for AggregatedScalarSubqueries {
                         *expr = Expr::value(Value::Null);
                         return ControlFlow::Continue(());
                     }
-                    *value = min_of(value.clone());
+                    *value = function_call("min", vec![value.clone()]);
                 }
             }
             if let Some(condition) = take_outer_conditions(select) {
@@ -225,31 +225,14 @@ fn and_all(conditions: Vec<Expr>) -> Option<Expr> {
 fn has_aggregate(expr: &Expr) -> bool {
     visit_expressions(expr, |inner| {
         if let Expr::Function(function) = inner
-            && let Some(name) = function.name.0.last().and_then(|part| part.as_ident())
-            && AGGREGATES.contains(&name.value.to_ascii_lowercase().as_str())
+            && let Some(name) = called_name(function)
+            && AGGREGATES.contains(&name.as_str())
         {
             return ControlFlow::Break(());
         }
         ControlFlow::Continue(())
     })
     .is_break()
-}
-
-fn min_of(value: Expr) -> Expr {
-    Expr::Function(Function {
-        name: ObjectName::from(vec![Ident::new("min")]),
-        uses_odbc_syntax: false,
-        parameters: FunctionArguments::None,
-        args: FunctionArguments::List(FunctionArgumentList {
-            duplicate_treatment: None,
-            args: vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(value))],
-            clauses: Vec::new(),
-        }),
-        filter: None,
-        null_treatment: None,
-        over: None,
-        within_group: Vec::new(),
-    })
 }
 
 #[cfg(test)]

@@ -17,6 +17,8 @@ use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion_pg_catalog::sql::rules::SqlStatementRewriteRule;
 
+use crate::sql_calls::called_name;
+
 /// The rewrite rule.
 #[derive(Debug)]
 pub(crate) struct DescriptionFunctions;
@@ -27,10 +29,9 @@ impl SqlStatementRewriteRule for DescriptionFunctions {
             let Expr::Function(function) = expr else {
                 return ControlFlow::<()>::Continue(());
             };
-            let Some(name) = function.name.0.last().and_then(|part| part.as_ident()) else {
+            let Some(name) = called_name(function) else {
                 return ControlFlow::Continue(());
             };
-            let name = name.value.to_ascii_lowercase();
             let FunctionArguments::List(list) = &function.args else {
                 return ControlFlow::Continue(());
             };

@@ -8,11 +8,12 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, CastKind, DataType, Expr, Function, FunctionArg, FunctionArgExpr,
-    FunctionArgumentList, FunctionArguments, Ident, ObjectName, Statement, Value,
-    visit_expressions_mut,
+    BinaryOperator, CastKind, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments,
+    Statement, Value, visit_expressions_mut,
 };
 use datafusion_pg_catalog::sql::rules::SqlStatementRewriteRule;
+
+use crate::sql_calls::{called_name, function_call};
 
 /// The rewrite rule.
 #[derive(Debug)]
@@ -22,12 +23,12 @@ impl SqlStatementRewriteRule for GenerateSubscripts {
     fn rewrite(&self, mut statement: Statement) -> Statement {
         let _ = visit_expressions_mut(&mut statement, |expr| {
             if let Expr::Function(function) = expr
-                && is_named(&function.name, "generate_subscripts")
+                && called_name(function).as_deref() == Some("generate_subscripts")
                 && let Some(array) = first_of_two_arguments(&function.args)
             {
                 let count = Expr::Cast {
                     kind: CastKind::Cast,
-                    expr: Box::new(call("cardinality", vec![array])),
+                    expr: Box::new(function_call("cardinality", vec![array])),
                     data_type: DataType::BigInt(None),
                     array: false,
                     format: None,
@@ -37,24 +38,16 @@ impl SqlStatementRewriteRule for GenerateSubscripts {
                     op: BinaryOperator::Plus,
                     right: Box::new(Expr::value(Value::Number("1".to_owned(), false))),
                 };
-                let subscripts = call(
+                let subscripts = function_call(
                     "range",
                     vec![Expr::value(Value::Number("1".to_owned(), false)), end],
                 );
-                *expr = call("unnest", vec![subscripts]);
+                *expr = function_call("unnest", vec![subscripts]);
             }
             ControlFlow::<()>::Continue(())
         });
         statement
     }
-}
-
-/// Whether `name` is `function` or `pg_catalog.function`.
-fn is_named(name: &ObjectName, function: &str) -> bool {
-    name.0
-        .last()
-        .and_then(|part| part.as_ident())
-        .is_some_and(|ident| ident.value.eq_ignore_ascii_case(function))
 }
 
 /// The first of exactly two plain arguments.
@@ -69,26 +62,6 @@ fn first_of_two_arguments(args: &FunctionArguments) -> Option<Expr> {
         ] => Some(array.clone()),
         _ => None,
     }
-}
-
-fn call(name: &str, args: Vec<Expr>) -> Expr {
-    Expr::Function(Function {
-        name: ObjectName::from(vec![Ident::new(name)]),
-        uses_odbc_syntax: false,
-        parameters: FunctionArguments::None,
-        args: FunctionArguments::List(FunctionArgumentList {
-            duplicate_treatment: None,
-            args: args
-                .into_iter()
-                .map(|arg| FunctionArg::Unnamed(FunctionArgExpr::Expr(arg)))
-                .collect(),
-            clauses: Vec::new(),
-        }),
-        filter: None,
-        null_treatment: None,
-        over: None,
-        within_group: Vec::new(),
-    })
 }
 
 #[cfg(test)]

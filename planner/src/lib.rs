@@ -46,6 +46,7 @@ mod service;
 pub mod source_error;
 mod source_scan;
 mod sources;
+mod sql_calls;
 mod sql_endpoint;
 mod sql_pushdown;
 mod stores;
