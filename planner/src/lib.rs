@@ -17,6 +17,7 @@
 mod array_parameters;
 mod athena;
 mod catalog_subqueries;
+mod catalog_types;
 mod cooperative;
 mod current_setting;
 mod description_functions;

@@ -27,6 +27,7 @@ use datafusion_pg_catalog::sql::rules::{
 
 use crate::array_parameters::TextArrayParameters;
 use crate::catalog_subqueries::AggregatedScalarSubqueries;
+use crate::catalog_types::CatalogColumnTypes;
 use crate::description_functions::DescriptionFunctions;
 use crate::error::{ErrorKind, PlannerError};
 use crate::generate_subscripts::GenerateSubscripts;
@@ -135,6 +136,7 @@ impl SqlPolicy {
                 &DescriptionFunctions as &dyn SqlStatementRewriteRule,
                 &AggregatedScalarSubqueries,
                 &RegprocZero,
+                &CatalogColumnTypes,
                 &TextArrayParameters,
             ]
             .into_iter()
