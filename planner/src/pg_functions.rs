@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::StringBuilder;
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::array::{AsArray, StringArray, StringBuilder};
+use datafusion::arrow::datatypes::{DataType, Int64Type};
 use datafusion::common::{DataFusionError, Result, ScalarValue};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, create_udf,
@@ -20,10 +20,77 @@ pub(crate) fn all() -> Vec<ScalarUDF> {
         serial_sequence(),
         index_definition(),
         temporary_schema(),
+        size_pretty(),
         ScalarUDF::new_from_impl(JsonBuildObject::new()),
     ];
     functions.extend(VISIBLE_KINDS.iter().map(|kind| visible(kind)));
+    functions.extend(RELATION_SIZES.iter().map(|name| relation_size(name)));
     functions
+}
+
+/// The functions giving a relation's size on disk.
+const RELATION_SIZES: &[&str] = &[
+    "pg_relation_size",
+    "pg_table_size",
+    "pg_total_relation_size",
+    "pg_indexes_size",
+];
+
+/// `pg_relation_size(oid)` and its kin: the bytes a relation takes on disk. A tenant's
+/// datasets are views, which take none (PostgreSQL answers 0 for a view too), and the
+/// gateway keeps no storage of its own catalogs: 0.
+fn relation_size(name: &str) -> ScalarUDF {
+    create_udf(
+        name,
+        vec![DataType::Int64],
+        DataType::Int64,
+        Volatility::Volatile,
+        Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Int64(Some(0))))),
+    )
+}
+
+/// `pg_size_pretty(bigint)`: a byte count in PostgreSQL's words (`8192 bytes`, `10 kB`),
+/// with its units and rounding.
+fn size_pretty() -> ScalarUDF {
+    create_udf(
+        "pg_size_pretty",
+        vec![DataType::Int64],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let sizes = ColumnarValue::values_to_arrays(args)?;
+            let sizes = sizes[0].as_primitive::<Int64Type>();
+            let text: StringArray = sizes.iter().map(|size| size.map(pretty_size)).collect();
+            Ok(ColumnarValue::Array(Arc::new(text)))
+        }),
+    )
+}
+
+/// PostgreSQL's `pg_size_pretty`: bytes below 10 kB, then kB, MB, GB, TB, PB below 20,480
+/// of each, rounded half away from zero.
+fn pretty_size(size: i64) -> String {
+    // (name, limit, rounded, bits)
+    const UNITS: &[(&str, u64, bool, u32)] = &[
+        ("bytes", 10 * 1024, false, 0),
+        ("kB", 20 * 1024 - 1, true, 10),
+        ("MB", 20 * 1024 - 1, true, 20),
+        ("GB", 20 * 1024 - 1, true, 30),
+        ("TB", 20 * 1024 - 1, true, 40),
+        ("PB", 20 * 1024 - 1, true, 50),
+    ];
+    let half_rounded = |x: i64| (x + if x < 0 { -1 } else { 1 }) / 2;
+    let mut size = size;
+    for (i, (name, limit, rounded, bits)) in UNITS.iter().enumerate() {
+        let last = i + 1 == UNITS.len();
+        if last || size.unsigned_abs() < *limit {
+            let shown = if *rounded { half_rounded(size) } else { size };
+            return format!("{shown} {name}");
+        }
+        let (_, _, next_rounded, next_bits) = UNITS[i + 1];
+        let shift = next_bits - bits - u32::from(next_rounded) + u32::from(*rounded);
+        size /= 1_i64 << shift;
+    }
+    unreachable!("the last unit always answers")
 }
 
 /// The `pg_<kind>_is_visible(oid)` functions, for objects that all live in `pg_catalog`.
@@ -215,5 +282,25 @@ fn json_of(value: &ScalarValue) -> serde_json::Value {
         ScalarValue::Float32(Some(v)) => J::from(f64::from(*v)),
         ScalarValue::Float64(Some(v)) => J::from(*v),
         other => J::String(text_of(other)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_as_postgresql_prints_them() {
+        for (size, text) in [
+            (0, "0 bytes"),
+            (10_239, "10239 bytes"),
+            (10_240, "10 kB"),
+            (1_048_576, "1024 kB"),
+            (20_971_520, "20 MB"),
+            (10_737_418_240, "10 GB"),
+            (-10_240, "-10 kB"),
+        ] {
+            assert_eq!(pretty_size(size), text, "{size}");
+        }
     }
 }

@@ -68,6 +68,14 @@ async fn list_tables_shows_only_grants() {
         !out.contains("customer") && !out.contains("nation"),
         "{out}"
     );
+    // `\dt+`: sizes (views take none) and the datasets' descriptions.
+    let described = psql_async(&gateway, "globex", &["-c", "\\dt+ tpch.*"]).await;
+    assert!(
+        described.contains("tpch|orders|table|")
+            && described.contains("|0 bytes|TPC-H orders table"),
+        "{described}"
+    );
+    assert!(!described.contains("customer"), "{described}");
     let all = psql_async(&gateway, "acme", &["-c", "\\dt tpch.*"]).await;
     for table in [
         "customer", "lineitem", "nation", "orders", "part", "partsupp", "region", "supplier",
