@@ -132,3 +132,20 @@ async fn conninfo_and_copy_to_stdout() {
     assert_eq!(csv.lines().next(), Some("0,AFRICA"), "{csv}");
     assert_eq!(csv.lines().count(), 5, "{csv}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_psql_example_runs_as_its_readme_says() {
+    let gateway = TestGateway::start().await;
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../bi-examples/psql/queries.sql"
+    );
+    let out = psql_async(&gateway, "globex", &["-f", script]).await;
+    assert!(out.contains("TPC-H orders table"), "{out}");
+    assert!(out.contains("o_orderkey,o_orderdate"), "{out}");
+    assert!(out.contains("5-LOW"), "{out}");
+    assert!(
+        !out.contains("customer") && !out.contains("o_comment"),
+        "{out}"
+    );
+}
