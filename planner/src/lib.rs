@@ -16,11 +16,11 @@
 
 mod array_parameters;
 mod athena;
+mod catalog_lookups;
 mod catalog_subqueries;
 mod catalog_types;
 mod cooperative;
 mod current_setting;
-mod description_functions;
 pub mod error;
 mod executor;
 mod generate_subscripts;

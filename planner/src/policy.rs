@@ -26,9 +26,9 @@ use datafusion_pg_catalog::sql::rules::{
 };
 
 use crate::array_parameters::TextArrayParameters;
+use crate::catalog_lookups::CatalogLookups;
 use crate::catalog_subqueries::AggregatedScalarSubqueries;
 use crate::catalog_types::CatalogColumnTypes;
-use crate::description_functions::DescriptionFunctions;
 use crate::error::{ErrorKind, PlannerError};
 use crate::generate_subscripts::GenerateSubscripts;
 use crate::like_escape::LikeEscapeToBackslash;
@@ -133,7 +133,7 @@ impl SqlPolicy {
             // Rewritten by the compatibility parser already; scalar subqueries made
             // aggregates, which the engine can decorrelate.
             [
-                &DescriptionFunctions as &dyn SqlStatementRewriteRule,
+                &CatalogLookups as &dyn SqlStatementRewriteRule,
                 &AggregatedScalarSubqueries,
                 &RegprocZero,
                 &CatalogColumnTypes,

@@ -1,11 +1,12 @@
-//! `obj_description(oid [, catalog])` and `col_description(table, column)`, which read
-//! `pg_description` (where the tenant's datasets' descriptions are), rewritten to the
-//! lookups they are:
+//! Functions that look up a catalog table, rewritten to the lookups they are:
 //!
-//! ```sql
-//! (SELECT min(described.description) FROM pg_catalog.pg_description AS described
-//!  WHERE described.objoid = <oid> AND described.objsubid = <column, or 0 for itself>)
-//! ```
+//! * `obj_description(oid [, catalog])` and `col_description(table, column)` read
+//!   `pg_description` (where the tenant's datasets' descriptions are):
+//!   `(SELECT min(described.description) FROM pg_catalog.pg_description AS described
+//!   WHERE described.objoid = <oid> AND described.objsubid = <column, or 0 for itself>)`;
+//! * `to_regtype(name)` (psycopg's type lookup) reads `pg_type`:
+//!   `(SELECT min(t.oid) FROM pg_catalog.pg_type AS t WHERE t.typname = <name>)`, NULL for
+//!   a type that does not exist.
 
 use std::ops::ControlFlow;
 
@@ -21,9 +22,9 @@ use crate::sql_calls::called_name;
 
 /// The rewrite rule.
 #[derive(Debug)]
-pub(crate) struct DescriptionFunctions;
+pub(crate) struct CatalogLookups;
 
-impl SqlStatementRewriteRule for DescriptionFunctions {
+impl SqlStatementRewriteRule for CatalogLookups {
     fn rewrite(&self, mut statement: Statement) -> Statement {
         let _ = visit_expressions_mut(&mut statement, |expr| {
             let Expr::Function(function) = expr else {
@@ -45,12 +46,13 @@ impl SqlStatementRewriteRule for DescriptionFunctions {
                 .collect();
             let lookup = match (name.as_str(), args.as_slice()) {
                 ("col_description", [object, column]) => {
-                    lookup((*object).clone(), (*column).clone())
+                    description((*object).clone(), (*column).clone())
                 }
-                ("obj_description", [object] | [object, _]) => lookup(
+                ("obj_description", [object] | [object, _]) => description(
                     (*object).clone(),
                     Expr::value(Value::Number("0".to_owned(), false)),
                 ),
+                ("to_regtype", [type_name]) => type_oid((*type_name).clone()),
                 _ => None,
             };
             if let Some(lookup) = lookup {
@@ -62,15 +64,34 @@ impl SqlStatementRewriteRule for DescriptionFunctions {
     }
 }
 
-/// The scalar subquery reading the description of `object`'s `column` (0: itself).
-fn lookup(object: Expr, column: Expr) -> Option<Expr> {
-    let template = "(SELECT min(described.description) FROM pg_catalog.pg_description AS described \
-                    WHERE described.objoid = 0 AND described.objsubid = 0)";
-    let mut subquery = Parser::new(&PostgreSqlDialect {})
-        .try_with_sql(template)
+/// The scalar subquery reading the oid of the type named `type_name`.
+fn type_oid(type_name: Expr) -> Option<Expr> {
+    let mut subquery =
+        parse("(SELECT min(t.oid) FROM pg_catalog.pg_type AS t WHERE t.typname = 0)")?;
+    if let Expr::Subquery(query) = &mut subquery
+        && let datafusion::sql::sqlparser::ast::SetExpr::Select(select) = query.body.as_mut()
+        && let Some(Expr::BinaryOp { right, .. }) = &mut select.selection
+    {
+        **right = Expr::Nested(Box::new(type_name));
+        return Some(subquery);
+    }
+    None
+}
+
+fn parse(sql: &str) -> Option<Expr> {
+    Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(sql)
         .ok()?
         .parse_expr()
-        .ok()?;
+        .ok()
+}
+
+/// The scalar subquery reading the description of `object`'s `column` (0: itself).
+fn description(object: Expr, column: Expr) -> Option<Expr> {
+    let mut subquery = parse(
+        "(SELECT min(described.description) FROM pg_catalog.pg_description AS described \
+         WHERE described.objoid = 0 AND described.objsubid = 0)",
+    )?;
     // Put the arguments where the template has its zeros.
     if let Expr::Subquery(query) = &mut subquery
         && let datafusion::sql::sqlparser::ast::SetExpr::Select(select) = query.body.as_mut()
@@ -94,6 +115,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn to_regtype_becomes_a_lookup() {
+        let statement = Parser::parse_sql(
+            &PostgreSqlDialect {},
+            "SELECT typname FROM pg_type t WHERE t.oid = to_regtype($1)",
+        )
+        .expect("parses")
+        .remove(0);
+        assert_eq!(
+            CatalogLookups.rewrite(statement).to_string(),
+            "SELECT typname FROM pg_type t WHERE t.oid = (SELECT min(t.oid) FROM pg_catalog.pg_type AS t WHERE t.typname = ($1))"
+        );
+    }
+
+    #[test]
     fn description_functions_become_lookups() {
         let statement = Parser::parse_sql(
             &PostgreSqlDialect {},
@@ -102,7 +137,7 @@ mod tests {
         .expect("parses")
         .remove(0);
         assert_eq!(
-            DescriptionFunctions.rewrite(statement).to_string(),
+            CatalogLookups.rewrite(statement).to_string(),
             "SELECT (SELECT min(described.description) FROM pg_catalog.pg_description AS described \
              WHERE described.objoid = (c.oid) AND described.objsubid = (0)), \
              (SELECT min(described.description) FROM pg_catalog.pg_description AS described \
