@@ -13,6 +13,8 @@ use datafusion::sql::sqlparser::ast::{
 };
 use datafusion_pg_catalog::sql::rules::SqlStatementRewriteRule;
 
+use crate::sql_calls::column_in;
+
 /// Boolean columns of `pg_catalog` that drivers compare with `'t'`.
 const BOOLEAN_COLUMNS: &[&str] = &[
     "indisprimary",
@@ -95,19 +97,6 @@ impl SqlStatementRewriteRule for CatalogColumnTypes {
         });
         statement
     }
-}
-
-/// Whether `expr` is a column (qualified or not) named one of `names`.
-fn column_in(expr: &Expr, names: &[&str]) -> bool {
-    let name = match expr {
-        Expr::Identifier(ident) => ident,
-        Expr::CompoundIdentifier(parts) => match parts.last() {
-            Some(last) => last,
-            None => return false,
-        },
-        _ => return false,
-    };
-    names.contains(&name.value.to_ascii_lowercase().as_str())
 }
 
 /// The boolean a text literal spells as PostgreSQL reads it (`'t'`, `'false'`, …).

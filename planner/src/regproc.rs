@@ -12,6 +12,8 @@ use datafusion::sql::sqlparser::ast::{
 };
 use datafusion_pg_catalog::sql::rules::SqlStatementRewriteRule;
 
+use crate::sql_calls::column_in;
+
 /// The `regproc` columns of `pg_type`.
 const REGPROC_COLUMNS: &[&str] = &[
     "typinput",
@@ -34,11 +36,11 @@ impl SqlStatementRewriteRule for RegprocZero {
             if let Expr::BinaryOp { left, op, right } = expr
                 && matches!(op, BinaryOperator::Eq | BinaryOperator::NotEq)
             {
-                if is_regproc_column(left) {
+                if column_in(left, REGPROC_COLUMNS) {
                     if let Some(name) = regproc_text(right) {
                         **right = Expr::value(Value::SingleQuotedString(name));
                     }
-                } else if is_regproc_column(right)
+                } else if column_in(right, REGPROC_COLUMNS)
                     && let Some(name) = regproc_text(left)
                 {
                     **left = Expr::value(Value::SingleQuotedString(name));
@@ -48,18 +50,6 @@ impl SqlStatementRewriteRule for RegprocZero {
         });
         statement
     }
-}
-
-fn is_regproc_column(expr: &Expr) -> bool {
-    let name = match expr {
-        Expr::Identifier(ident) => ident,
-        Expr::CompoundIdentifier(parts) => match parts.last() {
-            Some(last) => last,
-            None => return false,
-        },
-        _ => return false,
-    };
-    REGPROC_COLUMNS.contains(&name.value.to_ascii_lowercase().as_str())
 }
 
 /// How a `regproc` value compared with a column prints: `-` for 0, the function's bare

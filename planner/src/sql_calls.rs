@@ -1,4 +1,4 @@
-//! SQL function calls as the compatibility rewrites build and recognize them.
+//! Pieces of SQL the compatibility rewrites build and recognize: function calls, columns.
 
 use datafusion::sql::sqlparser::ast::{
     Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident,
@@ -34,4 +34,17 @@ pub(crate) fn called_name(function: &Function) -> Option<String> {
         .last()
         .and_then(|part| part.as_ident())
         .map(|ident| ident.value.to_ascii_lowercase())
+}
+
+/// Whether `expr` is a column (qualified or not) named one of `names` (lowercase).
+pub(crate) fn column_in(expr: &Expr, names: &[&str]) -> bool {
+    let name = match expr {
+        Expr::Identifier(ident) => ident,
+        Expr::CompoundIdentifier(parts) => match parts.last() {
+            Some(last) => last,
+            None => return false,
+        },
+        _ => return false,
+    };
+    names.contains(&name.value.to_ascii_lowercase().as_str())
 }
