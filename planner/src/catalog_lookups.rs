@@ -5,14 +5,22 @@
 //!   `(SELECT min(described.description) FROM pg_catalog.pg_description AS described
 //!   WHERE described.objoid = <oid> AND described.objsubid = <column, or 0 for itself>)`;
 //! * `to_regtype(name)` (psycopg's type lookup) reads `pg_type`:
-//!   `(SELECT min(t.oid) FROM pg_catalog.pg_type AS t WHERE t.typname = <name>)`, NULL for
-//!   a type that does not exist.
+//!   `(SELECT min(found_type.oid) FROM pg_catalog.pg_type AS found_type
+//!   WHERE found_type.typname = <name>)`, NULL for a type that does not exist;
+//! * a computed text cast to `regclass` (Metabase: `CAST(FORMAT('%I.%I', schema, table) AS
+//!   REGCLASS)`) and `to_regclass(name)` read `pg_class`:
+//!   `(SELECT min(found.oid) FROM (SELECT oid, <quoted schema>.<quoted name> AS name FROM
+//!   pg_class JOIN pg_namespace …) AS found WHERE found.name = <name>)`, the name qualified
+//!   with the current schema when it has none (the engine decorrelates a comparison of a
+//!   column only, hence the derived table); the description of such a relation is one
+//!   lookup joining `pg_description` to those. (A literal name is the
+//!   compatibility parser's, which finds it at planning.)
 
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Statement, Value,
-    visit_expressions_mut,
+    BinaryOperator, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Statement,
+    Value, visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -26,48 +34,189 @@ pub(crate) struct CatalogLookups;
 
 impl SqlStatementRewriteRule for CatalogLookups {
     fn rewrite(&self, mut statement: Statement) -> Statement {
+        // Functions first: a description of a relation found by name is one lookup, not a
+        // lookup inside another (which the engine cannot decorrelate).
         let _ = visit_expressions_mut(&mut statement, |expr| {
-            let Expr::Function(function) = expr else {
-                return ControlFlow::<()>::Continue(());
-            };
-            let Some(name) = called_name(function) else {
-                return ControlFlow::Continue(());
-            };
-            let FunctionArguments::List(list) = &function.args else {
-                return ControlFlow::Continue(());
-            };
-            let args: Vec<&Expr> = list
-                .args
-                .iter()
-                .filter_map(|arg| match arg {
-                    FunctionArg::Unnamed(FunctionArgExpr::Expr(arg)) => Some(arg),
-                    _ => None,
-                })
-                .collect();
-            let lookup = match (name.as_str(), args.as_slice()) {
-                ("col_description", [object, column]) => {
-                    description((*object).clone(), (*column).clone())
-                }
-                ("obj_description", [object] | [object, _]) => description(
-                    (*object).clone(),
-                    Expr::value(Value::Number("0".to_owned(), false)),
-                ),
-                ("to_regtype", [type_name]) => type_oid((*type_name).clone()),
-                _ => None,
-            };
-            if let Some(lookup) = lookup {
+            if let Some(lookup) = function_lookup(expr) {
                 *expr = lookup;
             }
-            ControlFlow::Continue(())
+            ControlFlow::<()>::Continue(())
+        });
+        let _ = visit_expressions_mut(&mut statement, |expr| {
+            if let Some(name) = computed_regclass(expr)
+                && let Some(lookup) = relation_oid(name.clone())
+            {
+                *expr = lookup;
+            }
+            ControlFlow::<()>::Continue(())
         });
         statement
     }
 }
 
+/// The name cast to `regclass` by `expr`, when it is computed text. (A literal is the
+/// compatibility parser's; a column is taken for an oid, which `regclass` prints as a
+/// name, as psql's `c.oid::pg_catalog.regclass`.)
+fn computed_regclass(expr: &Expr) -> Option<&Expr> {
+    match expr {
+        Expr::Cast {
+            expr: name,
+            data_type,
+            ..
+        } if is_regclass(data_type) && is_computed_text(name) => Some(name),
+        _ => None,
+    }
+}
+
+/// Functions that make text of their arguments.
+const TEXT_FUNCTIONS: &[&str] = &[
+    "format",
+    "concat",
+    "concat_ws",
+    "quote_ident",
+    "lower",
+    "upper",
+    "btrim",
+    "trim",
+    "replace",
+];
+
+/// Whether `expr` computes text: a concatenation, a text function, or a cast to text.
+fn is_computed_text(expr: &Expr) -> bool {
+    match expr {
+        Expr::Nested(inner) => is_computed_text(inner),
+        Expr::BinaryOp {
+            op: BinaryOperator::StringConcat,
+            ..
+        } => true,
+        Expr::Function(function) => {
+            called_name(function).is_some_and(|name| TEXT_FUNCTIONS.contains(&name.as_str()))
+        }
+        Expr::Cast { data_type, .. } => matches!(
+            data_type,
+            DataType::Text | DataType::Varchar(_) | DataType::CharacterVarying(_)
+        ),
+        _ => false,
+    }
+}
+
+/// The lookup a call of a catalog function stands for.
+fn function_lookup(expr: &Expr) -> Option<Expr> {
+    let Expr::Function(function) = expr else {
+        return None;
+    };
+    let FunctionArguments::List(list) = &function.args else {
+        return None;
+    };
+    let args: Vec<&Expr> = list
+        .args
+        .iter()
+        .filter_map(|arg| match arg {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(arg)) => Some(arg),
+            _ => None,
+        })
+        .collect();
+    let itself = || Expr::value(Value::Number("0".to_owned(), false));
+    match (called_name(function)?.as_str(), args.as_slice()) {
+        ("col_description", [object, column]) => description(object, (*column).clone()),
+        ("obj_description", [object] | [object, _]) => description(object, itself()),
+        ("to_regtype", [type_name]) => type_oid((*type_name).clone()),
+        ("to_regclass", [name]) => relation_oid((*name).clone()),
+        _ => None,
+    }
+}
+
+/// The computed name of a relation whose oid `object` is (`CAST(CAST(name AS REGCLASS) AS
+/// OID)`, `name::regclass`).
+fn regclass_name(object: &Expr) -> Option<&Expr> {
+    match object {
+        Expr::Nested(inner) => regclass_name(inner),
+        Expr::Cast { expr, .. } => computed_regclass(object).or_else(|| regclass_name(expr)),
+        _ => None,
+    }
+}
+
+/// Whether `data_type` is `regclass`.
+fn is_regclass(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::Regclass => true,
+        DataType::Custom(name, _) => name
+            .0
+            .last()
+            .and_then(|part| part.as_ident())
+            .is_some_and(|ident| ident.value.eq_ignore_ascii_case("regclass")),
+        _ => false,
+    }
+}
+
+/// The scalar subquery reading the oid of the relation named `name` (qualified, or in the
+/// current schema).
+fn relation_oid(name: Expr) -> Option<Expr> {
+    let mut subquery = parse(
+        "(SELECT min(found.oid) FROM (SELECT found_class.oid, \
+         quote_ident(found_schema.nspname) || '.' || quote_ident(found_class.relname) AS qualified_name \
+         FROM pg_catalog.pg_class AS found_class JOIN pg_catalog.pg_namespace AS found_schema \
+         ON found_class.relnamespace = found_schema.oid) AS found WHERE found.qualified_name = 0)",
+    )?;
+    if let Expr::Subquery(query) = &mut subquery
+        && let datafusion::sql::sqlparser::ast::SetExpr::Select(select) = query.body.as_mut()
+        && let Some(Expr::BinaryOp { right, .. }) = &mut select.selection
+    {
+        **right = qualified_name(name)?;
+        return Some(subquery);
+    }
+    None
+}
+
+/// The scalar subquery reading the description of the relation named `name`'s `column`.
+fn relation_description(name: Expr, column: Expr) -> Option<Expr> {
+    let mut subquery = parse(
+        "(SELECT min(found.description) FROM (SELECT described.description, \
+         described.objsubid, \
+         quote_ident(found_schema.nspname) || '.' || quote_ident(found_class.relname) AS qualified_name \
+         FROM pg_catalog.pg_description AS described \
+         JOIN pg_catalog.pg_class AS found_class ON described.objoid = found_class.oid \
+         JOIN pg_catalog.pg_namespace AS found_schema \
+         ON found_class.relnamespace = found_schema.oid) AS found \
+         WHERE found.objsubid = 0 AND found.qualified_name = 0)",
+    )?;
+    if let Expr::Subquery(query) = &mut subquery
+        && let datafusion::sql::sqlparser::ast::SetExpr::Select(select) = query.body.as_mut()
+        && let Some(Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            right,
+        }) = &mut select.selection
+        && let (Expr::BinaryOp { right: subid, .. }, Expr::BinaryOp { right: named, .. }) =
+            (left.as_mut(), right.as_mut())
+    {
+        **subid = Expr::Nested(Box::new(column));
+        **named = qualified_name(name)?;
+        return Some(subquery);
+    }
+    None
+}
+
+/// `name` qualified with the current schema when it has no schema.
+fn qualified_name(name: Expr) -> Option<Expr> {
+    let mut qualified = parse(
+        "CASE WHEN strpos(relation_name, '.') > 0 THEN relation_name \
+         ELSE quote_ident(current_schema()) || '.' || relation_name END",
+    )?;
+    let _ = visit_expressions_mut(&mut qualified, |expr| {
+        if matches!(expr, Expr::Identifier(ident) if ident.value == "relation_name") {
+            *expr = Expr::Nested(Box::new(name.clone()));
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    Some(qualified)
+}
+
 /// The scalar subquery reading the oid of the type named `type_name`.
 fn type_oid(type_name: Expr) -> Option<Expr> {
-    let mut subquery =
-        parse("(SELECT min(t.oid) FROM pg_catalog.pg_type AS t WHERE t.typname = 0)")?;
+    let mut subquery = parse(
+        "(SELECT min(found_type.oid) FROM pg_catalog.pg_type AS found_type WHERE found_type.typname = 0)",
+    )?;
     if let Expr::Subquery(query) = &mut subquery
         && let datafusion::sql::sqlparser::ast::SetExpr::Select(select) = query.body.as_mut()
         && let Some(Expr::BinaryOp { right, .. }) = &mut select.selection
@@ -87,7 +236,11 @@ fn parse(sql: &str) -> Option<Expr> {
 }
 
 /// The scalar subquery reading the description of `object`'s `column` (0: itself).
-fn description(object: Expr, column: Expr) -> Option<Expr> {
+fn description(object: &Expr, column: Expr) -> Option<Expr> {
+    if let Some(name) = regclass_name(object) {
+        return relation_description(name.clone(), column);
+    }
+    let object = object.clone();
     let mut subquery = parse(
         "(SELECT min(described.description) FROM pg_catalog.pg_description AS described \
          WHERE described.objoid = 0 AND described.objsubid = 0)",
@@ -124,7 +277,7 @@ mod tests {
         .remove(0);
         assert_eq!(
             CatalogLookups.rewrite(statement).to_string(),
-            "SELECT typname FROM pg_type t WHERE t.oid = (SELECT min(t.oid) FROM pg_catalog.pg_type AS t WHERE t.typname = ($1))"
+            "SELECT typname FROM pg_type t WHERE t.oid = (SELECT min(found_type.oid) FROM pg_catalog.pg_type AS found_type WHERE found_type.typname = ($1))"
         );
     }
 
@@ -143,6 +296,28 @@ mod tests {
              (SELECT min(described.description) FROM pg_catalog.pg_description AS described \
              WHERE described.objoid = (c.oid) AND described.objsubid = (a.attnum)) \
              FROM pg_class c, pg_attribute a"
+        );
+    }
+
+    #[test]
+    fn computed_relation_names_become_lookups() {
+        let statement = Parser::parse_sql(
+            &PostgreSqlDialect {},
+            "SELECT CAST(CAST(format('%I.%I', c.s, c.t) AS REGCLASS) AS OID), 'x'::regclass, \
+             c.oid::regclass FROM c",
+        )
+        .expect("parses")
+        .remove(0);
+        assert_eq!(
+            CatalogLookups.rewrite(statement).to_string(),
+            "SELECT CAST((SELECT min(found.oid) FROM (SELECT found_class.oid, \
+             quote_ident(found_schema.nspname) || '.' || quote_ident(found_class.relname) AS qualified_name \
+             FROM pg_catalog.pg_class AS found_class JOIN pg_catalog.pg_namespace AS found_schema \
+             ON found_class.relnamespace = found_schema.oid) AS found \
+             WHERE found.qualified_name = CASE WHEN strpos((format('%I.%I', c.s, c.t)), '.') > 0 \
+             THEN (format('%I.%I', c.s, c.t)) \
+             ELSE quote_ident(current_schema()) || '.' || (format('%I.%I', c.s, c.t)) END) AS OID), \
+             'x'::REGCLASS, c.oid::REGCLASS FROM c"
         );
     }
 }

@@ -6,7 +6,8 @@
 //! ("must be aggregated to return at most one row"). For statements that read `pg_catalog`
 //! or `information_schema`, a subquery selecting one plain value is rewritten to select
 //! `min(value)`: the same answer for zero rows (NULL) and one row; where PostgreSQL would
-//! fail on several rows, the smallest is taken. Conditions of the subquery on the outer
+//! fail on several rows, the smallest is taken. One that keeps the first row of an order
+//! (`ORDER BY k LIMIT 1`) selects `first_value(value ORDER BY k)`. Conditions of the subquery on the outer
 //! query's columns alone move out of it, into a `CASE WHEN` around it (the same answer).
 //! A subquery over a table that is always empty in a tenant's `pg_catalog` (`pg_attrdef`,
 //! `pg_sequence`, … see [`ALWAYS_EMPTY`]) is NULL, the value it has. Data queries are
@@ -16,8 +17,9 @@ use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken;
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, CaseWhen, Expr, GroupByExpr, JoinOperator, Select, SelectItem, SetExpr,
-    Statement, TableFactor, Value, visit_expressions, visit_expressions_mut,
+    BinaryOperator, CaseWhen, Expr, Function, FunctionArgumentClause, FunctionArguments,
+    GroupByExpr, JoinOperator, LimitClause, OrderBy, OrderByExpr, OrderByKind, Query, Select,
+    SelectItem, SetExpr, Statement, TableFactor, Value, visit_expressions, visit_expressions_mut,
 };
 use datafusion_pg_catalog::sql::rules::SqlStatementRewriteRule;
 
@@ -50,6 +52,7 @@ impl SqlStatementRewriteRule for AggregatedScalarSubqueries {
             let Expr::Subquery(query) = expr else {
                 return ControlFlow::<()>::Continue(());
             };
+            let first_by = first_row_order(query);
             let SetExpr::Select(select) = query.body.as_mut() else {
                 return ControlFlow::Continue(());
             };
@@ -70,7 +73,14 @@ impl SqlStatementRewriteRule for AggregatedScalarSubqueries {
                         *expr = Expr::value(Value::Null);
                         return ControlFlow::Continue(());
                     }
-                    *value = function_call("min", vec![value.clone()]);
+                    *value = match first_by {
+                        Some(order) => {
+                            query.order_by = None;
+                            query.limit_clause = None;
+                            ordered_first_value(value.clone(), order)
+                        }
+                        None => function_call("min", vec![value.clone()]),
+                    };
                 }
             }
             if let Some(condition) = take_outer_conditions(select) {
@@ -89,6 +99,46 @@ impl SqlStatementRewriteRule for AggregatedScalarSubqueries {
         });
         statement
     }
+}
+
+/// The `ORDER BY` of a subquery that keeps its first row (`ORDER BY k LIMIT 1`): the value
+/// of that row is `first_value(v ORDER BY k)` (asyncpg's type introspection finds a
+/// domain's base type so).
+fn first_row_order(query: &Query) -> Option<Vec<OrderByExpr>> {
+    let Some(LimitClause::LimitOffset {
+        limit: Some(limit),
+        offset: None,
+        limit_by,
+    }) = &query.limit_clause
+    else {
+        return None;
+    };
+    let keeps_one =
+        matches!(limit, Expr::Value(v) if v.value == Value::Number("1".to_owned(), false));
+    if !keeps_one || !limit_by.is_empty() {
+        return None;
+    }
+    let Some(OrderBy {
+        kind: OrderByKind::Expressions(order),
+        interpolate: None,
+    }) = &query.order_by
+    else {
+        return None;
+    };
+    Some(order.clone())
+}
+
+/// `first_value(value ORDER BY order)`.
+fn ordered_first_value(value: Expr, order: Vec<OrderByExpr>) -> Expr {
+    let mut call = function_call("first_value", vec![value]);
+    if let Expr::Function(Function {
+        args: FunctionArguments::List(list),
+        ..
+    }) = &mut call
+    {
+        list.clauses.push(FunctionArgumentClause::OrderBy(order));
+    }
+    call
 }
 
 /// Removes from `select`'s WHERE the conditions that read only the outer query's columns,
@@ -258,6 +308,16 @@ mod tests {
             ),
             "SELECT a.attname, (SELECT min(d.description) FROM pg_description d WHERE d.objoid = a.attrelid) \
              FROM pg_attribute a"
+        );
+    }
+
+    #[test]
+    fn the_first_row_of_an_order_is_its_first_value() {
+        assert_eq!(
+            rewritten(
+                "SELECT (SELECT oid FROM typebases ORDER BY depth DESC LIMIT 1) FROM pg_type"
+            ),
+            "SELECT (SELECT first_value(oid ORDER BY depth DESC) FROM typebases) FROM pg_type"
         );
     }
 

@@ -4,6 +4,7 @@ use datafusion::arrow::error::ArrowError;
 use datafusion::error::DataFusionError;
 use datafusion::sql::sqlparser::parser::ParserError;
 
+use crate::session_parameters::ParameterRefused;
 use crate::source_error::DatasetError;
 
 /// What went wrong, in terms a front end can translate to SQLSTATE, gRPC or HTTP codes.
@@ -262,6 +263,13 @@ fn classify(error: &DataFusionError) -> ErrorKind {
     if DatasetError::find(error).is_some() {
         return ErrorKind::Unavailable;
     }
+    match ParameterRefused::find(error) {
+        Some(ParameterRefused::Unknown(_)) => return ErrorKind::UndefinedObject,
+        Some(ParameterRefused::ReadOnly(_) | ParameterRefused::EngineSetting(_)) => {
+            return ErrorKind::Denied;
+        }
+        None => {}
+    }
     match error.find_root() {
         DataFusionError::SQL(parser, _) => match parser.as_ref() {
             ParserError::RecursionLimitExceeded => ErrorKind::TooComplex,
@@ -288,11 +296,6 @@ fn classify(error: &DataFusionError) -> ErrorKind {
         DataFusionError::Execution(message) if message.starts_with("Cast error") => {
             ErrorKind::InvalidInput
         }
-        DataFusionError::Execution(message)
-            if message.starts_with(crate::current_setting::UNRECOGNIZED) =>
-        {
-            ErrorKind::UndefinedObject
-        }
         _ => ErrorKind::Internal,
     }
 }
@@ -314,6 +317,9 @@ fn classify_plan_message(message: &str) -> ErrorKind {
 fn engine_message(error: &DataFusionError) -> String {
     if let Some(failure) = DatasetError::find(error) {
         return failure.to_string();
+    }
+    if let Some(refusal) = ParameterRefused::find(error) {
+        return refusal.to_string();
     }
     let root = error.find_root();
     let text = match root {

@@ -2,11 +2,19 @@
 //! does not support, rewritten to the same pattern with backslash escapes. SQLAlchemy sends
 //! `nspname NOT LIKE 'pg/_' || '%' ESCAPE '/'` when it lists schemas.
 //!
-//! Only patterns that are string literals, or concatenations of them, are rewritten; any
-//! other pattern keeps its `ESCAPE` and the engine reports it as unsupported.
+//! Patterns that are string literals, or concatenations of them, are rewritten at planning;
+//! any other pattern (a parameter: SQLAlchemy's psycopg 3 dialect sends
+//! `nspname NOT LIKE $1::VARCHAR || '%' ESCAPE '/'`) goes through PostgreSQL's
+//! `like_escape(pattern, escape)`, which converts it when the query runs.
 
 use std::ops::ControlFlow;
 
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, AsArray, StringArray};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::{DataFusionError, ScalarValue};
+use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
 use datafusion::sql::sqlparser::ast::{
     BinaryOperator, Expr, Statement, Value, ValueWithSpan, visit_expressions_mut,
 };
@@ -31,9 +39,19 @@ impl SqlStatementRewriteRule for LikeEscapeToBackslash {
             } = expr
                 && let Some(escape) = escape_char.as_ref().and_then(escape_character)
                 && escape != '\\'
-                && let Some(text) = literal_text(pattern)
             {
-                **pattern = Expr::value(Value::SingleQuotedString(with_backslashes(&text, escape)));
+                **pattern = match literal_text(pattern) {
+                    Some(text) => {
+                        Expr::value(Value::SingleQuotedString(with_backslashes(&text, escape)))
+                    }
+                    None => crate::sql_calls::function_call(
+                        "like_escape",
+                        vec![
+                            (**pattern).clone(),
+                            Expr::value(Value::SingleQuotedString(escape.to_string())),
+                        ],
+                    ),
+                };
                 *escape_char = None;
             }
             ControlFlow::<()>::Continue(())
@@ -98,6 +116,53 @@ fn with_backslashes(pattern: &str, escape: char) -> String {
     out
 }
 
+/// PostgreSQL's `like_escape(pattern text, escape text) -> text`: `pattern`, escaped with
+/// the single character `escape`, escaped with backslashes instead (with no escape
+/// character when `escape` is empty).
+pub(crate) fn like_escape_udf() -> ScalarUDF {
+    create_udf(
+        "like_escape",
+        vec![DataType::Utf8, DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let all_scalar = args
+                .iter()
+                .all(|arg| matches!(arg, ColumnarValue::Scalar(_)));
+            let columns = ColumnarValue::values_to_arrays(args)?;
+            let [patterns, escapes] = columns.as_slice() else {
+                return Err(DataFusionError::Plan(
+                    "like_escape takes a pattern and an escape character".to_owned(),
+                ));
+            };
+            let (patterns, escapes) = (patterns.as_string::<i32>(), escapes.as_string::<i32>());
+            let converted = (0..patterns.len())
+                .map(|i| {
+                    if patterns.is_null(i) || escapes.is_null(i) {
+                        return Ok(None);
+                    }
+                    let mut escape = escapes.value(i).chars();
+                    match (escape.next(), escape.next()) {
+                        (Some(c), None) => Ok(Some(with_backslashes(patterns.value(i), c))),
+                        // No escape character: every backslash is literal.
+                        (None, _) => Ok(Some(patterns.value(i).replace('\\', "\\\\"))),
+                        _ => Err(DataFusionError::Execution(
+                            "invalid escape string: it must be empty or one character".to_owned(),
+                        )),
+                    }
+                })
+                .collect::<Result<StringArray, DataFusionError>>()?;
+            if all_scalar {
+                Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
+                    &converted, 0,
+                )?))
+            } else {
+                Ok(ColumnarValue::Array(Arc::new(converted)))
+            }
+        }),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
@@ -125,10 +190,16 @@ mod tests {
     }
 
     #[test]
-    fn backslash_escapes_and_computed_patterns_are_kept() {
+    fn backslash_escapes_are_kept() {
         let kept = r"SELECT 1 WHERE n LIKE 'a\_b' ESCAPE '\'";
         assert_eq!(rewritten(kept), kept);
-        let computed = "SELECT 1 WHERE n LIKE lower(m) ESCAPE '/'";
-        assert_eq!(rewritten(computed), computed);
+    }
+
+    #[test]
+    fn computed_patterns_are_converted_when_the_query_runs() {
+        assert_eq!(
+            rewritten("SELECT 1 WHERE n NOT LIKE $1::VARCHAR || '%' ESCAPE '/'"),
+            "SELECT 1 WHERE n NOT LIKE like_escape($1::VARCHAR || '%', '/')"
+        );
     }
 }

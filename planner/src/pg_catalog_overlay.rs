@@ -1,6 +1,6 @@
 //! `pg_catalog` tables whose vector and array columns have PostgreSQL's types,
-//! `pg_class` with the columns it lacks, and `pg_description` with the tenant's datasets'
-//! descriptions.
+//! `pg_class` with the columns it lacks, `pg_description` with the tenant's datasets'
+//! descriptions, and `pg_user` (the login roles of `pg_roles`).
 //!
 //! `datafusion-pg-catalog` keeps `int2vector`, `oidvector` and `int2[]`/`oid[]` columns as
 //! text (`'1 2'`, `'[1, 2]'`), so what clients do with them fails: SQLAlchemy's
@@ -116,6 +116,9 @@ impl PgCatalogOverlay {
                 with_null_columns(pg_class, PG_CLASS_NULLS)?,
             );
         }
+        if let Some(pg_roles) = inner.table("pg_roles").await? {
+            retyped.insert("pg_user".to_owned(), users(pg_roles)?);
+        }
         Ok(Self { inner, retyped })
     }
 }
@@ -207,6 +210,26 @@ fn with_dataset_descriptions(
     Ok(Arc::new(ViewTable::new(plan, None)))
 }
 
+/// `pg_user`: the roles of `pg_roles` that can log in, under `pg_user`'s column names
+/// (Npgsql's index listing joins it), the password masked as PostgreSQL masks it.
+fn users(pg_roles: Arc<dyn TableProvider>) -> Result<Arc<dyn TableProvider>> {
+    let plan = LogicalPlanBuilder::scan("pg_roles", provider_as_source(pg_roles), None)?
+        .filter(col("rolcanlogin").is_true())?
+        .project(vec![
+            col("rolname").alias("usename"),
+            col("oid").alias("usesysid"),
+            col("rolcreatedb").alias("usecreatedb"),
+            col("rolsuper").alias("usesuper"),
+            col("rolreplication").alias("userepl"),
+            col("rolbypassrls").alias("usebypassrls"),
+            lit("********").alias("passwd"),
+            col("rolvaliduntil").alias("valuntil"),
+            col("rolconfig").alias("useconfig"),
+        ])?
+        .build()?;
+    Ok(Arc::new(ViewTable::new(plan, None)))
+}
+
 /// `pg_class` columns of PostgreSQL the crate's table lacks, all NULL for a tenant's views:
 /// storage options and access privileges (`aclitem[]`, as text).
 const PG_CLASS_NULLS: &[&str] = &["reloptions", "relacl"];
@@ -237,7 +260,13 @@ fn with_null_columns(
 #[async_trait]
 impl SchemaProvider for PgCatalogOverlay {
     fn table_names(&self) -> Vec<String> {
-        self.inner.table_names()
+        let mut names = self.inner.table_names();
+        for name in self.retyped.keys() {
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
+        names
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
@@ -248,7 +277,7 @@ impl SchemaProvider for PgCatalogOverlay {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.inner.table_exist(name)
+        self.retyped.contains_key(&name.to_ascii_lowercase()) || self.inner.table_exist(name)
     }
 }
 

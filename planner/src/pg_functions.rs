@@ -22,6 +22,9 @@ pub(crate) fn all() -> Vec<ScalarUDF> {
         temporary_schema(),
         size_pretty(),
         ScalarUDF::new_from_impl(JsonBuildObject::new()),
+        crate::like_escape::like_escape_udf(),
+        ScalarUDF::new_from_impl(crate::expand_array::ExpandArrayFunction::new()),
+        ScalarUDF::new_from_impl(crate::format_function::Format::new()),
     ];
     functions.extend(VISIBLE_KINDS.iter().map(|kind| visible(kind)));
     functions.extend(RELATION_SIZES.iter().map(|name| relation_size(name)));

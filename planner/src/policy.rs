@@ -27,12 +27,15 @@ use datafusion_pg_catalog::sql::rules::{
 
 use crate::array_parameters::TextArrayParameters;
 use crate::catalog_lookups::CatalogLookups;
+use crate::catalog_operators::QualifiedOperators;
 use crate::catalog_subqueries::AggregatedScalarSubqueries;
 use crate::catalog_types::CatalogColumnTypes;
 use crate::error::{ErrorKind, PlannerError};
+use crate::expand_array::ExpandArray;
 use crate::generate_subscripts::GenerateSubscripts;
 use crate::like_escape::LikeEscapeToBackslash;
 use crate::output_names;
+use crate::regclass_names::SystemCatalogNames;
 use crate::regproc::RegprocZero;
 use crate::unnest_from::UnnestInFrom;
 
@@ -134,6 +137,9 @@ impl SqlPolicy {
             // aggregates, which the engine can decorrelate.
             [
                 &CatalogLookups as &dyn SqlStatementRewriteRule,
+                &SystemCatalogNames,
+                &QualifiedOperators,
+                &ExpandArray,
                 &AggregatedScalarSubqueries,
                 &RegprocZero,
                 &CatalogColumnTypes,

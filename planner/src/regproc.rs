@@ -3,12 +3,13 @@
 //! `datafusion-pg-catalog` keeps them as the printed text, so `typreceive != 0` (the ADBC
 //! driver's type query) would compare text with a number. In catalog statements such a
 //! comparison with 0 becomes one with `'-'`, and one with `'pg_catalog.array_in'::regproc`
-//! (pgJDBC) one with `'array_in'`, which mean the same.
+//! (pgJDBC) one with `'array_in'`, which mean the same; `pg_proc.oid` compared with such a
+//! column becomes `pg_proc.proname` (Npgsql).
 
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, Expr, SetExpr, Statement, TableFactor, Value, visit_expressions_mut,
+    BinaryOperator, Expr, Ident, SetExpr, Statement, TableFactor, Value, visit_expressions_mut,
 };
 use datafusion_pg_catalog::sql::rules::SqlStatementRewriteRule;
 
@@ -39,16 +40,31 @@ impl SqlStatementRewriteRule for RegprocZero {
                 if column_in(left, REGPROC_COLUMNS) {
                     if let Some(name) = regproc_text(right) {
                         **right = Expr::value(Value::SingleQuotedString(name));
+                    } else {
+                        by_function_name(right);
                     }
-                } else if column_in(right, REGPROC_COLUMNS)
-                    && let Some(name) = regproc_text(left)
-                {
-                    **left = Expr::value(Value::SingleQuotedString(name));
+                } else if column_in(right, REGPROC_COLUMNS) {
+                    if let Some(name) = regproc_text(left) {
+                        **left = Expr::value(Value::SingleQuotedString(name));
+                    } else {
+                        by_function_name(left);
+                    }
                 }
             }
             ControlFlow::<()>::Continue(())
         });
         statement
+    }
+}
+
+/// `p.oid` compared with a `regproc` column (Npgsql joins `pg_proc ON pg_proc.oid =
+/// a.typreceive`) becomes `p.proname`, the name the column holds.
+fn by_function_name(expr: &mut Expr) {
+    if let Expr::CompoundIdentifier(parts) = expr
+        && let Some(last) = parts.last_mut()
+        && last.value.eq_ignore_ascii_case("oid")
+    {
+        *last = Ident::new("proname");
     }
 }
 
@@ -107,6 +123,20 @@ mod tests {
     use datafusion::sql::sqlparser::parser::Parser;
 
     use super::*;
+
+    #[test]
+    fn function_oids_compared_with_regproc_columns_are_names() {
+        let statement = Parser::parse_sql(
+            &PostgreSqlDialect {},
+            "SELECT 1 FROM pg_type AS a JOIN pg_proc ON pg_proc.oid = a.typreceive",
+        )
+        .expect("parses")
+        .remove(0);
+        assert_eq!(
+            RegprocZero.rewrite(statement).to_string(),
+            "SELECT 1 FROM pg_type AS a JOIN pg_proc ON pg_proc.proname = a.typreceive"
+        );
+    }
 
     #[test]
     fn comparisons_with_named_functions_use_the_name() {

@@ -10,7 +10,7 @@
 //! holds only that tenant's views; the policy admits only reads; limits (statement timeout,
 //! memory) come from the tenant's profile.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -30,7 +30,6 @@ use tokio_util::sync::CancellationToken;
 use tollgate_catalog::{Catalog, DatasetLocation, Principal};
 use uuid::Uuid;
 
-use crate::current_setting::current_setting_udf;
 use crate::error::PlannerError;
 use crate::executor::DedicatedExecutor;
 use crate::metering::{
@@ -42,6 +41,9 @@ use crate::partitions;
 use crate::policy::SqlPolicy;
 use crate::pool::TenantPool;
 use crate::roles::session_user_udf;
+use crate::session_parameters::{
+    NoParameters, SessionParameters, current_setting_udf, set_config_udf,
+};
 use crate::sources::SourceTables;
 use crate::stores;
 use crate::stream::{Limits, QueryStream, ResultCaps};
@@ -54,7 +56,7 @@ pub struct QueryContext {
     session: Arc<TenantSession>,
     principal: Arc<Principal>,
     cancel: CancellationToken,
-    settings: Arc<BTreeMap<String, String>>,
+    settings: Arc<dyn SessionParameters>,
     client: Arc<ClientInfo>,
     query_id: Option<Uuid>,
     declared_parameters: Vec<Option<SqlDataType>>,
@@ -73,7 +75,7 @@ impl QueryContext {
             session,
             principal,
             cancel,
-            settings: Arc::default(),
+            settings: Arc::new(NoParameters),
             client,
             query_id: None,
             declared_parameters: Vec::new(),
@@ -94,8 +96,9 @@ impl QueryContext {
         self
     }
 
-    /// The client's session parameters, which `current_setting()` reads.
-    pub fn with_settings(mut self, settings: Arc<BTreeMap<String, String>>) -> Self {
+    /// The client's session parameters, which `current_setting()` reads and `set_config()`
+    /// changes.
+    pub fn with_settings(mut self, settings: Arc<dyn SessionParameters>) -> Self {
         self.settings = settings;
         self
     }
@@ -295,6 +298,7 @@ impl QueryService {
         };
         let mut state = ctx.session.state();
         state.register_udf(Arc::new(current_setting_udf(Arc::clone(&ctx.settings))))?;
+        state.register_udf(Arc::new(set_config_udf(Arc::clone(&ctx.settings))))?;
         state.register_udf(Arc::new(session_user_udf(&ctx.principal.user)))?;
         // On the tenant's executor: planning a large statement is CPU work too, and must not
         // hold the network runtime's threads.

@@ -14,7 +14,8 @@ use tollgate_planner::{QueryContext, TenantSession};
 
 use super::cursors::Cursors;
 use super::errors::user_error;
-use super::settings::SessionSettings;
+use super::settings::{SessionSettings, SharedSettings};
+use tollgate_planner::session_parameters::SessionParameters;
 
 /// The key a client quotes in a CancelRequest: backend pid and secret key bytes.
 pub type CancelKey = (i32, Vec<u8>);
@@ -60,7 +61,7 @@ pub struct ConnectionState {
     /// Held for the connection's life; `None` when the listener was full.
     permit: Option<OwnedSemaphorePermit>,
     login: OnceLock<Login>,
-    settings: Mutex<Option<SessionSettings>>,
+    settings: SharedSettings,
     running: Mutex<Option<CancellationToken>>,
     cancel_key: OnceLock<CancelKey>,
     cursors: Cursors,
@@ -86,7 +87,7 @@ impl ConnectionState {
             registry,
             permit,
             login: OnceLock::new(),
-            settings: Mutex::new(None),
+            settings: SharedSettings::default(),
             running: Mutex::new(None),
             cancel_key: OnceLock::new(),
             cursors: Cursors::default(),
@@ -100,7 +101,7 @@ impl ConnectionState {
 
     /// Records a successful login, with the session parameters of the startup packet.
     pub fn log_in(&self, login: Login, startup: &BTreeMap<String, String>, server_version: &str) {
-        *self.lock_settings() = Some(SessionSettings::new(
+        self.settings.replace(SessionSettings::new(
             &login.principal.user,
             server_version,
             startup,
@@ -124,20 +125,13 @@ impl ConnectionState {
         let login = self
             .login()
             .ok_or_else(|| user_error("08P01", "the connection is not authenticated"))?;
-        let settings = self
-            .with_settings(|s| {
-                s.all()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect::<BTreeMap<_, _>>()
-            })
-            .unwrap_or_default();
         let client = ClientInfo {
             protocol: Protocol::Pgwire,
             address: Some(login.address.to_string()),
-            application_name: settings
+            application_name: self
+                .settings
                 .get("application_name")
-                .filter(|name| !name.is_empty())
-                .cloned(),
+                .filter(|name| !name.is_empty()),
         };
         Ok(QueryContext::new(
             Arc::clone(&login.session),
@@ -145,7 +139,7 @@ impl ConnectionState {
             self.start_query(),
             Arc::new(client),
         )
-        .with_settings(Arc::new(settings)))
+        .with_settings(Arc::new(self.settings.clone())))
     }
 
     /// The connection's open SQL cursors.
@@ -160,13 +154,7 @@ impl ConnectionState {
 
     /// Runs `f` on the session settings (present once logged in).
     pub fn with_settings<T>(&self, f: impl FnOnce(&mut SessionSettings) -> T) -> Option<T> {
-        self.lock_settings().as_mut().map(f)
-    }
-
-    fn lock_settings(&self) -> std::sync::MutexGuard<'_, Option<SessionSettings>> {
-        self.settings
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.settings.with(f)
     }
 
     /// A cancel token for the query about to start; a CancelRequest fires it.

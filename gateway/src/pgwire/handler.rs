@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::sink::{Sink, SinkExt};
-use futures::stream::{self, Stream, StreamExt};
+use futures::stream::{self, Stream, StreamExt, TryStreamExt};
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler, send_describe_response};
 use pgwire::api::results::{
@@ -38,7 +38,7 @@ use super::cursors::FetchCount;
 use super::encode;
 use super::errors::{planner_error, user_error};
 use super::params;
-use super::settings::SessionSettings;
+use super::settings::{SessionSettings, refusal_error};
 
 /// A statement as stored by Parse: chatter for the front end, or a planned query.
 #[derive(Debug, Clone)]
@@ -208,7 +208,10 @@ fn apply_to_settings(
     let report = |settings: &SessionSettings,
                   (canonical, reported): (String, bool)|
      -> PgWireResult<Option<(String, String)>> {
-        reported.then(|| settings.show(&canonical)).transpose()
+        reported
+            .then(|| settings.show(&canonical))
+            .transpose()
+            .map_err(refusal_error)
     };
     match statement {
         Statement::Set(Set::SingleAssignment {
@@ -216,18 +219,22 @@ fn apply_to_settings(
         }) => {
             let (name, value) = (variable.to_string(), set_value(values));
             let changed = if value.eq_ignore_ascii_case("default") {
-                settings.reset(&name)?
+                settings.reset(&name).map_err(refusal_error)?
             } else {
-                settings.set(&name, value)?
+                settings.set(&name, value).map_err(refusal_error)?
             };
             Ok(SessionOutcome::Changed("SET", report(settings, changed)?))
         }
         Statement::Set(Set::SetTimeZone { value, .. }) => {
-            let changed = settings.set("TimeZone", set_value(std::slice::from_ref(value)))?;
+            let changed = settings
+                .set("TimeZone", set_value(std::slice::from_ref(value)))
+                .map_err(refusal_error)?;
             Ok(SessionOutcome::Changed("SET", report(settings, changed)?))
         }
         Statement::Set(Set::SetNames { charset_name, .. }) => {
-            let changed = settings.set("client_encoding", charset_name.value.clone())?;
+            let changed = settings
+                .set("client_encoding", charset_name.value.clone())
+                .map_err(refusal_error)?;
             Ok(SessionOutcome::Changed("SET", report(settings, changed)?))
         }
         // SET TRANSACTION / SESSION CHARACTERISTICS, SET ROLE …: transactions are read-only
@@ -239,7 +246,7 @@ fn apply_to_settings(
                 Ok(SessionOutcome::Changed("RESET", None))
             }
             Reset::ConfigurationParameter(name) => {
-                let changed = settings.reset(&name.to_string())?;
+                let changed = settings.reset(&name.to_string()).map_err(refusal_error)?;
                 Ok(SessionOutcome::Changed("RESET", report(settings, changed)?))
             }
         },
@@ -258,7 +265,7 @@ fn apply_to_settings(
                     "setting", all, true,
                 )?))
             } else {
-                let (canonical, value) = settings.show(&name)?;
+                let (canonical, value) = settings.show(&name).map_err(refusal_error)?;
                 Ok(SessionOutcome::Shown(single_text_row(
                     &canonical,
                     vec![(canonical.clone(), value)],
@@ -547,6 +554,27 @@ async fn run_copy(
     Ok(Response::CopyOut(copy_response(stream, fields, format)))
 }
 
+/// `response` with its rows (or COPY data) read to the end, which releases what the query
+/// holds; they are sent from memory.
+///
+/// # Errors
+/// The query's error, if it fails on the way.
+async fn run_to_end(response: Response) -> PgWireResult<Response> {
+    match response {
+        Response::Query(mut query) => {
+            let rows: Vec<_> = query.data_rows.try_collect().await?;
+            query.data_rows = Box::pin(stream::iter(rows.into_iter().map(Ok)));
+            Ok(Response::Query(query))
+        }
+        Response::CopyOut(mut copy) => {
+            let data: Vec<_> = copy.data_stream.try_collect().await?;
+            copy.data_stream = Box::pin(stream::iter(data.into_iter().map(Ok)));
+            Ok(Response::CopyOut(copy))
+        }
+        other => Ok(other),
+    }
+}
+
 #[async_trait]
 impl SimpleQueryHandler for TollgateQueryHandler {
     async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
@@ -563,7 +591,8 @@ impl SimpleQueryHandler for TollgateQueryHandler {
             .parse(&self.connection.query_context()?, query)
             .map_err(|e| planner_error(&e))?;
         let mut responses = Vec::with_capacity(statements.len());
-        for statement in statements {
+        let last = statements.len().saturating_sub(1);
+        for (position, statement) in statements.into_iter().enumerate() {
             // A context per statement: a SET earlier in the batch applies to the next one.
             let ctx = self.connection.query_context()?;
             // As PostgreSQL, the first failing statement ends the batch.
@@ -596,6 +625,13 @@ impl SimpleQueryHandler for TollgateQueryHandler {
                     .await
                 }
                 Err(error) => Err(error),
+            };
+            // A statement followed by others runs to its end before the next starts, as in
+            // PostgreSQL: its rows are sent after the whole batch is planned, and a stream
+            // left open would hold a slot of the tenant's pool the next statement waits for.
+            let response = match response {
+                Ok(response) if position < last => run_to_end(response).await,
+                other => other,
             };
             match response {
                 Ok(response) => responses.push(response),

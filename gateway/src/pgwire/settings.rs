@@ -4,8 +4,10 @@
 //! settings (`datafusion.*`) can be neither set nor shown.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use pgwire::error::PgWireError;
+use tollgate_planner::session_parameters::{ParameterRefused, SessionParameters};
 
 use super::errors::user_error;
 
@@ -27,7 +29,9 @@ const REPORTED: [&str; 13] = [
 ];
 
 /// Parameters whose value a client may not change.
-const READ_ONLY: [&str; 7] = [
+const READ_ONLY: [&str; 9] = [
+    "lc_collate",
+    "lc_ctype",
     "server_version",
     "server_version_num",
     "server_encoding",
@@ -53,6 +57,8 @@ fn defaults(user: &str, server_version: &str) -> BTreeMap<String, String> {
         ("IntervalStyle", "postgres"),
         ("is_superuser", "off"),
         ("jit", "off"),
+        ("lc_collate", "C"),
+        ("lc_ctype", "C"),
         ("lc_messages", "C"),
         ("lc_monetary", "C"),
         ("lc_numeric", "C"),
@@ -77,6 +83,56 @@ fn defaults(user: &str, server_version: &str) -> BTreeMap<String, String> {
     );
     map.insert("session_authorization".to_owned(), user.to_owned());
     map
+}
+
+fn is_engine_setting(name: &str) -> bool {
+    name.to_ascii_lowercase().starts_with("datafusion.")
+}
+
+/// A refused parameter as PostgreSQL reports it: 42704 unknown, 55P02 read-only, 42501
+/// engine settings.
+pub fn refusal_error(refusal: ParameterRefused) -> PgWireError {
+    let code = match refusal {
+        ParameterRefused::Unknown(_) => "42704",
+        ParameterRefused::ReadOnly(_) => "55P02",
+        ParameterRefused::EngineSetting(_) => "42501",
+    };
+    user_error(code, refusal.to_string())
+}
+
+/// One connection's parameters as the engine's `current_setting`/`set_config` reach them.
+#[derive(Debug, Clone, Default)]
+pub struct SharedSettings(Arc<Mutex<Option<SessionSettings>>>);
+
+impl SharedSettings {
+    /// Runs `f` on the parameters, once the connection has logged in.
+    pub fn with<T>(&self, f: impl FnOnce(&mut SessionSettings) -> T) -> Option<T> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_mut()
+            .map(f)
+    }
+
+    /// Replaces the parameters (at login).
+    pub fn replace(&self, settings: SessionSettings) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(settings);
+    }
+}
+
+impl SessionParameters for SharedSettings {
+    fn get(&self, name: &str) -> Option<String> {
+        self.with(|settings| settings.show(name).ok().map(|(_, value)| value))
+            .flatten()
+    }
+
+    fn set(&self, name: &str, value: &str) -> Result<(), ParameterRefused> {
+        self.with(|settings| settings.set(name, value.to_owned()).map(|_| ()))
+            .unwrap_or_else(|| Err(ParameterRefused::Unknown(name.to_owned())))
+    }
 }
 
 fn server_version_num(version: &str) -> String {
@@ -134,32 +190,21 @@ impl SessionSettings {
     /// (`ParameterStatus`).
     ///
     /// # Errors
-    /// 42501 for engine settings and read-only parameters, 42704 for unknown ones.
-    pub fn set(&mut self, name: &str, value: String) -> Result<(String, bool), PgWireError> {
-        if name.to_ascii_lowercase().starts_with("datafusion.") {
-            return Err(user_error(
-                "42501",
-                format!(
-                    "permission denied to set parameter \"{name}\": engine settings are not available to tenants"
-                ),
-            ));
+    /// Engine settings, read-only and unknown parameters.
+    pub fn set(&mut self, name: &str, value: String) -> Result<(String, bool), ParameterRefused> {
+        if is_engine_setting(name) {
+            return Err(ParameterRefused::EngineSetting(name.to_owned()));
         }
         if name.contains('.') {
             // Custom (extension-style) parameters are accepted, as PostgreSQL does.
             self.values.insert(name.to_owned(), value);
             return Ok((name.to_owned(), false));
         }
-        let canonical = self.canonical(name).ok_or_else(|| {
-            user_error(
-                "42704",
-                format!("unrecognized configuration parameter \"{name}\""),
-            )
-        })?;
+        let canonical = self
+            .canonical(name)
+            .ok_or_else(|| ParameterRefused::Unknown(name.to_owned()))?;
         if READ_ONLY.contains(&canonical.as_str()) {
-            return Err(user_error(
-                "55P02",
-                format!("parameter \"{canonical}\" cannot be changed"),
-            ));
+            return Err(ParameterRefused::ReadOnly(canonical));
         }
         let reported = REPORTED.contains(&canonical.as_str());
         self.values.insert(canonical.clone(), value);
@@ -170,7 +215,7 @@ impl SessionSettings {
     ///
     /// # Errors
     /// As [`SessionSettings::set`].
-    pub fn reset(&mut self, name: &str) -> Result<(String, bool), PgWireError> {
+    pub fn reset(&mut self, name: &str) -> Result<(String, bool), ParameterRefused> {
         let value = self
             .canonical(name)
             .and_then(|c| self.defaults.get(&c).cloned())
@@ -186,22 +231,19 @@ impl SessionSettings {
     /// `SHOW name`.
     ///
     /// # Errors
-    /// 42704 for unknown parameters (engine settings included).
-    pub fn show(&self, name: &str) -> Result<(String, String), PgWireError> {
+    /// Unknown parameters (engine settings included).
+    pub fn show(&self, name: &str) -> Result<(String, String), ParameterRefused> {
         let found = if name.contains('.') {
             self.values
                 .get_key_value(name)
-                .filter(|_| !name.to_ascii_lowercase().starts_with("datafusion."))
+                .filter(|_| !is_engine_setting(name))
         } else {
             self.canonical(name)
                 .and_then(|c| self.values.get_key_value(&c))
         };
-        found.map(|(k, v)| (k.clone(), v.clone())).ok_or_else(|| {
-            user_error(
-                "42704",
-                format!("unrecognized configuration parameter \"{name}\""),
-            )
-        })
+        found
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .ok_or_else(|| ParameterRefused::Unknown(name.to_owned()))
     }
 
     /// `SHOW ALL`: every parameter, never engine settings.
