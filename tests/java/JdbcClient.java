@@ -24,12 +24,23 @@ public class JdbcClient {
             DatabaseMetaData meta = connection.getMetaData();
             check(meta.getDatabaseProductName().equals("PostgreSQL"), "product name");
 
+            List<String> catalogs = strings(meta.getCatalogs(), "TABLE_CAT");
+            check(catalogs.equals(List.of("tollgate")), "catalogs: " + catalogs);
+
             List<String> schemas = strings(meta.getSchemas(), "TABLE_SCHEM");
             check(schemas.contains("tpch"), "schemas: " + schemas);
 
             List<String> tables = strings(
                 meta.getTables(null, "tpch", "%", new String[] {"TABLE", "VIEW"}), "TABLE_NAME");
             check(tables.equals(List.of("lineitem", "orders")), "tables: " + tables);
+            List<String> remarks = strings(
+                meta.getTables(null, "tpch", "orders", new String[] {"TABLE", "VIEW"}), "REMARKS");
+            check(remarks.equals(List.of("TPC-H orders table")), "remarks: " + remarks);
+            // Datasets are views: no keys, as PostgreSQL reports for a view.
+            List<String> keys = strings(meta.getPrimaryKeys(null, "tpch", "orders"), "COLUMN_NAME");
+            check(keys.isEmpty(), "primary keys: " + keys);
+            List<String> acme = strings(meta.getTables(null, "tpch", "customer", null), "TABLE_NAME");
+            check(acme.isEmpty(), "another tenant's table: " + acme);
 
             List<String> columns = new ArrayList<>();
             try (ResultSet rs = meta.getColumns(null, "tpch", "orders", "%")) {
