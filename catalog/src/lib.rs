@@ -57,6 +57,13 @@ mod tests {
         assert_eq!(grants[2].source.as_deref(), Some("crm_acme"));
         assert_eq!(catalog.sources().len(), 5);
         assert!(catalog.principal("acme_analyst").is_some());
+        let observations = catalog
+            .dataset(&DatasetId::parse("weather.observations").expect("an id"))
+            .expect("a dataset");
+        assert_eq!(
+            observations.column_descriptions["observed_at"],
+            "Start of the hour, UTC"
+        );
     }
 
     #[test]
@@ -79,6 +86,23 @@ mod tests {
         let error = Catalog::from_options(&options).expect_err("unknown attribute");
         assert!(
             error.to_string().contains("grants[0].row_filter"),
+            "{error}"
+        );
+
+        let mut options = example();
+        let declared = options
+            .datasets
+            .iter()
+            .position(|d| d.columns.is_some())
+            .expect("a dataset declares its columns");
+        options.datasets[declared]
+            .column_descriptions
+            .insert("no_such_column".to_owned(), "?".to_owned());
+        let error = Catalog::from_options(&options).expect_err("an unknown column");
+        assert!(
+            error
+                .to_string()
+                .contains(&format!("datasets[{declared}].column_descriptions")),
             "{error}"
         );
 

@@ -122,6 +122,8 @@ pub struct Dataset {
     pub columns: Option<Vec<Column>>,
     /// Shown to tenants.
     pub description: String,
+    /// What each column holds, by column name, shown to tenants.
+    pub column_descriptions: BTreeMap<String, String>,
     /// Labels for browsing.
     pub tags: Vec<String>,
     /// Price per GiB returned.
@@ -389,6 +391,17 @@ impl Catalog {
                     "declares no column; omit the key to infer them",
                 ));
             }
+            if let Some(declared) = &columns
+                && let Some(unknown) = dataset.column_descriptions.keys().find(|name| {
+                    !declared.iter().any(|c| &c.name == *name)
+                        && !dataset.partition_columns.iter().any(|c| &c.name == *name)
+                })
+            {
+                return Err(CatalogError::invalid(
+                    key("column_descriptions"),
+                    format!("describes `{unknown}`, which is not a column of the dataset"),
+                ));
+            }
             for (name, price) in [
                 ("price_per_gib", dataset.price_per_gib),
                 ("price_per_gib_scanned", dataset.price_per_gib_scanned),
@@ -405,6 +418,7 @@ impl Catalog {
                 location,
                 columns,
                 description: dataset.description.clone(),
+                column_descriptions: dataset.column_descriptions.clone(),
                 tags: dataset.tags.clone(),
                 price_per_gib: dataset.price_per_gib,
                 price_per_gib_scanned: dataset.price_per_gib_scanned,

@@ -464,6 +464,10 @@ pub struct DatasetOptions {
     /// What the dataset holds, shown to tenants.
     #[serde(default)]
     pub description: String,
+    /// What each column holds, by column name, shown to tenants (`col_description`, the
+    /// remarks of BI tools' column lists).
+    #[serde(default)]
+    pub column_descriptions: BTreeMap<String, String>,
     /// Free-form labels for browsing.
     #[serde(default)]
     pub tags: Vec<String>,

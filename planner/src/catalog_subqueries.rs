@@ -17,14 +17,15 @@ use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken;
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, CaseWhen, Expr, Function, FunctionArgumentClause, FunctionArguments,
-    GroupByExpr, JoinOperator, LimitClause, OrderBy, OrderByExpr, OrderByKind, Query, Select,
-    SelectItem, SetExpr, Statement, TableFactor, Value, visit_expressions, visit_expressions_mut,
+    BinaryOperator, CaseWhen, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentClause,
+    FunctionArguments, GroupByExpr, JoinOperator, LimitClause, OrderBy, OrderByExpr, OrderByKind,
+    Query, Select, SelectItem, SetExpr, Statement, TableFactor, Value, visit_expressions,
+    visit_expressions_mut,
 };
 use datafusion_pg_catalog::sql::rules::SqlStatementRewriteRule;
 
-use crate::pg_catalog_overlay::ALWAYS_EMPTY;
-use crate::sql_calls::{called_name, function_call};
+use crate::pg_catalog_overlay::{ALWAYS_EMPTY, PG_CLASS_NULLS};
+use crate::sql_calls::{called_name, column_in, function_call};
 
 /// Aggregate functions: a subquery selecting one of them already returns one row.
 const AGGREGATES: &[&str] = &[
@@ -49,6 +50,9 @@ pub(crate) struct AggregatedScalarSubqueries;
 impl SqlStatementRewriteRule for AggregatedScalarSubqueries {
     fn rewrite(&self, mut statement: Statement) -> Statement {
         let _ = visit_expressions_mut(&mut statement, |expr| {
+            if let Some(aggregated) = array_of_subquery(expr) {
+                *expr = aggregated;
+            }
             let Expr::Subquery(query) = expr else {
                 return ControlFlow::<()>::Continue(());
             };
@@ -99,6 +103,35 @@ impl SqlStatementRewriteRule for AggregatedScalarSubqueries {
         });
         statement
     }
+}
+
+/// `ARRAY(SELECT v FROM …)` as the scalar subquery `(SELECT array_agg(v) FROM …)`, or NULL
+/// when it reads nothing (psql's `\d+` collects `unnest(tc.reloptions)`, always NULL for
+/// a tenant's views). An empty result is NULL rather than an empty array.
+fn array_of_subquery(expr: &Expr) -> Option<Expr> {
+    let Expr::Function(function) = expr else {
+        return None;
+    };
+    let FunctionArguments::Subquery(query) = &function.args else {
+        return None;
+    };
+    if called_name(function).as_deref() != Some("array") {
+        return None;
+    }
+    let mut query = query.clone();
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return None;
+    };
+    if reads_an_empty_table(select) {
+        return Some(Expr::value(Value::Null));
+    }
+    let [SelectItem::UnnamedExpr(value) | SelectItem::ExprWithAlias { expr: value, .. }] =
+        select.projection.as_mut_slice()
+    else {
+        return None;
+    };
+    *value = function_call("array_agg", vec![value.clone()]);
+    Some(Expr::Subquery(query))
 }
 
 /// The `ORDER BY` of a subquery that keeps its first row (`ORDER BY k LIMIT 1`): the value
@@ -190,6 +223,23 @@ fn reads_an_empty_table(select: &Select) -> bool {
         return false;
     };
     let empty = |factor: &TableFactor| match factor {
+        // `unnest` of a column that is NULL on every row of a tenant's `pg_class`.
+        TableFactor::Table {
+            name,
+            args: Some(args),
+            ..
+        } => {
+            name.0
+                .last()
+                .and_then(|part| part.as_ident())
+                .is_some_and(|ident| ident.value.eq_ignore_ascii_case("unnest"))
+                && matches!(args.args.as_slice(),
+                    [FunctionArg::Unnamed(FunctionArgExpr::Expr(array))]
+                        if column_in(array, PG_CLASS_NULLS))
+        }
+        TableFactor::UNNEST { array_exprs, .. } => {
+            matches!(array_exprs.as_slice(), [array] if column_in(array, PG_CLASS_NULLS))
+        }
         TableFactor::Table { name, .. } => {
             let parts: Vec<String> = name
                 .0
@@ -308,6 +358,20 @@ mod tests {
             ),
             "SELECT a.attname, (SELECT min(d.description) FROM pg_description d WHERE d.objoid = a.attrelid) \
              FROM pg_attribute a"
+        );
+    }
+
+    #[test]
+    fn arrays_of_subqueries_are_aggregates() {
+        assert_eq!(
+            rewritten(
+                "SELECT array(SELECT 'toast.' || x FROM pg_catalog.unnest(tc.reloptions) x) FROM pg_class tc"
+            ),
+            "SELECT NULL FROM pg_class tc"
+        );
+        assert_eq!(
+            rewritten("SELECT array(SELECT n.nspname FROM pg_namespace n) FROM pg_class c"),
+            "SELECT (SELECT array_agg(n.nspname) FROM pg_namespace n) FROM pg_class c"
         );
     }
 

@@ -7,15 +7,15 @@
 //! `unnest(pg_index.indkey)`, pgJDBC's `conkey` arrays. The overlay serves those tables
 //! with list columns, the rest of `pg_catalog` unchanged.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, ListBuilder, PrimitiveBuilder, RecordBatch, StringArray,
+    Array, ArrayRef, AsArray, Int32Array, ListBuilder, PrimitiveBuilder, RecordBatch, StringArray,
 };
 use datafusion::arrow::datatypes::{
-    ArrowPrimitiveType, DataType, Field, Int16Type, Int32Type, Schema,
+    ArrowPrimitiveType, DataType, Field, Int16Type, Int32Type, Schema, SchemaRef,
 };
 use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::common::{Column, ScalarValue};
@@ -123,15 +123,48 @@ impl PgCatalogOverlay {
     }
 }
 
-/// A granted dataset's description, as `obj_description` and BI tools show it.
+/// A description of a granted dataset or of one of its columns, as `obj_description`,
+/// `col_description` and BI tools show it.
 #[derive(Debug, Clone)]
 pub(crate) struct DatasetDescription {
     /// The dataset's domain (its schema).
     pub schema: String,
     /// The dataset's name (its table).
     pub table: String,
+    /// 0 for the dataset itself, else the column's number in the tenant's view.
+    pub column: i32,
     /// The catalog's description of it.
     pub description: String,
+}
+
+impl DatasetDescription {
+    /// The descriptions of a dataset granted as a view of `columns`: the dataset's, and those
+    /// of its columns the view has (numbered as `pg_attribute` numbers them).
+    pub(crate) fn of(
+        schema: &str,
+        table: &str,
+        description: &str,
+        column_descriptions: &BTreeMap<String, String>,
+        columns: &SchemaRef,
+    ) -> Vec<Self> {
+        let entry = |column: i32, description: &str| Self {
+            schema: schema.to_owned(),
+            table: table.to_owned(),
+            column,
+            description: description.to_owned(),
+        };
+        let itself = (!description.is_empty()).then(|| entry(0, description));
+        let described_columns = columns
+            .fields()
+            .iter()
+            .enumerate()
+            .filter_map(|(i, field)| {
+                let text = column_descriptions.get(field.name())?;
+                let number = i32::try_from(i + 1).ok()?;
+                (!text.is_empty()).then(|| entry(number, text))
+            });
+        itself.into_iter().chain(described_columns).collect()
+    }
 }
 
 /// `pg_description`: the system's rows and one per described dataset, on the oid
@@ -145,6 +178,7 @@ fn with_dataset_descriptions(
     let schema = Arc::new(Schema::new(vec![
         Field::new("nspname", DataType::Utf8, false),
         Field::new("relname", DataType::Utf8, false),
+        Field::new("objsubid", DataType::Int32, false),
         Field::new("description", DataType::Utf8, false),
     ]));
     let column = |values: Vec<&str>| Arc::new(StringArray::from(values)) as ArrayRef;
@@ -153,6 +187,9 @@ fn with_dataset_descriptions(
         vec![
             column(descriptions.iter().map(|d| d.schema.as_str()).collect()),
             column(descriptions.iter().map(|d| d.table.as_str()).collect()),
+            Arc::new(Int32Array::from_iter_values(
+                descriptions.iter().map(|d| d.column),
+            )),
             column(
                 descriptions
                     .iter()
@@ -200,7 +237,7 @@ fn with_dataset_descriptions(
         .project(vec![
             col(qualified("c.oid")).alias("objoid"),
             col("class_oid").alias("classoid"),
-            lit(0_i32).alias("objsubid"),
+            col(qualified("d.objsubid")).alias("objsubid"),
             col(qualified("d.description")).alias("description"),
         ])?
         .build()?;
@@ -232,7 +269,7 @@ fn users(pg_roles: Arc<dyn TableProvider>) -> Result<Arc<dyn TableProvider>> {
 
 /// `pg_class` columns of PostgreSQL the crate's table lacks, all NULL for a tenant's views:
 /// storage options and access privileges (`aclitem[]`, as text).
-const PG_CLASS_NULLS: &[&str] = &["reloptions", "relacl"];
+pub(crate) const PG_CLASS_NULLS: &[&str] = &["reloptions", "relacl"];
 
 /// `table` with the text-array columns `names` added, NULL on every row.
 fn with_null_columns(

@@ -144,14 +144,14 @@ impl TenantSession {
                     schema
                 }
             };
-            if let Some(dataset) = catalog.dataset(&grant.dataset)
-                && !dataset.description.is_empty()
-            {
-                descriptions.push(DatasetDescription {
-                    schema: domain.to_owned(),
-                    table: grant.dataset.name().to_owned(),
-                    description: dataset.description.clone(),
-                });
+            if let Some(dataset) = catalog.dataset(&grant.dataset) {
+                descriptions.extend(DatasetDescription::of(
+                    domain,
+                    grant.dataset.name(),
+                    &dataset.description,
+                    &dataset.column_descriptions,
+                    &view.schema(),
+                ));
             }
             tables.push(TenantTable {
                 schema: domain.to_owned(),

@@ -43,11 +43,15 @@ public class JdbcClient {
             check(acme.isEmpty(), "another tenant's table: " + acme);
 
             List<String> columns = new ArrayList<>();
+            List<String> columnRemarks = new ArrayList<>();
             try (ResultSet rs = meta.getColumns(null, "tpch", "orders", "%")) {
                 while (rs.next()) {
                     columns.add(rs.getString("COLUMN_NAME") + ":" + rs.getString("TYPE_NAME"));
+                    columnRemarks.add(rs.getString("REMARKS"));
                 }
             }
+            check(columnRemarks.get(0).equals("Order key, unique per order"),
+                "column remarks: " + columnRemarks);
             check(columns.equals(List.of(
                 "o_orderkey:int8", "o_custkey:int8", "o_orderstatus:text", "o_totalprice:numeric",
                 "o_orderdate:date", "o_orderpriority:text", "o_clerk:text", "o_shippriority:int4")),

@@ -71,6 +71,10 @@ def test_reflection_of_columns_keys_and_indexes(engine):
         ("o_clerk", "TEXT", False, None),
         ("o_shippriority", "INTEGER", False, None),
     ]
+    # Column descriptions of the catalog are column comments.
+    comments = {c["name"]: c["comment"] for c in inspector.get_columns("orders", schema="tpch")}
+    assert comments["o_orderkey"] == "Order key, unique per order"
+    assert comments["o_orderdate"] == "Date the order was placed"
     # Datasets are views: no keys, indexes or unique constraints.
     assert inspector.get_pk_constraint("orders", schema="tpch")["constrained_columns"] == []
     assert inspector.get_foreign_keys("orders", schema="tpch") == []

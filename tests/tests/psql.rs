@@ -113,6 +113,25 @@ async fn describe_a_view_shows_granted_columns_only() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn column_descriptions_of_the_catalog_are_shown() {
+    let gateway = TestGateway::start().await;
+    let globex = psql_async(&gateway, "globex", &["-c", "\\d+ tpch.orders"]).await;
+    assert!(
+        globex.contains("o_orderkey|bigint||not null||plain|||Order key, unique per order"),
+        "{globex}"
+    );
+    assert!(
+        globex.contains("Priority, from 1-URGENT to 5-LOW"),
+        "{globex}"
+    );
+    // globex's grant leaves o_comment out: its description with it.
+    assert!(!globex.contains("Free-text comment"), "{globex}");
+    let acme = psql_async(&gateway, "acme", &["-c", "\\d+ tpch.orders"]).await;
+    assert!(acme.contains("Free-text comment on the order"), "{acme}");
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conninfo_and_copy_to_stdout() {
     let gateway = TestGateway::start().await;
     let info = psql_async(&gateway, "acme", &["-c", "\\conninfo"]).await;

@@ -125,6 +125,34 @@ fn verifier(password: &str) -> Result<String, GatewayError> {
         .map_err(|e| GatewayError::Demo(e.to_string()))
 }
 
+/// What the demo's columns hold, after the TPC-H specification.
+fn column_descriptions(table: &str) -> &'static [(&'static str, &'static str)] {
+    match table {
+        "orders" => &[
+            ("o_orderkey", "Order key, unique per order"),
+            ("o_custkey", "Customer who placed the order"),
+            (
+                "o_orderstatus",
+                "F (fulfilled), O (open) or P (partly fulfilled)",
+            ),
+            ("o_totalprice", "Total price of the order"),
+            ("o_orderdate", "Date the order was placed"),
+            ("o_orderpriority", "Priority, from 1-URGENT to 5-LOW"),
+            ("o_clerk", "Clerk who took the order"),
+            ("o_shippriority", "Shipping priority"),
+            ("o_comment", "Free-text comment on the order"),
+        ],
+        "lineitem" => &[
+            ("l_orderkey", "Order the line belongs to"),
+            ("l_quantity", "Quantity ordered"),
+            ("l_extendedprice", "Quantity times the part's retail price"),
+            ("l_discount", "Discount, from 0.00 to 0.10"),
+            ("l_shipdate", "Date the line was shipped"),
+        ],
+        _ => &[],
+    }
+}
+
 /// The demo configuration for data under `scale_dir`.
 fn demo_config(scale_dir: &Path) -> Result<String, GatewayError> {
     let lake = scale_dir
@@ -134,8 +162,17 @@ fn demo_config(scale_dir: &Path) -> Result<String, GatewayError> {
     let datasets: String = tpch::TPCH_TABLES
         .iter()
         .map(|table| {
+            let columns: String = column_descriptions(table)
+                .iter()
+                .map(|(column, text)| format!("{column} = \"{text}\"\n"))
+                .collect();
+            let columns = if columns.is_empty() {
+                columns
+            } else {
+                format!("[datasets.column_descriptions]\n{columns}")
+            };
             format!(
-                "[[datasets]]\nid = \"tpch.{table}\"\nsource = \"lake\"\npath = \"{table}\"\ndescription = \"TPC-H {table} table\"\ntags = [\"tpch\", \"demo\"]\nprice_per_gib = 0.05\nprice_per_gib_scanned = 0.01\n\n"
+                "[[datasets]]\nid = \"tpch.{table}\"\nsource = \"lake\"\npath = \"{table}\"\ndescription = \"TPC-H {table} table\"\ntags = [\"tpch\", \"demo\"]\nprice_per_gib = 0.05\nprice_per_gib_scanned = 0.01\n{columns}\n"
             )
         })
         .collect();
