@@ -1,9 +1,12 @@
 """psqlODBC (Debian's `odbc-postgresql`, through unixODBC and pyodbc) over the pgwire front
 end: SQLTables, SQLColumns, SQLPrimaryKeys and SQLGetTypeInfo see only the tenant's grants;
-parameters and the common types arrive as Python values.
+parameters and the common types arrive as Python values. unixODBC's `isql` runs a query and
+lists the tables through a data source, as a shell user would.
 """
 
 import datetime
+import os
+import subprocess
 from decimal import Decimal
 
 import pyodbc
@@ -66,3 +69,32 @@ def test_parameters_and_types(globex):
         datetime.datetime(2024, 1, 1, 10, 0),
         Decimal("12.34"),
     )
+
+
+def test_isql_queries_and_lists_tables_through_a_data_source(pg_conninfo, tmp_path):
+    info = dict(part.split("=", 1) for part in pg_conninfo("globex").split())
+    odbc_ini = tmp_path / "odbc.ini"
+    odbc_ini.write_text(
+        "[tollgate]\nDriver = PostgreSQL Unicode\n"
+        f"Servername = {info['host']}\nPort = {info['port']}\nDatabase = {info['dbname']}\n"
+    )
+    commands = (
+        "SELECT o_orderpriority, count(*) FROM tpch.orders GROUP BY o_orderpriority ORDER BY 1\n"
+        "help\n"
+    )
+    run = subprocess.run(
+        ["isql", "-b", "-d|", "-c", "tollgate", "globex", "globex"],
+        input=commands,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ODBCINI": str(odbc_ini)},
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    lines = run.stdout.splitlines()
+    priorities = [line.split("|")[0] for line in lines if line[:2] in {"1-", "2-", "3-", "4-", "5-"}]
+    assert priorities == ["1-URGENT", "2-HIGH", "3-MEDIUM", "4-NOT SPECIFIED", "5-LOW"], run.stdout
+    tables = [line.split("|")[1:3] for line in lines if line.startswith("tollgate|tpch|")]
+    assert tables == [["tpch", "lineitem"], ["tpch", "orders"]], run.stdout
+    assert "customer" not in run.stdout, run.stdout
