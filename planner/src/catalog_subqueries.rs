@@ -10,8 +10,9 @@
 //! (`ORDER BY k LIMIT 1`) selects `first_value(value ORDER BY k)`. Conditions of the subquery on the outer
 //! query's columns alone move out of it, into a `CASE WHEN` around it (the same answer).
 //! A subquery over a table that is always empty in a tenant's `pg_catalog` (`pg_attrdef`,
-//! `pg_sequence`, … see [`ALWAYS_EMPTY`]) is NULL, the value it has. Data queries are
-//! never rewritten.
+//! `pg_sequence`, … see [`ALWAYS_EMPTY`]) is NULL, the value it has; so is one holding a
+//! recursive query, which the engine cannot run per row (asyncpg walks domains' base
+//! types so, and a tenant's catalog has no domains). Data queries are never rewritten.
 
 use std::ops::ControlFlow;
 
@@ -56,6 +57,12 @@ impl SqlStatementRewriteRule for AggregatedScalarSubqueries {
             let Expr::Subquery(query) = expr else {
                 return ControlFlow::<()>::Continue(());
             };
+            if query.with.as_ref().is_some_and(|with| with.recursive) {
+                // The engine cannot run a recursive query per outer row. In a tenant's
+                // catalog it would walk domains' base types (asyncpg), and there are none.
+                *expr = Expr::value(Value::Null);
+                return ControlFlow::Continue(());
+            }
             let first_by = first_row_order(query);
             let SetExpr::Select(select) = query.body.as_mut() else {
                 return ControlFlow::Continue(());
@@ -358,6 +365,18 @@ mod tests {
             ),
             "SELECT a.attname, (SELECT min(d.description) FROM pg_description d WHERE d.objoid = a.attrelid) \
              FROM pg_attribute a"
+        );
+    }
+
+    #[test]
+    fn recursive_subqueries_are_null() {
+        assert_eq!(
+            rewritten(
+                "SELECT (CASE WHEN t.typtype = 'd' THEN (WITH RECURSIVE b(oid, depth) AS \
+                 (SELECT t2.typbasetype, 0 FROM pg_type t2 WHERE t2.oid = t.oid) \
+                 SELECT oid FROM b ORDER BY depth DESC LIMIT 1) ELSE NULL END) FROM pg_type t"
+            ),
+            "SELECT (CASE WHEN t.typtype = 'd' THEN NULL ELSE NULL END) FROM pg_type t"
         );
     }
 
