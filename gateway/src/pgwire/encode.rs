@@ -600,7 +600,11 @@ fn with_source<'a, W: Wrap<'a>>(
             let array = downcast::<IntervalMonthDayNanoArray>(array)?;
             // PostgreSQL keeps microseconds: nanoseconds are truncated.
             wrap.wrap(values(array, |v| {
-                Ok(Interval::new(v.months, v.days, v.nanoseconds / 1_000))
+                Ok(TrimmedInterval(Interval::new(
+                    v.months,
+                    v.days,
+                    v.nanoseconds / 1_000,
+                )))
             }))
         }
         other => {
@@ -735,7 +739,7 @@ macro_rules! binary_as_wrapped {
                 ty: &Type,
                 out: &mut BytesMut,
             ) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
-                self.0.to_sql(ty, out)
+                ToSql::to_sql(&self.0, ty, out)
             }
 
             fn accepts(ty: &Type) -> bool {
@@ -783,6 +787,36 @@ impl ToSqlText for IsoDate {
     }
 }
 
+/// An `interval` whose text has PostgreSQL's fraction of a second: as many digits as it
+/// needs (`04:05:06.5`), where pgwire always writes six (`04:05:06.500000`).
+#[derive(Debug)]
+struct TrimmedInterval(Interval);
+
+impl ToSqlText for TrimmedInterval {
+    fn to_sql_text(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+        format_options: &FormatOptions,
+    ) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
+        let start = out.len();
+        let null = self.0.to_sql_text(ty, out, format_options)?;
+        // The fraction ends the text of the postgres and postgres_verbose styles' time part.
+        let text = &out[start..];
+        if let Some(point) = text.iter().rposition(|b| *b == b'.') {
+            let digits = &text[point + 1..];
+            let kept = digits.iter().rposition(|b| *b != b'0').map_or(0, |i| i + 1);
+            let fraction_ends_text = digits.iter().all(u8::is_ascii_digit);
+            if fraction_ends_text {
+                let end = if kept == 0 { point } else { point + 1 + kept };
+                out.truncate(start + end);
+            }
+        }
+        Ok(null)
+    }
+}
+
+binary_as_wrapped!(TrimmedInterval, Interval);
 binary_as_wrapped!(Float<f32>, f32);
 binary_as_wrapped!(Float<f64>, f64);
 binary_as_wrapped!(IsoDate, NaiveDate);
@@ -842,7 +876,9 @@ mod tests {
         LargeListBuilder, ListBuilder, NullArray, StringBuilder, StringDictionaryBuilder,
         TimestampMicrosecondBuilder,
     };
-    use datafusion::arrow::datatypes::{Field, Fields, Int32Type, IntervalUnit, i256};
+    use datafusion::arrow::datatypes::{
+        Field, Fields, Int32Type, IntervalMonthDayNano, IntervalUnit, i256,
+    };
     use pgwire::error::ErrorInfo;
     use postgres_types::FromSqlOwned;
 
@@ -1117,6 +1153,28 @@ mod tests {
         let text_form = [Some("18446744073709551615"), None, Some("0")];
         let binary_form = [Some(Decimal::from(u64::MAX)), None, Some(Decimal::ZERO)];
         assert_column(Arc::new(uint64), &text_form, &binary_form);
+    }
+
+    #[test]
+    fn interval_text_has_the_fraction_it_needs() {
+        let microseconds = |us: i64| IntervalMonthDayNano::new(0, 0, us * 1_000);
+        let intervals: ArrayRef = Arc::new(IntervalMonthDayNanoArray::from(vec![
+            Some(IntervalMonthDayNano::new(14, 3, 14_706_500_000_000)),
+            Some(microseconds(1_250_000)),
+            Some(microseconds(3_000_000)),
+            Some(microseconds(1)),
+            None,
+        ]));
+        assert_eq!(
+            text(intervals),
+            strings(&[
+                Some("1 year 2 mons 3 days 04:05:06.5"),
+                Some("00:00:01.25"),
+                Some("00:00:03"),
+                Some("00:00:00.000001"),
+                None,
+            ])
+        );
     }
 
     #[test]
