@@ -7,7 +7,7 @@
 
 use std::collections::HashSet;
 
-use datafusion::sql::sqlparser::ast::{Expr, Ident, SelectItem, SetExpr, Statement};
+use datafusion::sql::sqlparser::ast::{DataType, Expr, Ident, SelectItem, SetExpr, Statement};
 
 /// Aliases the unnamed items of the outermost `SELECT` of a query with PostgreSQL's names.
 /// A name already taken in the list is left to DataFusion, which needs unique names.
@@ -68,7 +68,7 @@ fn postgres_name(expr: &Expr) -> String {
             | Expr::Function(_)
             | Expr::Cast { .. }
             | Expr::Nested(_) => postgres_name(expr),
-            _ => data_type.to_string().to_lowercase(),
+            _ => type_name(data_type),
         },
         Expr::Nested(inner) => postgres_name(inner),
         Expr::Case { .. } => "case".to_owned(),
@@ -84,6 +84,31 @@ fn postgres_name(expr: &Expr) -> String {
         },
         _ => "?column?".to_owned(),
     }
+}
+
+/// The internal name PostgreSQL gives a type (`bigint` is `int8`), which names a cast's
+/// column; an array is named after its element type.
+fn type_name(data_type: &DataType) -> String {
+    let written = data_type.to_string().to_lowercase();
+    let written = written.strip_prefix("pg_catalog.").unwrap_or(&written);
+    let base = written.split(['(', '[']).next().unwrap_or_default().trim();
+    match base {
+        "int" | "integer" | "int4" => "int4",
+        "bigint" | "int8" => "int8",
+        "smallint" | "int2" => "int2",
+        "real" | "float4" => "float4",
+        "double" | "double precision" | "float" | "float8" => "float8",
+        "boolean" | "bool" => "bool",
+        "varchar" | "character varying" => "varchar",
+        "char" | "character" | "bpchar" => "bpchar",
+        "numeric" | "decimal" | "dec" => "numeric",
+        "timestamp" | "timestamp without time zone" => "timestamp",
+        "timestamptz" | "timestamp with time zone" => "timestamptz",
+        "time" | "time without time zone" => "time",
+        "timetz" | "time with time zone" => "timetz",
+        other => other,
+    }
+    .to_owned()
 }
 
 #[cfg(test)]
@@ -105,7 +130,17 @@ mod tests {
     fn unnamed_expressions_get_postgres_names() {
         assert_eq!(
             names("SELECT count(*), min(t.a), 1 + 1, a::text, 1::int FROM t"),
-            "SELECT count(*) AS \"count\", min(t.a) AS \"min\", 1 + 1 AS \"?column?\", a::TEXT AS \"a\", 1::INT AS \"int\" FROM t"
+            "SELECT count(*) AS \"count\", min(t.a) AS \"min\", 1 + 1 AS \"?column?\", a::TEXT AS \"a\", 1::INT AS \"int4\" FROM t"
+        );
+        assert_eq!(
+            names(
+                "SELECT 1::bigint, 2.5::double precision, CAST(3 AS smallint), \
+                 '2024-01-01 00:00'::timestamp with time zone, 'x'::varchar(3), 4::numeric(10,2)"
+            ),
+            "SELECT 1::BIGINT AS \"int8\", 2.5::DOUBLE PRECISION AS \"float8\", \
+             CAST(3 AS SMALLINT) AS \"int2\", \
+             '2024-01-01 00:00'::TIMESTAMP WITH TIME ZONE AS \"timestamptz\", \
+             'x'::VARCHAR(3) AS \"varchar\", 4::NUMERIC(10,2) AS \"numeric\""
         );
         assert_eq!(
             names("SELECT count(*), count(a) FROM t"),
