@@ -1,6 +1,7 @@
 //! `pg_catalog` tables whose vector and array columns have PostgreSQL's types,
 //! `pg_class` with the columns it lacks, `pg_description` with the tenant's datasets'
-//! descriptions, and `pg_user` (the login roles of `pg_roles`).
+//! descriptions, `pg_attribute` with the type modifiers of its columns (`numeric(15,2)`),
+//! and `pg_user` (the login roles of `pg_roles`).
 //!
 //! `datafusion-pg-catalog` keeps `int2vector`, `oidvector` and `int2[]`/`oid[]` columns as
 //! text (`'1 2'`, `'[1, 2]'`), so what clients do with them fails: SQLAlchemy's
@@ -21,7 +22,7 @@ use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::common::{Column, ScalarValue};
 use datafusion::datasource::{MemTable, ViewTable, provider_as_source};
 use datafusion::error::{DataFusionError, Result};
-use datafusion::logical_expr::{Expr, JoinType, LogicalPlanBuilder, cast, col, lit};
+use datafusion::logical_expr::{Expr, JoinType, LogicalPlanBuilder, cast, col, lit, when};
 use datafusion::prelude::SessionContext;
 
 /// The retyped columns: table, column, element type of the list it becomes.
@@ -70,6 +71,7 @@ impl PgCatalogOverlay {
         inner: Arc<dyn SchemaProvider>,
         context: &SessionContext,
         descriptions: &[DatasetDescription],
+        modifiers: &[TypeModifier],
     ) -> Result<Self> {
         let mut retyped = HashMap::new();
         for table in ["pg_index", "pg_constraint", "pg_proc"] {
@@ -114,6 +116,16 @@ impl PgCatalogOverlay {
             retyped.insert(
                 "pg_class".to_owned(),
                 with_null_columns(pg_class, PG_CLASS_NULLS)?,
+            );
+        }
+        if let (Some(pg_attribute), Some(pg_class), Some(pg_namespace)) = (
+            inner.table("pg_attribute").await?,
+            inner.table("pg_class").await?,
+            inner.table("pg_namespace").await?,
+        ) {
+            retyped.insert(
+                "pg_attribute".to_owned(),
+                with_type_modifiers(pg_attribute, pg_class, pg_namespace, modifiers)?,
             );
         }
         if let Some(pg_roles) = inner.table("pg_roles").await? {
@@ -217,32 +229,159 @@ fn with_dataset_descriptions(
         )?
         .project(vec![col(qualified("k.oid")).alias("class_oid")])?
         .build()?;
-    let datasets = LogicalPlanBuilder::scan("d", provider_as_source(Arc::new(described)), None)?
-        .join(
-            LogicalPlanBuilder::scan("c", provider_as_source(pg_class), None)?.build()?,
-            JoinType::Inner,
-            (vec![qualified("d.relname")], vec![qualified("c.relname")]),
-            None,
-        )?
-        .join(
-            LogicalPlanBuilder::scan("n", provider_as_source(pg_namespace), None)?.build()?,
-            JoinType::Inner,
-            (
-                vec![qualified("c.relnamespace"), qualified("d.nspname")],
-                vec![qualified("n.oid"), qualified("n.nspname")],
-            ),
-            None,
-        )?
-        .cross_join(class_oid)?
-        .project(vec![
-            col(qualified("c.oid")).alias("objoid"),
-            col("class_oid").alias("classoid"),
-            col(qualified("d.objsubid")).alias("objsubid"),
-            col(qualified("d.description")).alias("description"),
-        ])?
-        .build()?;
+    let datasets = on_relations(
+        LogicalPlanBuilder::scan("d", provider_as_source(Arc::new(described)), None)?,
+        pg_class,
+        pg_namespace,
+    )?
+    .cross_join(class_oid)?
+    .project(vec![
+        col(qualified("c.oid")).alias("objoid"),
+        col("class_oid").alias("classoid"),
+        col(qualified("d.objsubid")).alias("objsubid"),
+        col(qualified("d.description")).alias("description"),
+    ])?
+    .build()?;
     let plan = LogicalPlanBuilder::scan("s", provider_as_source(system), None)?
         .union(datasets)?
+        .build()?;
+    Ok(Arc::new(ViewTable::new(plan, None)))
+}
+
+/// `rows` (scanned as `d`, with `nspname` and `relname`) joined to the relation they name
+/// in `pg_class` (as `c`, its schema as `n`).
+fn on_relations(
+    rows: LogicalPlanBuilder,
+    pg_class: Arc<dyn TableProvider>,
+    pg_namespace: Arc<dyn TableProvider>,
+) -> Result<LogicalPlanBuilder> {
+    let qualified = |name: &str| Column::from_qualified_name(name);
+    rows.join(
+        LogicalPlanBuilder::scan("c", provider_as_source(pg_class), None)?.build()?,
+        JoinType::Inner,
+        (vec![qualified("d.relname")], vec![qualified("c.relname")]),
+        None,
+    )?
+    .join(
+        LogicalPlanBuilder::scan("n", provider_as_source(pg_namespace), None)?.build()?,
+        JoinType::Inner,
+        (
+            vec![qualified("c.relnamespace"), qualified("d.nspname")],
+            vec![qualified("n.oid"), qualified("n.nspname")],
+        ),
+        None,
+    )
+}
+
+/// A granted column whose type has a modifier: `numeric(p,s)`.
+#[derive(Debug, Clone)]
+pub(crate) struct TypeModifier {
+    /// The dataset's domain (its schema).
+    pub schema: String,
+    /// The dataset's name (its table).
+    pub table: String,
+    /// The column's number in the tenant's view.
+    pub column: i32,
+    /// PostgreSQL's `atttypmod`.
+    pub modifier: i32,
+}
+
+impl TypeModifier {
+    /// The modifiers of the columns of a view of `columns`: `((precision << 16) | scale) + 4`
+    /// for decimals, as PostgreSQL keeps `numeric(p,s)`.
+    pub(crate) fn of(schema: &str, table: &str, columns: &SchemaRef) -> Vec<Self> {
+        columns
+            .fields()
+            .iter()
+            .enumerate()
+            .filter_map(|(i, field)| {
+                let (DataType::Decimal128(precision, scale)
+                | DataType::Decimal256(precision, scale)) = field.data_type()
+                else {
+                    return None;
+                };
+                let scale = i32::from(*scale);
+                Some(Self {
+                    schema: schema.to_owned(),
+                    table: table.to_owned(),
+                    column: i32::try_from(i + 1).ok()?,
+                    modifier: ((i32::from(*precision) << 16) | scale) + 4,
+                })
+            })
+            .collect()
+    }
+}
+
+/// `pg_attribute` with the type modifiers of the tenant's columns (the crate's has none), so
+/// `format_type` gives `numeric(15,2)` and drivers read precision and scale.
+fn with_type_modifiers(
+    pg_attribute: Arc<dyn TableProvider>,
+    pg_class: Arc<dyn TableProvider>,
+    pg_namespace: Arc<dyn TableProvider>,
+    modifiers: &[TypeModifier],
+) -> Result<Arc<dyn TableProvider>> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("nspname", DataType::Utf8, false),
+        Field::new("relname", DataType::Utf8, false),
+        Field::new("attnum", DataType::Int32, false),
+        Field::new("atttypmod", DataType::Int32, false),
+    ]));
+    let text = |values: Vec<&str>| Arc::new(StringArray::from(values)) as ArrayRef;
+    let batch = RecordBatch::try_new(
+        Arc::clone(&schema),
+        vec![
+            text(modifiers.iter().map(|m| m.schema.as_str()).collect()),
+            text(modifiers.iter().map(|m| m.table.as_str()).collect()),
+            Arc::new(Int32Array::from_iter_values(
+                modifiers.iter().map(|m| m.column),
+            )),
+            Arc::new(Int32Array::from_iter_values(
+                modifiers.iter().map(|m| m.modifier),
+            )),
+        ],
+    )?;
+    let modified = MemTable::try_new(schema, vec![vec![batch]])?;
+    let qualified = |name: &str| Column::from_qualified_name(name);
+    let located = on_relations(
+        LogicalPlanBuilder::scan("d", provider_as_source(Arc::new(modified)), None)?,
+        pg_class,
+        pg_namespace,
+    )?
+    .project(vec![
+        col(qualified("c.oid")).alias("modified_relid"),
+        col(qualified("d.attnum")).alias("modified_attnum"),
+        col(qualified("d.atttypmod")).alias("modified_typmod"),
+    ])?
+    .build()?;
+    let attribute_schema = pg_attribute.schema();
+    let attnum_type = attribute_schema
+        .field_with_name("attnum")
+        .map(|field| field.data_type().clone())?;
+    let columns: Vec<Expr> = attribute_schema
+        .fields()
+        .iter()
+        .map(|field| {
+            let own = col(Column::new(Some("a"), field.name()));
+            if field.name() == "atttypmod" {
+                when(col("modified_typmod").is_not_null(), col("modified_typmod"))
+                    .otherwise(own)
+                    .map(|modifier| modifier.alias("atttypmod"))
+            } else {
+                Ok(own.alias(field.name()))
+            }
+        })
+        .collect::<Result<_>>()?;
+    let plan = LogicalPlanBuilder::scan("a", provider_as_source(pg_attribute), None)?
+        .join_on(
+            located,
+            JoinType::Left,
+            vec![
+                col(qualified("a.attrelid"))
+                    .eq(col("modified_relid"))
+                    .and(col(qualified("a.attnum")).eq(cast(col("modified_attnum"), attnum_type))),
+            ],
+        )?
+        .project(columns)?
         .build()?;
     Ok(Arc::new(ViewTable::new(plan, None)))
 }

@@ -37,7 +37,7 @@ use crate::error::PlannerError;
 use crate::granted_view::GrantedViewProvider;
 use crate::information_schema::{self, ViewDescription};
 use crate::metering::UsageLedger;
-use crate::pg_catalog_overlay::{DatasetDescription, PgCatalogOverlay};
+use crate::pg_catalog_overlay::{DatasetDescription, PgCatalogOverlay, TypeModifier};
 use crate::pg_functions;
 use crate::pool::TenantPool;
 use crate::roles::TenantRoles;
@@ -129,6 +129,7 @@ impl TenantSession {
         let grants = catalog.grants(&tenant.id);
         let mut tables = Vec::with_capacity(grants.len());
         let mut descriptions = Vec::new();
+        let mut modifiers = Vec::new();
         for grant in grants {
             if sources.is_unavailable(grant) {
                 continue;
@@ -153,6 +154,11 @@ impl TenantSession {
                     &view.schema(),
                 ));
             }
+            modifiers.extend(TypeModifier::of(
+                domain,
+                grant.dataset.name(),
+                &view.schema(),
+            ));
             tables.push(TenantTable {
                 schema: domain.to_owned(),
                 table: grant.dataset.name().to_owned(),
@@ -203,7 +209,8 @@ impl TenantSession {
         if let Some(catalog) = context.catalog(database)
             && let Some(pg_catalog) = catalog.schema("pg_catalog")
         {
-            let overlay = PgCatalogOverlay::new(pg_catalog, &context, &descriptions).await?;
+            let overlay =
+                PgCatalogOverlay::new(pg_catalog, &context, &descriptions, &modifiers).await?;
             catalog.register_schema("pg_catalog", Arc::new(overlay))?;
         }
         for function in pg_functions::all() {

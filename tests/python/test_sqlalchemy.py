@@ -65,7 +65,7 @@ def test_reflection_of_columns_keys_and_indexes(engine):
         ("o_orderkey", "BIGINT", False, None),
         ("o_custkey", "BIGINT", False, None),
         ("o_orderstatus", "TEXT", False, None),
-        ("o_totalprice", "NUMERIC", False, None),
+        ("o_totalprice", "NUMERIC(15, 2)", False, None),
         ("o_orderdate", "DATE", False, None),
         ("o_orderpriority", "TEXT", False, None),
         ("o_clerk", "TEXT", False, None),
