@@ -44,7 +44,7 @@ impl SqlStatementRewriteRule for CatalogLookups {
         });
         let _ = visit_expressions_mut(&mut statement, |expr| {
             if let Some(name) = computed_regclass(expr)
-                && let Some(lookup) = relation_oid(name.clone())
+                && let Some(lookup) = relation_oid(name)
             {
                 *expr = lookup;
             }
@@ -116,12 +116,12 @@ fn function_lookup(expr: &Expr) -> Option<Expr> {
             _ => None,
         })
         .collect();
-    let itself = || Expr::value(Value::Number("0".to_owned(), false));
+    let itself = Expr::value(Value::Number("0".to_owned(), false));
     match (called_name(function)?.as_str(), args.as_slice()) {
-        ("col_description", [object, column]) => description(object, (*column).clone()),
-        ("obj_description", [object] | [object, _]) => description(object, itself()),
-        ("to_regtype", [type_name]) => type_oid((*type_name).clone()),
-        ("to_regclass", [name]) => relation_oid((*name).clone()),
+        ("col_description", [object, column]) => description(object, column),
+        ("obj_description", [object] | [object, _]) => description(object, &itself),
+        ("to_regtype", [type_name]) => type_oid(type_name),
+        ("to_regclass", [name]) => relation_oid(name),
         _ => None,
     }
 }
@@ -149,118 +149,83 @@ fn is_regclass(data_type: &DataType) -> bool {
     }
 }
 
+/// `name` qualified with the current schema when it has no schema: the text a relation's
+/// `<quoted schema>.<quoted name>` is compared with.
+const QUALIFIED_NAME: &str = "CASE WHEN strpos(relation_name, '.') > 0 THEN relation_name \
+     ELSE quote_ident(current_schema()) || '.' || relation_name END";
+
 /// The scalar subquery reading the oid of the relation named `name` (qualified, or in the
-/// current schema).
-fn relation_oid(name: Expr) -> Option<Expr> {
-    let mut subquery = parse(
+/// current schema). The engine decorrelates a comparison of a column only, hence the
+/// derived table naming each relation.
+fn relation_oid(name: &Expr) -> Option<Expr> {
+    let template = format!(
         "(SELECT min(found.oid) FROM (SELECT found_class.oid, \
-         quote_ident(found_schema.nspname) || '.' || quote_ident(found_class.relname) AS qualified_name \
+         quote_ident(found_schema.nspname) || '.' || quote_ident(found_class.relname) \
+         AS qualified_name \
          FROM pg_catalog.pg_class AS found_class JOIN pg_catalog.pg_namespace AS found_schema \
-         ON found_class.relnamespace = found_schema.oid) AS found WHERE found.qualified_name = 0)",
-    )?;
-    if let Expr::Subquery(query) = &mut subquery
-        && let datafusion::sql::sqlparser::ast::SetExpr::Select(select) = query.body.as_mut()
-        && let Some(Expr::BinaryOp { right, .. }) = &mut select.selection
-    {
-        **right = qualified_name(name)?;
-        return Some(subquery);
-    }
-    None
+         ON found_class.relnamespace = found_schema.oid) AS found \
+         WHERE found.qualified_name = {QUALIFIED_NAME})"
+    );
+    filled(&template, &[("relation_name", name)])
 }
 
 /// The scalar subquery reading the description of the relation named `name`'s `column`.
-fn relation_description(name: Expr, column: Expr) -> Option<Expr> {
-    let mut subquery = parse(
+fn relation_description(name: &Expr, column: &Expr) -> Option<Expr> {
+    let template = format!(
         "(SELECT min(found.description) FROM (SELECT described.description, \
          described.objsubid, \
-         quote_ident(found_schema.nspname) || '.' || quote_ident(found_class.relname) AS qualified_name \
+         quote_ident(found_schema.nspname) || '.' || quote_ident(found_class.relname) \
+         AS qualified_name \
          FROM pg_catalog.pg_description AS described \
          JOIN pg_catalog.pg_class AS found_class ON described.objoid = found_class.oid \
          JOIN pg_catalog.pg_namespace AS found_schema \
          ON found_class.relnamespace = found_schema.oid) AS found \
-         WHERE found.objsubid = 0 AND found.qualified_name = 0)",
-    )?;
-    if let Expr::Subquery(query) = &mut subquery
-        && let datafusion::sql::sqlparser::ast::SetExpr::Select(select) = query.body.as_mut()
-        && let Some(Expr::BinaryOp {
-            left,
-            op: BinaryOperator::And,
-            right,
-        }) = &mut select.selection
-        && let (Expr::BinaryOp { right: subid, .. }, Expr::BinaryOp { right: named, .. }) =
-            (left.as_mut(), right.as_mut())
-    {
-        **subid = Expr::Nested(Box::new(column));
-        **named = qualified_name(name)?;
-        return Some(subquery);
-    }
-    None
-}
-
-/// `name` qualified with the current schema when it has no schema.
-fn qualified_name(name: Expr) -> Option<Expr> {
-    let mut qualified = parse(
-        "CASE WHEN strpos(relation_name, '.') > 0 THEN relation_name \
-         ELSE quote_ident(current_schema()) || '.' || relation_name END",
-    )?;
-    let _ = visit_expressions_mut(&mut qualified, |expr| {
-        if matches!(expr, Expr::Identifier(ident) if ident.value == "relation_name") {
-            *expr = Expr::Nested(Box::new(name.clone()));
-        }
-        ControlFlow::<()>::Continue(())
-    });
-    Some(qualified)
+         WHERE found.objsubid = described_column AND found.qualified_name = {QUALIFIED_NAME})"
+    );
+    filled(
+        &template,
+        &[("relation_name", name), ("described_column", column)],
+    )
 }
 
 /// The scalar subquery reading the oid of the type named `type_name`.
-fn type_oid(type_name: Expr) -> Option<Expr> {
-    let mut subquery = parse(
-        "(SELECT min(found_type.oid) FROM pg_catalog.pg_type AS found_type WHERE found_type.typname = 0)",
-    )?;
-    if let Expr::Subquery(query) = &mut subquery
-        && let datafusion::sql::sqlparser::ast::SetExpr::Select(select) = query.body.as_mut()
-        && let Some(Expr::BinaryOp { right, .. }) = &mut select.selection
-    {
-        **right = Expr::Nested(Box::new(type_name));
-        return Some(subquery);
-    }
-    None
-}
-
-fn parse(sql: &str) -> Option<Expr> {
-    Parser::new(&PostgreSqlDialect {})
-        .try_with_sql(sql)
-        .ok()?
-        .parse_expr()
-        .ok()
+fn type_oid(type_name: &Expr) -> Option<Expr> {
+    filled(
+        "(SELECT min(found_type.oid) FROM pg_catalog.pg_type AS found_type \
+         WHERE found_type.typname = type_name)",
+        &[("type_name", type_name)],
+    )
 }
 
 /// The scalar subquery reading the description of `object`'s `column` (0: itself).
-fn description(object: &Expr, column: Expr) -> Option<Expr> {
+fn description(object: &Expr, column: &Expr) -> Option<Expr> {
     if let Some(name) = regclass_name(object) {
-        return relation_description(name.clone(), column);
+        return relation_description(name, column);
     }
-    let object = object.clone();
-    let mut subquery = parse(
+    filled(
         "(SELECT min(described.description) FROM pg_catalog.pg_description AS described \
-         WHERE described.objoid = 0 AND described.objsubid = 0)",
-    )?;
-    // Put the arguments where the template has its zeros.
-    if let Expr::Subquery(query) = &mut subquery
-        && let datafusion::sql::sqlparser::ast::SetExpr::Select(select) = query.body.as_mut()
-        && let Some(Expr::BinaryOp {
-            left,
-            op: BinaryOperator::And,
-            right,
-        }) = &mut select.selection
-        && let (Expr::BinaryOp { right: oid, .. }, Expr::BinaryOp { right: subid, .. }) =
-            (left.as_mut(), right.as_mut())
-    {
-        **oid = Expr::Nested(Box::new(object));
-        **subid = Expr::Nested(Box::new(column));
-        return Some(subquery);
-    }
-    None
+         WHERE described.objoid = described_object AND described.objsubid = described_column)",
+        &[("described_object", object), ("described_column", column)],
+    )
+}
+
+/// `template` as an expression, each identifier named in `bindings` replaced by its
+/// expression, parenthesized.
+fn filled(template: &str, bindings: &[(&str, &Expr)]) -> Option<Expr> {
+    let mut expr = Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(template)
+        .ok()?
+        .parse_expr()
+        .ok()?;
+    let _ = visit_expressions_mut(&mut expr, |node| {
+        if let Expr::Identifier(ident) = node
+            && let Some((_, value)) = bindings.iter().find(|(name, _)| ident.value == *name)
+        {
+            *node = Expr::Nested(Box::new((*value).clone()));
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    Some(expr)
 }
 
 #[cfg(test)]

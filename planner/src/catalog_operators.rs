@@ -59,16 +59,10 @@ fn plain_operator(symbol: &str) -> Option<BinaryOperator> {
 
 #[cfg(test)]
 mod tests {
-    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-    use datafusion::sql::sqlparser::parser::Parser;
-
     use super::*;
 
     fn rewritten(sql: &str) -> String {
-        let statement = Parser::parse_sql(&PostgreSqlDialect {}, sql)
-            .expect("parses")
-            .remove(0);
-        QualifiedOperators.rewrite(statement).to_string()
+        crate::sql_calls::rewritten_by(&QualifiedOperators, sql)
     }
 
     #[test]

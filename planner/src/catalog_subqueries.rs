@@ -344,16 +344,10 @@ fn has_aggregate(expr: &Expr) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-    use datafusion::sql::sqlparser::parser::Parser;
-
     use super::*;
 
     fn rewritten(sql: &str) -> String {
-        let statement = Parser::parse_sql(&PostgreSqlDialect {}, sql)
-            .expect("parses")
-            .remove(0);
-        AggregatedScalarSubqueries.rewrite(statement).to_string()
+        crate::sql_calls::rewritten_by(&AggregatedScalarSubqueries, sql)
     }
 
     #[test]

@@ -157,16 +157,10 @@ impl ScalarUDFImpl for ExpandArrayFunction {
 
 #[cfg(test)]
 mod tests {
-    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-    use datafusion::sql::sqlparser::parser::Parser;
-
     use super::*;
 
     fn rewritten(sql: &str) -> String {
-        let statement = Parser::parse_sql(&PostgreSqlDialect {}, sql)
-            .expect("parses")
-            .remove(0);
-        ExpandArray.rewrite(statement).to_string()
+        crate::sql_calls::rewritten_by(&ExpandArray, sql)
     }
 
     #[test]

@@ -60,6 +60,25 @@ pub fn pg_type_name(data_type: &DataType) -> String {
     }
 }
 
+/// `pg_attribute.atttypmod` for a column of `data_type`: `numeric(p, s)` for decimals, else
+/// -1 (none). Row descriptions and the tenant's `pg_attribute` both give it.
+pub fn type_modifier(data_type: &DataType) -> i32 {
+    use DataType as D;
+    // PostgreSQL packs numeric(p, s) as ((p << 16) | (s & 0x7ff)) + 4; the mask keeps the
+    // negative scales PostgreSQL 15 allows.
+    let numeric =
+        |precision: u8, scale: i8| ((i32::from(precision) << 16) | (i32::from(scale) & 0x7ff)) + 4;
+    match data_type {
+        D::Decimal32(p, s) | D::Decimal64(p, s) | D::Decimal128(p, s) | D::Decimal256(p, s) => {
+            numeric(*p, *s)
+        }
+        D::UInt64 => numeric(20, 0),
+        D::List(item) | D::LargeList(item) => type_modifier(item.data_type()),
+        D::Dictionary(_, value) => type_modifier(value),
+        _ => -1,
+    }
+}
+
 /// The `pg_type.typname` of the type a column of `data_type` is sent as (`udt_name`).
 fn udt_name(data_type: &DataType) -> String {
     match data_type {

@@ -165,16 +165,10 @@ pub(crate) fn like_escape_udf() -> ScalarUDF {
 
 #[cfg(test)]
 mod tests {
-    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-    use datafusion::sql::sqlparser::parser::Parser;
-
     use super::*;
 
     fn rewritten(sql: &str) -> String {
-        let statement = Parser::parse_sql(&PostgreSqlDialect {}, sql)
-            .expect("parses")
-            .remove(0);
-        LikeEscapeToBackslash.rewrite(statement).to_string()
+        crate::sql_calls::rewritten_by(&LikeEscapeToBackslash, sql)
     }
 
     #[test]

@@ -25,6 +25,8 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{Expr, JoinType, LogicalPlanBuilder, cast, col, lit, when};
 use datafusion::prelude::SessionContext;
 
+use crate::information_schema::type_modifier;
+
 /// The retyped columns: table, column, element type of the list it becomes.
 const LIST_COLUMNS: &[(&str, &str, DataType)] = &[
     ("pg_index", "indkey", DataType::Int16),
@@ -287,25 +289,21 @@ pub(crate) struct TypeModifier {
 }
 
 impl TypeModifier {
-    /// The modifiers of the columns of a view of `columns`: `((precision << 16) | scale) + 4`
-    /// for decimals, as PostgreSQL keeps `numeric(p,s)`.
+    /// The modifiers of the columns of a view of `columns` that have one (decimals'
+    /// `numeric(p,s)`).
     pub(crate) fn of(schema: &str, table: &str, columns: &SchemaRef) -> Vec<Self> {
         columns
             .fields()
             .iter()
             .enumerate()
             .filter_map(|(i, field)| {
-                let (DataType::Decimal128(precision, scale)
-                | DataType::Decimal256(precision, scale)) = field.data_type()
-                else {
-                    return None;
-                };
-                let scale = i32::from(*scale);
+                let modifier = type_modifier(field.data_type());
+                (modifier != -1).then_some(())?;
                 Some(Self {
                     schema: schema.to_owned(),
                     table: table.to_owned(),
                     column: i32::try_from(i + 1).ok()?,
-                    modifier: ((i32::from(*precision) << 16) | scale) + 4,
+                    modifier,
                 })
             })
             .collect()

@@ -58,16 +58,10 @@ fn text_literal(expr: &mut Expr) -> Option<&mut String> {
 
 #[cfg(test)]
 mod tests {
-    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-    use datafusion::sql::sqlparser::parser::Parser;
-
     use super::*;
 
     fn rewritten(sql: &str) -> String {
-        let statement = Parser::parse_sql(&PostgreSqlDialect {}, sql)
-            .expect("parses")
-            .remove(0);
-        SystemCatalogNames.rewrite(statement).to_string()
+        crate::sql_calls::rewritten_by(&SystemCatalogNames, sql)
     }
 
     #[test]

@@ -48,3 +48,18 @@ pub(crate) fn column_in(expr: &Expr, names: &[&str]) -> bool {
     };
     names.contains(&name.value.to_ascii_lowercase().as_str())
 }
+
+/// `sql`'s first statement rewritten by `rule` and printed again: what the compatibility
+/// rules' tests compare.
+#[cfg(test)]
+pub(crate) fn rewritten_by(
+    rule: &dyn datafusion_pg_catalog::sql::rules::SqlStatementRewriteRule,
+    sql: &str,
+) -> String {
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+    let statement = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+        .expect("parses")
+        .remove(0);
+    rule.rewrite(statement).to_string()
+}

@@ -77,6 +77,7 @@ use pgwire::types::ToSqlText;
 use pgwire::types::format::FormatOptions;
 use postgres_types::{IsNull, ToSql, to_sql_checked};
 use rust_decimal::Decimal;
+use tollgate_planner::information_schema::type_modifier;
 
 use super::errors::user_error;
 
@@ -283,24 +284,6 @@ fn scalar_types(data_type: &DataType) -> Option<(Type, Type)> {
         D::Dictionary(_, value) => return scalar_types(value),
         _ => return None,
     })
-}
-
-/// `pg_attribute.atttypmod` for a column: `numeric(p, s)` for decimals, else -1 (none).
-fn type_modifier(data_type: &DataType) -> i32 {
-    use DataType as D;
-    // PostgreSQL packs numeric(p, s) as ((p << 16) | (s & 0x7ff)) + 4; the mask keeps the
-    // negative scales PostgreSQL 15 allows.
-    let numeric =
-        |precision: u8, scale: i8| ((i32::from(precision) << 16) | (i32::from(scale) & 0x7ff)) + 4;
-    match data_type {
-        D::Decimal32(p, s) | D::Decimal64(p, s) | D::Decimal128(p, s) | D::Decimal256(p, s) => {
-            numeric(*p, *s)
-        }
-        D::UInt64 => numeric(20, 0),
-        D::List(item) | D::LargeList(item) => type_modifier(item.data_type()),
-        D::Dictionary(_, value) => type_modifier(value),
-        _ => -1,
-    }
 }
 
 /// `array` with dictionary encoding removed, at the top level and in list items.
