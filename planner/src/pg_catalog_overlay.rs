@@ -189,30 +189,18 @@ fn with_dataset_descriptions(
     pg_namespace: Arc<dyn TableProvider>,
     descriptions: &[DatasetDescription],
 ) -> Result<Arc<dyn TableProvider>> {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("nspname", DataType::Utf8, false),
-        Field::new("relname", DataType::Utf8, false),
-        Field::new("objsubid", DataType::Int32, false),
-        Field::new("description", DataType::Utf8, false),
-    ]));
-    let column = |values: Vec<&str>| Arc::new(StringArray::from(values)) as ArrayRef;
-    let batch = RecordBatch::try_new(
-        Arc::clone(&schema),
-        vec![
-            column(descriptions.iter().map(|d| d.schema.as_str()).collect()),
-            column(descriptions.iter().map(|d| d.table.as_str()).collect()),
-            Arc::new(Int32Array::from_iter_values(
-                descriptions.iter().map(|d| d.column),
+    let described = relation_rows(
+        descriptions
+            .iter()
+            .map(|d| (d.schema.as_str(), d.table.as_str(), d.column)),
+        "objsubid",
+        (
+            "description",
+            Arc::new(StringArray::from_iter_values(
+                descriptions.iter().map(|d| d.description.as_str()),
             )),
-            column(
-                descriptions
-                    .iter()
-                    .map(|d| d.description.as_str())
-                    .collect(),
-            ),
-        ],
+        ),
     )?;
-    let described = MemTable::try_new(schema, vec![vec![batch]])?;
     let qualified = |name: &str| Column::from_qualified_name(name);
     // The oid this `pg_class` gives itself: descriptions of relations name it as their
     // class (pgJDBC joins `pg_class dc ON dc.oid = d.classoid AND dc.relname = 'pg_class'`).
@@ -248,6 +236,37 @@ fn with_dataset_descriptions(
         .union(datasets)?
         .build()?;
     Ok(Arc::new(ViewTable::new(plan, None)))
+}
+
+/// A table of facts about columns of the tenant's relations: `nspname`, `relname`, the
+/// column's number (named `number`, 0 for the relation itself) and `value`.
+fn relation_rows<'a>(
+    columns: impl Iterator<Item = (&'a str, &'a str, i32)>,
+    number: &str,
+    (value_name, values): (&str, ArrayRef),
+) -> Result<MemTable> {
+    let (mut schemas, mut tables, mut numbers) = (Vec::new(), Vec::new(), Vec::new());
+    for (schema, table, column) in columns {
+        schemas.push(schema);
+        tables.push(table);
+        numbers.push(column);
+    }
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("nspname", DataType::Utf8, false),
+        Field::new("relname", DataType::Utf8, false),
+        Field::new(number, DataType::Int32, false),
+        Field::new(value_name, values.data_type().clone(), false),
+    ]));
+    let batch = RecordBatch::try_new(
+        Arc::clone(&schema),
+        vec![
+            Arc::new(StringArray::from(schemas)),
+            Arc::new(StringArray::from(tables)),
+            Arc::new(Int32Array::from(numbers)),
+            values,
+        ],
+    )?;
+    MemTable::try_new(schema, vec![vec![batch]])
 }
 
 /// `rows` (scanned as `d`, with `nspname` and `relname`) joined to the relation they name
@@ -318,27 +337,18 @@ fn with_type_modifiers(
     pg_namespace: Arc<dyn TableProvider>,
     modifiers: &[TypeModifier],
 ) -> Result<Arc<dyn TableProvider>> {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("nspname", DataType::Utf8, false),
-        Field::new("relname", DataType::Utf8, false),
-        Field::new("attnum", DataType::Int32, false),
-        Field::new("atttypmod", DataType::Int32, false),
-    ]));
-    let text = |values: Vec<&str>| Arc::new(StringArray::from(values)) as ArrayRef;
-    let batch = RecordBatch::try_new(
-        Arc::clone(&schema),
-        vec![
-            text(modifiers.iter().map(|m| m.schema.as_str()).collect()),
-            text(modifiers.iter().map(|m| m.table.as_str()).collect()),
-            Arc::new(Int32Array::from_iter_values(
-                modifiers.iter().map(|m| m.column),
-            )),
+    let modified = relation_rows(
+        modifiers
+            .iter()
+            .map(|m| (m.schema.as_str(), m.table.as_str(), m.column)),
+        "attnum",
+        (
+            "atttypmod",
             Arc::new(Int32Array::from_iter_values(
                 modifiers.iter().map(|m| m.modifier),
             )),
-        ],
+        ),
     )?;
-    let modified = MemTable::try_new(schema, vec![vec![batch]])?;
     let qualified = |name: &str| Column::from_qualified_name(name);
     let located = on_relations(
         LogicalPlanBuilder::scan("d", provider_as_source(Arc::new(modified)), None)?,

@@ -784,7 +784,8 @@ impl ToSqlText for TrimmedInterval {
     ) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
         let start = out.len();
         let null = self.0.to_sql_text(ty, out, format_options)?;
-        // The fraction ends the text of the postgres and postgres_verbose styles' time part.
+        // The fraction ends the postgres style's text; where a unit follows it (verbose and
+        // ISO 8601 styles) the text is kept.
         let text = &out[start..];
         if let Some(point) = text.iter().rposition(|b| *b == b'.') {
             let digits = &text[point + 1..];
