@@ -152,6 +152,13 @@ pub enum PlannerError {
     /// Wrong parameters for a prepared statement.
     #[error("{0}")]
     Parameters(String),
+    /// The statement nests too deeply or has too many parts; the message names the bound.
+    #[error("{0}")]
+    TooComplex(String),
+    /// A bug: planning or running the statement panicked. Only this statement fails; the
+    /// panic's message is logged, not sent.
+    #[error("the statement failed on an internal error ({0})")]
+    Panicked(String),
     /// A limit of the tenant's profile was reached; the message names it and the profile.
     #[error("{message}")]
     Limit {
@@ -226,6 +233,7 @@ impl PlannerError {
             Self::Parse(ParserError::RecursionLimitExceeded) => ErrorKind::TooComplex,
             Self::Parse(_) => ErrorKind::Syntax,
             Self::Parameters(_) => ErrorKind::InvalidInput,
+            Self::TooComplex(_) => ErrorKind::TooComplex,
             Self::Cancelled => ErrorKind::Cancelled,
             Self::Timeout { .. } => ErrorKind::Timeout,
             Self::LayoutChanged { .. } => ErrorKind::StaleResult,
@@ -234,7 +242,8 @@ impl PlannerError {
             Self::Grant { .. }
             | Self::Source { .. }
             | Self::SourceStore { .. }
-            | Self::Executor(_) => ErrorKind::Internal,
+            | Self::Executor(_)
+            | Self::Panicked(_) => ErrorKind::Internal,
             Self::Engine(error) => classify(error),
         }
     }

@@ -16,17 +16,22 @@
 
 use std::future::Future;
 use std::io;
+use std::panic::AssertUnwindSafe;
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
-use futures::StreamExt;
+
+use futures::{FutureExt, StreamExt};
 use tokio::runtime::{Builder, Handle, Runtime};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use crate::complexity;
 use crate::error::PlannerError;
+use crate::panics;
+use crate::stoppable::StopSignal;
 
 /// Batches buffered between a running query and its reader.
 const CHANNEL_BATCHES: usize = 2;
@@ -43,11 +48,21 @@ impl std::fmt::Debug for DedicatedExecutor {
     }
 }
 
-/// A started job: its output schema, its batches, and the handle that aborts it.
+/// A started job: its output schema, its batches, and the handle that stops it.
+///
+/// Dropping it raises the job's [`StopSignal`] (so loops that check it end at their next
+/// chunk) and aborts the job (which ends at its next yield).
 pub(crate) struct RunningJob {
     pub schema: SchemaRef,
     pub batches: mpsc::Receiver<Result<RecordBatch, DataFusionError>>,
+    signal: StopSignal,
     _task: AbortOnDrop,
+}
+
+impl Drop for RunningJob {
+    fn drop(&mut self) {
+        self.signal.raise();
+    }
 }
 
 /// Aborts a task when dropped.
@@ -68,6 +83,8 @@ impl DedicatedExecutor {
         let runtime = Builder::new_multi_thread()
             .worker_threads(threads.max(1))
             .thread_name(name)
+            // Planning recurses over statements as deep as the complexity bounds allow.
+            .thread_stack_size(complexity::STACK_SIZE)
             .enable_time()
             .build()?;
         let handle = runtime.handle().clone();
@@ -90,28 +107,40 @@ impl DedicatedExecutor {
         F: Future<Output = T> + Send + 'static,
     {
         let mut task = AbortOnDrop(self.handle.spawn(work));
-        (&mut task.0).await.map_err(|error| {
-            PlannerError::Engine(DataFusionError::Internal(format!(
-                "a job on the query executor failed: {error}"
-            )))
-        })
+        (&mut task.0)
+            .await
+            .map_err(|error| match error.try_into_panic() {
+                Ok(panic) => panics::panicked("planning", &*panic),
+                Err(error) => PlannerError::Engine(DataFusionError::Internal(format!(
+                    "a job on the query executor failed: {error}"
+                ))),
+            })
     }
 
     /// Starts `start` (which plans and returns a stream) on the executor and waits until it
-    /// produced its schema or failed.
+    /// produced its schema or failed. The job holds `guard` until its work has really ended
+    /// (a query's slot in its tenant's pool), and its loops check `signal`.
     ///
     /// # Errors
-    /// The planning error, or an internal error if the job died.
+    /// The planning error, or an internal error if the job died. A panic in the job ends
+    /// its batches with an internal error, never as a complete result.
     ///
     /// # Cancellation
     /// Dropping the returned future or the job aborts the work on the executor.
-    pub(crate) async fn run<F>(&self, start: F) -> Result<RunningJob, PlannerError>
+    pub(crate) async fn run<F, G>(
+        &self,
+        start: F,
+        signal: StopSignal,
+        guard: G,
+    ) -> Result<RunningJob, PlannerError>
     where
         F: Future<Output = Result<SendableRecordBatchStream, PlannerError>> + Send + 'static,
+        G: Send + 'static,
     {
         let (schema_tx, schema_rx) = oneshot::channel();
         let (batch_tx, batches) = mpsc::channel(CHANNEL_BATCHES);
-        let task = AbortOnDrop(self.handle.spawn(async move {
+        let panic_tx = batch_tx.clone();
+        let work = async move {
             let mut stream = match start.await {
                 Ok(stream) => stream,
                 Err(error) => {
@@ -127,6 +156,15 @@ impl DedicatedExecutor {
                     return;
                 }
             }
+        };
+        let task = AbortOnDrop(self.handle.spawn(async move {
+            let _guard = guard;
+            if let Err(panic) = AssertUnwindSafe(work).catch_unwind().await {
+                let error = panics::panicked("running the query", &*panic);
+                let _ = panic_tx
+                    .send(Err(DataFusionError::External(Box::new(error))))
+                    .await;
+            }
         }));
         let schema = schema_rx.await.map_err(|_| {
             PlannerError::Engine(DataFusionError::Internal(
@@ -136,6 +174,7 @@ impl DedicatedExecutor {
         Ok(RunningJob {
             schema,
             batches,
+            signal,
             _task: task,
         })
     }

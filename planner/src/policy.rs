@@ -1,7 +1,8 @@
 //! The SQL policy: which statements a tenant may run.
 //!
-//! Statements are parsed with the PostgreSQL dialect (with a recursion limit, so SQL nested
-//! thousands deep is an error and not a stack overflow), rewritten by the Postgres
+//! Statements are parsed with the PostgreSQL dialect (with a recursion limit, and bounds on
+//! nesting checked right after parsing, so SQL nested thousands deep is an error and not a
+//! stack overflow: see [`crate::complexity`]), rewritten by the Postgres
 //! compatibility rules of `datafusion-pg-catalog` (`OPERATOR(pg_catalog.~)`, `::regclass`,
 //! `COLLATE`, …), then classified. Only reads reach the engine: queries (`SELECT`, `WITH`,
 //! `VALUES`) and `EXPLAIN` of them. Session chatter (`SET`, `SHOW`, `BEGIN`, …) is the front
@@ -30,6 +31,7 @@ use crate::catalog_lookups::CatalogLookups;
 use crate::catalog_operators::QualifiedOperators;
 use crate::catalog_subqueries::AggregatedScalarSubqueries;
 use crate::catalog_types::CatalogColumnTypes;
+use crate::complexity;
 use crate::error::{ErrorKind, PlannerError};
 use crate::expand_array::ExpandArray;
 use crate::generate_subscripts::GenerateSubscripts;
@@ -108,6 +110,9 @@ impl SqlPolicy {
             .with_recursion_limit(RECURSION_LIMIT)
             .try_with_sql(sql)?
             .parse_statements()?;
+        // Before anything else walks them: a tree too deep for the later steps is refused
+        // and taken apart here.
+        let statements = complexity::check(statements)?;
         if statements.iter().any(reads_catalog_tables) {
             // Introspection: the compatibility parser also swaps known client queries that
             // DataFusion cannot run (psql's `\d`, pgcli, …) for equivalents, matching tokens

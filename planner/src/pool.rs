@@ -35,6 +35,9 @@ pub enum QueryState {
     Queued,
     /// Holding a slot.
     Running,
+    /// Stopped (cancelled, timed out, its client gone), its work not yet ended: it holds
+    /// its slot until its threads are free.
+    Cancelling,
 }
 
 impl QueryState {
@@ -43,6 +46,7 @@ impl QueryState {
         match self {
             Self::Queued => "queued",
             Self::Running => "running",
+            Self::Cancelling => "cancelling",
         }
     }
 }
@@ -296,6 +300,14 @@ impl TenantPool {
         }
     }
 
+    /// Shows query `id` as cancelling until its work has ended.
+    pub(crate) fn mark_cancelling(&self, id: u64) {
+        let mut queries = self.queries.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(entry) = queries.get_mut(&id) {
+            entry.listed.state = QueryState::Cancelling;
+        }
+    }
+
     fn finished(&self, id: u64) {
         let mut queries = self.queries.lock().unwrap_or_else(PoisonError::into_inner);
         queries.remove(&id);
@@ -311,11 +323,19 @@ impl Drop for Waiter<'_> {
     }
 }
 
-/// An admitted query: holds its slot and its listing until dropped.
+/// An admitted query: holds its slot and its listing until dropped. The query's job on the
+/// executor owns it, so a stopped query keeps its slot until its work has really ended.
 pub struct Admission {
     pool: Arc<TenantPool>,
     id: u64,
     _permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Admission {
+    /// The query's id in the tenant's list.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
 }
 
 impl Drop for Admission {

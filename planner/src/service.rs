@@ -30,12 +30,14 @@ use tokio_util::sync::CancellationToken;
 use tollgate_catalog::{Catalog, DatasetLocation, Principal};
 use uuid::Uuid;
 
+use crate::complexity;
 use crate::error::PlannerError;
 use crate::executor::DedicatedExecutor;
 use crate::metering::{
     ClientInfo, DatasetPaths, Execution, MeteredRegistry, Prices, QueryMemoryPool, QueryMeter,
     ScanMeter, UsageLedger, failed_record, outcome_of,
 };
+use crate::panics;
 use crate::parameters;
 use crate::partitions;
 use crate::policy::SqlPolicy;
@@ -45,6 +47,7 @@ use crate::session_parameters::{
     NoParameters, SessionParameters, current_setting_udf, set_config_udf,
 };
 use crate::sources::SourceTables;
+use crate::stoppable::{self, StopSignal};
 use crate::stores;
 use crate::stream::{Limits, QueryStream, ResultCaps};
 use crate::system;
@@ -240,12 +243,13 @@ impl QueryService {
     /// [`PlannerError::Parse`]; the failed statement is recorded in the ledger.
     pub fn parse(&self, ctx: &QueryContext, sql: &str) -> Result<Vec<Statement>, PlannerError> {
         let started_at = Utc::now();
-        self.policy.parse(sql).inspect_err(|error| {
-            self.record_failure(
-                &self.execution(ctx, sql, started_at, ResultPart::Whole),
-                error,
-            );
-        })
+        complexity::with_stack(|| panics::contained("parsing", || self.policy.parse(sql)))
+            .inspect_err(|error| {
+                self.record_failure(
+                    &self.execution(ctx, sql, started_at, ResultPart::Whole),
+                    error,
+                );
+            })
     }
 
     /// Checks `statement` against the policy and plans it in the tenant's session.
@@ -261,15 +265,26 @@ impl QueryService {
         statement: Statement,
     ) -> Result<PlannedQuery, PlannerError> {
         let started_at = Utc::now();
-        let sql = statement.to_string();
-        self.try_plan(ctx, statement, sql.clone())
-            .await
-            .inspect_err(|error| {
-                self.record_failure(
-                    &self.execution(ctx, &sql, started_at, ResultPart::Whole),
-                    error,
-                );
+        let started = Instant::now();
+        // The rewrites and printing recurse over the statement: within a known stack, and a
+        // panic in them fails this statement only.
+        let (sql, admitted) = complexity::with_stack(|| {
+            panics::contained("checking the statement", || {
+                let sql = statement.to_string();
+                Ok((sql, self.policy.admit(statement)))
             })
+        })
+        .unwrap_or_else(|error| (String::new(), Err(error)));
+        let planned = match admitted {
+            Ok(statement) => self.try_plan(ctx, statement, sql.clone(), started).await,
+            Err(error) => Err(error),
+        };
+        planned.inspect_err(|error| {
+            self.record_failure(
+                &self.execution(ctx, &sql, started_at, ResultPart::Whole),
+                error,
+            );
+        })
     }
 
     async fn try_plan(
@@ -277,9 +292,8 @@ impl QueryService {
         ctx: &QueryContext,
         statement: Statement,
         sql: String,
+        started: Instant,
     ) -> Result<PlannedQuery, PlannerError> {
-        let started = Instant::now();
-        let statement = self.policy.admit(statement)?;
         // The declared types up to the first undeclared one: DataFusion types placeholders
         // of a PREPARE by position.
         let declared: Vec<SqlDataType> = ctx
@@ -302,34 +316,33 @@ impl QueryService {
         state.register_udf(Arc::new(session_user_udf(&ctx.principal.user)))?;
         // On the tenant's executor: planning a large statement is CPU work too, and must not
         // hold the network runtime's threads.
-        let (plan, analyzed) = ctx
-            .session
-            .pool()
-            .executor()
-            .spawn(async move {
-                let plan = match state
-                    .statement_to_plan(EngineStatement::Statement(Box::new(statement)))
-                    .await?
-                {
-                    // Declared parameter types: the statement, its placeholders typed.
-                    LogicalPlan::Statement(PlanStatement::Prepare(prepared)) => {
-                        Arc::unwrap_or_clone(prepared.input)
-                    }
-                    plan => plan,
-                };
-                // The rows come from the plan after type coercion, so the described columns
-                // and parameters must too (`CASE … THEN int4 ELSE 0 END` is int8 after it).
-                let analyzed = match &plan {
-                    LogicalPlan::Explain(_) => plan.clone(),
-                    plan => state.analyzer().execute_and_check(
-                        plan.clone(),
-                        state.config_options(),
-                        |_, _| {},
-                    )?,
-                };
-                Ok::<_, PlannerError>((plan, analyzed))
-            })
-            .await??;
+        let profile = &ctx.session.tenant().profile;
+        let mut limits = Limits::new(&ctx.cancel, profile, profile.statement_timeout);
+        let planning = ctx.session.pool().executor().spawn(async move {
+            let plan = match state
+                .statement_to_plan(EngineStatement::Statement(Box::new(statement)))
+                .await?
+            {
+                // Declared parameter types: the statement, its placeholders typed.
+                LogicalPlan::Statement(PlanStatement::Prepare(prepared)) => {
+                    Arc::unwrap_or_clone(prepared.input)
+                }
+                plan => plan,
+            };
+            // The rows come from the plan after type coercion, so the described columns
+            // and parameters must too (`CASE … THEN int4 ELSE 0 END` is int8 after it).
+            let analyzed = match &plan {
+                LogicalPlan::Explain(_) => plan.clone(),
+                plan => state.analyzer().execute_and_check(
+                    plan.clone(),
+                    state.config_options(),
+                    |_, _| {},
+                )?,
+            };
+            Ok::<_, PlannerError>((plan, analyzed))
+        });
+        // Planning counts against the statement timeout, and stops on cancel.
+        let (plan, analyzed) = limits.bound(async { planning.await? }).await?;
         let parameter_types = parameters::parameter_types(&analyzed)?;
         let schema = Arc::new(analyzed.schema().as_arrow().clone());
         Ok(PlannedQuery {
@@ -429,13 +442,14 @@ impl QueryService {
                 planned.self_service,
             )
             .await?;
+        let query_id = admission.id();
         let profile = &ctx.session.tenant().profile;
-        let mut limits = Limits {
-            cancelled: Box::pin(ctx.cancel.clone().cancelled_owned()),
-            deadline: Box::pin(tokio::time::sleep(profile.statement_timeout)),
-            timeout: duration_text(profile.statement_timeout),
-            profile: profile.name.clone(),
-        };
+        // Planning counted against the statement timeout already.
+        let mut limits = Limits::new(
+            &ctx.cancel,
+            profile,
+            profile.statement_timeout.saturating_sub(planned.planning),
+        );
         let state = match part {
             ResultPart::Whole => ctx.session.state(),
             ResultPart::Partition { .. } => partitions::partition_wise(ctx.session.state()),
@@ -453,8 +467,11 @@ impl QueryService {
             memory,
             Arc::clone(&physical_plan),
         );
+        let signal = StopSignal::default();
+        let job_signal = signal.clone();
         let run = async move {
             let physical = state.create_physical_plan(&plan).await?;
+            let physical = stoppable::with_stop_checks(physical, &job_signal)?;
             let _ = physical_plan.set(Arc::clone(&physical));
             let context = state.task_ctx();
             match part {
@@ -468,16 +485,12 @@ impl QueryService {
                 }
             }
         };
-        let mut start = std::pin::pin!(pool.executor().run(run));
+        // The job holds the query's admission: its slot is free only once its work ended.
         // Physical planning can be slow (listing files, reading footers); it obeys the same
-        // limits, and dropping `start` aborts it.
-        let job = std::future::poll_fn(|cx| {
-            if let Some(error) = limits.poll_stop(cx) {
-                return std::task::Poll::Ready(Err(error));
-            }
-            start.as_mut().poll(cx)
-        })
-        .await?;
+        // limits, and dropping the job aborts it.
+        let job = limits
+            .bound(pool.executor().run(run, signal, admission))
+            .await?;
         meter.planned();
         let caps = ResultCaps {
             max_rows: profile.max_result_rows,
@@ -490,7 +503,7 @@ impl QueryService {
             limits,
             caps,
             Arc::clone(pool),
-            admission,
+            query_id,
             meter,
             Arc::clone(&self.ledger),
         ))

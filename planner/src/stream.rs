@@ -1,19 +1,23 @@
 //! The result stream a front end consumes: Arrow batches that stop on cancel or timeout.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use futures::{FutureExt, Stream};
 use tokio::time::Sleep;
-use tokio_util::sync::WaitForCancellationFutureOwned;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+use tollgate_catalog::Profile;
 
 use crate::error::{ErrorKind, Limit, PlannerError};
 use crate::executor::RunningJob;
 use crate::metering::{Outcome, QueryMeter, Receipt, UsageLedger, WireBytes, outcome_of};
-use crate::pool::{Admission, TenantPool};
+use crate::pool::TenantPool;
+use crate::service::duration_text;
 
 /// Why a query is stopped early, with what the client is told.
 pub(crate) struct Limits {
@@ -24,6 +28,33 @@ pub(crate) struct Limits {
 }
 
 impl Limits {
+    /// The limits of a statement of `profile`, stopped by `cancel` or after `timeout`.
+    pub fn new(cancel: &CancellationToken, profile: &Profile, timeout: Duration) -> Self {
+        Self {
+            cancelled: Box::pin(cancel.clone().cancelled_owned()),
+            deadline: Box::pin(tokio::time::sleep(timeout)),
+            timeout: duration_text(profile.statement_timeout),
+            profile: profile.name.clone(),
+        }
+    }
+
+    /// Awaits `work`, or ends with the error of the limit that fires first; `work` is
+    /// dropped then.
+    ///
+    /// # Errors
+    /// `work`'s error, [`PlannerError::Cancelled`] or [`PlannerError::Timeout`].
+    pub async fn bound<T>(
+        &mut self,
+        work: impl Future<Output = Result<T, PlannerError>>,
+    ) -> Result<T, PlannerError> {
+        let mut work = std::pin::pin!(work);
+        std::future::poll_fn(|cx| match self.poll_stop(cx) {
+            Some(error) => Poll::Ready(Err(error)),
+            None => work.as_mut().poll(cx),
+        })
+        .await
+    }
+
     /// Polls the cancel token and the deadline; `Some(error)` once either fired.
     pub fn poll_stop(&mut self, cx: &mut Context<'_>) -> Option<PlannerError> {
         if self.cancelled.poll_unpin(cx).is_ready() {
@@ -85,7 +116,7 @@ fn result_bytes(batch: &RecordBatch) -> u64 {
 /// adds the bytes it writes for the rows to [`QueryStream::wire_bytes`].
 ///
 /// # Cancellation
-/// Dropping the stream aborts the query on the executor and frees its memory; the query is
+/// Dropping the stream stops the query on the executor and frees its memory; the query is
 /// recorded as cancelled. Cancelling the query's token or reaching the profile's statement
 /// timeout ends the stream at once with [`PlannerError::Cancelled`] or
 /// [`PlannerError::Timeout`], and aborts the query.
@@ -95,7 +126,8 @@ pub struct QueryStream {
     limits: Limits,
     caps: ResultCaps,
     pool: Arc<TenantPool>,
-    admission: Option<Admission>,
+    /// The query's id in the tenant's list (its job holds the listing and the slot).
+    query_id: u64,
     meter: Option<QueryMeter>,
     wire: WireBytes,
     ledger: Arc<dyn UsageLedger>,
@@ -108,7 +140,7 @@ impl QueryStream {
         limits: Limits,
         caps: ResultCaps,
         pool: Arc<TenantPool>,
-        admission: Admission,
+        query_id: u64,
         meter: QueryMeter,
         ledger: Arc<dyn UsageLedger>,
     ) -> Self {
@@ -118,7 +150,7 @@ impl QueryStream {
             limits,
             caps,
             pool,
-            admission: Some(admission),
+            query_id,
             wire: meter.wire(),
             meter: Some(meter),
             ledger,
@@ -126,16 +158,23 @@ impl QueryStream {
         }
     }
 
-    /// Ends the stream with `error`: aborts the job, frees the query's slot and records it.
+    /// Ends the stream with `error`: stops the job (the query is listed as cancelling until
+    /// its work has ended and its slot is free) and records it.
     fn stop(&mut self, error: PlannerError) -> Poll<Option<Result<RecordBatch, PlannerError>>> {
-        self.job = None;
-        self.admission = None;
+        self.stop_job();
         if let Some(meter) = self.meter.take() {
             let (outcome, sqlstate) = outcome_of(&error);
             // The error is reported at once; the ledger keeps the record regardless.
             drop(self.ledger.submit(meter.finish(outcome, Some(sqlstate))));
         }
         Poll::Ready(Some(Err(error)))
+    }
+
+    /// Stops the job, if it still runs.
+    fn stop_job(&mut self) {
+        if self.job.take().is_some() {
+            self.pool.mark_cancelling(self.query_id);
+        }
     }
 
     /// The schema of every batch.
@@ -172,6 +211,7 @@ impl QueryStream {
 impl Drop for QueryStream {
     fn drop(&mut self) {
         // Dropped before its end: the client went away or stopped reading.
+        self.stop_job();
         if let Some(meter) = self.meter.take() {
             drop(
                 self.ledger.submit(
@@ -224,7 +264,6 @@ impl Stream for QueryStream {
             }
             Poll::Ready(None) => {
                 self.job = None;
-                self.admission = None;
                 if let Some(meter) = self.meter.take() {
                     self.committing = Some(self.ledger.submit(meter.finish(Outcome::Ok, None)));
                 }

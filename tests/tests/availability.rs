@@ -1,0 +1,197 @@
+//! No tenant can crash, stall or starve the gateway: statements too complex for the stack
+//! are refused, and a stopped query stops doing work within a second, whatever its plan.
+
+use std::time::{Duration, Instant};
+
+use tokio_postgres::NoTls;
+use tollgate_catalog::HumanDuration;
+use tollgate_tests::{TestGateway, message, sqlstate};
+
+/// The CPU time this process (the gateway and the test's idle client) used so far.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("read /proc/self/stat");
+    // The fields after the command name, which is in parentheses and may contain spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .expect("a stat line");
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks: u64 =
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    Duration::from_millis(ticks * 10)
+}
+
+/// Waits until the process is idle (under a fifth of a core over 200 ms); how long after
+/// `since` that was.
+async fn idle_after(since: Instant) -> Duration {
+    loop {
+        let (cpu, wall) = (cpu_time(), Instant::now());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let used = cpu_time().saturating_sub(cpu).as_secs_f64() / wall.elapsed().as_secs_f64();
+        if used < 0.2 {
+            return wall.duration_since(since);
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(30),
+            "still busy ({used:.2} cores) {:?} after the stop",
+            since.elapsed()
+        );
+    }
+}
+
+/// Asserts that acme's stopped query ended its work within a second of `stopped`: the
+/// process is idle again, `tollgate.queries` lists nothing, and a small query answers fast.
+async fn assert_stopped(gateway: &TestGateway, shape: &str, stopped: Instant) {
+    let idle = idle_after(stopped).await;
+    let acme = gateway.connect("acme").await;
+    let listed: i64 = acme
+        .query_one("SELECT count(*) FROM tollgate.queries", &[])
+        .await
+        .expect("tollgate.queries")
+        .get(0);
+    let asked = Instant::now();
+    acme.simple_query("SELECT 1").await.expect("a small query");
+    let answered = asked.elapsed();
+    println!("{shape}: idle {idle:?} after the stop, SELECT 1 in {answered:?}");
+    assert!(
+        idle <= Duration::from_millis(1_200),
+        "{shape}: busy for {idle:?}"
+    );
+    assert_eq!(listed, 0, "{shape}: still listed");
+    assert!(
+        answered < Duration::from_millis(500),
+        "{shape}: {answered:?}"
+    );
+}
+
+/// Plans that keep a tenant's cores busy far longer than the tests wait, each of a shape
+/// where work happens in a different place.
+const SHAPES: [(&str, &str); 6] = [
+    (
+        "nested-loop join whose filter rejects every pair",
+        "SELECT count(*) FROM tpch.lineitem a, tpch.lineitem b \
+         WHERE a.l_quantity + b.l_quantity > 1000",
+    ),
+    (
+        "hash join whose filter rejects every match",
+        "SELECT count(*) FROM tpch.lineitem a JOIN tpch.lineitem b \
+         ON a.l_quantity = b.l_quantity WHERE a.l_extendedprice + b.l_extendedprice < 0",
+    ),
+    (
+        "cross join under an aggregate",
+        "SELECT count(*) FROM tpch.lineitem a CROSS JOIN tpch.lineitem b",
+    ),
+    (
+        "aggregate over generate_series",
+        "SELECT sum(x) FROM generate_series(1, 1000000000000) t(x)",
+    ),
+    (
+        "sort of a generated series",
+        "SELECT x FROM generate_series(1, 1000000000000) t(x) ORDER BY x DESC LIMIT 1",
+    ),
+    (
+        "window function over a cross join",
+        "SELECT max(s) FROM (SELECT sum(a.l_quantity) OVER (PARTITION BY a.l_linenumber \
+         ORDER BY b.l_orderkey) AS s FROM tpch.lineitem a CROSS JOIN tpch.lineitem b) w",
+    ),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_plan_shape_stops_within_a_second_of_its_cancel() {
+    let gateway = TestGateway::start().await;
+    for (shape, sql) in SHAPES {
+        let (client, connection) = tokio_postgres::connect(&gateway.conninfo("acme"), NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(connection);
+        let cancel = client.cancel_token();
+        let running = tokio::spawn(async move { client.simple_query(sql).await.map(|_| ()) });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(!running.is_finished(), "{shape}: ended before its cancel");
+        let stopped = Instant::now();
+        cancel.cancel_query(NoTls).await.expect("CancelRequest");
+        let error = running.await.expect("task").expect_err("cancelled");
+        assert_eq!(sqlstate(&error), "57014", "{shape}: {}", message(&error));
+        assert_stopped(&gateway, shape, stopped).await;
+    }
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_plan_shape_stops_within_a_second_of_its_statement_timeout() {
+    let timeout = Duration::from_secs(1);
+    let gateway = TestGateway::start_with(|options| {
+        let m = options.profiles.get_mut("M").expect("profile M");
+        m.statement_timeout = HumanDuration(timeout);
+    })
+    .await;
+    let acme = gateway.connect("acme").await;
+    for (shape, sql) in SHAPES {
+        let sent = Instant::now();
+        let error = acme.simple_query(sql).await.expect_err("timed out");
+        assert_eq!(sqlstate(&error), "57014", "{shape}: {}", message(&error));
+        assert!(message(&error).contains("statement timeout"), "{shape}");
+        assert_stopped(&gateway, shape, sent + timeout).await;
+    }
+    gateway.stop().await;
+}
+
+/// Statements whose trees are thousands of levels deep: refused as too complex (54001) or
+/// answered, never a crash, while the other tenant keeps answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statements_too_deep_for_the_stack_are_refused_and_the_process_stays_up() {
+    let gateway = TestGateway::start().await;
+    let acme = gateway.connect("acme").await;
+    let globex = gateway.connect("globex").await;
+    let chained_ctes = {
+        let ctes: Vec<String> = (1..5_000)
+            .map(|i| format!("c{i} AS (SELECT x + 1 AS x FROM c{})", i - 1))
+            .collect();
+        format!(
+            "WITH c0 AS (SELECT 1 AS x), {} SELECT x FROM c4999",
+            ctes.join(", ")
+        )
+    };
+    let inputs = [
+        ("2,000 terms", format!("SELECT 1{}", "+1".repeat(1_999))),
+        (
+            "2,000 ANDed predicates",
+            format!("SELECT 1 WHERE true{}", " AND 1 = 1".repeat(2_000)),
+        ),
+        (
+            "1,500 UNION ALL branches",
+            format!(
+                "SELECT count(*) FROM (SELECT 1 AS x{}) u",
+                " UNION ALL SELECT 1".repeat(1_499)
+            ),
+        ),
+        ("5,000 chained CTEs", chained_ctes),
+        ("200,000 terms", format!("SELECT 1{}", "+1".repeat(199_999))),
+    ];
+    for (what, sql) in &inputs {
+        let sent = Instant::now();
+        let error = acme.simple_query(sql).await.expect_err(what);
+        assert_eq!(sqlstate(&error), "54001", "{what}: {}", message(&error));
+        assert!(message(&error).contains("too complex"), "{what}");
+        assert!(
+            sent.elapsed() < Duration::from_secs(5),
+            "{what}: {:?}",
+            sent.elapsed()
+        );
+        globex
+            .simple_query("SELECT count(*) FROM tpch.orders")
+            .await
+            .expect("the other tenant keeps answering");
+    }
+    // Within the bounds, deep statements are answered, over both protocols.
+    let sum = format!("SELECT 1{}", "+1".repeat(899));
+    let row = acme.query_one(&sum, &[]).await.expect("900 terms");
+    assert_eq!(row.get::<_, i64>(0), 900);
+    let unions = format!(
+        "SELECT count(*) FROM (SELECT 1 AS x{}) u",
+        " UNION ALL SELECT 1".repeat(499)
+    );
+    let row = acme.query_one(&unions, &[]).await.expect("500 branches");
+    assert_eq!(row.get::<_, i64>(0), 500);
+    gateway.stop().await;
+}
