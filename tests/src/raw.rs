@@ -39,6 +39,28 @@ pub enum Outcome {
     Closed,
 }
 
+/// The fields of an ErrorResponse that tests look at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorReport {
+    /// Severity (`S`; the gateway does not localize it): `ERROR`, `FATAL`, …
+    pub severity: String,
+    /// SQLSTATE (`C`).
+    pub code: String,
+    /// Message (`M`).
+    pub message: String,
+}
+
+/// What the server sent before it closed the connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sent {
+    /// An ErrorResponse.
+    Error(ErrorReport),
+    /// ReadyForQuery.
+    Ready,
+    /// Anything else.
+    Other,
+}
+
 /// A connection speaking the protocol by hand.
 pub struct RawSession {
     stream: TcpStream,
@@ -121,6 +143,23 @@ impl RawSession {
         }
     }
 
+    /// Reads everything the server sends until it closes the connection (a reset counts as a
+    /// close); panics on a message that does not parse.
+    pub async fn until_closed(&mut self) -> Vec<Sent> {
+        let mut sent = Vec::new();
+        loop {
+            match Message::parse(&mut self.read).expect("valid backend message") {
+                Some(Message::ErrorResponse(body)) => sent.push(Sent::Error(error_report(&body))),
+                Some(Message::ReadyForQuery(_)) => sent.push(Sent::Ready),
+                Some(_) => sent.push(Sent::Other),
+                None => match self.stream.read_buf(&mut self.read).await {
+                    Ok(0) | Err(_) => return sent,
+                    Ok(_) => {}
+                },
+            }
+        }
+    }
+
     /// Reads replies up to and including ReadyForQuery.
     pub async fn until_ready(&mut self) -> Vec<Reply> {
         let mut replies = Vec::new();
@@ -152,4 +191,24 @@ fn sqlstate(body: &postgres_protocol::message::backend::ErrorResponseBody) -> St
         }
     }
     String::new()
+}
+
+fn error_report(body: &postgres_protocol::message::backend::ErrorResponseBody) -> ErrorReport {
+    use fallible_iterator::FallibleIterator;
+    let mut report = ErrorReport {
+        severity: String::new(),
+        code: String::new(),
+        message: String::new(),
+    };
+    let mut fields = body.fields();
+    while let Ok(Some(field)) = fields.next() {
+        let value = String::from_utf8_lossy(field.value_bytes()).into_owned();
+        match field.type_() {
+            b'S' => report.severity = value,
+            b'C' => report.code = value,
+            b'M' => report.message = value,
+            _ => {}
+        }
+    }
+    report
 }

@@ -55,13 +55,20 @@ async fn a_message_length_that_lies_does_not_hang_or_crash() {
     message.put_slice(b"SELEC");
     session.send(&message).await;
     drop(session);
-    // Claims a length below the minimum.
+    // Claims a length below the minimum: refused as a protocol violation, never run.
     let mut session = RawSession::login(gateway.addr(), "acme", "acme").await;
     session.send(&[b'Q', 0, 0, 0, 1]).await;
-    // Answered (an error, a close, or an empty query) in bounded time, never a hang.
-    tokio::time::timeout(Duration::from_secs(10), session.outcome())
+    let outcome = tokio::time::timeout(Duration::from_secs(10), session.outcome())
         .await
         .expect("answered in time");
+    assert_eq!(outcome, Outcome::Error("08P01".to_owned()));
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(10), session.outcome())
+            .await
+            .expect("closed in time"),
+        Outcome::Closed,
+        "nothing follows the FATAL"
+    );
     still_serving(&gateway).await;
 }
 

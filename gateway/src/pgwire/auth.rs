@@ -268,7 +268,9 @@ impl StartupHandler for TollgateStartupHandler {
                     }
                 }
             }
-            _ => Ok(()),
+            // The frame reader lets only the two above through; should another get here,
+            // refuse it as PostgreSQL does rather than leave the client waiting.
+            _ => Err(fatal("08P01", "unexpected message during start-up")),
         }
     }
 }

@@ -2,9 +2,14 @@
 //!
 //! ```text
 //! TcpListener ── accept (TCP_NODELAY, connection limit) ── process_socket (TLS negotiation)
-//!    └─ per connection: TollgateStartupHandler (SCRAM) ─▶ TollgateQueryHandler (simple and
-//!       extended protocol) ─▶ QueryService ─▶ rows encoded from Arrow as the client reads
+//!    └─ per connection: frames checked for the phase (framing) ─▶ TollgateStartupHandler
+//!       (SCRAM) ─▶ TollgateQueryHandler (simple and extended protocol) ─▶ QueryService
+//!       ─▶ rows encoded from Arrow as the client reads
 //! ```
+//!
+//! The per-connection loop is ours ([`message_loop`]), not pgwire's `process_socket`: it
+//! checks every frame's type and length before pgwire decodes it, and closes right after a
+//! FATAL.
 //!
 //! Built on `pgwire` 0.42, whose authentication keeps per-connection state per connection.
 //! `datafusion-postgres` and its `arrow-pg` encoder pin pgwire 0.41 (two copies do not
@@ -17,7 +22,9 @@ mod copy;
 mod cursors;
 pub mod encode;
 pub mod errors;
+mod framing;
 mod handler;
+mod message_loop;
 mod params;
 mod settings;
 
@@ -144,7 +151,7 @@ impl PgServer {
                     tracing::debug!(%peer, "invalid length of startup packet; connection closed");
                     return;
                 }
-                if let Err(error) = pgwire::tokio::process_socket(socket, tls, handlers).await {
+                if let Err(error) = message_loop::process_socket(socket, tls, handlers).await {
                     tracing::debug!(%error, %peer, "connection ended with an error");
                 }
             });
