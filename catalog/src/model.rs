@@ -163,6 +163,12 @@ pub struct Profile {
     pub max_connections: usize,
     /// Athena workgroup of the tenant's queries on Athena datasets.
     pub athena_workgroup: Option<String>,
+    /// Row pairs a cross or nested-loop join may compare.
+    pub max_join_pairs: u64,
+    /// Rows a recursive query may produce.
+    pub max_recursive_rows: u64,
+    /// Largest value a query may build.
+    pub max_value_size: ByteSize,
 }
 
 /// A token bucket: `per_second` sustained, `burst` at once.
@@ -301,6 +307,9 @@ impl Catalog {
                     max_result_bytes: profile.max_result_bytes,
                     max_connections: profile.max_connections,
                     athena_workgroup: profile.athena_workgroup.clone(),
+                    max_join_pairs: profile.max_join_pairs,
+                    max_recursive_rows: profile.max_recursive_rows,
+                    max_value_size: profile.max_value_size,
                 }),
             );
         }

@@ -417,6 +417,15 @@ pub struct ProfileOptions {
     /// The Athena workgroup the tenant's queries on Athena datasets run in, so Athena's own
     /// per-query scan limit of that workgroup applies; absent means the source's.
     pub athena_workgroup: Option<String>,
+    /// Row pairs a cross or nested-loop join of one query may compare, estimated from its
+    /// inputs before it runs (54000 beyond).
+    pub max_join_pairs: u64,
+    /// Rows a recursive query (`WITH RECURSIVE`) may produce over all its iterations
+    /// (54000 beyond).
+    pub max_recursive_rows: u64,
+    /// Largest value one query may build (`repeat`, `lpad`, `range`, …); refused with
+    /// 54000 before it is built.
+    pub max_value_size: ByteSize,
 }
 
 impl Default for ProfileOptions {
@@ -436,6 +445,9 @@ impl Default for ProfileOptions {
             max_result_bytes: None,
             max_connections: 100,
             athena_workgroup: None,
+            max_join_pairs: 10_000_000_000,
+            max_recursive_rows: 1_000_000,
+            max_value_size: ByteSize(64 << 20),
         }
     }
 }

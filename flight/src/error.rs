@@ -46,7 +46,8 @@ pub fn grpc_code(kind: ErrorKind) -> Code {
         ErrorKind::OutOfMemory
         | ErrorKind::Busy
         | ErrorKind::RateLimited
-        | ErrorKind::ResultTooLarge => Code::ResourceExhausted,
+        | ErrorKind::ResultTooLarge
+        | ErrorKind::WorkTooLarge => Code::ResourceExhausted,
         ErrorKind::Cancelled => Code::Cancelled,
         ErrorKind::Timeout => Code::DeadlineExceeded,
         ErrorKind::StaleResult => Code::FailedPrecondition,

@@ -40,6 +40,9 @@ pub enum ErrorKind {
     RateLimited,
     /// A query's result passed the rows or bytes its profile allows.
     ResultTooLarge,
+    /// A query would do more work than its profile allows: compare more join pairs,
+    /// recurse into more rows, or build a larger value.
+    WorkTooLarge,
     /// The query was cancelled by the client.
     Cancelled,
     /// The statement ran longer than the profile allows.
@@ -56,7 +59,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, for front ends' mapping tests.
-    pub const ALL: [ErrorKind; 19] = [
+    pub const ALL: [ErrorKind; 20] = [
         Self::Syntax,
         Self::UndefinedTable,
         Self::UndefinedColumn,
@@ -71,6 +74,7 @@ impl ErrorKind {
         Self::Busy,
         Self::RateLimited,
         Self::ResultTooLarge,
+        Self::WorkTooLarge,
         Self::Cancelled,
         Self::Timeout,
         Self::StaleResult,
@@ -95,7 +99,7 @@ impl ErrorKind {
             Self::OutOfMemory => "53200",
             Self::Busy => "53300",
             Self::RateLimited => "53400",
-            Self::ResultTooLarge => "54000",
+            Self::ResultTooLarge | Self::WorkTooLarge => "54000",
             Self::Cancelled | Self::Timeout => "57014",
             Self::StaleResult => "55000",
             Self::Unavailable => "58000",
@@ -121,6 +125,12 @@ pub enum Limit {
     ResultRows,
     /// `max_result_bytes`.
     ResultBytes,
+    /// `max_join_pairs`.
+    JoinPairs,
+    /// `max_recursive_rows`.
+    RecursiveRows,
+    /// `max_value_size`.
+    ValueSize,
 }
 
 impl Limit {
@@ -131,6 +141,7 @@ impl Limit {
             Self::QueueFull | Self::QueueWait | Self::Connections => ErrorKind::Busy,
             Self::Memory => ErrorKind::OutOfMemory,
             Self::ResultRows | Self::ResultBytes => ErrorKind::ResultTooLarge,
+            Self::JoinPairs | Self::RecursiveRows | Self::ValueSize => ErrorKind::WorkTooLarge,
         }
     }
 }
@@ -267,8 +278,22 @@ impl PlannerError {
     }
 }
 
+impl PlannerError {
+    /// The planner's own error an engine error carries from inside a running plan (a
+    /// profile limit passed there), if it is one.
+    pub fn carried(error: &DataFusionError) -> Option<&PlannerError> {
+        match error.find_root() {
+            DataFusionError::External(inner) => inner.downcast_ref::<PlannerError>(),
+            _ => None,
+        }
+    }
+}
+
 /// Classifies an engine error by its root cause.
 fn classify(error: &DataFusionError) -> ErrorKind {
+    if let Some(carried) = PlannerError::carried(error) {
+        return carried.kind();
+    }
     if DatasetError::find(error).is_some() {
         return ErrorKind::Unavailable;
     }
@@ -324,6 +349,9 @@ fn classify_plan_message(message: &str) -> ErrorKind {
 
 /// The root message without DataFusion's stage prefixes ("Error during planning: …").
 fn engine_message(error: &DataFusionError) -> String {
+    if let Some(carried) = PlannerError::carried(error) {
+        return carried.client_message();
+    }
     if let Some(failure) = DatasetError::find(error) {
         return failure.to_string();
     }
@@ -392,7 +420,7 @@ mod tests {
                 | ErrorKind::Denied => "42",
                 ErrorKind::Unsupported => "0A",
                 ErrorKind::InvalidInput | ErrorKind::DivisionByZero => "22",
-                ErrorKind::TooComplex | ErrorKind::ResultTooLarge => "54",
+                ErrorKind::TooComplex | ErrorKind::ResultTooLarge | ErrorKind::WorkTooLarge => "54",
                 ErrorKind::OutOfMemory | ErrorKind::Busy | ErrorKind::RateLimited => "53",
                 ErrorKind::Cancelled | ErrorKind::Timeout => "57",
                 ErrorKind::StaleResult => "55",

@@ -45,7 +45,7 @@ use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, Partitioning,
-    PlanProperties,
+    PlanProperties, Statistics, StatisticsArgs, StatisticsContext,
 };
 use futures::StreamExt;
 
@@ -251,6 +251,19 @@ impl ExecutionPlan for GrantedScanExec {
                 "GrantedScanExec is a leaf and takes no children".to_owned(),
             ))
         }
+    }
+
+    /// The estimated row count of the grant's rows (after its filter), and nothing about
+    /// its columns: enough for the profile's bounds on join sizes, no more.
+    fn statistics_from_inputs(
+        &self,
+        _input_stats: &[Arc<Statistics>],
+        args: &StatisticsArgs,
+    ) -> Result<Arc<Statistics>> {
+        let inner = StatisticsContext::new().compute(self.inner.as_ref(), args)?;
+        let mut statistics = Statistics::new_unknown(&self.schema);
+        statistics.num_rows = inner.num_rows.to_inexact();
+        Ok(Arc::new(statistics))
     }
 
     fn execute(

@@ -63,6 +63,8 @@ mod system;
 pub mod tenant;
 mod unnest_from;
 mod usage;
+mod value_size;
+mod work_limits;
 
 pub use error::{ErrorKind, Limit, PlannerError};
 pub use service::{PlannedQuery, QueryContext, QueryService, ResultPart};

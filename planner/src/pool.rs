@@ -125,6 +125,11 @@ impl TenantPool {
         }
     }
 
+    /// The tenant's profile.
+    pub(crate) fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
     /// The executor the tenant's queries run on.
     pub(crate) fn executor(&self) -> &DedicatedExecutor {
         &self.executor
@@ -263,6 +268,18 @@ impl TenantPool {
                     .max_result_bytes
                     .map(|b| b.to_string())
                     .unwrap_or_default()
+            ),
+            Limit::JoinPairs => format!(
+                "a cross or nested-loop join comparing more than {} row pairs (max_join_pairs)",
+                profile.max_join_pairs
+            ),
+            Limit::RecursiveRows => format!(
+                "a recursive query producing more than {} rows (max_recursive_rows)",
+                profile.max_recursive_rows
+            ),
+            Limit::ValueSize => format!(
+                "a value larger than {} (max_value_size)",
+                profile.max_value_size
             ),
         };
         PlannerError::Limit {

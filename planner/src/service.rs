@@ -52,6 +52,7 @@ use crate::stores;
 use crate::stream::{Limits, QueryStream, ResultCaps};
 use crate::system;
 use crate::tenant::TenantSession;
+use crate::work_limits;
 
 /// Everything one query runs with: whose it is, where it came from and how to stop it.
 #[derive(Debug, Clone)]
@@ -469,8 +470,10 @@ impl QueryService {
         );
         let signal = StopSignal::default();
         let job_signal = signal.clone();
+        let job_pool = Arc::clone(pool);
         let run = async move {
             let physical = state.create_physical_plan(&plan).await?;
+            let physical = work_limits::bound_work(physical, &job_pool)?;
             let physical = stoppable::with_stop_checks(physical, &job_signal)?;
             let _ = physical_plan.set(Arc::clone(&physical));
             let context = state.task_ctx();

@@ -13,7 +13,10 @@ use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::metrics::MetricsSet;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
+use datafusion::physical_plan::{
+    ChildStats, DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, Statistics,
+    StatisticsArgs,
+};
 use futures::TryStreamExt;
 
 use crate::source_error::DatasetError;
@@ -104,6 +107,22 @@ impl ExecutionPlan for SourceScanExec {
             DatasetError::replace(error, |e| DatasetError::from_scan(&dataset, e))
         });
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, batches)))
+    }
+
+    fn child_stats_requests(&self, partition: Option<usize>) -> Vec<ChildStats> {
+        vec![ChildStats::At(partition)]
+    }
+
+    /// The scan's own estimates: this node passes its rows through.
+    fn statistics_from_inputs(
+        &self,
+        input_stats: &[Arc<Statistics>],
+        _args: &StatisticsArgs,
+    ) -> Result<Arc<Statistics>> {
+        Ok(input_stats.first().map_or_else(
+            || Arc::new(Statistics::new_unknown(&self.schema())),
+            Arc::clone,
+        ))
     }
 
     fn metrics(&self) -> Option<MetricsSet> {

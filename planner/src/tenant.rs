@@ -45,6 +45,7 @@ use crate::sources::SourceTables;
 use crate::sql_pushdown::SqlPushdown;
 use crate::system;
 use crate::usage;
+use crate::value_size;
 
 /// What `SELECT version()` answers: drivers parse the PostgreSQL version from it.
 pub const SERVER_VERSION: &str = "16.6";
@@ -217,6 +218,9 @@ impl TenantSession {
             context.register_udf(function);
         }
         context.register_udf(system::cancel_udf(&pool));
+        for function in value_size::bounded_functions(&context.state(), &pool) {
+            context.register_udf(function);
+        }
         usage::register(&context, &system_schema, ledger, &tenant.id).await?;
         Ok(Self {
             tenant,
