@@ -90,9 +90,9 @@ const SHAPES: [(&str, &str); 6] = [
         "SELECT x FROM generate_series(1, 1000000000000) t(x) ORDER BY x DESC LIMIT 1",
     ),
     (
-        "window function over a cross join",
-        "SELECT max(s) FROM (SELECT sum(a.l_quantity) OVER (PARTITION BY a.l_linenumber \
-         ORDER BY b.l_orderkey) AS s FROM tpch.lineitem a CROSS JOIN tpch.lineitem b) w",
+        "window function over a generated series",
+        "SELECT max(s) FROM (SELECT sum(x) OVER (ORDER BY x ROWS BETWEEN 100 PRECEDING \
+         AND CURRENT ROW) AS s FROM generate_series(1, 1000000000000) t(x)) w",
     ),
 ];
 
@@ -132,6 +132,25 @@ async fn every_plan_shape_stops_within_a_second_of_its_statement_timeout() {
         assert_eq!(sqlstate(&error), "57014", "{shape}: {}", message(&error));
         assert!(message(&error).contains("statement timeout"), "{shape}");
         assert_stopped(&gateway, shape, sent + timeout).await;
+    }
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_plan_shape_stops_within_a_second_of_its_client_leaving() {
+    let gateway = TestGateway::start().await;
+    for (shape, sql) in SHAPES {
+        let (client, connection) = tokio_postgres::connect(&gateway.conninfo("acme"), NoTls)
+            .await
+            .expect("connect");
+        let connection = tokio::spawn(connection);
+        let running = tokio::spawn(async move { client.simple_query(sql).await.map(|_| ()) });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let stopped = Instant::now();
+        // The socket closes with the connection's task.
+        connection.abort();
+        running.abort();
+        assert_stopped(&gateway, shape, stopped).await;
     }
     gateway.stop().await;
 }
@@ -193,5 +212,86 @@ async fn statements_too_deep_for_the_stack_are_refused_and_the_process_stays_up(
     );
     let row = acme.query_one(&unions, &[]).await.expect("500 branches");
     assert_eq!(row.get::<_, i64>(0), 500);
+    gateway.stop().await;
+}
+
+/// The profile's bounds on work refuse a statement at once (54000 naming the limit), not
+/// after the statement timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_beyond_the_profile_is_refused_before_or_while_it_is_built() {
+    let gateway = TestGateway::start_with(|options| {
+        let m = options.profiles.get_mut("M").expect("profile M");
+        m.max_join_pairs = 1_000_000;
+        m.max_recursive_rows = 1_000;
+        m.max_value_size = tollgate_catalog::ByteSize(16 << 20);
+    })
+    .await;
+    let acme = gateway.connect("acme").await;
+    let refused = [
+        (
+            "SELECT count(*) FROM tpch.lineitem a, tpch.lineitem b \
+             WHERE a.l_quantity + b.l_quantity > 1000",
+            "max_join_pairs",
+        ),
+        (
+            "SELECT count(*) FROM tpch.lineitem a CROSS JOIN tpch.lineitem b",
+            "max_join_pairs",
+        ),
+        (
+            "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) \
+             SELECT count(*) FROM r",
+            "max_recursive_rows",
+        ),
+        ("SELECT repeat('x', 1000000000)", "max_value_size"),
+        ("SELECT length(repeat('x', 2000000000))", "max_value_size"),
+        (
+            "SELECT length(repeat(r_name, 100000000)) FROM tpch.region",
+            "max_value_size",
+        ),
+        ("SELECT lpad('x', 2000000000)", "max_value_size"),
+        ("SELECT cardinality(range(1, 1000000000))", "max_value_size"),
+        (
+            "SELECT count(*) FROM (SELECT unnest(range(1, 1000000000000)))",
+            "max_value_size",
+        ),
+        ("SELECT array_repeat('x', 1000000000)", "max_value_size"),
+    ];
+    for (sql, limit) in refused {
+        let sent = Instant::now();
+        let error = acme.simple_query(sql).await.expect_err(sql);
+        let text = message(&error);
+        assert_eq!(sqlstate(&error), "54000", "{sql}: {text}");
+        assert!(
+            text.contains(limit) && text.contains("profile M"),
+            "{sql}: {text}"
+        );
+        assert!(
+            sent.elapsed() < Duration::from_secs(2),
+            "{sql}: {:?}",
+            sent.elapsed()
+        );
+    }
+    // Within the bounds, the same functions and shapes answer.
+    for (sql, expected) in [
+        ("SELECT repeat('ab', 3)", "ababab"),
+        ("SELECT length(lpad('x', 1000))", "1000"),
+        ("SELECT cardinality(range(1, 1001))", "1000"),
+        (
+            "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 500) \
+             SELECT count(*) FROM r",
+            "500",
+        ),
+        (
+            "SELECT count(*) FROM tpch.region a CROSS JOIN tpch.nation b",
+            "125",
+        ),
+    ] {
+        let rows = acme.simple_query(sql).await.expect(sql);
+        let value = rows.iter().find_map(|message| match message {
+            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+            _ => None,
+        });
+        assert_eq!(value.as_deref(), Some(expected), "{sql}");
+    }
     gateway.stop().await;
 }

@@ -34,6 +34,7 @@ use tokio_util::codec::Framed;
 
 use super::errors::{fatal, user_error};
 use super::framing::{self, FrameError, FrameReader, Phase};
+use super::peer::PeerWatch;
 
 /// How long a client has from connecting to being authenticated, as pgwire's start-up timeout.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -51,6 +52,10 @@ where
     H: PgWireServerHandlers,
 {
     let startup_deadline = Instant::now() + STARTUP_TIMEOUT;
+    // Without it a statement still runs to its end after its client left.
+    let peer = PeerWatch::new(&tcp)
+        .inspect_err(|error| tracing::warn!(%error, "cannot watch a client's socket"))
+        .ok();
     let Ok(negotiated) = tokio::time::timeout_at(startup_deadline, negotiate_tls(tcp, tls)).await
     else {
         return Ok(());
@@ -113,7 +118,7 @@ where
         // Unwind safety: a panicking handler's state for this connection is not used again
         // before login (the connection ends); after login it is the statement's state, which
         // the next statement replaces, as PostgreSQL carries on after an ERROR.
-        let dispatched = AssertUnwindSafe(process_message(
+        let dispatch = AssertUnwindSafe(process_message(
             message,
             &mut socket,
             Arc::clone(&startup_handler),
@@ -122,8 +127,16 @@ where
             Arc::clone(&copy_handler),
             Arc::clone(&cancel_handler),
         ))
-        .catch_unwind()
-        .await;
+        .catch_unwind();
+        // A client that leaves while its statement runs: dropping the dispatch drops the
+        // statement's stream, which stops its query.
+        let dispatched = match (&peer, phase) {
+            (Some(peer), Phase::Ready) => tokio::select! {
+                dispatched = dispatch => dispatched,
+                () = peer.gone() => return Ok(()),
+            },
+            _ => dispatch.await,
+        };
         let result = dispatched.unwrap_or_else(|panic| {
             tracing::error!(
                 peer = %socket.socket_addr(),

@@ -26,6 +26,7 @@ mod framing;
 mod handler;
 mod message_loop;
 mod params;
+mod peer;
 mod settings;
 
 use std::net::SocketAddr;
