@@ -498,6 +498,37 @@ async fn start_endless(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_flight_info_stops_a_join_that_rejects_every_pair_within_a_second() {
+    let gateway = TestGateway::start().await;
+    let mut client = login(&gateway, "acme").await;
+    let info = client
+        .execute(
+            "SELECT count(*) FROM tpch.lineitem a, tpch.lineitem b \
+             WHERE a.l_quantity + b.l_quantity > 1000"
+                .to_owned(),
+            None,
+        )
+        .await
+        .expect("flight info");
+    let ticket = info.endpoint[0].ticket.clone().expect("ticket");
+    let mut reader = client.clone();
+    let running = tokio::spawn(async move { fetch(&mut reader, &ticket).await });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let stopped = Instant::now();
+    let status = cancel_flight_info(&mut client, &info)
+        .await
+        .expect("cancel");
+    assert_eq!(status, CancelStatus::Cancelled);
+    let error = running.await.expect("reader").expect_err("cancelled");
+    assert_eq!(code(&error), Code::Cancelled, "{error}");
+    let idle = tollgate_tests::cpu::idle_after(stopped).await;
+    assert!(idle <= Duration::from_millis(1_200), "busy for {idle:?}");
+    let pg = gateway.connect("acme").await;
+    assert_eq!(listed_queries(&pg).await, 0);
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_flight_info_stops_the_query() {
     let gateway = TestGateway::start().await;
     let mut client = login(&gateway, "acme").await;

@@ -5,10 +5,16 @@
 //!                                                  ├──▶ tollgate serve ([engine] isolation)
 //!  heavy: 4 loops of TPC-H Q1 → Q18 → Q21 ─────────┘
 //!
-//!  (i)   light alone                  isolation on   ┐ one gateway process
-//!  (iii) light + heavy                isolation on   ┘
+//!  (i)   light alone                  isolation on   ┐
+//!  (iii) light + heavy                isolation on   │ one gateway process
+//!  (iv)  light + heavy's joins, each cancelled       │
+//!        300 ms after it started      isolation on   ┘
 //!  (ii)  light + heavy                isolation off    another process, second configuration
 //! ```
+//!
+//! Phase (iv) shows what a cancelled query leaves behind: heavy starts a join whose filter
+//! rejects every pair (minutes of work), cancels it, and starts the next; if cancelled work
+//! kept running, heavy's threads would pile up with it and light would wait.
 //!
 //! Light's send times are fixed in advance and its latency is measured from the scheduled
 //! time, on enough connections that a slow answer never holds back the next send: a stalled
@@ -44,6 +50,11 @@ const LIGHT_CONNECTIONS: usize = 16;
 const HEAVY_LOOPS: usize = 4;
 /// Heavy runs this long before light's schedule starts, so its queries are under way.
 const SETTLE: Duration = Duration::from_secs(1);
+/// How long each of heavy's cancelled joins runs before its CancelRequest.
+const CANCEL_AFTER: Duration = Duration::from_millis(300);
+/// A join whose filter rejects every pair: far more work than [`CANCEL_AFTER`].
+const REJECTING_JOIN: &str = "SELECT count(*) FROM tpch.lineitem a, tpch.lineitem b \
+                              WHERE a.l_quantity + b.l_quantity > 1000";
 /// Largest latency the histogram tells apart (longer ones are recorded as this).
 const HIGHEST_MICROS: u64 = 3_600_000_000;
 
@@ -105,17 +116,19 @@ pub async fn measure(
     let shared = fixture.write_config("b4-isolation-off", &config(fixture, false)?)?;
 
     let server = fixture.spawn_server_with(&isolated, placement)?;
-    let alone = run_phase(&server, phase, false).await?;
-    let on = run_phase(&server, phase, true).await?;
+    let alone = run_phase(&server, phase, None).await?;
+    let on = run_phase(&server, phase, Some(Heavy::Queries)).await?;
+    let cancelled = run_phase(&server, phase, Some(Heavy::CancelledJoins)).await?;
     drop(server);
     let server = fixture.spawn_server_with(&shared, placement)?;
-    let off = run_phase(&server, phase, true).await?;
+    let off = run_phase(&server, phase, Some(Heavy::Queries)).await?;
     drop(server);
 
     for (label, (light, heavy)) in [
         ("alone", &alone),
         ("isolation off", &off),
         ("isolation on", &on),
+        ("joins cancelled, isolation on", &cancelled),
     ] {
         let light_label = match heavy {
             Some(_) => format!("with heavy, {label}"),
@@ -150,13 +163,22 @@ pub async fn measure(
     }
     let p99 = |(light, _): &Phase| light.value_at_quantile(0.99) as f64;
     for (label, with_heavy, goal) in [
-        ("on", &on, "≤ 1.5"),
-        ("off", &off, "— (what isolation saves)"),
+        ("with heavy, isolation on", &on, "≤ 1.5"),
+        (
+            "with heavy, isolation off",
+            &off,
+            "— (what isolation saves)",
+        ),
+        (
+            "while heavy's joins are cancelled, isolation on",
+            &cancelled,
+            "≤ 1.5",
+        ),
     ] {
         report.ratio(Ratio {
             id: "B4",
             placement: placement.name(),
-            name: format!("light p99: with heavy, isolation {label} ÷ alone"),
+            name: format!("light p99: {label} ÷ alone"),
             numerator: p99(with_heavy),
             denominator: p99(&alone),
             goal,
@@ -201,6 +223,8 @@ fn config(fixture: &Fixture, isolation: bool) -> Result<TollgateOptions, String>
             max_concurrent_queries: 2,
             queue_length: 4 * HEAVY_LOOPS,
             max_queue_wait: ten_minutes,
+            // Its cancelled joins must start, not be refused for their size.
+            max_join_pairs: u64::MAX,
             ..ProfileOptions::default()
         },
     );
@@ -237,9 +261,23 @@ fn config(fixture: &Fixture, isolation: bool) -> Result<TollgateOptions, String>
     Ok(options)
 }
 
+/// What heavy does beside light.
+#[derive(Debug, Clone, Copy)]
+enum Heavy {
+    /// TPC-H queries, back to back.
+    Queries,
+    /// Joins that reject every pair, each cancelled [`CANCEL_AFTER`] after it started.
+    CancelledJoins,
+}
+
 /// One phase: light's open loop for `phase`, with heavy's loops running throughout if
-/// `with_heavy`.
-async fn run_phase(server: &Server, phase: Duration, with_heavy: bool) -> Result<Phase, String> {
+/// `heavy` says what they run.
+async fn run_phase(
+    server: &Server,
+    phase: Duration,
+    heavy_work: Option<Heavy>,
+) -> Result<Phase, String> {
+    let with_heavy = heavy_work.is_some();
     let mut light = Vec::with_capacity(LIGHT_CONNECTIONS);
     for i in 0..LIGHT_CONNECTIONS {
         let client = connect(server, "light").await?;
@@ -252,7 +290,14 @@ async fn run_phase(server: &Server, phase: Duration, with_heavy: bool) -> Result
     if with_heavy {
         for first in 0..HEAVY_LOOPS {
             let client = connect(server, "heavy").await?;
-            heavy.spawn(heavy_loop(client, first, stop.clone()));
+            match heavy_work {
+                Some(Heavy::CancelledJoins) => {
+                    heavy.spawn(cancel_loop(client, stop.clone()));
+                }
+                _ => {
+                    heavy.spawn(heavy_loop(client, first, stop.clone()));
+                }
+            }
         }
         tokio::time::sleep(SETTLE).await;
     }
@@ -363,6 +408,35 @@ async fn heavy_loop(client: Client, first: usize, stop: CancellationToken) -> He
                     }
                 }
             },
+        }
+    }
+    count
+}
+
+/// Starts [`REJECTING_JOIN`], cancels it after [`CANCEL_AFTER`], and again, until `stop`;
+/// a join cancelled as asked counts as completed.
+async fn cancel_loop(client: Client, stop: CancellationToken) -> HeavyCount {
+    let client = Arc::new(client);
+    let mut count = HeavyCount::default();
+    while !stop.is_cancelled() {
+        let running = {
+            let client = Arc::clone(&client);
+            tokio::spawn(async move { client.simple_query(REJECTING_JOIN).await })
+        };
+        tokio::time::sleep(CANCEL_AFTER).await;
+        let cancelled = client.cancel_token().cancel_query(NoTls).await.is_ok();
+        let outcome = running.await;
+        let stopped_as_asked = matches!(
+            &outcome,
+            Ok(Err(error)) if error.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED)
+        );
+        if cancelled && stopped_as_asked {
+            count.completed += 1;
+        } else {
+            if count.failed == 0 {
+                eprintln!("bench: B4 cancelled join: {outcome:?}");
+            }
+            count.failed += 1;
         }
     }
     count
