@@ -126,6 +126,18 @@ impl TestGateway {
         Ok(client)
     }
 
+    /// Asserts that the gateway still logs a tenant in and answers a query.
+    ///
+    /// # Panics
+    /// If it does not.
+    pub async fn assert_serving(&self) {
+        self.connect("acme")
+            .await
+            .simple_query("SELECT 1")
+            .await
+            .expect("the server keeps serving");
+    }
+
     /// Stops the gateway.
     pub async fn stop(mut self) {
         if let Some(running) = self.running.take() {

@@ -9,14 +9,6 @@ use tokio::io::AsyncWriteExt;
 use tollgate_tests::raw::{Outcome, RawSession, Reply};
 use tollgate_tests::{TestGateway, sqlstate};
 
-async fn still_serving(gateway: &TestGateway) {
-    let client = gateway.connect("acme").await;
-    client
-        .simple_query("SELECT 1")
-        .await
-        .expect("the server keeps serving");
-}
-
 #[tokio::test]
 async fn malformed_startup_packets_are_refused() {
     let gateway = TestGateway::start().await;
@@ -41,7 +33,7 @@ async fn malformed_startup_packets_are_refused() {
             .expect("answered in time"),
         Outcome::Ready
     );
-    still_serving(&gateway).await;
+    gateway.assert_serving().await;
 }
 
 #[tokio::test]
@@ -69,7 +61,7 @@ async fn a_message_length_that_lies_does_not_hang_or_crash() {
         Outcome::Closed,
         "nothing follows the FATAL"
     );
-    still_serving(&gateway).await;
+    gateway.assert_serving().await;
 }
 
 #[tokio::test]
@@ -173,7 +165,7 @@ async fn bind_errors_and_dropped_portals_are_reported() {
             .any(|r| matches!(r, Reply::Row(_) | Reply::Error(_))),
         "{replies:?}"
     );
-    still_serving(&gateway).await;
+    gateway.assert_serving().await;
 }
 
 #[tokio::test]
@@ -196,5 +188,5 @@ async fn a_client_that_disconnects_mid_result_is_cleaned_up() {
         .await
         .expect("connect");
     stream.shutdown().await.expect("half-closed before startup");
-    still_serving(&gateway).await;
+    gateway.assert_serving().await;
 }

@@ -475,25 +475,33 @@ async fn prepared_statements_bind_parameters() {
     gateway.stop().await;
 }
 
-/// Starts a query with minutes of work (in small steps that each yield) and reads its one
-/// endpoint in a task; returns once it runs.
-async fn start_endless(
-    client: &mut Client,
-) -> (
+/// A query being read in a task: its FlightInfo and the reader.
+type Running = (
     FlightInfo,
     tokio::task::JoinHandle<Result<Vec<RecordBatch>, FlightError>>,
-) {
+);
+
+/// Starts a query with minutes of work (in small steps that each yield) and reads its one
+/// endpoint in a task; returns once it runs.
+async fn start_endless(client: &mut Client) -> Running {
+    start_reading(
+        client,
+        "SELECT count(*) FROM generate_series(1, 100000000000)",
+        Duration::from_millis(500),
+    )
+    .await
+}
+
+/// Starts `sql` and reads its one endpoint in a task; returns after `under_way`.
+async fn start_reading(client: &mut Client, sql: &str, under_way: Duration) -> Running {
     let info = client
-        .execute(
-            "SELECT count(*) FROM generate_series(1, 100000000000)".to_owned(),
-            None,
-        )
+        .execute(sql.to_owned(), None)
         .await
         .expect("flight info");
     let ticket = info.endpoint[0].ticket.clone().expect("ticket");
     let mut reader = client.clone();
     let running = tokio::spawn(async move { fetch(&mut reader, &ticket).await });
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(under_way).await;
     (info, running)
 }
 
@@ -501,19 +509,13 @@ async fn start_endless(
 async fn cancel_flight_info_stops_a_join_that_rejects_every_pair_within_a_second() {
     let gateway = TestGateway::start().await;
     let mut client = login(&gateway, "acme").await;
-    let info = client
-        .execute(
-            "SELECT count(*) FROM tpch.lineitem a, tpch.lineitem b \
-             WHERE a.l_quantity + b.l_quantity > 1000"
-                .to_owned(),
-            None,
-        )
-        .await
-        .expect("flight info");
-    let ticket = info.endpoint[0].ticket.clone().expect("ticket");
-    let mut reader = client.clone();
-    let running = tokio::spawn(async move { fetch(&mut reader, &ticket).await });
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (info, running) = start_reading(
+        &mut client,
+        "SELECT count(*) FROM tpch.lineitem a, tpch.lineitem b \
+         WHERE a.l_quantity + b.l_quantity > 1000",
+        Duration::from_secs(1),
+    )
+    .await;
     let stopped = Instant::now();
     let status = cancel_flight_info(&mut client, &info)
         .await

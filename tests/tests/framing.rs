@@ -14,14 +14,6 @@ use tollgate_tests::raw::{ErrorReport, RawSession, Sent};
 /// How long the gateway may take to answer and close.
 const AT_ONCE: Duration = Duration::from_secs(2);
 
-async fn still_serving(gateway: &TestGateway) {
-    let client = gateway.connect("acme").await;
-    client
-        .simple_query("SELECT 1")
-        .await
-        .expect("the server keeps serving");
-}
-
 /// Reads until the server closes, and asserts that the last thing it sent is one FATAL,
 /// with nothing after it.
 async fn fatal_then_closed(session: &mut RawSession) -> ErrorReport {
@@ -76,7 +68,7 @@ async fn query_lengths_below_the_minimum_end_the_connection() {
             "{report:?}"
         );
     }
-    still_serving(&gateway).await;
+    gateway.assert_serving().await;
 }
 
 #[tokio::test]
@@ -97,7 +89,7 @@ async fn lengths_above_the_type_maximum_end_the_connection_without_waiting_for_t
         let report = fatal_then_closed(&mut session).await;
         assert_eq!(report.code, "08P01", "{report:?}");
     }
-    still_serving(&gateway).await;
+    gateway.assert_serving().await;
 }
 
 #[tokio::test]
@@ -113,7 +105,7 @@ async fn a_query_during_the_scram_exchange_ends_the_connection() {
         report.message, "expected SASL response, got message type 81",
         "{report:?}"
     );
-    still_serving(&gateway).await;
+    gateway.assert_serving().await;
 }
 
 #[tokio::test]
@@ -136,7 +128,7 @@ async fn unsolicited_password_messages_end_the_connection() {
     let report = fatal_then_closed(&mut session).await;
     assert_eq!(report.code, "08P01", "{report:?}");
     assert_eq!(report.message, "invalid frontend message type 112");
-    still_serving(&gateway).await;
+    gateway.assert_serving().await;
 }
 
 #[tokio::test]
@@ -169,7 +161,7 @@ async fn nothing_follows_a_fatal_at_start_up() {
     session.send(&buf).await;
     let report = fatal_then_closed(&mut session).await;
     assert_eq!(report.code, "28P01", "{report:?}");
-    still_serving(&gateway).await;
+    gateway.assert_serving().await;
 }
 
 #[tokio::test]
@@ -180,5 +172,5 @@ async fn unknown_message_types_end_the_connection() {
     let report = fatal_then_closed(&mut session).await;
     assert_eq!(report.code, "08P01", "{report:?}");
     assert_eq!(report.message, "invalid frontend message type 122");
-    still_serving(&gateway).await;
+    gateway.assert_serving().await;
 }
