@@ -33,6 +33,7 @@ mod leakproof;
 mod like_escape;
 mod listing_cache;
 pub mod metering;
+mod only_child;
 mod output_names;
 mod panics;
 mod parameters;

@@ -8,7 +8,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-use datafusion::error::{DataFusionError, Result};
+use datafusion::error::Result;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::metrics::MetricsSet;
@@ -19,6 +19,7 @@ use datafusion::physical_plan::{
 };
 use futures::TryStreamExt;
 
+use crate::only_child::only_child;
 use crate::source_error::DatasetError;
 
 /// A source scan of one dataset, reporting its failures by the dataset's id.
@@ -80,17 +81,12 @@ impl ExecutionPlan for SourceScanExec {
 
     fn with_new_children(
         self: Arc<Self>,
-        mut children: Vec<Arc<dyn ExecutionPlan>>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        match (children.pop(), children.is_empty()) {
-            (Some(scan), true) => Ok(Arc::new(Self {
-                dataset: self.dataset.clone(),
-                scan,
-            })),
-            _ => Err(DataFusionError::Internal(
-                "SourceScanExec takes exactly one child".to_owned(),
-            )),
-        }
+        Ok(Arc::new(Self {
+            dataset: self.dataset.clone(),
+            scan: only_child(children, "SourceScanExec")?,
+        }))
     }
 
     fn execute(

@@ -36,6 +36,8 @@ use datafusion::physical_plan::joins::{
     HashJoinExec, NestedLoopJoinExec, NestedLoopJoinExecBuilder, SortMergeJoinExec,
 };
 
+use crate::only_child::only_child;
+
 /// Raised when a query is stopped; read by the checks in its running plan.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct StopSignal(Arc<AtomicBool>);
@@ -167,17 +169,12 @@ impl PhysicalExpr for StopCheck {
 
     fn with_new_children(
         self: Arc<Self>,
-        mut children: Vec<Arc<dyn PhysicalExpr>>,
+        children: Vec<Arc<dyn PhysicalExpr>>,
     ) -> Result<Arc<dyn PhysicalExpr>> {
-        match (children.pop(), children.is_empty()) {
-            (Some(inner), true) => Ok(Arc::new(Self {
-                inner,
-                signal: self.signal.clone(),
-            })),
-            _ => Err(DataFusionError::Internal(
-                "a stop check wraps exactly one expression".to_owned(),
-            )),
-        }
+        Ok(Arc::new(Self {
+            inner: only_child(children, "StopCheck")?,
+            signal: self.signal.clone(),
+        }))
     }
 
     fn fmt_sql(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -28,6 +28,7 @@ use datafusion::physical_plan::{
 use futures::StreamExt;
 
 use crate::error::Limit;
+use crate::only_child::only_child;
 use crate::pool::TenantPool;
 
 /// The engine error that carries `pool`'s refusal for `limit`.
@@ -123,17 +124,12 @@ impl ExecutionPlan for RecursiveRowCap {
 
     fn with_new_children(
         self: Arc<Self>,
-        mut children: Vec<Arc<dyn ExecutionPlan>>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        match (children.pop(), children.is_empty()) {
-            (Some(input), true) => Ok(Arc::new(Self {
-                input,
-                pool: Arc::clone(&self.pool),
-            })),
-            _ => Err(DataFusionError::Internal(
-                "RecursiveRowCap takes exactly one child".to_owned(),
-            )),
-        }
+        Ok(Arc::new(Self {
+            input: only_child(children, "RecursiveRowCap")?,
+            pool: Arc::clone(&self.pool),
+        }))
     }
 
     fn execute(
