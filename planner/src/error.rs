@@ -4,8 +4,8 @@ use datafusion::arrow::error::ArrowError;
 use datafusion::error::DataFusionError;
 use datafusion::sql::sqlparser::parser::ParserError;
 
-use crate::session_parameters::ParameterRefused;
-use crate::source_error::DatasetError;
+use crate::session::session_parameters::ParameterRefused;
+use crate::sources::source_error::DatasetError;
 
 /// What went wrong, in terms a front end can translate to SQLSTATE, gRPC or HTTP codes.
 ///

@@ -1,75 +1,45 @@
 //! Tollgate's engine: from (principal, SQL) to a stream of Arrow batches.
 //!
-//! The crate owns everything between a front end and the data: each tenant's scoped
-//! DataFusion session ([`tenant`]), the views its grants become ([`granted_view`]), the SQL
-//! policy ([`policy`]), the sources datasets are read from ([`sources`]) and the one
-//! protocol-neutral service front ends call ([`QueryService`]). It knows no wire protocol.
+//! The crate owns everything between a front end and the data, in folders that import only
+//! the folders below them:
 //!
 //! ```text
-//! QueryService::parse ─▶ front end answers SET/SHOW/BEGIN ─▶ QueryService::plan (policy,
-//! tenant catalog) ─▶ QueryService::execute ─▶ QueryStream (cancel + statement timeout)
-//!                                                 └─▶ usage record, durable before the end
+//! service/    the engine API front ends call: QueryService, QueryContext, QueryStream
+//!   ─▶ session/    a tenant's scoped session, the SQL policy, its `tollgate` schema
+//!   ─▶ metering/   one usage record per execution, the ledger contract
+//!   ─▶ grants/     grants as views with a security barrier, pushdown over them
+//!   ─▶ sources/    object stores, replicas, Athena: where datasets' rows come from
+//!   ─▶ resources/  pools, executors, bounds on work, stopping work
+//!   ─▶ pg_compat/  PostgreSQL's dialect, functions and catalogs
 //! ```
 //!
-//! Every execution, whatever its outcome, leaves one record in the usage ledger
-//! ([`metering`]); tenants read their own in `tollgate.usage` ([`usage`]).
+//! A query: `QueryService::parse` ─▶ the front end answers SET/SHOW/BEGIN ─▶
+//! `QueryService::plan` (policy, tenant catalog) ─▶ `QueryService::execute` ─▶
+//! [`QueryStream`] (cancel + statement timeout) ─▶ usage record, durable before the end.
+//! It knows no wire protocol.
+//!
+//! Public modules: [`error`], [`metering`], and re-exported from their folders
+//! [`granted_view`], [`information_schema`], [`complexity`], [`pool`], [`policy`],
+//! [`session_parameters`], [`tenant`], [`source_error`].
 
-mod array_parameters;
-mod athena;
-mod catalog_lookups;
-mod catalog_operators;
-mod catalog_subqueries;
-mod catalog_types;
-pub mod complexity;
-mod cooperative;
 pub mod error;
-mod executor;
-mod expand_array;
-mod format_function;
-mod generate_subscripts;
-pub mod granted_view;
-pub mod information_schema;
-mod leakproof;
-mod like_escape;
-mod listing_cache;
+mod grants;
 pub mod metering;
-mod only_child;
-mod output_names;
-mod panics;
-mod parameters;
-mod partitions;
-mod pg_catalog_overlay;
-mod pg_functions;
-pub mod policy;
-pub mod pool;
-mod postgres_table;
-mod pushdown;
-mod regclass_names;
-mod regproc;
-mod remote_scan;
-mod replicas;
-mod roles;
+mod pg_compat;
+mod resources;
 mod service;
-pub mod session_parameters;
-pub mod source_error;
-mod source_scan;
+mod session;
 mod sources;
-mod sql_calls;
-mod sql_endpoint;
-mod sql_pushdown;
-mod stoppable;
-mod stores;
-mod stream;
-mod system;
-pub mod tenant;
-mod unnest_from;
-mod usage;
-mod value_size;
-mod work_limits;
+
+pub use grants::granted_view;
+pub use pg_compat::information_schema;
+pub use resources::{complexity, pool};
+pub use session::{policy, session_parameters, tenant};
+pub use sources::source_error;
 
 pub use error::{ErrorKind, Limit, PlannerError};
+pub use service::stream::QueryStream;
 pub use service::{PlannedQuery, QueryContext, QueryService, ResultPart};
-pub use stream::QueryStream;
 pub use tenant::{TenantSession, TenantTable};
 
 /// Re-exported so front ends name the same engine types.

@@ -13,7 +13,7 @@ use super::memory::QueryMemoryPool;
 use super::record::{DatasetUsage, Outcome, Protocol, UsageRecord, sql_hash};
 use super::scan::ScanMeter;
 use crate::error::PlannerError;
-use crate::granted_view::GrantedScanExec;
+use crate::grants::granted_view::GrantedScanExec;
 
 const GIB: f64 = (1u64 << 30) as f64;
 

@@ -1,0 +1,8 @@
+//! Grants as views: what a tenant's names resolve to.
+//!
+//! `granted_view` turns a grant into a table with a security barrier (`GrantedScanExec`);
+//! `sql_pushdown` runs joins and aggregates over datasets of one SQL endpoint there, grants'
+//! filters included.
+
+pub mod granted_view;
+pub(crate) mod sql_pushdown;

@@ -1,0 +1,11 @@
+//! PostgreSQL's dialect and catalogs, for the clients that expect them.
+//!
+//! `rewrite` holds the compatibility rules applied to statements (one rule a file), `functions`
+//! the PostgreSQL functions the engine lacks, `pg_catalog_overlay` the `pg_catalog` tables
+//! drivers read, and `information_schema` the scoped `information_schema`. It is the bottom of
+//! the crate: it uses no other folder.
+
+pub(crate) mod functions;
+pub mod information_schema;
+pub(crate) mod pg_catalog_overlay;
+pub(crate) mod rewrite;

@@ -1,0 +1,665 @@
+//! The engine API: one protocol-neutral service every front end calls.
+//!
+//! ```text
+//! front end ── parse(sql) ──▶ statements ── (session chatter answered by the front end)
+//!           ── plan(ctx, statement) ──▶ PlannedQuery { schema, parameter types }
+//!           ── execute(ctx, planned, params) ──▶ QueryStream of Arrow batches
+//! ```
+//!
+//! Authorization lives here once: the [`QueryContext`] names a tenant session whose catalog
+//! holds only that tenant's views; the policy admits only reads; limits (statement timeout,
+//! memory) come from the tenant's profile.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::common::ScalarValue;
+use datafusion::datasource::listing::ListingTableUrl;
+use datafusion::execution::object_store::ObjectStoreRegistry;
+use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::execution::{FunctionRegistry, SessionState, SessionStateBuilder};
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::Statement as PlanStatement;
+use datafusion::physical_plan::execute_stream;
+use datafusion::sql::parser::Statement as EngineStatement;
+use datafusion::sql::sqlparser::ast::{DataType as SqlDataType, Ident, Statement};
+use tokio_util::sync::CancellationToken;
+use tollgate_catalog::{Catalog, DatasetLocation, Principal};
+use uuid::Uuid;
+
+use crate::error::PlannerError;
+use crate::metering::{
+    ClientInfo, DatasetPaths, Execution, MeteredRegistry, Prices, QueryMemoryPool, QueryMeter,
+    ScanMeter, UsageLedger, failed_record, outcome_of,
+};
+use crate::resources::complexity;
+use crate::resources::executor::DedicatedExecutor;
+use crate::resources::panics;
+use crate::resources::pool::TenantPool;
+use crate::resources::stoppable::{self, StopSignal};
+use crate::resources::work_limits;
+use crate::service::parameters;
+use crate::service::partitions;
+use crate::service::stream::{Limits, QueryStream, ResultCaps};
+use crate::session::policy::SqlPolicy;
+use crate::session::roles::session_user_udf;
+use crate::session::session_parameters::{
+    NoParameters, SessionParameters, current_setting_udf, set_config_udf,
+};
+use crate::session::system;
+use crate::session::tenant::TenantSession;
+use crate::sources::stores;
+use crate::sources::tables::SourceTables;
+
+/// Everything one query runs with: whose it is, where it came from and how to stop it.
+#[derive(Debug, Clone)]
+pub struct QueryContext {
+    session: Arc<TenantSession>,
+    principal: Arc<Principal>,
+    cancel: CancellationToken,
+    settings: Arc<dyn SessionParameters>,
+    client: Arc<ClientInfo>,
+    query_id: Option<Uuid>,
+    declared_parameters: Vec<Option<SqlDataType>>,
+}
+
+impl QueryContext {
+    /// A context for one query of `principal` in `session`, sent by `client`, stopped when
+    /// `cancel` fires.
+    pub fn new(
+        session: Arc<TenantSession>,
+        principal: Arc<Principal>,
+        cancel: CancellationToken,
+        client: Arc<ClientInfo>,
+    ) -> Self {
+        Self {
+            session,
+            principal,
+            cancel,
+            settings: Arc::new(NoParameters),
+            client,
+            query_id: None,
+            declared_parameters: Vec::new(),
+        }
+    }
+
+    /// The types the client declared for parameters `$1..$n` (`None`: left to the engine),
+    /// as a Parse message does. Planning takes them as given, as `PREPARE name (types)`.
+    pub fn with_declared_parameters(mut self, types: Vec<Option<SqlDataType>>) -> Self {
+        self.declared_parameters = types;
+        self
+    }
+
+    /// The id the query is recorded under, where the front end already gave it one (the
+    /// endpoints of one Flight SQL query share it). Otherwise each execution gets its own.
+    pub fn with_query_id(mut self, query_id: Uuid) -> Self {
+        self.query_id = Some(query_id);
+        self
+    }
+
+    /// The client's session parameters, which `current_setting()` reads and `set_config()`
+    /// changes.
+    pub fn with_settings(mut self, settings: Arc<dyn SessionParameters>) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// The principal running the query.
+    pub fn principal(&self) -> &Arc<Principal> {
+        &self.principal
+    }
+
+    /// The tenant session the query runs in.
+    pub fn session(&self) -> &Arc<TenantSession> {
+        &self.session
+    }
+}
+
+/// A statement planned for a tenant: what it returns and which parameters it takes.
+#[derive(Debug, Clone)]
+pub struct PlannedQuery {
+    sql: String,
+    planning: Duration,
+    self_service: bool,
+    plan: LogicalPlan,
+    schema: SchemaRef,
+    parameter_types: Vec<Option<DataType>>,
+}
+
+impl PlannedQuery {
+    /// The statement's SQL text, as `tollgate.queries` lists it.
+    pub fn sql(&self) -> &str {
+        &self.sql
+    }
+
+    /// The columns the query returns.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// The type of each positional parameter `$1..$n`, where the engine could infer it.
+    pub fn parameter_types(&self) -> &[Option<DataType>] {
+        &self.parameter_types
+    }
+}
+
+/// The query engine shared by all front ends.
+#[derive(Debug)]
+pub struct QueryService {
+    catalog: Arc<Catalog>,
+    policy: SqlPolicy,
+    tenants: HashMap<String, Arc<TenantSession>>,
+    ledger: Arc<dyn UsageLedger>,
+    /// The sources' object stores, shared by every tenant's session.
+    stores: Arc<dyn ObjectStoreRegistry>,
+    prices: Arc<Prices>,
+    paths: Arc<DatasetPaths>,
+}
+
+impl QueryService {
+    /// Opens every dataset and builds every tenant's session; every query's usage goes to
+    /// `ledger`.
+    ///
+    /// # Errors
+    /// [`PlannerError::Source`] for a dataset that cannot be opened, [`PlannerError::Grant`]
+    /// for a grant whose columns or filter do not plan.
+    pub async fn new(
+        catalog: Arc<Catalog>,
+        ledger: Arc<dyn UsageLedger>,
+    ) -> Result<Self, PlannerError> {
+        let stores = stores::source_stores(&catalog)?;
+        let sources = SourceTables::open(&catalog, Arc::clone(&stores)).await?;
+        let isolation = catalog.engine().isolation;
+        // Without isolation every tenant shares one executor with a thread per core.
+        let shared = if isolation {
+            None
+        } else {
+            let threads = std::thread::available_parallelism().map_or(2, usize::from);
+            Some(Arc::new(
+                DedicatedExecutor::new("tollgate-exec", threads).map_err(PlannerError::Executor)?,
+            ))
+        };
+        let mut tenants = HashMap::new();
+        for tenant in catalog.tenants() {
+            let executor = match &shared {
+                Some(shared) => Arc::clone(shared),
+                // The tenant's own threads: its parallelism bounds the cores it can hold.
+                None => Arc::new(
+                    DedicatedExecutor::new("tollgate-tenant", tenant.profile.parallelism)
+                        .map_err(PlannerError::Executor)?,
+                ),
+            };
+            let pool = Arc::new(TenantPool::new(
+                tenant.id.clone(),
+                Arc::clone(&tenant.profile),
+                executor,
+                isolation,
+            ));
+            let session = TenantSession::build(
+                &catalog,
+                Arc::clone(tenant),
+                &sources,
+                &stores,
+                pool,
+                &ledger,
+            )
+            .await?;
+            tenants.insert(tenant.id.clone(), Arc::new(session));
+        }
+        let (prices, paths) = dataset_prices_and_paths(&catalog)?;
+        Ok(Self {
+            catalog,
+            policy: SqlPolicy::default(),
+            tenants,
+            ledger,
+            stores,
+            prices: Arc::new(prices),
+            paths: Arc::new(paths),
+        })
+    }
+
+    /// Makes `store` serve the objects under `url` (e.g. `s3://bucket`) for every tenant's
+    /// queries, replacing the store that served them.
+    pub fn register_object_store(&self, url: &url::Url, store: Arc<dyn object_store::ObjectStore>) {
+        self.stores.register_store(url, store);
+    }
+
+    /// The catalog the service was built from.
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+
+    /// The session of the tenant `principal` belongs to.
+    pub fn session(&self, principal: &Principal) -> Option<Arc<TenantSession>> {
+        self.tenants.get(&principal.tenant).map(Arc::clone)
+    }
+
+    /// Splits SQL text into statements. Front ends answer session chatter among them
+    /// (`SET`, `SHOW`, `BEGIN`, …) themselves and hand the rest to [`QueryService::plan`].
+    ///
+    /// # Errors
+    /// [`PlannerError::Parse`]; the failed statement is recorded in the ledger.
+    pub fn parse(&self, ctx: &QueryContext, sql: &str) -> Result<Vec<Statement>, PlannerError> {
+        let started_at = Utc::now();
+        complexity::with_stack(|| panics::contained("parsing", || self.policy.parse(sql)))
+            .inspect_err(|error| {
+                self.record_failure(
+                    &self.execution(ctx, sql, started_at, ResultPart::Whole),
+                    error,
+                );
+            })
+    }
+
+    /// Checks `statement` against the policy and plans it in the tenant's session.
+    ///
+    /// # Errors
+    /// [`PlannerError::Policy`] for statements that are not reads; engine errors for names
+    /// that do not exist in the tenant's catalog (42P01) and other planning failures.
+    ///
+    /// A statement that fails here is recorded in the ledger.
+    pub async fn plan(
+        &self,
+        ctx: &QueryContext,
+        statement: Statement,
+    ) -> Result<PlannedQuery, PlannerError> {
+        let started_at = Utc::now();
+        let started = Instant::now();
+        // The rewrites and printing recurse over the statement: within a known stack, and a
+        // panic in them fails this statement only.
+        let (sql, admitted) = complexity::with_stack(|| {
+            panics::contained("checking the statement", || {
+                let sql = statement.to_string();
+                Ok((sql, self.policy.admit(statement)))
+            })
+        })
+        .unwrap_or_else(|error| (String::new(), Err(error)));
+        let planned = match admitted {
+            Ok(statement) => self.try_plan(ctx, statement, sql.clone(), started).await,
+            Err(error) => Err(error),
+        };
+        planned.inspect_err(|error| {
+            self.record_failure(
+                &self.execution(ctx, &sql, started_at, ResultPart::Whole),
+                error,
+            );
+        })
+    }
+
+    async fn try_plan(
+        &self,
+        ctx: &QueryContext,
+        statement: Statement,
+        sql: String,
+        started: Instant,
+    ) -> Result<PlannedQuery, PlannerError> {
+        // The declared types up to the first undeclared one: DataFusion types placeholders
+        // of a PREPARE by position.
+        let declared: Vec<SqlDataType> = ctx
+            .declared_parameters
+            .iter()
+            .map_while(Clone::clone)
+            .collect();
+        let statement = if declared.is_empty() {
+            statement
+        } else {
+            Statement::Prepare {
+                name: Ident::new("tollgate_statement"),
+                data_types: declared,
+                statement: Box::new(statement),
+            }
+        };
+        let mut state = ctx.session.state();
+        state.register_udf(Arc::new(current_setting_udf(Arc::clone(&ctx.settings))))?;
+        state.register_udf(Arc::new(set_config_udf(Arc::clone(&ctx.settings))))?;
+        state.register_udf(Arc::new(session_user_udf(&ctx.principal.user)))?;
+        // On the tenant's executor: planning a large statement is CPU work too, and must not
+        // hold the network runtime's threads.
+        let profile = &ctx.session.tenant().profile;
+        let mut limits = Limits::new(&ctx.cancel, profile, profile.statement_timeout);
+        let planning = ctx.session.pool().executor().spawn(async move {
+            let plan = match state
+                .statement_to_plan(EngineStatement::Statement(Box::new(statement)))
+                .await?
+            {
+                // Declared parameter types: the statement, its placeholders typed.
+                LogicalPlan::Statement(PlanStatement::Prepare(prepared)) => {
+                    Arc::unwrap_or_clone(prepared.input)
+                }
+                plan => plan,
+            };
+            // The rows come from the plan after type coercion, so the described columns
+            // and parameters must too (`CASE … THEN int4 ELSE 0 END` is int8 after it).
+            let analyzed = match &plan {
+                LogicalPlan::Explain(_) => plan.clone(),
+                plan => state.analyzer().execute_and_check(
+                    plan.clone(),
+                    state.config_options(),
+                    |_, _| {},
+                )?,
+            };
+            Ok::<_, PlannerError>((plan, analyzed))
+        });
+        // Planning counts against the statement timeout, and stops on cancel.
+        let (plan, analyzed) = limits.bound(async { planning.await? }).await?;
+        let parameter_types = parameters::parameter_types(&analyzed)?;
+        let schema = Arc::new(analyzed.schema().as_arrow().clone());
+        Ok(PlannedQuery {
+            sql,
+            planning: started.elapsed(),
+            self_service: system::is_self_service(&plan),
+            plan,
+            schema,
+            parameter_types,
+        })
+    }
+
+    /// Runs a planned query with `parameters` bound to `$1..$n`.
+    ///
+    /// # Errors
+    /// [`PlannerError::Parameters`] for a wrong parameter count or a value that does not
+    /// convert to the parameter's type; engine errors from physical planning.
+    ///
+    /// # Cancellation
+    /// The returned stream stops when the context's token is cancelled or the profile's
+    /// statement timeout passes; dropping it stops the query.
+    pub async fn execute(
+        &self,
+        ctx: &QueryContext,
+        planned: &PlannedQuery,
+        parameters: Vec<ScalarValue>,
+    ) -> Result<QueryStream, PlannerError> {
+        self.execute_part(ctx, planned, parameters, ResultPart::Whole)
+            .await
+    }
+
+    /// How many independent partitions the result of `planned` splits into: the `count` a
+    /// front end may hand out as separate streams ([`ResultPart::Partition`]), each read by
+    /// its own client connection. 1 when the result must be read as one stream (it is
+    /// ordered, aggregated or limited as a whole). Bounded by the profile's parallelism.
+    ///
+    /// # Errors
+    /// As [`QueryService::execute`], for physical planning.
+    pub async fn partition_count(
+        &self,
+        ctx: &QueryContext,
+        planned: &PlannedQuery,
+        parameters: Vec<ScalarValue>,
+    ) -> Result<usize, PlannerError> {
+        let plan = self.bind(planned, parameters)?;
+        let state = partitions::partition_wise(ctx.session.state());
+        let parallelism = ctx.session.tenant().profile.parallelism;
+        let count = ctx
+            .session
+            .pool()
+            .executor()
+            .spawn(async move {
+                let physical = state.create_physical_plan(&plan).await?;
+                Ok::<_, PlannerError>(partitions::independent_partitions(&physical))
+            })
+            .await??;
+        Ok(if count <= parallelism { count } else { 1 })
+    }
+
+    /// Runs one part of a planned query's result with `parameters` bound to `$1..$n`.
+    ///
+    /// # Errors
+    /// As [`QueryService::execute`]; [`PlannerError::LayoutChanged`] when the result no
+    /// longer splits into the partitions a [`ResultPart::Partition`] was counted from.
+    ///
+    /// # Cancellation
+    /// As [`QueryService::execute`].
+    pub async fn execute_part(
+        &self,
+        ctx: &QueryContext,
+        planned: &PlannedQuery,
+        parameters: Vec<ScalarValue>,
+        part: ResultPart,
+    ) -> Result<QueryStream, PlannerError> {
+        let mut execution = self.execution(ctx, &planned.sql, Utc::now(), part);
+        execution.planning = planned.planning;
+        self.try_execute_part(ctx, planned, parameters, part, &execution)
+            .await
+            .inspect_err(|error| self.record_failure(&execution, error))
+    }
+
+    async fn try_execute_part(
+        &self,
+        ctx: &QueryContext,
+        planned: &PlannedQuery,
+        parameters: Vec<ScalarValue>,
+        part: ResultPart,
+        execution: &Execution,
+    ) -> Result<QueryStream, PlannerError> {
+        let plan = self.bind(planned, parameters)?;
+        let pool = ctx.session.pool();
+        let admission = pool
+            .admit(
+                &ctx.principal.user,
+                &planned.sql,
+                ctx.cancel.clone(),
+                planned.self_service,
+            )
+            .await?;
+        let query_id = admission.id();
+        let profile = &ctx.session.tenant().profile;
+        // Planning counted against the statement timeout already.
+        let mut limits = Limits::new(
+            &ctx.cancel,
+            profile,
+            profile.statement_timeout.saturating_sub(planned.planning),
+        );
+        let state = match part {
+            ResultPart::Whole => ctx.session.state(),
+            ResultPart::Partition { .. } => partitions::partition_wise(ctx.session.state()),
+        };
+        let scans = Arc::new(ScanMeter::new(Arc::clone(&self.paths)));
+        let memory = Arc::new(QueryMemoryPool::new(Arc::clone(
+            &state.runtime_env().memory_pool,
+        )));
+        let state = metered_state(state, &scans, &memory);
+        let physical_plan = Arc::new(OnceLock::new());
+        let mut meter = QueryMeter::new(
+            execution.clone(),
+            Arc::clone(&self.prices),
+            scans,
+            memory,
+            Arc::clone(&physical_plan),
+        );
+        let signal = StopSignal::default();
+        let job_signal = signal.clone();
+        let job_pool = Arc::clone(pool);
+        let run = async move {
+            let physical = state.create_physical_plan(&plan).await?;
+            let physical = work_limits::bound_work(physical, &job_pool)?;
+            let physical = stoppable::with_stop_checks(physical, &job_signal)?;
+            let _ = physical_plan.set(Arc::clone(&physical));
+            let context = state.task_ctx();
+            match part {
+                ResultPart::Whole => Ok(execute_stream(physical, context)?),
+                ResultPart::Partition { index, count } => {
+                    let planned = partitions::independent_partitions(&physical);
+                    if planned != count || index >= count {
+                        return Err(PlannerError::LayoutChanged { planned, count });
+                    }
+                    Ok(physical.execute(index, context)?)
+                }
+            }
+        };
+        // The job holds the query's admission: its slot is free only once its work ended.
+        // Physical planning can be slow (listing files, reading footers); it obeys the same
+        // limits, and dropping the job aborts it.
+        let job = limits
+            .bound(pool.executor().run(run, signal, admission))
+            .await?;
+        meter.planned();
+        let caps = ResultCaps {
+            max_rows: profile.max_result_rows,
+            max_bytes: profile.max_result_bytes.map(|b| b.bytes()),
+            rows: 0,
+            bytes: 0,
+        };
+        Ok(QueryStream::new(
+            job,
+            limits,
+            caps,
+            Arc::clone(pool),
+            query_id,
+            meter,
+            Arc::clone(&self.ledger),
+        ))
+    }
+
+    /// The fixed facts of one execution of `sql` for `ctx`.
+    fn execution(
+        &self,
+        ctx: &QueryContext,
+        sql: &str,
+        started_at: chrono::DateTime<Utc>,
+        part: ResultPart,
+    ) -> Execution {
+        let (part, parts) = match part {
+            ResultPart::Whole => (0, 1),
+            ResultPart::Partition { index, count } => (
+                u32::try_from(index).unwrap_or(u32::MAX),
+                u32::try_from(count).unwrap_or(u32::MAX),
+            ),
+        };
+        Execution {
+            query_id: ctx.query_id.unwrap_or_else(Uuid::now_v7),
+            part,
+            parts,
+            tenant: ctx.principal.tenant.clone(),
+            principal: ctx.principal.user.clone(),
+            client: Arc::clone(&ctx.client),
+            sql: sql.to_owned(),
+            keep_sql_text: self.catalog.usage().record_sql_text,
+            started_at,
+            planning: Duration::ZERO,
+        }
+    }
+
+    /// Records a statement that failed before its stream existed. Refusals (policy and
+    /// limits) are also written to the audit log.
+    fn record_failure(&self, execution: &Execution, error: &PlannerError) {
+        let record = failed_record(execution, error);
+        if matches!(
+            error,
+            PlannerError::Policy { .. } | PlannerError::Limit { .. }
+        ) {
+            let (outcome, sqlstate) = outcome_of(error);
+            tracing::info!(
+                target: "tollgate::audit",
+                event = "statement_refused",
+                tenant = %execution.tenant,
+                principal = %execution.principal,
+                protocol = execution.client.protocol.as_str(),
+                client = execution.client.address.as_deref().unwrap_or(""),
+                query_id = %execution.query_id,
+                outcome = outcome.as_str(),
+                sqlstate,
+                reason = %error,
+                "statement refused"
+            );
+        }
+        // Nothing waits for a failure's record, but the ledger keeps it.
+        drop(self.ledger.submit(record));
+    }
+
+    /// The plan with `parameters` bound to `$1..$n`, converted to the inferred types.
+    fn bind(
+        &self,
+        planned: &PlannedQuery,
+        parameters: Vec<ScalarValue>,
+    ) -> Result<LogicalPlan, PlannerError> {
+        let expected = planned.parameter_types.len();
+        if parameters.len() != expected {
+            return Err(PlannerError::Parameters(format!(
+                "the statement takes {expected} parameters, but {} were supplied",
+                parameters.len()
+            )));
+        }
+        Ok(if expected == 0 {
+            planned.plan.clone()
+        } else {
+            let values = parameters
+                .into_iter()
+                .zip(&planned.parameter_types)
+                .enumerate()
+                .map(|(i, (value, data_type))| match data_type {
+                    Some(data_type) if &value.data_type() != data_type => {
+                        value.cast_to(data_type).map_err(|e| {
+                            PlannerError::Parameters(format!(
+                                "parameter ${} does not convert to {data_type}: {e}",
+                                i + 1
+                            ))
+                        })
+                    }
+                    _ => Ok(value),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            planned.plan.clone().with_param_values(values)?
+        })
+    }
+}
+
+/// Which part of a query's result to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResultPart {
+    /// All of it, as one stream.
+    Whole,
+    /// Partition `index` of the `count` that [`QueryService::partition_count`] reported.
+    Partition {
+        /// Zero-based partition.
+        index: usize,
+        /// How many partitions the result was split into.
+        count: usize,
+    },
+}
+
+/// `state` with a runtime of its own for one query: the same stores and memory pool,
+/// seen through the query's scan meter and memory tracker.
+fn metered_state(
+    state: SessionState,
+    scans: &Arc<ScanMeter>,
+    memory: &Arc<QueryMemoryPool>,
+) -> SessionState {
+    let mut runtime = RuntimeEnv::clone(state.runtime_env());
+    runtime.memory_pool = Arc::clone(memory) as _;
+    runtime.object_store_registry = Arc::new(MeteredRegistry::new(
+        Arc::clone(&runtime.object_store_registry),
+        Arc::clone(scans),
+    ));
+    SessionStateBuilder::new_from_existing(state)
+        .with_runtime_env(Arc::new(runtime))
+        .build()
+}
+
+/// Each dataset's prices, and where its files live (to attribute bytes scanned).
+fn dataset_prices_and_paths(catalog: &Catalog) -> Result<(Prices, DatasetPaths), PlannerError> {
+    let mut prices = HashMap::new();
+    let mut paths = DatasetPaths::default();
+    for dataset in catalog.datasets() {
+        let id = dataset.id.to_string();
+        prices.insert(
+            id.clone(),
+            (dataset.price_per_gib, dataset.price_per_gib_scanned),
+        );
+        let DatasetLocation::Parquet { url, .. } = &dataset.location else {
+            continue;
+        };
+        let url = ListingTableUrl::parse(url).map_err(|e| PlannerError::Source {
+            dataset: id.clone(),
+            message: format!("cannot locate its files: {e}"),
+        })?;
+        paths.add(url.object_store().as_ref(), url.prefix().clone(), id);
+    }
+    Ok((Prices::new(prices), paths))
+}
+
+/// A limit's duration as errors show it (`300ms`, `1m`, `5m`).
+pub(crate) fn duration_text(duration: Duration) -> String {
+    humantime::format_duration(duration).to_string()
+}
