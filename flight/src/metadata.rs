@@ -22,10 +22,10 @@ use tollgate_planner::TenantSession;
 
 use crate::portable::portable_schema;
 use arrow_flight::error::FlightError as WireError;
+use tollgate_planner::SERVER_VERSION;
 use tollgate_planner::datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use tollgate_planner::datafusion::arrow::record_batch::RecordBatch;
 use tollgate_planner::information_schema::SYSTEM_SCHEMAS;
-use tollgate_planner::tenant::SERVER_VERSION;
 
 /// The table type every dataset is listed with.
 pub const TABLE_TYPE: &str = "TABLE";

@@ -4,6 +4,7 @@ use datafusion::arrow::error::ArrowError;
 use datafusion::error::DataFusionError;
 use datafusion::sql::sqlparser::parser::ParserError;
 
+use crate::metering::{LedgerError, Outcome};
 use crate::session::session_parameters::ParameterRefused;
 use crate::sources::source_error::DatasetError;
 
@@ -227,7 +228,7 @@ pub enum PlannerError {
     },
     /// The usage ledger could not keep the query's record.
     #[error("{0}; the query's result is not complete")]
-    Ledger(#[source] crate::metering::LedgerError),
+    Ledger(#[source] LedgerError),
     /// The query executor's threads could not be started.
     #[error("cannot start the query executor: {0}")]
     Executor(#[source] std::io::Error),
@@ -279,6 +280,17 @@ impl PlannerError {
 }
 
 impl PlannerError {
+    /// How the error ends a query, as its usage record says, and its SQLSTATE.
+    pub fn outcome(&self) -> (Outcome, &'static str) {
+        let outcome = match self {
+            Self::Cancelled => Outcome::Cancelled,
+            Self::Timeout { .. } => Outcome::Timeout,
+            Self::Limit { .. } => Outcome::Limit,
+            _ => Outcome::Error,
+        };
+        (outcome, self.kind().sqlstate())
+    }
+
     /// The planner's own error an engine error carries from inside a running plan (a
     /// profile limit passed there), if it is one.
     pub fn carried(error: &DataFusionError) -> Option<&PlannerError> {

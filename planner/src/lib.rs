@@ -38,6 +38,7 @@ pub use session::{policy, session_parameters, tenant};
 pub use sources::source_error;
 
 pub use error::{ErrorKind, Limit, PlannerError};
+pub use pg_compat::functions::pg_functions::SERVER_VERSION;
 pub use service::stream::QueryStream;
 pub use service::{PlannedQuery, QueryContext, QueryService, ResultPart};
 pub use tenant::{TenantSession, TenantTable};

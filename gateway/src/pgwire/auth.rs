@@ -252,7 +252,7 @@ impl StartupHandler for TollgateStartupHandler {
                                 address: client.socket_addr(),
                             },
                             &startup,
-                            tollgate_planner::tenant::SERVER_VERSION,
+                            tollgate_planner::SERVER_VERSION,
                         );
                         self.driver
                             .complete_authentication(client, final_message)

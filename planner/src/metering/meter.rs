@@ -12,8 +12,8 @@ use uuid::Uuid;
 use super::memory::QueryMemoryPool;
 use super::record::{DatasetUsage, Outcome, Protocol, UsageRecord, sql_hash};
 use super::scan::ScanMeter;
-use crate::error::PlannerError;
 use crate::grants::granted_view::GrantedScanExec;
+use crate::sources::remote_scan::SOURCE_BYTES;
 
 const GIB: f64 = (1u64 << 30) as f64;
 
@@ -168,9 +168,13 @@ impl QueryMeter {
     }
 }
 
-/// The record of a statement that failed before it ran (parse, policy, planning, admission).
-pub(crate) fn failed_record(execution: &Execution, error: &PlannerError) -> UsageRecord {
-    let (outcome, sqlstate) = outcome_of(error);
+/// The record of a statement that failed before it ran (parse, policy, planning, admission)
+/// with `outcome` and `sqlstate`.
+pub(crate) fn failed_record(
+    execution: &Execution,
+    outcome: Outcome,
+    sqlstate: &str,
+) -> UsageRecord {
     let mut record = base_record(execution, outcome, Some(sqlstate));
     record.planning_us = micros(
         Utc::now()
@@ -179,17 +183,6 @@ pub(crate) fn failed_record(execution: &Execution, error: &PlannerError) -> Usag
             .unwrap_or_default(),
     );
     record
-}
-
-/// How `error` ends a query, and its SQLSTATE.
-pub(crate) fn outcome_of(error: &PlannerError) -> (Outcome, &'static str) {
-    let outcome = match error {
-        PlannerError::Cancelled => Outcome::Cancelled,
-        PlannerError::Timeout { .. } => Outcome::Timeout,
-        PlannerError::Limit { .. } => Outcome::Limit,
-        _ => Outcome::Error,
-    };
-    (outcome, error.kind().sqlstate())
 }
 
 fn base_record(execution: &Execution, outcome: Outcome, sqlstate: Option<&str>) -> UsageRecord {
@@ -278,10 +271,6 @@ fn leaf_totals(plan: &dyn ExecutionPlan) -> (u64, u64) {
         .map(|child| leaf_totals(child.as_ref()))
         .fold((0, 0), |(rows, bytes), (r, b)| (rows + r, bytes + b))
 }
-
-/// The name of the counter a source scan that is not read through an object store reports
-/// its scanned bytes in.
-pub(crate) const SOURCE_BYTES: &str = "source_bytes_scanned";
 
 /// Bytes spilled by every operator of `plan`, inside grants too.
 fn spilled_bytes(plan: &dyn ExecutionPlan) -> u64 {

@@ -5,7 +5,7 @@
 //! drivers read, and `information_schema` the scoped `information_schema`. It is the bottom of
 //! the crate: it uses no other folder.
 
-pub(crate) mod functions;
+pub mod functions;
 pub mod information_schema;
 pub(crate) mod pg_catalog_overlay;
 pub(crate) mod rewrite;

@@ -244,7 +244,7 @@ impl TenantPool {
             ),
             Limit::QueueWait => format!(
                 "a wait in the queue longer than {} (max_queue_wait)",
-                crate::service::engine::duration_text(profile.max_queue_wait)
+                duration_text(profile.max_queue_wait)
             ),
             Limit::Connections => format!(
                 "more than {} open connections (max_connections)",
@@ -375,4 +375,9 @@ impl Drop for ConnectionSlot {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
     }
+}
+
+/// A limit's duration as errors show it (`300ms`, `1m`, `5m`).
+pub(crate) fn duration_text(duration: Duration) -> String {
+    humantime::format_duration(duration).to_string()
 }

@@ -15,7 +15,6 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::ScalarValue;
 use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::execution::object_store::ObjectStoreRegistry;
@@ -26,14 +25,13 @@ use datafusion::logical_expr::Statement as PlanStatement;
 use datafusion::physical_plan::execute_stream;
 use datafusion::sql::parser::Statement as EngineStatement;
 use datafusion::sql::sqlparser::ast::{DataType as SqlDataType, Ident, Statement};
-use tokio_util::sync::CancellationToken;
 use tollgate_catalog::{Catalog, DatasetLocation, Principal};
 use uuid::Uuid;
 
 use crate::error::PlannerError;
 use crate::metering::{
-    ClientInfo, DatasetPaths, Execution, MeteredRegistry, Prices, QueryMemoryPool, QueryMeter,
-    ScanMeter, UsageLedger, failed_record, outcome_of,
+    DatasetPaths, Execution, MeteredRegistry, Prices, QueryMemoryPool, QueryMeter, ScanMeter,
+    UsageLedger, failed_record,
 };
 use crate::resources::complexity;
 use crate::resources::executor::DedicatedExecutor;
@@ -44,107 +42,14 @@ use crate::resources::work_limits;
 use crate::service::parameters;
 use crate::service::partitions;
 use crate::service::stream::{Limits, QueryStream, ResultCaps};
+use crate::service::{PlannedQuery, QueryContext, ResultPart};
 use crate::session::policy::SqlPolicy;
 use crate::session::roles::session_user_udf;
-use crate::session::session_parameters::{
-    NoParameters, SessionParameters, current_setting_udf, set_config_udf,
-};
+use crate::session::session_parameters::{current_setting_udf, set_config_udf};
 use crate::session::system;
 use crate::session::tenant::TenantSession;
 use crate::sources::stores;
 use crate::sources::tables::SourceTables;
-
-/// Everything one query runs with: whose it is, where it came from and how to stop it.
-#[derive(Debug, Clone)]
-pub struct QueryContext {
-    session: Arc<TenantSession>,
-    principal: Arc<Principal>,
-    cancel: CancellationToken,
-    settings: Arc<dyn SessionParameters>,
-    client: Arc<ClientInfo>,
-    query_id: Option<Uuid>,
-    declared_parameters: Vec<Option<SqlDataType>>,
-}
-
-impl QueryContext {
-    /// A context for one query of `principal` in `session`, sent by `client`, stopped when
-    /// `cancel` fires.
-    pub fn new(
-        session: Arc<TenantSession>,
-        principal: Arc<Principal>,
-        cancel: CancellationToken,
-        client: Arc<ClientInfo>,
-    ) -> Self {
-        Self {
-            session,
-            principal,
-            cancel,
-            settings: Arc::new(NoParameters),
-            client,
-            query_id: None,
-            declared_parameters: Vec::new(),
-        }
-    }
-
-    /// The types the client declared for parameters `$1..$n` (`None`: left to the engine),
-    /// as a Parse message does. Planning takes them as given, as `PREPARE name (types)`.
-    pub fn with_declared_parameters(mut self, types: Vec<Option<SqlDataType>>) -> Self {
-        self.declared_parameters = types;
-        self
-    }
-
-    /// The id the query is recorded under, where the front end already gave it one (the
-    /// endpoints of one Flight SQL query share it). Otherwise each execution gets its own.
-    pub fn with_query_id(mut self, query_id: Uuid) -> Self {
-        self.query_id = Some(query_id);
-        self
-    }
-
-    /// The client's session parameters, which `current_setting()` reads and `set_config()`
-    /// changes.
-    pub fn with_settings(mut self, settings: Arc<dyn SessionParameters>) -> Self {
-        self.settings = settings;
-        self
-    }
-
-    /// The principal running the query.
-    pub fn principal(&self) -> &Arc<Principal> {
-        &self.principal
-    }
-
-    /// The tenant session the query runs in.
-    pub fn session(&self) -> &Arc<TenantSession> {
-        &self.session
-    }
-}
-
-/// A statement planned for a tenant: what it returns and which parameters it takes.
-#[derive(Debug, Clone)]
-pub struct PlannedQuery {
-    sql: String,
-    planning: Duration,
-    self_service: bool,
-    plan: LogicalPlan,
-    schema: SchemaRef,
-    parameter_types: Vec<Option<DataType>>,
-}
-
-impl PlannedQuery {
-    /// The statement's SQL text, as `tollgate.queries` lists it.
-    pub fn sql(&self) -> &str {
-        &self.sql
-    }
-
-    /// The columns the query returns.
-    pub fn schema(&self) -> &SchemaRef {
-        &self.schema
-    }
-
-    /// The type of each positional parameter `$1..$n`, where the engine could infer it.
-    pub fn parameter_types(&self) -> &[Option<DataType>] {
-        &self.parameter_types
-    }
-}
 
 /// The query engine shared by all front ends.
 #[derive(Debug)]
@@ -544,12 +449,12 @@ impl QueryService {
     /// Records a statement that failed before its stream existed. Refusals (policy and
     /// limits) are also written to the audit log.
     fn record_failure(&self, execution: &Execution, error: &PlannerError) {
-        let record = failed_record(execution, error);
+        let (outcome, sqlstate) = error.outcome();
+        let record = failed_record(execution, outcome, sqlstate);
         if matches!(
             error,
             PlannerError::Policy { .. } | PlannerError::Limit { .. }
         ) {
-            let (outcome, sqlstate) = outcome_of(error);
             tracing::info!(
                 target: "tollgate::audit",
                 event = "statement_refused",
@@ -605,20 +510,6 @@ impl QueryService {
     }
 }
 
-/// Which part of a query's result to run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ResultPart {
-    /// All of it, as one stream.
-    Whole,
-    /// Partition `index` of the `count` that [`QueryService::partition_count`] reported.
-    Partition {
-        /// Zero-based partition.
-        index: usize,
-        /// How many partitions the result was split into.
-        count: usize,
-    },
-}
-
 /// `state` with a runtime of its own for one query: the same stores and memory pool,
 /// seen through the query's scan meter and memory tracker.
 fn metered_state(
@@ -657,9 +548,4 @@ fn dataset_prices_and_paths(catalog: &Catalog) -> Result<(Prices, DatasetPaths),
         paths.add(url.object_store().as_ref(), url.prefix().clone(), id);
     }
     Ok((Prices::new(prices), paths))
-}
-
-/// A limit's duration as errors show it (`300ms`, `1m`, `5m`).
-pub(crate) fn duration_text(duration: Duration) -> String {
-    humantime::format_duration(duration).to_string()
 }

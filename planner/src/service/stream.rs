@@ -14,10 +14,9 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tollgate_catalog::Profile;
 
 use crate::error::{ErrorKind, Limit, PlannerError};
-use crate::metering::{Outcome, QueryMeter, Receipt, UsageLedger, WireBytes, outcome_of};
+use crate::metering::{Outcome, QueryMeter, Receipt, UsageLedger, WireBytes};
 use crate::resources::executor::RunningJob;
-use crate::resources::pool::TenantPool;
-use crate::service::engine::duration_text;
+use crate::resources::pool::{TenantPool, duration_text};
 
 /// Why a query is stopped early, with what the client is told.
 pub(crate) struct Limits {
@@ -163,7 +162,7 @@ impl QueryStream {
     fn stop(&mut self, error: PlannerError) -> Poll<Option<Result<RecordBatch, PlannerError>>> {
         self.stop_job();
         if let Some(meter) = self.meter.take() {
-            let (outcome, sqlstate) = outcome_of(&error);
+            let (outcome, sqlstate) = error.outcome();
             // The error is reported at once; the ledger keeps the record regardless.
             drop(self.ledger.submit(meter.finish(outcome, Some(sqlstate))));
         }

@@ -2,9 +2,9 @@
 //!
 //! Statements are parsed with the PostgreSQL dialect (with a recursion limit, and bounds on
 //! nesting checked right after parsing, so SQL nested thousands deep is an error and not a
-//! stack overflow: see [`crate::resources::complexity`]), rewritten by the Postgres
-//! compatibility rules of `datafusion-pg-catalog` (`OPERATOR(pg_catalog.~)`, `::regclass`,
-//! `COLLATE`, …), then classified. Only reads reach the engine: queries (`SELECT`, `WITH`,
+//! stack overflow: see [`crate::resources::complexity`]), then classified, and rewritten by
+//! the PostgreSQL compatibility rules in the order `pg_compat` gives them
+//! ([`CompatibilityRewrites`]). Only reads reach the engine: queries (`SELECT`, `WITH`,
 //! `VALUES`) and `EXPLAIN` of them. Session chatter (`SET`, `SHOW`, `BEGIN`, …) is the front
 //! end's to answer from its own session state, so the planner refuses it like any other
 //! statement that would change engine state.
@@ -13,32 +13,13 @@ use std::sync::Arc;
 
 use std::ops::ControlFlow;
 
-use datafusion::sql::sqlparser::ast::{
-    Expr, Ident, ObjectName, Statement, visit_expressions_mut, visit_relations,
-};
+use datafusion::sql::sqlparser::ast::{Expr, Ident, ObjectName, Statement, visit_expressions_mut};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
-use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
-use datafusion_pg_catalog::sql::rules::{
-    CurrentUserVariableToSessionUserFunctionCall, FixArrayLiteral, FixVersionColumnName,
-    PrependUnqualifiedPgTableName, ResolveUnqualifiedIdentifier, RewriteArrayAnyAllOperation,
-    RewritePgCatalogOperator, RewriteRegCastToSubquery, SqlStatementRewriteRule,
-    StripCallableQualifier, StripCollate,
-};
+use datafusion_pg_catalog::sql::rules::SqlStatementRewriteRule;
 
 use crate::error::{ErrorKind, PlannerError};
-use crate::pg_compat::rewrite::array_parameters::TextArrayParameters;
-use crate::pg_compat::rewrite::catalog_lookups::CatalogLookups;
-use crate::pg_compat::rewrite::catalog_operators::QualifiedOperators;
-use crate::pg_compat::rewrite::catalog_subqueries::AggregatedScalarSubqueries;
-use crate::pg_compat::rewrite::catalog_types::CatalogColumnTypes;
-use crate::pg_compat::rewrite::expand_array::ExpandArray;
-use crate::pg_compat::rewrite::generate_subscripts::GenerateSubscripts;
-use crate::pg_compat::rewrite::like_escape::LikeEscapeToBackslash;
-use crate::pg_compat::rewrite::output_names;
-use crate::pg_compat::rewrite::regclass_names::SystemCatalogNames;
-use crate::pg_compat::rewrite::regproc::RegprocZero;
-use crate::pg_compat::rewrite::unnest_from::UnnestInFrom;
+use crate::pg_compat::rewrite::{CompatibilityRewrites, reads_catalog_tables};
 use crate::resources::complexity;
 
 /// Deepest nesting of expressions and subqueries a statement may have.
@@ -47,33 +28,15 @@ const RECURSION_LIMIT: usize = 256;
 /// Parses SQL text into statements and checks them against the policy.
 #[derive(Debug)]
 pub struct SqlPolicy {
-    rules: Vec<Arc<dyn SqlStatementRewriteRule>>,
-    catalog_parser: PostgresCompatibilityParser,
+    rewrites: CompatibilityRewrites,
 }
 
 impl Default for SqlPolicy {
     fn default() -> Self {
-        // The compatibility parser's full rule set includes `RemoveSubqueryFromProjection`,
-        // which replaces scalar subqueries DataFusion cannot plan with NULL: right for the
-        // introspection queries clients send to `pg_catalog`, wrong for data, where it would
-        // silently change the answers tenants are billed for. Data queries get these rules.
-        let rules: Vec<Arc<dyn SqlStatementRewriteRule>> = vec![
-            // Before StripCallableQualifier, which would turn `tollgate.cancel` into `cancel`.
-            Arc::new(TollgateFunctionNames),
-            Arc::new(ResolveUnqualifiedIdentifier),
-            Arc::new(RewriteArrayAnyAllOperation),
-            Arc::new(PrependUnqualifiedPgTableName),
-            Arc::new(StripCallableQualifier),
-            Arc::new(FixArrayLiteral),
-            Arc::new(CurrentUserVariableToSessionUserFunctionCall),
-            Arc::new(StripCollate),
-            Arc::new(RewritePgCatalogOperator),
-            Arc::new(RewriteRegCastToSubquery::new()),
-            Arc::new(FixVersionColumnName),
-        ];
         Self {
-            rules,
-            catalog_parser: PostgresCompatibilityParser::new(),
+            // Before the rules that strip qualifiers, which would turn `tollgate.cancel` into
+            // `cancel`.
+            rewrites: CompatibilityRewrites::new(Arc::new(TollgateFunctionNames)),
         }
     }
 }
@@ -119,9 +82,8 @@ impl SqlPolicy {
         let statements = complexity::check(statements)?;
         if statements.iter().any(reads_catalog_tables) {
             // Introspection: the compatibility parser also swaps known client queries that
-            // DataFusion cannot run (psql's `\d`, pgcli, …) for equivalents, matching tokens
-            // of the original text, and applies every rewrite rule.
-            return Ok(self.catalog_parser.parse(sql)?);
+            // DataFusion cannot run (psql's `\d`, pgcli, …) for equivalents.
+            return self.rewrites.parse_catalog_statements(sql);
         }
         Ok(statements)
     }
@@ -141,51 +103,9 @@ impl SqlPolicy {
             Statement::Explain { .. } => return Err(denied("EXPLAIN is allowed for queries only")),
             other => return Err(refusal(other)),
         }
-        let statement = if reads_catalog_tables(&statement) {
-            // Rewritten by the compatibility parser already; scalar subqueries made
-            // aggregates, which the engine can decorrelate.
-            [
-                &CatalogLookups as &dyn SqlStatementRewriteRule,
-                &SystemCatalogNames,
-                &QualifiedOperators,
-                &ExpandArray,
-                &AggregatedScalarSubqueries,
-                &RegprocZero,
-                &CatalogColumnTypes,
-                &TextArrayParameters,
-            ]
-            .into_iter()
-            .fold(statement, |statement, rule| rule.rewrite(statement))
-        } else {
-            self.rules
-                .iter()
-                .fold(statement, |statement, rule| rule.rewrite(statement))
-        };
-        let statement = GenerateSubscripts.rewrite(UnnestInFrom.rewrite(statement));
-        let mut statement = LikeEscapeToBackslash.rewrite(statement);
-        output_names::apply(&mut statement);
+        let statement = self.rewrites.apply(statement);
         Ok(statement)
     }
-}
-
-/// Whether `statement` names a `pg_catalog` or `information_schema` relation.
-fn reads_catalog_tables(statement: &Statement) -> bool {
-    let found = visit_relations(statement, |name| {
-        let is_catalog = name
-            .0
-            .iter()
-            .filter_map(|part| part.as_ident())
-            .any(|ident| {
-                let value = ident.value.to_ascii_lowercase();
-                value == "pg_catalog" || value == "information_schema" || value.starts_with("pg_")
-            });
-        if is_catalog {
-            ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
-        }
-    });
-    found.is_break()
 }
 
 fn denied(message: &str) -> PlannerError {

@@ -47,9 +47,6 @@ use crate::session::system;
 use crate::session::usage;
 use crate::sources::tables::SourceTables;
 
-/// What `SELECT version()` answers: drivers parse the PostgreSQL version from it.
-pub const SERVER_VERSION: &str = "16.6";
-
 /// One tenant's scoped session.
 pub struct TenantSession {
     tenant: Arc<Tenant>,

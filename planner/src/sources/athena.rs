@@ -39,10 +39,10 @@ use datafusion::sql::unparser::dialect::{CustomDialect, CustomDialectBuilder};
 use tokio::runtime::Handle;
 use tollgate_catalog::AthenaOptions;
 
+use crate::sources::pushdown::quote;
 use crate::sources::pushdown::{filter_sql, scan_sql};
 use crate::sources::remote_scan::{BatchSender, RemoteQuery, RemoteScanExec};
 use crate::sources::source_error::SourceFailure;
-use crate::sources::tables::quote;
 
 /// First and longest wait between two polls of a running Athena query.
 const FIRST_POLL: Duration = Duration::from_millis(100);

@@ -31,11 +31,11 @@ use tokio::runtime::Handle;
 use tokio_postgres::Row;
 use tokio_postgres::types::{FromSql, ToSql, Type};
 
+use crate::sources::pushdown::quote;
 use crate::sources::pushdown::{filter_sql, scan_sql};
 use crate::sources::remote_scan::{BatchSender, RemoteQuery, RemoteScanExec};
 use crate::sources::replicas::ReplicaSet;
 use crate::sources::source_error::SourceFailure;
-use crate::sources::tables::quote;
 
 /// Rows per batch read from a replica.
 const BATCH_ROWS: usize = 8192;

@@ -109,3 +109,8 @@ pub(crate) fn scan_sql(
     }
     Ok(sql)
 }
+
+/// Double-quotes an identifier, as both dialects of the SQL sources write them.
+pub(crate) fn quote(identifier: &str) -> String {
+    format!("\"{}\"", identifier.replace('"', "\"\""))
+}

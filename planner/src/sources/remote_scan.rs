@@ -29,9 +29,12 @@ use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::metering::SOURCE_BYTES;
 use crate::resources::executor::AbortOnDrop;
 use crate::sources::source_error::{DatasetError, SourceFailure};
+
+/// The name of the counter a source scan that is not read through an object store reports
+/// its scanned bytes in.
+pub(crate) const SOURCE_BYTES: &str = "source_bytes_scanned";
 
 /// One query a source runs for a scan.
 #[async_trait]

@@ -25,6 +25,7 @@ use tollgate_catalog::{Catalog, Column, DatasetId, DatasetLocation, Grant, Sourc
 use crate::error::PlannerError;
 use crate::sources::athena::{AthenaSource, AthenaTable};
 use crate::sources::postgres_table::PostgresTable;
+use crate::sources::pushdown::quote;
 use crate::sources::replicas::ReplicaSet;
 
 const SOURCE_CATALOG: &str = "source";
@@ -470,9 +471,4 @@ async fn sql_type(
         DataType::BinaryView => DataType::Binary,
         other => other.clone(),
     })
-}
-
-/// Double-quotes an identifier.
-pub(crate) fn quote(identifier: &str) -> String {
-    format!("\"{}\"", identifier.replace('"', "\"\""))
 }

@@ -2,4 +2,4 @@
 //! (`format_function`).
 
 pub(crate) mod format_function;
-pub(crate) mod pg_functions;
+pub mod pg_functions;
