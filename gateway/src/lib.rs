@@ -12,6 +12,7 @@
 //! | [`audit`] | the audit log: JSON lines for logins and refused statements |
 //! | [`demo`] | TPC-H demo data, tenants and configuration |
 //! | [`tls`] | rustls server configuration |
+//! | [`error`] | `GatewayError`, the errors of start-up and serving |
 
 pub mod audit;
 pub mod cli;
