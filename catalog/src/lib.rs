@@ -12,6 +12,10 @@
 //!
 //! The crate knows no query engine: SQL fragments in grants (column expressions, row filters)
 //! are carried as text and checked by the planner when it builds a tenant's views.
+//!
+//! Modules: `options` (the serde shape), `model` (the validated types, built and checked in
+//! `model::build`), `units`, `throttle`, `error`, all re-exported here; [`scram`] is public
+//! for `tollgate passwd` and the front ends' password checks.
 
 mod error;
 mod model;
