@@ -16,6 +16,11 @@
 //! Nothing lives only in one process: tokens, tickets and prepared-statement handles are
 //! signed with `flight.signing_key`, so gateways sharing a configuration serve each other's
 //! clients.
+//!
+//! Modules: `server` binds the listener; `service` (a folder, one file per job: prepared
+//! statements, metadata commands, actions, refusals) implements Flight SQL over `auth`,
+//! `queries`, `prepared`, `running` and `metadata`; [`error`] is public for its table from
+//! planner error kinds to gRPC codes.
 
 mod auth;
 mod claims;

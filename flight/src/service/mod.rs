@@ -1,15 +1,25 @@
 //! The Flight SQL service: authenticates every call, then hands it to the engine API.
 //!
-//! Each method only translates: credentials to a principal ([`crate::auth`]), statements
-//! to tickets and streams ([`crate::queries`]), metadata commands to the tenant's listing
-//! ([`crate::metadata`]). Writes, transactions and Substrait are refused with a code and a
-//! message that say so.
+//! Each method of the [`FlightSqlService`] implementation below first authenticates its
+//! caller ([`crate::auth`]), then calls the file that does the job, and only translates:
+//!
+//! | file | job |
+//! | --- | --- |
+//! | `mod.rs` | the service, its construction, the authentication of every call |
+//! | [`crate::queries`] | `GetFlightInfo` and `DoGet` of SQL statements |
+//! | `prepared_statements.rs` | create, bind (`DoPut`), run and close prepared statements |
+//! | `metadata_commands.rs` | catalogs, schemas, tables, keys, `SqlInfo`, XDBC types |
+//! | `actions.rs` | `CancelQuery` and the `CancelFlightInfo` action |
+//! | `refused.rs` | writes, transactions, savepoints and Substrait, refused with a code and a message that say so |
+
+mod actions;
+mod metadata_commands;
+mod prepared_statements;
+mod refused;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow_flight::encode::FlightDataEncoderBuilder;
-use arrow_flight::error::FlightError as WireError;
 use arrow_flight::flight_service_server::FlightService;
 use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
 use arrow_flight::sql::{
@@ -22,37 +32,25 @@ use arrow_flight::sql::{
     CommandGetPrimaryKeys, CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables,
     CommandGetXdbcTypeInfo, CommandPreparedStatementQuery, CommandPreparedStatementUpdate,
     CommandStatementIngest, CommandStatementQuery, CommandStatementSubstraitPlan,
-    CommandStatementUpdate, DoPutPreparedStatementResult, ProstMessageExt, SqlInfo,
-    TicketStatementQuery,
+    CommandStatementUpdate, DoPutPreparedStatementResult, SqlInfo, TicketStatementQuery,
 };
 use arrow_flight::{
-    Action, ActionType, CancelFlightInfoRequest, CancelFlightInfoResult, CancelStatus,
-    FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse, IpcMessage,
-    SchemaAsIpc, Ticket,
+    Action, ActionType, FlightDescriptor, FlightInfo, HandshakeRequest, HandshakeResponse, Ticket,
 };
+use futures::StreamExt;
 use futures::stream::{self, BoxStream};
-use futures::{StreamExt, TryStreamExt};
-use prost::Message;
 use tollgate_catalog::{Catalog, LoginThrottle, Principal};
 use tollgate_planner::QueryService;
-use tollgate_planner::datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use tollgate_planner::datafusion::arrow::ipc::writer::IpcWriteOptions;
-use tollgate_planner::datafusion::arrow::record_batch::RecordBatch;
 use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status, Streaming};
 
+use self::metadata_commands::{batch_stream, empty, metadata_info};
 use crate::auth::{Authenticator, Caller};
-use crate::claims::{PreparedClaims, encode_parameters, parameter_row};
 use crate::error::internal_status;
 use crate::metadata::{self, SQL_INFO, XDBC_TYPES};
-use crate::portable::portable_schema;
 use crate::prepared::BoundParameters;
 use crate::queries::Statements;
-use crate::running::CancelOutcome;
-use crate::signing::{Purpose, Signer, expires_in, now_seconds};
-
-/// The core Flight action that cancels a `FlightInfo`'s query.
-const CANCEL_FLIGHT_INFO: &str = "CancelFlightInfo";
+use crate::signing::Signer;
 
 /// Tollgate's Flight SQL service.
 #[derive(Debug)]
@@ -91,116 +89,6 @@ impl TollgateFlightSql {
     fn principal<T>(&self, request: &Request<T>) -> Result<Arc<Principal>, Status> {
         self.caller(request).map(|caller| caller.principal)
     }
-
-    /// A `FlightInfo` whose one ticket is the metadata command itself: it names no data,
-    /// and `DoGet` answers it for whoever presents it.
-    fn metadata_info(
-        command: &impl ProstMessageExt,
-        schema: &Schema,
-        descriptor: FlightDescriptor,
-    ) -> Result<Response<FlightInfo>, Status> {
-        let info = FlightInfo::new()
-            .try_with_schema(schema)
-            .map_err(|e| internal_status("cannot encode a metadata schema", e))?
-            .with_descriptor(descriptor)
-            .with_ordered(true)
-            .with_endpoint(
-                FlightEndpoint::new().with_ticket(Ticket::new(command.as_any().encode_to_vec())),
-            );
-        Ok(Response::new(info))
-    }
-
-    fn open_handle(&self, principal: &Principal, handle: &[u8]) -> Result<PreparedClaims, Status> {
-        let claims: PreparedClaims = self
-            .signer
-            .open(Purpose::PreparedStatement, handle)
-            .ok_or_else(|| {
-                Status::invalid_argument(
-                    "unknown prepared statement handle; create the statement again",
-                )
-            })?;
-        if !claims.belongs_to(principal) {
-            return Err(Status::permission_denied(
-                "the prepared statement belongs to another principal",
-            ));
-        }
-        if claims.expires <= now_seconds() {
-            return Err(Status::failed_precondition(
-                "the prepared statement has expired; create it again",
-            ));
-        }
-        Ok(claims)
-    }
-
-    fn cancel(&self, principal: &Principal, info: &FlightInfo) -> Result<CancelStatus, Status> {
-        let mut found = false;
-        let mut outcome = CancelOutcome::NothingRunning;
-        for endpoint in &info.endpoint {
-            let Some(ticket) = &endpoint.ticket else {
-                continue;
-            };
-            let Ok(any) = arrow_flight::sql::Any::decode(ticket.ticket.as_ref()) else {
-                continue;
-            };
-            let Ok(Some(statement)) = any.unpack::<TicketStatementQuery>() else {
-                continue;
-            };
-            let claims = self
-                .statements
-                .open_ticket(principal, &statement.statement_handle)
-                .or_else(|status| {
-                    // An expired ticket's query can still be running.
-                    if status.code() == tonic::Code::FailedPrecondition {
-                        self.signer
-                            .open(Purpose::Ticket, &statement.statement_handle)
-                            .ok_or(status)
-                    } else {
-                        Err(status)
-                    }
-                })?;
-            found = true;
-            if self
-                .statements
-                .running()
-                .cancel(&claims.query_id, claims.expires)
-                == CancelOutcome::Cancelled
-            {
-                outcome = CancelOutcome::Cancelled;
-            }
-        }
-        if !found {
-            return Err(Status::invalid_argument(
-                "the FlightInfo holds no query ticket of this service",
-            ));
-        }
-        tracing::info!(user = %principal.user, ?outcome, "query cancelled");
-        Ok(CancelStatus::Cancelled)
-    }
-}
-
-/// A stream of one metadata batch.
-fn batch_stream(
-    batch: Result<RecordBatch, WireError>,
-) -> Result<Response<<TollgateFlightSql as FlightService>::DoGetStream>, Status> {
-    let batch = batch.map_err(|e| internal_status("cannot build a metadata batch", e))?;
-    let schema = batch.schema();
-    let stream = FlightDataEncoderBuilder::new()
-        .with_schema(schema)
-        .build(stream::iter([Ok::<_, WireError>(batch)]))
-        .map_err(Status::from);
-    Ok(Response::new(Box::pin(stream)))
-}
-
-/// An empty, well-formed batch of `schema`.
-fn empty(schema: SchemaRef) -> Result<RecordBatch, WireError> {
-    Ok(RecordBatch::new_empty(schema))
-}
-
-fn ipc_schema(schema: &Schema) -> Result<bytes::Bytes, Status> {
-    let options = IpcWriteOptions::default();
-    IpcMessage::try_from(SchemaAsIpc::new(schema, &options))
-        .map(|message| message.0)
-        .map_err(|e| internal_status("cannot encode a schema", e))
 }
 
 fn with_token<T>(mut response: Response<T>, caller: &Caller) -> Response<T> {
@@ -212,14 +100,9 @@ fn with_token<T>(mut response: Response<T>, caller: &Caller) -> Response<T> {
     response
 }
 
-fn read_only() -> Status {
-    Status::permission_denied("Tollgate is read-only: only queries are allowed")
-}
-
 #[tonic::async_trait]
 impl FlightSqlService for TollgateFlightSql {
     type FlightService = Self;
-
     async fn do_handshake(
         &self,
         request: Request<Streaming<HandshakeRequest>>,
@@ -259,12 +142,8 @@ impl FlightSqlService for TollgateFlightSql {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let caller = self.caller(&request)?;
-        let handle = command.prepared_statement_handle.as_ref();
-        let claims = self.open_handle(&caller.principal, handle)?;
-        let parameters = claims.parameters.or_else(|| self.bound.get(handle));
         let info = self
-            .statements
-            .flight_info(&caller, &claims.sql, parameters, request.into_inner())
+            .prepared_statement_info(&caller, command, request.into_inner())
             .await?;
         Ok(with_token(Response::new(info), &caller))
     }
@@ -275,9 +154,7 @@ impl FlightSqlService for TollgateFlightSql {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         self.principal(&request)?;
-        Err(Status::unimplemented(
-            "Substrait plans are not supported; send SQL",
-        ))
+        Err(refused::substrait())
     }
 
     async fn get_flight_info_catalogs(
@@ -287,7 +164,7 @@ impl FlightSqlService for TollgateFlightSql {
     ) -> Result<Response<FlightInfo>, Status> {
         self.principal(&request)?;
         let schema = query.into_builder().schema();
-        Self::metadata_info(&query, &schema, request.into_inner())
+        metadata_info(&query, &schema, request.into_inner())
     }
 
     async fn get_flight_info_schemas(
@@ -297,7 +174,7 @@ impl FlightSqlService for TollgateFlightSql {
     ) -> Result<Response<FlightInfo>, Status> {
         self.principal(&request)?;
         let schema = query.clone().into_builder().schema();
-        Self::metadata_info(&query, &schema, request.into_inner())
+        metadata_info(&query, &schema, request.into_inner())
     }
 
     async fn get_flight_info_tables(
@@ -307,7 +184,7 @@ impl FlightSqlService for TollgateFlightSql {
     ) -> Result<Response<FlightInfo>, Status> {
         self.principal(&request)?;
         let schema = query.clone().into_builder().schema();
-        Self::metadata_info(&query, &schema, request.into_inner())
+        metadata_info(&query, &schema, request.into_inner())
     }
 
     async fn get_flight_info_table_types(
@@ -317,7 +194,7 @@ impl FlightSqlService for TollgateFlightSql {
     ) -> Result<Response<FlightInfo>, Status> {
         self.principal(&request)?;
         let schema = query.into_builder().schema();
-        Self::metadata_info(&query, &schema, request.into_inner())
+        metadata_info(&query, &schema, request.into_inner())
     }
 
     async fn get_flight_info_sql_info(
@@ -327,7 +204,7 @@ impl FlightSqlService for TollgateFlightSql {
     ) -> Result<Response<FlightInfo>, Status> {
         self.principal(&request)?;
         let schema = query.clone().into_builder(&SQL_INFO).schema();
-        Self::metadata_info(&query, &schema, request.into_inner())
+        metadata_info(&query, &schema, request.into_inner())
     }
 
     async fn get_flight_info_primary_keys(
@@ -336,7 +213,7 @@ impl FlightSqlService for TollgateFlightSql {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         self.principal(&request)?;
-        Self::metadata_info(
+        metadata_info(
             &query,
             &metadata::primary_keys_schema(),
             request.into_inner(),
@@ -349,7 +226,7 @@ impl FlightSqlService for TollgateFlightSql {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         self.principal(&request)?;
-        Self::metadata_info(
+        metadata_info(
             &query,
             &metadata::foreign_keys_schema(),
             request.into_inner(),
@@ -362,7 +239,7 @@ impl FlightSqlService for TollgateFlightSql {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         self.principal(&request)?;
-        Self::metadata_info(
+        metadata_info(
             &query,
             &metadata::foreign_keys_schema(),
             request.into_inner(),
@@ -375,7 +252,7 @@ impl FlightSqlService for TollgateFlightSql {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         self.principal(&request)?;
-        Self::metadata_info(
+        metadata_info(
             &query,
             &metadata::foreign_keys_schema(),
             request.into_inner(),
@@ -389,7 +266,7 @@ impl FlightSqlService for TollgateFlightSql {
     ) -> Result<Response<FlightInfo>, Status> {
         self.principal(&request)?;
         let schema = query.into_builder(&XDBC_TYPES).schema();
-        Self::metadata_info(&query, &schema, request.into_inner())
+        metadata_info(&query, &schema, request.into_inner())
     }
 
     async fn do_get_statement(
@@ -501,7 +378,7 @@ impl FlightSqlService for TollgateFlightSql {
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
         self.principal(&request)?;
-        Err(read_only())
+        Err(refused::read_only())
     }
 
     async fn do_put_statement_ingest(
@@ -510,7 +387,7 @@ impl FlightSqlService for TollgateFlightSql {
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
         self.principal(&request)?;
-        Err(read_only())
+        Err(refused::read_only())
     }
 
     async fn do_put_prepared_statement_update(
@@ -519,7 +396,7 @@ impl FlightSqlService for TollgateFlightSql {
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
         self.principal(&request)?;
-        Err(read_only())
+        Err(refused::read_only())
     }
 
     async fn do_put_substrait_plan(
@@ -528,9 +405,7 @@ impl FlightSqlService for TollgateFlightSql {
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
         self.principal(&request)?;
-        Err(Status::unimplemented(
-            "Substrait plans are not supported; send SQL",
-        ))
+        Err(refused::substrait())
     }
 
     async fn do_put_prepared_statement_query(
@@ -539,35 +414,8 @@ impl FlightSqlService for TollgateFlightSql {
         request: Request<PeekableFlightDataStream>,
     ) -> Result<DoPutPreparedStatementResult, Status> {
         let principal = self.principal(&request)?;
-        let handle = query.prepared_statement_handle;
-        let mut claims = self.open_handle(&principal, &handle)?;
-        let batches: Vec<RecordBatch> =
-            arrow_flight::decode::FlightRecordBatchStream::new_from_flight_data(
-                request.into_inner().map_err(WireError::from),
-            )
-            .try_collect()
+        self.bind_parameters(&principal, query, request.into_inner())
             .await
-            .map_err(|e| {
-                Status::invalid_argument(format!("cannot read the bound parameters: {e}"))
-            })?;
-        let rows: Vec<RecordBatch> = batches.into_iter().filter(|b| b.num_rows() > 0).collect();
-        let [row] = rows.as_slice() else {
-            return Err(Status::invalid_argument(format!(
-                "a query takes one row of parameters, but {} batches of rows were bound",
-                rows.len()
-            )));
-        };
-        parameter_row(row)?;
-        let encoded = encode_parameters(row)?;
-        self.bound.bind(&handle, encoded.clone(), claims.expires);
-        claims.parameters = Some(encoded);
-        let updated = self
-            .signer
-            .seal(Purpose::PreparedStatement, &claims)
-            .map_err(|e| internal_status("cannot sign a prepared statement", e))?;
-        Ok(DoPutPreparedStatementResult {
-            prepared_statement_handle: Some(updated.into()),
-        })
     }
 
     async fn do_action_create_prepared_statement(
@@ -576,44 +424,7 @@ impl FlightSqlService for TollgateFlightSql {
         request: Request<Action>,
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
         let caller = self.caller(&request)?;
-        let (_, planned) = self
-            .statements
-            .plan(
-                &caller,
-                &query.query,
-                tokio_util::sync::CancellationToken::new(),
-            )
-            .await?;
-        let parameters = Schema::new(
-            planned
-                .parameter_types()
-                .iter()
-                .enumerate()
-                .map(|(i, data_type)| {
-                    Field::new(
-                        format!("${}", i + 1),
-                        data_type.clone().unwrap_or(DataType::Null),
-                        true,
-                    )
-                })
-                .collect::<Vec<_>>(),
-        );
-        let claims = PreparedClaims {
-            user: caller.principal.user.clone(),
-            tenant: caller.principal.tenant.clone(),
-            expires: expires_in(self.handle_ttl),
-            sql: query.query,
-            parameters: None,
-        };
-        let handle = self
-            .signer
-            .seal(Purpose::PreparedStatement, &claims)
-            .map_err(|e| internal_status("cannot sign a prepared statement", e))?;
-        Ok(ActionCreatePreparedStatementResult {
-            prepared_statement_handle: handle.into(),
-            dataset_schema: ipc_schema(&portable_schema(planned.schema()))?,
-            parameter_schema: ipc_schema(&parameters)?,
-        })
+        self.create_prepared_statement(&caller, query).await
     }
 
     async fn do_action_close_prepared_statement(
@@ -622,15 +433,7 @@ impl FlightSqlService for TollgateFlightSql {
         request: Request<Action>,
     ) -> Result<(), Status> {
         let principal = self.principal(&request)?;
-        let handle = query.prepared_statement_handle;
-        // Closing an expired statement is not an error: there is nothing left to close.
-        if let Err(status) = self.open_handle(&principal, &handle)
-            && status.code() != tonic::Code::FailedPrecondition
-        {
-            return Err(status);
-        }
-        self.bound.close(&handle);
-        Ok(())
+        self.close_prepared_statement(&principal, query)
     }
 
     async fn do_action_create_prepared_substrait_plan(
@@ -639,9 +442,7 @@ impl FlightSqlService for TollgateFlightSql {
         request: Request<Action>,
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
         self.principal(&request)?;
-        Err(Status::unimplemented(
-            "Substrait plans are not supported; send SQL",
-        ))
+        Err(refused::substrait())
     }
 
     async fn do_action_begin_transaction(
@@ -650,9 +451,7 @@ impl FlightSqlService for TollgateFlightSql {
         request: Request<Action>,
     ) -> Result<ActionBeginTransactionResult, Status> {
         self.principal(&request)?;
-        Err(Status::unimplemented(
-            "transactions are not supported: every query reads a consistent snapshot on its own",
-        ))
+        Err(refused::begin_transaction())
     }
 
     async fn do_action_end_transaction(
@@ -661,7 +460,7 @@ impl FlightSqlService for TollgateFlightSql {
         request: Request<Action>,
     ) -> Result<(), Status> {
         self.principal(&request)?;
-        Err(Status::unimplemented("transactions are not supported"))
+        Err(refused::end_transaction())
     }
 
     async fn do_action_begin_savepoint(
@@ -670,7 +469,7 @@ impl FlightSqlService for TollgateFlightSql {
         request: Request<Action>,
     ) -> Result<ActionBeginSavepointResult, Status> {
         self.principal(&request)?;
-        Err(Status::unimplemented("savepoints are not supported"))
+        Err(refused::savepoints())
     }
 
     async fn do_action_end_savepoint(
@@ -679,7 +478,7 @@ impl FlightSqlService for TollgateFlightSql {
         request: Request<Action>,
     ) -> Result<(), Status> {
         self.principal(&request)?;
-        Err(Status::unimplemented("savepoints are not supported"))
+        Err(refused::savepoints())
     }
 
     async fn do_action_cancel_query(
@@ -688,14 +487,7 @@ impl FlightSqlService for TollgateFlightSql {
         request: Request<Action>,
     ) -> Result<ActionCancelQueryResult, Status> {
         let principal = self.principal(&request)?;
-        let info = FlightInfo::decode(query.info).map_err(|e| {
-            Status::invalid_argument(format!("the FlightInfo does not decode: {e}"))
-        })?;
-        self.cancel(&principal, &info)?;
-        Ok(ActionCancelQueryResult {
-            // CancelResult::Cancelled; arrow-flight does not export that enum.
-            result: 1,
-        })
+        self.cancel_query(&principal, query)
     }
 
     async fn do_action_fallback(
@@ -703,34 +495,11 @@ impl FlightSqlService for TollgateFlightSql {
         request: Request<Action>,
     ) -> Result<Response<<Self as FlightService>::DoActionStream>, Status> {
         let principal = self.principal(&request)?;
-        let action = request.into_inner();
-        if action.r#type != CANCEL_FLIGHT_INFO {
-            return Err(Status::unimplemented(format!(
-                "unknown action `{}`",
-                action.r#type
-            )));
-        }
-        let cancel = CancelFlightInfoRequest::decode(action.body).map_err(|e| {
-            Status::invalid_argument(format!("the CancelFlightInfoRequest does not decode: {e}"))
-        })?;
-        let info = cancel
-            .info
-            .ok_or_else(|| Status::invalid_argument("the request names no FlightInfo"))?;
-        let status = self.cancel(&principal, &info)?;
-        let result = CancelFlightInfoResult::new(status);
-        let body = arrow_flight::Result::new(result.encode_to_vec());
-        Ok(Response::new(stream::iter([Ok(body)]).boxed()))
+        self.custom_action(&principal, request.into_inner())
     }
 
     async fn list_custom_actions(&self) -> Option<Vec<Result<ActionType, Status>>> {
-        Some(vec![Ok(ActionType {
-            r#type: CANCEL_FLIGHT_INFO.to_owned(),
-            description:
-                "Cancels the query of a FlightInfo: running endpoints stop, others are refused.\n
-                Request Message: CancelFlightInfoRequest\n
-                Response Message: CancelFlightInfoResult"
-                    .to_owned(),
-        })])
+        Some(actions::custom_actions())
     }
 
     /// Server information is static ([`SQL_INFO`]); nothing registers more.
