@@ -1,7 +1,8 @@
 //! Simple and extended query protocol over the planner's engine API.
 //!
 //! Session chatter (`SET`, `SHOW`, `RESET`, `BEGIN`, `COMMIT`, `ROLLBACK`, `DISCARD`, …) is
-//! answered from the connection's own state; every other statement goes to
+//! answered from the connection's own state ([`session_statements`](super::session_statements));
+//! every other statement is planned at Parse ([`prepare`](super::prepare)) and goes to
 //! [`QueryService`](tollgate_planner::QueryService), whose result stream is encoded row by
 //! row as the client reads it — nothing collects a whole result. Portals with a row limit
 //! pull only as many rows as asked and keep the rest of the stream suspended.
@@ -10,12 +11,12 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use futures::sink::{Sink, SinkExt};
+use futures::sink::Sink;
 use futures::stream::{self, Stream, StreamExt, TryStreamExt};
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler, send_describe_response};
 use pgwire::api::results::{
-    DataRowEncoder, DescribePortalResponse, FieldFormat, FieldInfo, QueryResponse, Response, Tag,
+    DescribePortalResponse, FieldFormat, FieldInfo, QueryResponse, Response, Tag,
 };
 use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::PortalStore;
@@ -24,52 +25,18 @@ use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::data::DataRow;
 use pgwire::messages::extendedquery::{Describe, TARGET_TYPE_BYTE_PORTAL};
-use pgwire::messages::startup::ParameterStatus;
 use tollgate_planner::datafusion::common::ScalarValue;
-use tollgate_planner::datafusion::sql::sqlparser::ast::{
-    CloseCursor, CopySource, CopyTarget, DeclareType, Expr, Ident, Reset, Set, Statement, Value,
-};
+use tollgate_planner::datafusion::sql::sqlparser::ast::Statement;
 use tollgate_planner::{PlannedQuery, QueryContext, QueryStream};
 
 use super::PgShared;
 use super::connection::ConnectionState;
 use super::copy::{CopyFormat, copy_response};
-use super::cursors::FetchCount;
 use super::encode;
 use super::errors::{planner_error, user_error};
 use super::params;
-use super::settings::{SessionSettings, refusal_error};
-
-/// A statement as stored by Parse: chatter for the front end, or a planned query.
-#[derive(Debug, Clone)]
-pub enum PreparedStatement {
-    /// Answered from session state.
-    Session(Box<Statement>),
-    /// Planned in the tenant's session.
-    Query(Box<PlannedQuery>),
-    /// `COPY (query) TO STDOUT`: a planned query sent as COPY data.
-    CopyOut(Box<PlannedQuery>, CopyFormat),
-    /// `DECLARE name CURSOR FOR query`: a planned query whose rows later `FETCH`es read.
-    Declare {
-        /// The cursor's name.
-        name: String,
-        /// Its query.
-        query: Box<PlannedQuery>,
-        /// Whether it outlives its transaction.
-        with_hold: bool,
-        /// Whether simple-protocol `FETCH`es return binary rows.
-        binary: bool,
-    },
-    /// `FETCH n FROM name`.
-    Fetch {
-        /// The cursor's name.
-        name: String,
-        /// How many rows.
-        count: FetchCount,
-    },
-    /// `CLOSE name`, or `CLOSE ALL` (no name).
-    CloseCursor(Option<String>),
-}
+use super::prepare::{PreparedStatement, prepare};
+use super::session_statements::{answer_session_statement, shown_parameter};
 
 /// The query handlers of one connection.
 pub struct TollgateQueryHandler {
@@ -105,242 +72,6 @@ fn check_size(shared: &PgShared, sql: &str) -> PgWireResult<()> {
         ));
     }
     Ok(())
-}
-
-fn is_session_statement(statement: &Statement) -> bool {
-    matches!(
-        statement,
-        Statement::Set(_)
-            | Statement::ShowVariable { .. }
-            | Statement::Reset(_)
-            | Statement::StartTransaction { .. }
-            | Statement::Commit { .. }
-            | Statement::Rollback { .. }
-            | Statement::Savepoint { .. }
-            | Statement::ReleaseSavepoint { .. }
-            | Statement::Discard { .. }
-            | Statement::UNLISTEN { .. }
-            | Statement::Deallocate { .. }
-    )
-}
-
-/// The parameter a `SHOW` names. `SHOW TRANSACTION ISOLATION LEVEL` is PostgreSQL's
-/// spelling of `SHOW transaction_isolation` (SQLAlchemy, Metabase and DataGrip send it).
-fn shown_parameter(variable: &[Ident]) -> String {
-    let name = variable
-        .iter()
-        .map(|i| i.value.as_str())
-        .collect::<Vec<_>>()
-        .join(".");
-    if name.eq_ignore_ascii_case("transaction.isolation.level") {
-        "transaction_isolation".to_owned()
-    } else {
-        name
-    }
-}
-
-/// The text of a `SET` value as PostgreSQL stores it (quotes removed, lists joined).
-fn set_value(values: &[Expr]) -> String {
-    values
-        .iter()
-        .map(|value| match value {
-            Expr::Value(v) => match &v.value {
-                Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => s.clone(),
-                other => other.to_string(),
-            },
-            Expr::Identifier(ident) => ident.value.clone(),
-            other => other.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn single_text_row(
-    name: &str,
-    values: Vec<(String, String)>,
-    with_names: bool,
-) -> PgWireResult<QueryResponse> {
-    let mut fields = Vec::new();
-    if with_names {
-        fields.push(FieldInfo::new(
-            "name".to_owned(),
-            None,
-            None,
-            Type::TEXT,
-            FieldFormat::Text,
-        ));
-    }
-    fields.push(FieldInfo::new(
-        name.to_owned(),
-        None,
-        None,
-        Type::TEXT,
-        FieldFormat::Text,
-    ));
-    let fields = Arc::new(fields);
-    let mut encoder = DataRowEncoder::new(Arc::clone(&fields));
-    let mut rows = Vec::with_capacity(values.len());
-    for (key, value) in values {
-        if with_names {
-            encoder.encode_field(&key)?;
-        }
-        encoder.encode_field(&value)?;
-        rows.push(Ok(encoder.take_row()));
-    }
-    let mut response = QueryResponse::new(fields, stream::iter(rows));
-    response.set_command_tag("SHOW");
-    Ok(response)
-}
-
-/// What a session statement did to the connection's settings.
-enum SessionOutcome {
-    /// `SET`/`RESET`: the command tag, and the parameter to report if clients track it.
-    Changed(&'static str, Option<(String, String)>),
-    /// `SHOW`: the rows to return.
-    Shown(QueryResponse),
-}
-
-/// Applies a settings statement (`SET`, `RESET`, `SHOW`, `DISCARD`) to `settings`.
-fn apply_to_settings(
-    settings: &mut SessionSettings,
-    statement: &Statement,
-) -> PgWireResult<SessionOutcome> {
-    let report = |settings: &SessionSettings,
-                  (canonical, reported): (String, bool)|
-     -> PgWireResult<Option<(String, String)>> {
-        reported
-            .then(|| settings.show(&canonical))
-            .transpose()
-            .map_err(refusal_error)
-    };
-    match statement {
-        Statement::Set(Set::SingleAssignment {
-            variable, values, ..
-        }) => {
-            let (name, value) = (variable.to_string(), set_value(values));
-            let changed = if value.eq_ignore_ascii_case("default") {
-                settings.reset(&name).map_err(refusal_error)?
-            } else {
-                settings.set(&name, value).map_err(refusal_error)?
-            };
-            Ok(SessionOutcome::Changed("SET", report(settings, changed)?))
-        }
-        Statement::Set(Set::SetTimeZone { value, .. }) => {
-            let changed = settings
-                .set("TimeZone", set_value(std::slice::from_ref(value)))
-                .map_err(refusal_error)?;
-            Ok(SessionOutcome::Changed("SET", report(settings, changed)?))
-        }
-        Statement::Set(Set::SetNames { charset_name, .. }) => {
-            let changed = settings
-                .set("client_encoding", charset_name.value.clone())
-                .map_err(refusal_error)?;
-            Ok(SessionOutcome::Changed("SET", report(settings, changed)?))
-        }
-        // SET TRANSACTION / SESSION CHARACTERISTICS, SET ROLE …: transactions are read-only
-        // already and there is one role per login, so these change nothing.
-        Statement::Set(_) => Ok(SessionOutcome::Changed("SET", None)),
-        Statement::Reset(reset) => match &reset.reset {
-            Reset::ALL => {
-                settings.reset_all();
-                Ok(SessionOutcome::Changed("RESET", None))
-            }
-            Reset::ConfigurationParameter(name) => {
-                let changed = settings.reset(&name.to_string()).map_err(refusal_error)?;
-                Ok(SessionOutcome::Changed("RESET", report(settings, changed)?))
-            }
-        },
-        Statement::Discard { .. } => {
-            settings.reset_all();
-            Ok(SessionOutcome::Changed("DISCARD ALL", None))
-        }
-        Statement::ShowVariable { variable } => {
-            let name = shown_parameter(variable);
-            if name.eq_ignore_ascii_case("all") {
-                let all = settings
-                    .all()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
-                Ok(SessionOutcome::Shown(single_text_row(
-                    "setting", all, true,
-                )?))
-            } else {
-                let (canonical, value) = settings.show(&name).map_err(refusal_error)?;
-                Ok(SessionOutcome::Shown(single_text_row(
-                    &canonical,
-                    vec![(canonical.clone(), value)],
-                    false,
-                )?))
-            }
-        }
-        other => Err(user_error(
-            "0A000",
-            format!("{other} is not a session statement"),
-        )),
-    }
-}
-
-/// Answers a session statement from the connection's state.
-async fn answer_session_statement<C>(
-    connection: &ConnectionState,
-    client: &mut C,
-    statement: &Statement,
-) -> PgWireResult<Response>
-where
-    C: Sink<PgWireBackendMessage> + Unpin + Send,
-    C::Error: Debug,
-    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
-{
-    match statement {
-        Statement::StartTransaction { .. } => {
-            return Ok(Response::TransactionStart(Tag::new("BEGIN")));
-        }
-        Statement::Commit { .. } => {
-            connection.cursors().end_transaction();
-            return Ok(Response::TransactionEnd(Tag::new("COMMIT")));
-        }
-        Statement::Rollback {
-            savepoint: Some(_), ..
-        } => return Ok(Response::Execution(Tag::new("ROLLBACK"))),
-        Statement::Rollback { .. } => {
-            connection.cursors().end_transaction();
-            return Ok(Response::TransactionEnd(Tag::new("ROLLBACK")));
-        }
-        Statement::Savepoint { .. } => return Ok(Response::Execution(Tag::new("SAVEPOINT"))),
-        Statement::ReleaseSavepoint { .. } => return Ok(Response::Execution(Tag::new("RELEASE"))),
-        // Connection housekeeping drivers send when they reset a pooled connection
-        // (asyncpg: `CLOSE ALL; UNLISTEN *; RESET ALL`): the gateway keeps no listeners or
-        // SQL-level prepared statements, so there is nothing to drop.
-        Statement::UNLISTEN { .. } => return Ok(Response::Execution(Tag::new("UNLISTEN"))),
-        Statement::Deallocate { name, .. } => {
-            let tag = if name.value.eq_ignore_ascii_case("all") {
-                "DEALLOCATE ALL"
-            } else {
-                "DEALLOCATE"
-            };
-            return Ok(Response::Execution(Tag::new(tag)));
-        }
-        _ => {}
-    }
-    if let Statement::Discard { .. } = statement {
-        connection.cursors().close_all();
-    }
-    let outcome = connection
-        .with_settings(|settings| apply_to_settings(settings, statement))
-        .unwrap_or_else(|| Err(user_error("08P01", "the connection is not authenticated")))?;
-    match outcome {
-        SessionOutcome::Shown(response) => Ok(Response::Query(response)),
-        SessionOutcome::Changed(tag, report) => {
-            if let Some((name, value)) = report {
-                client
-                    .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
-                        name, value,
-                    )))
-                    .await?;
-            }
-            Ok(Response::Execution(Tag::new(tag)))
-        }
-    }
 }
 
 /// Bytes of a DataRow message: type byte, length, field count and the fields.
@@ -390,80 +121,6 @@ async fn run_query(
         Arc::clone(&fields),
         data_rows(stream, fields),
     )))
-}
-
-/// Plans one statement for the tenant of `ctx`.
-async fn prepare(
-    shared: &PgShared,
-    ctx: &QueryContext,
-    statement: Statement,
-) -> PgWireResult<PreparedStatement> {
-    if is_session_statement(&statement) {
-        return Ok(PreparedStatement::Session(Box::new(statement)));
-    }
-    let plan = |statement| async {
-        shared
-            .service
-            .plan(ctx, statement)
-            .await
-            .map(Box::new)
-            .map_err(|e| planner_error(&e))
-    };
-    match statement {
-        Statement::Declare { mut stmts } if stmts.len() == 1 => {
-            let declare = stmts.remove(0);
-            let (Some(DeclareType::Cursor), Some(query), [name]) = (
-                &declare.declare_type,
-                declare.for_query,
-                declare.names.as_slice(),
-            ) else {
-                return Err(user_error(
-                    "0A000",
-                    "only DECLARE name CURSOR FOR query is supported",
-                ));
-            };
-            if declare.scroll == Some(true) {
-                return Err(user_error(
-                    "0A000",
-                    "SCROLL cursors are not supported: cursors scan forward only",
-                ));
-            }
-            Ok(PreparedStatement::Declare {
-                name: name.value.clone(),
-                query: plan(Statement::Query(query)).await?,
-                with_hold: declare.hold == Some(true),
-                binary: declare.binary == Some(true),
-            })
-        }
-        Statement::Fetch {
-            name,
-            direction,
-            into: None,
-            ..
-        } => Ok(PreparedStatement::Fetch {
-            name: name.value,
-            count: FetchCount::from_direction(&direction)?,
-        }),
-        Statement::Close { cursor } => Ok(PreparedStatement::CloseCursor(match cursor {
-            CloseCursor::All => None,
-            CloseCursor::Specific { name } => Some(name.value),
-        })),
-        Statement::Copy {
-            source: CopySource::Query(query),
-            to: true,
-            target: CopyTarget::Stdout,
-            options,
-            legacy_options,
-            ..
-        } => {
-            let format = CopyFormat::from_options(&options, &legacy_options)?;
-            Ok(PreparedStatement::CopyOut(
-                plan(Statement::Query(query)).await?,
-                format,
-            ))
-        }
-        statement => Ok(PreparedStatement::Query(plan(statement).await?)),
-    }
 }
 
 /// The fields of cursor `name`'s rows in `format`, else as the cursor was declared.

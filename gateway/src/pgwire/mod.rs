@@ -27,6 +27,8 @@ mod handler;
 mod message_loop;
 mod params;
 mod peer;
+mod prepare;
+mod session_statements;
 mod settings;
 
 use std::net::SocketAddr;
