@@ -17,17 +17,23 @@
 //! `model::build`), `units`, `throttle`, `error`, all re-exported here; [`scram`] is public
 //! for `tollgate passwd` and the front ends' password checks.
 
+mod control_options;
 mod error;
 mod model;
 mod options;
 pub mod scram;
+pub mod store;
 mod throttle;
 mod units;
 
+pub use control_options::{
+    ApiKeyOptions, ChannelDatasetOptions, ChannelKind, ChannelOptions, ControlOptions,
+    StateStoreKind,
+};
 pub use error::CatalogError;
 pub use model::{
-    Catalog, Column, Dataset, DatasetId, DatasetLocation, Grant, GrantColumn, Principal, Profile,
-    RateLimit, Tenant, referenced_attributes,
+    Catalog, Channel, Column, Dataset, DatasetId, DatasetLocation, Grant, GrantColumn, Narrowing,
+    Principal, Profile, RateLimit, Tenant, referenced_attributes,
 };
 pub use options::{
     AthenaOptions, AuthOptions, ColumnOptions, DatasetOptions, EngineOptions,

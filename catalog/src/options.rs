@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::control_options::{ChannelOptions, ControlOptions};
 use crate::error::CatalogError;
 use crate::units::{ByteSize, HumanDuration};
 
@@ -41,8 +42,13 @@ pub struct TollgateOptions {
     pub tenants: Vec<TenantOptions>,
     /// Logins of tenants.
     pub principals: Vec<PrincipalOptions>,
-    /// Which tenant may read what.
+    /// Which tenant may read what: its entitlements.
     pub grants: Vec<GrantOptions>,
+    /// Tenants' channels declared here; most are ordered through the control API.
+    pub channels: Vec<ChannelOptions>,
+    /// The control plane: its state store and REST API; absent means the catalog is this
+    /// file's alone.
+    pub control: Option<ControlOptions>,
 }
 
 impl Default for TollgateOptions {
@@ -61,6 +67,8 @@ impl Default for TollgateOptions {
             tenants: Vec::new(),
             principals: Vec::new(),
             grants: Vec::new(),
+            channels: Vec::new(),
+            control: None,
         }
     }
 }
@@ -91,9 +99,13 @@ impl TollgateOptions {
             }
         }
         let usage = &mut options.usage;
-        for path in [Some(&mut usage.path), usage.audit_log.as_mut()]
-            .into_iter()
-            .flatten()
+        for path in [
+            Some(&mut usage.path),
+            usage.audit_log.as_mut(),
+            options.control.as_mut().map(|control| &mut control.path),
+        ]
+        .into_iter()
+        .flatten()
         {
             if path.is_relative() {
                 *path = base.join(&*path);
@@ -529,6 +541,10 @@ pub struct PrincipalOptions {
     pub tenant: String,
     /// SCRAM-SHA-256 verifier in PostgreSQL's format (`tollgate passwd` makes one).
     pub scram_verifier: String,
+    /// The channel the login belongs to; absent means it sees all of its tenant's
+    /// entitlements.
+    #[serde(default)]
+    pub channel: Option<String>,
 }
 
 /// What one tenant may read of one dataset.
@@ -553,7 +569,7 @@ pub struct GrantOptions {
 }
 
 /// A granted column: a plain column name, or an expression with an output name.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum GrantColumnOptions {
     /// A column of the dataset, shown under its own name.

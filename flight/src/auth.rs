@@ -20,7 +20,8 @@ use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, URL_
 use base64::{Engine, alphabet};
 use serde::{Deserialize, Serialize};
 use tollgate_catalog::scram::{DEFAULT_ITERATIONS, Verifier};
-use tollgate_catalog::{Catalog, LoginThrottle, Principal};
+use tollgate_catalog::{LoginThrottle, Principal};
+use tollgate_planner::QueryService;
 use tollgate_planner::metering::{ClientInfo, Protocol};
 use tonic::Status;
 use tonic::metadata::MetadataMap;
@@ -44,7 +45,7 @@ struct TokenClaims {
 /// Checks logins and tokens.
 #[derive(Debug)]
 pub struct Authenticator {
-    catalog: Arc<Catalog>,
+    service: Arc<QueryService>,
     signer: Arc<Signer>,
     throttle: LoginThrottle,
     token_ttl: Duration,
@@ -63,15 +64,15 @@ pub struct Caller {
 }
 
 impl Authenticator {
-    /// An authenticator over the catalog's principals.
+    /// An authenticator over the principals of the catalog `service` serves.
     pub fn new(
-        catalog: Arc<Catalog>,
+        service: Arc<QueryService>,
         signer: Arc<Signer>,
         throttle: LoginThrottle,
         token_ttl: Duration,
     ) -> Self {
         Self {
-            catalog,
+            service,
             signer,
             throttle,
             token_ttl,
@@ -142,8 +143,8 @@ impl Authenticator {
                 "too many failed logins for user \"{user}\"; try again later"
             )));
         }
-        let principal = self.catalog.principal(user);
-        let verified = match principal {
+        let principal = self.service.principal(user);
+        let verified = match &principal {
             Some(principal) => principal.verifier.verify_password(password),
             None => {
                 // Same cost as a real check, so timing does not tell which users exist.
@@ -159,7 +160,7 @@ impl Authenticator {
             Some(principal) if verified => {
                 self.throttle.succeeded(user, address);
                 tracing::info!(target: "tollgate::audit", event = "authentication", outcome = "success", user, tenant = %principal.tenant, client = %address, protocol = "flight_sql", "login");
-                Ok(Arc::clone(principal))
+                Ok(principal)
             }
             _ => {
                 self.throttle.failed(user, address);
@@ -202,11 +203,10 @@ impl Authenticator {
                 "the bearer token has expired; authenticate again",
             ));
         }
-        // A principal removed from (or moved in) the configuration loses its tokens.
-        self.catalog
+        // A principal removed from (or moved in) the catalog, or revoked, loses its tokens.
+        self.service
             .principal(&claims.user)
             .filter(|principal| principal.tenant == claims.tenant)
-            .map(Arc::clone)
             .ok_or_else(invalid)
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use arrow_flight::flight_service_server::FlightServiceServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tollgate_catalog::{AuthOptions, Catalog, FlightListenerOptions, LoginThrottle};
+use tollgate_catalog::{AuthOptions, FlightListenerOptions, LoginThrottle};
 use tollgate_planner::QueryService;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
@@ -30,7 +30,6 @@ impl FlightServer {
     pub async fn bind(
         options: &FlightListenerOptions,
         auth: &AuthOptions,
-        catalog: Arc<Catalog>,
         service: Arc<QueryService>,
     ) -> Result<Self, FlightError> {
         let signer = Arc::new(Signer::new(options.signing_key.as_deref())?);
@@ -55,7 +54,6 @@ impl FlightServer {
                     source,
                 })?;
         let service = TollgateFlightSql::new(
-            catalog,
             service,
             signer,
             LoginThrottle::new(auth),

@@ -29,6 +29,12 @@ pub enum GatewayError {
     /// TLS files are missing or unusable.
     #[error("TLS: {0}")]
     Tls(String),
+    /// The control plane's state store could not be opened or read.
+    #[error(transparent)]
+    Store(#[from] tollgate_catalog::store::StoreError),
+    /// The control plane is configured without the HTTP listener its API needs.
+    #[error("[control] needs the HTTP listener ([http] listen = …) to serve its API")]
+    ControlWithoutHttp,
     /// The usage ledger could not be opened or read.
     #[error(transparent)]
     Ledger(#[from] LedgerError),

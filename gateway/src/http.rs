@@ -1,4 +1,5 @@
-//! The HTTP listener: `GET /metrics` in Prometheus' text format.
+//! The HTTP listener: `GET /metrics` in Prometheus' text format, and the control API's
+//! routes when the control plane is on.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,18 +17,18 @@ use crate::metrics::UsageMetrics;
 /// A bound HTTP listener.
 pub struct HttpServer {
     listener: TcpListener,
-    metrics: Arc<UsageMetrics>,
+    routes: Router,
 }
 
 impl HttpServer {
-    /// Binds `listen`.
+    /// Binds `listen` to serve `routes`.
     ///
     /// # Errors
     /// If the address cannot be bound.
-    pub async fn bind(listen: SocketAddr, metrics: Arc<UsageMetrics>) -> std::io::Result<Self> {
+    pub async fn bind(listen: SocketAddr, routes: Router) -> std::io::Result<Self> {
         Ok(Self {
             listener: TcpListener::bind(listen).await?,
-            metrics,
+            routes,
         })
     }
 
@@ -44,13 +45,13 @@ impl HttpServer {
     /// # Errors
     /// If accepting connections fails.
     pub async fn serve(self, shutdown: CancellationToken) -> std::io::Result<()> {
-        axum::serve(self.listener, router(self.metrics))
+        axum::serve(self.listener, self.routes)
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await
     }
 }
 
-/// The HTTP routes.
+/// The metrics route.
 pub fn router(metrics: Arc<UsageMetrics>) -> Router {
     Router::new()
         .route("/metrics", get(metrics_text))

@@ -6,6 +6,7 @@
 //! | [`cli`] | command line: `serve`, `demo`, `passwd` |
 //! | [`server`] | configuration ─▶ catalog ─▶ engine ─▶ listeners |
 //! | [`pgwire`] | the Postgres wire protocol front end |
+//! | [`control`] | the control plane: live catalog from the state store, REST API `/v1`, orders |
 //! | [`ledger`] | the usage ledger (SQLite or PostgreSQL, group commit) and its export |
 //! | [`metrics`] | Prometheus metrics of usage |
 //! | [`http`] | the HTTP listener: `/metrics` |
@@ -16,6 +17,7 @@
 
 pub mod audit;
 pub mod cli;
+pub mod control;
 pub mod demo;
 pub mod error;
 pub mod http;

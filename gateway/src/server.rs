@@ -5,12 +5,15 @@ use std::sync::Arc;
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tollgate_catalog::store::ControlStore;
 use tollgate_catalog::{Catalog, TollgateOptions};
 use tollgate_planner::QueryService;
 
 use crate::audit;
+use crate::control::api;
+use crate::control::{CatalogSync, ControlPlane, Endpoints};
 use crate::error::GatewayError;
-use crate::http::HttpServer;
+use crate::http::{self, HttpServer};
 use crate::ledger::{self, Ledger};
 use crate::metrics::UsageMetrics;
 use tollgate_flight::FlightServer;
@@ -73,56 +76,77 @@ impl RunningGateway {
 /// # Errors
 /// Any configuration, source, grant, bind or TLS error, naming what is at fault.
 pub async fn start(options: &TollgateOptions) -> Result<RunningGateway, GatewayError> {
-    let catalog = Arc::new(Catalog::from_options(options)?);
+    // With a control plane, the catalog is the configuration with the state store's.
+    let control = match &options.control {
+        Some(control) if options.http.is_none() => {
+            let _ = control;
+            return Err(GatewayError::ControlWithoutHttp);
+        }
+        Some(control) => {
+            let store = Arc::new(ControlStore::open(control).await?);
+            let (catalog, state, version) = CatalogSync::current_catalog(&store, options).await?;
+            Some((control, store, catalog?, state, version))
+        }
+        None => None,
+    };
+    let catalog = Arc::new(match &control {
+        Some((_, _, catalog, _, _)) => catalog.clone(),
+        None => Catalog::from_options(options)?,
+    });
     if let Some(path) = &options.usage.audit_log {
         audit::direct_to(path)?;
     }
     let metrics = Arc::new(UsageMetrics::new());
     let store = ledger::open_store(&options.usage).await?;
     let ledger = Arc::new(Ledger::start(store, Arc::clone(&metrics)));
-    let service = Arc::new(QueryService::new(Arc::clone(&catalog), ledger).await?);
-    let http = match &options.http {
-        Some(http) => Some(
-            HttpServer::bind(http.listen, metrics)
+    let service = Arc::new(QueryService::new(catalog, ledger).await?);
+    let flight = match &options.flight {
+        Some(flight) => {
+            Some(FlightServer::bind(flight, &options.auth, Arc::clone(&service)).await?)
+        }
+        None => None,
+    };
+    let pg = PgServer::bind(options, Arc::clone(&service)).await?;
+    let pg_addr = pg.local_addr()?;
+    let flight_addr = flight.as_ref().map(FlightServer::local_addr).transpose()?;
+    let shutdown = CancellationToken::new();
+    let mut tasks = vec![tokio::spawn(pg.serve(shutdown.clone()))];
+    tracing::info!(%pg_addr, "Postgres wire protocol listening");
+    if let Some(flight) = flight {
+        tasks.push(spawn_listener("Flight SQL", flight.serve(shutdown.clone())));
+        tracing::info!(flight_addr = ?flight_addr, "Arrow Flight SQL listening");
+    }
+    let mut routes = http::router(metrics);
+    if let Some((control, store, _, state, version)) = control {
+        let sync = Arc::new(CatalogSync::new(
+            Arc::clone(&store),
+            options.clone(),
+            Arc::clone(&service),
+            &state,
+            version,
+        ));
+        let endpoints = Endpoints::new(options, control, pg_addr, flight_addr);
+        let plane = Arc::new(ControlPlane::new(
+            store,
+            sync,
+            Arc::clone(&service),
+            endpoints,
+            control.clone(),
+        ));
+        tasks.extend(plane.spawn(&shutdown));
+        routes = routes.merge(api::router(plane));
+    }
+    let http_addr = match &options.http {
+        Some(http) => {
+            let server = HttpServer::bind(http.listen, routes)
                 .await
                 .map_err(|source| GatewayError::Bind {
                     address: http.listen,
                     source,
-                })?,
-        ),
-        None => None,
-    };
-    let flight = match &options.flight {
-        Some(flight) => Some(
-            FlightServer::bind(
-                flight,
-                &options.auth,
-                Arc::clone(&catalog),
-                Arc::clone(&service),
-            )
-            .await?,
-        ),
-        None => None,
-    };
-    let pg = PgServer::bind(options, catalog, service).await?;
-    let pg_addr = pg.local_addr()?;
-    let shutdown = CancellationToken::new();
-    let mut tasks = vec![tokio::spawn(pg.serve(shutdown.clone()))];
-    tracing::info!(%pg_addr, "Postgres wire protocol listening");
-    let flight_addr = match flight {
-        Some(flight) => {
-            let addr = flight.local_addr()?;
-            tasks.push(spawn_listener("Flight SQL", flight.serve(shutdown.clone())));
-            tracing::info!(flight_addr = %addr, "Arrow Flight SQL listening");
-            Some(addr)
-        }
-        None => None,
-    };
-    let http_addr = match http {
-        Some(http) => {
-            let addr = http.local_addr()?;
-            tasks.push(spawn_listener("HTTP", http.serve(shutdown.clone())));
-            tracing::info!(http_addr = %addr, "HTTP listening (/metrics)");
+                })?;
+            let addr = server.local_addr()?;
+            tasks.push(spawn_listener("HTTP", server.serve(shutdown.clone())));
+            tracing::info!(http_addr = %addr, "HTTP listening (/metrics, /v1)");
             Some(addr)
         }
         None => None,

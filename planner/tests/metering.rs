@@ -206,11 +206,11 @@ dataset = "log.events"
 impl Fixture {
     /// Runs `sql` as acme to its end; its record and the bytes the counting store served.
     async fn run(&self, sql: &str) -> (UsageRecord, u64, u64) {
-        let principal = self.service.catalog().principal("acme").expect("acme");
-        let session = self.service.session(principal).expect("session");
+        let principal = self.service.principal("acme").expect("acme");
+        let session = self.service.session(&principal).expect("session");
         let ctx = QueryContext::new(
             session,
-            Arc::clone(principal),
+            principal,
             CancellationToken::new(),
             Arc::new(ClientInfo::new(Protocol::Pgwire)),
         );

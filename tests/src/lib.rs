@@ -42,6 +42,9 @@ pub fn demo_options(ledger_dir: &std::path::Path) -> TollgateOptions {
         http.listen = any_port;
     }
     options.usage.path = ledger_dir.join("usage.db");
+    if let Some(control) = &mut options.control {
+        control.path = ledger_dir.join("control.db");
+    }
     options
 }
 

@@ -258,6 +258,7 @@ impl Catalog {
                 user: principal.user.clone(),
                 tenant: principal.tenant.clone(),
                 verifier,
+                channel: principal.channel.clone(),
             };
             if principal.user.is_empty()
                 || principals
@@ -349,7 +350,21 @@ impl Catalog {
                 columns,
                 row_filter: grant.row_filter.clone(),
                 source: grant.source.clone(),
+                narrowing: None,
             });
+        }
+        let channels = super::channels::build(options, &profiles, &tenants, &grants)?;
+        for (i, principal) in options.principals.iter().enumerate() {
+            if let Some(channel) = &principal.channel
+                && channels
+                    .get(channel)
+                    .is_none_or(|channel| channel.tenant != principal.tenant)
+            {
+                return Err(CatalogError::invalid(
+                    format!("principals[{i}].channel"),
+                    format!("tenant `{}` has no channel `{channel}`", principal.tenant),
+                ));
+            }
         }
 
         Ok(Self {
@@ -361,6 +376,7 @@ impl Catalog {
             tenants,
             principals,
             grants,
+            channels,
         })
     }
 }
@@ -401,6 +417,6 @@ fn parquet_url(source: &SourceOptions, path: &str) -> Result<String, String> {
     Ok(url)
 }
 
-fn quote_identifier(name: &str) -> String {
+pub(super) fn quote_identifier(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }

@@ -3,12 +3,14 @@
 //! The types live here; `build.rs` builds and checks a [`Catalog`] from the options.
 
 mod build;
+mod channels;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::control_options::ChannelKind;
 use crate::options::{ColumnOptions, EngineOptions, SourceOptions, UsageOptions};
 use crate::scram::Verifier;
 use crate::units::ByteSize;
@@ -132,7 +134,7 @@ pub struct Dataset {
 }
 
 /// A performance profile; see [`crate::ProfileOptions`] for what each limit means.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Profile {
     /// Profile name (`S`, `M`, …), named in limit errors.
     pub name: String,
@@ -180,7 +182,7 @@ pub struct RateLimit {
 }
 
 /// A client organisation.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Tenant {
     /// Tenant id.
     pub id: String,
@@ -191,7 +193,7 @@ pub struct Tenant {
 }
 
 /// A login of a tenant.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Principal {
     /// User name.
     pub user: String,
@@ -199,6 +201,8 @@ pub struct Principal {
     pub tenant: String,
     /// How its password is checked.
     pub verifier: Verifier,
+    /// The channel it belongs to; `None` means it sees all of its tenant's entitlements.
+    pub channel: Option<String>,
 }
 
 /// A granted column of a view.
@@ -211,7 +215,7 @@ pub struct GrantColumn {
 }
 
 /// What a tenant may read of one dataset.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Grant {
     /// The dataset.
     pub dataset: DatasetId,
@@ -221,6 +225,32 @@ pub struct Grant {
     pub row_filter: Option<String>,
     /// The tenant's dedicated source for the dataset, used instead of the dataset's own.
     pub source: Option<String>,
+    /// A channel's output model applied over the granted view; `None` outside channels.
+    pub narrowing: Option<Narrowing>,
+}
+
+/// A channel's output model of one dataset, over the columns its entitlement grants.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Narrowing {
+    /// Columns in order, as expressions over the granted columns; `None` keeps them all.
+    pub columns: Option<Vec<GrantColumn>>,
+    /// A predicate over the granted columns.
+    pub row_filter: Option<String>,
+}
+
+/// A tenant's channel: logins whose session holds the channel's narrowed grants only.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Channel {
+    /// Channel id.
+    pub id: String,
+    /// The tenant it belongs to.
+    pub tenant: String,
+    /// How its data goes out.
+    pub kind: ChannelKind,
+    /// The profile its queries run under.
+    pub profile: Arc<Profile>,
+    /// Its datasets: the tenant's grants, each with the channel's [`Narrowing`].
+    pub grants: Vec<Grant>,
 }
 
 /// The validated model: datasets, tenants, principals, grants and profiles.
@@ -234,6 +264,7 @@ pub struct Catalog {
     tenants: BTreeMap<String, Arc<Tenant>>,
     principals: BTreeMap<String, Arc<Principal>>,
     grants: BTreeMap<String, Vec<Grant>>,
+    channels: BTreeMap<String, Arc<Channel>>,
 }
 
 impl Catalog {
@@ -290,6 +321,21 @@ impl Catalog {
         self.principals
             .values()
             .filter(move |principal| principal.tenant == tenant)
+    }
+
+    /// A channel by id.
+    pub fn channel(&self, id: &str) -> Option<&Arc<Channel>> {
+        self.channels.get(id)
+    }
+
+    /// Every channel.
+    pub fn channels(&self) -> impl Iterator<Item = &Arc<Channel>> {
+        self.channels.values()
+    }
+
+    /// Every principal.
+    pub fn principals(&self) -> impl Iterator<Item = &Arc<Principal>> {
+        self.principals.values()
     }
 
     /// The grants of a tenant (empty for an unknown tenant).

@@ -39,7 +39,7 @@ use arrow_flight::{
 };
 use futures::StreamExt;
 use futures::stream::{self, BoxStream};
-use tollgate_catalog::{Catalog, LoginThrottle, Principal};
+use tollgate_catalog::{LoginThrottle, Principal};
 use tollgate_planner::QueryService;
 use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status, Streaming};
@@ -63,9 +63,8 @@ pub struct TollgateFlightSql {
 }
 
 impl TollgateFlightSql {
-    /// A service over `service`'s tenants, authenticating against `catalog`'s principals.
+    /// A service over `service`'s tenants, authenticating against its principals.
     pub fn new(
-        catalog: Arc<Catalog>,
         service: Arc<QueryService>,
         signer: Arc<Signer>,
         throttle: LoginThrottle,
@@ -73,7 +72,12 @@ impl TollgateFlightSql {
         ticket_ttl: Duration,
     ) -> Self {
         Self {
-            auth: Authenticator::new(catalog, Arc::clone(&signer), throttle, token_ttl),
+            auth: Authenticator::new(
+                Arc::clone(&service),
+                Arc::clone(&signer),
+                throttle,
+                token_ttl,
+            ),
             statements: Statements::new(service, Arc::clone(&signer), ticket_ttl),
             signer,
             bound: BoundParameters::default(),

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use tollgate_catalog::TollgateOptions;
 use tollgate_catalog::scram::{DEFAULT_ITERATIONS, Verifier};
 
+use crate::control::keys;
 use crate::error::GatewayError;
 use crate::server;
 
@@ -111,6 +112,18 @@ pub async fn run(options: DemoOptions) -> Result<(), GatewayError> {
     }
     if let Some(http) = running.http_addr() {
         println!("Prometheus metrics: http://{http}/metrics");
+        println!("Control API: as the provider with key tg_admin.demo-admin,");
+        for tenant in DEMO_TENANTS {
+            println!("and as {tenant} with key tg_{tenant}.demo-{tenant}:");
+            let auth = format!("-H 'Authorization: Bearer tg_{tenant}.demo-{tenant}'");
+            println!("  curl -s {auth} http://{http}/v1/catalog");
+            println!(
+                "  curl -si {auth} -H 'Content-Type: application/json' -d '{{\"kind\":\"postgres\",\"datasets\":[{{\"dataset\":\"tpch.orders\"}}]}}' http://{http}/v1/channels"
+            );
+            println!(
+                "  curl -s {auth} 'http://{http}/v1/events?wait=10'   # the ready event, with the login and password"
+            );
+        }
     }
     println!(
         "Each tenant sees its usage and cost in SQL: SELECT * FROM tollgate.usage; SELECT * FROM tollgate.usage_daily;"
@@ -181,6 +194,14 @@ fn demo_config(scale_dir: &Path) -> Result<String, GatewayError> {
         .filter(|table| **table != "customer")
         .map(|table| format!("[[grants]]\ntenant = \"acme\"\ndataset = \"tpch.{table}\"\n\n"))
         .collect();
+    let api_keys: String = std::iter::once(("admin", None))
+        .chain(DEMO_TENANTS.iter().map(|tenant| (*tenant, Some(*tenant))))
+        .map(|(id, tenant)| {
+            let tenant = tenant.map_or_else(String::new, |t| format!("tenant = \"{t}\", "));
+            let hash = keys::secret_hash(&format!("demo-{id}"));
+            format!("  {{ id = \"{id}\", {tenant}secret_sha256 = \"{hash}\" }},\n")
+        })
+        .collect();
     Ok(format!(
         r#"# Tollgate demo configuration, written by `tollgate demo`.
 database = "tollgate"
@@ -198,6 +219,14 @@ listen = "127.0.0.1:8080"
 [usage]
 ledger = "sqlite"
 path = "usage.db"
+
+# The control plane: tenants order channels through the REST API on the HTTP listener.
+# Demo API keys: tg_admin.demo-admin (the provider), tg_<tenant>.demo-<tenant>.
+[control]
+store = "sqlite"
+path = "control.db"
+api_keys = [
+{api_keys}]
 
 [sources.lake]
 kind = "local"

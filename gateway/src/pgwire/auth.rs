@@ -28,16 +28,17 @@ use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
-use tollgate_catalog::{Catalog, Principal};
+use tollgate_catalog::Principal;
+use tollgate_planner::QueryService;
 
 use super::PgShared;
 use super::connection::{ConnectionState, Login};
 use super::errors::fatal;
 
-/// Looks principals' verifiers up in the catalog.
+/// Looks principals' verifiers up in the catalog now served.
 #[derive(Debug)]
 pub struct CatalogAuthSource {
-    catalog: Arc<Catalog>,
+    service: Arc<QueryService>,
     /// Key for deriving stable salts of unknown users.
     decoy_key: hmac::Key,
 }
@@ -45,9 +46,9 @@ pub struct CatalogAuthSource {
 impl CatalogAuthSource {
     /// # Errors
     /// If the system random generator fails.
-    pub fn new(catalog: Arc<Catalog>) -> Result<Self, ring::error::Unspecified> {
+    pub fn new(service: Arc<QueryService>) -> Result<Self, ring::error::Unspecified> {
         let decoy_key = hmac::Key::generate(hmac::HMAC_SHA256, &SystemRandom::new())?;
-        Ok(Self { catalog, decoy_key })
+        Ok(Self { service, decoy_key })
     }
 
     fn decoy_secret(&self, user: &str) -> PgWireResult<ScramSecret> {
@@ -80,7 +81,7 @@ impl AuthSource<Arc<Principal>> for CatalogAuthSource {
         login: &LoginInfo,
     ) -> PgWireResult<(ScramSecret, Option<Arc<Principal>>)> {
         let user = login.user().unwrap_or_default();
-        match self.catalog.principal(user) {
+        match self.service.principal(user) {
             Some(principal) => {
                 let verifier = &principal.verifier;
                 let secret = ScramSecret::Verifier {
@@ -89,7 +90,7 @@ impl AuthSource<Arc<Principal>> for CatalogAuthSource {
                     stored_key: verifier.stored_key.clone(),
                     server_key: verifier.server_key.clone(),
                 };
-                Ok((secret, Some(Arc::clone(principal))))
+                Ok((secret, Some(principal)))
             }
             None => Ok((self.decoy_secret(user)?, None)),
         }
@@ -178,7 +179,7 @@ impl TollgateStartupHandler {
             .get(pgwire::api::METADATA_DATABASE)
             .cloned()
             .unwrap_or_else(|| user.clone());
-        if database != self.shared.catalog.database() {
+        if database != self.shared.database {
             return Err(fatal(
                 "3D000",
                 format!("database \"{database}\" does not exist"),
@@ -227,7 +228,9 @@ impl StartupHandler for TollgateStartupHandler {
                         identity: Some(principal),
                         final_message,
                     }) => {
-                        let Some(session) = self.shared.service.session(&principal) else {
+                        let revoked = self.shared.service.revocation(&principal);
+                        let session = self.shared.service.session(&principal);
+                        let Some(session) = session.filter(|_| !revoked.is_cancelled()) else {
                             return Err(self.authentication_failed(&user, address));
                         };
                         self.shared.throttle.succeeded(&user, address);
@@ -250,6 +253,7 @@ impl StartupHandler for TollgateStartupHandler {
                                 session,
                                 _slot: Arc::new(slot),
                                 address: client.socket_addr(),
+                                revoked,
                             },
                             &startup,
                             tollgate_planner::SERVER_VERSION,
@@ -277,11 +281,11 @@ impl StartupHandler for TollgateStartupHandler {
 
 /// The SCRAM mechanism shared by all connections of a listener.
 pub fn scram_mechanism(
-    catalog: Arc<Catalog>,
+    service: Arc<QueryService>,
     certificate_pem: Option<&[u8]>,
 ) -> Result<Arc<ScramAuth<Arc<Principal>>>, String> {
     let source =
-        CatalogAuthSource::new(catalog).map_err(|_| "cannot draw random bytes".to_owned())?;
+        CatalogAuthSource::new(service).map_err(|_| "cannot draw random bytes".to_owned())?;
     let mut scram = ScramAuth::new(Arc::new(source));
     scram.set_iterations(tollgate_catalog::scram::DEFAULT_ITERATIONS.get() as usize);
     if let Some(pem) = certificate_pem {

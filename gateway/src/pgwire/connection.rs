@@ -78,6 +78,8 @@ pub struct Login {
     pub _slot: Arc<ConnectionSlot>,
     /// The client's address.
     pub address: SocketAddr,
+    /// Fires when the principal is revoked: the connection ends then.
+    pub revoked: CancellationToken,
 }
 
 impl ConnectionState {

@@ -32,6 +32,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_util::codec::Framed;
 
+use super::connection::ConnectionState;
 use super::errors::{fatal, user_error};
 use super::framing::{self, FrameError, FrameReader, Phase};
 use super::peer::PeerWatch;
@@ -47,6 +48,7 @@ pub async fn process_socket<H>(
     tcp: TcpStream,
     tls: Option<TlsAcceptor>,
     handlers: H,
+    connection: Arc<ConnectionState>,
 ) -> io::Result<()>
 where
     H: PgWireServerHandlers,
@@ -76,11 +78,24 @@ where
     let error_handler = handlers.error_handler();
     let mut sasl_messages = 0usize;
 
+    let mut revoked = None;
     loop {
         let phase = Phase::of(socket.state(), sasl_messages);
+        if phase == Phase::Ready && revoked.is_none() {
+            revoked = connection.login().map(|login| login.revoked.clone());
+        }
+        let revocation = async {
+            match &revoked {
+                Some(token) => token.cancelled().await,
+                None => std::future::pending().await,
+            }
+        };
         let next = reader.next_frame(socket.get_mut(), phase);
         let next = if phase == Phase::Ready {
-            next.await
+            tokio::select! {
+                next = next => next,
+                () = revocation => return end_with(&mut socket, revoked_error()).await,
+            }
         } else {
             match tokio::time::timeout_at(startup_deadline, next).await {
                 Ok(next) => next,
@@ -130,10 +145,17 @@ where
         .catch_unwind();
         // A client that leaves while its statement runs: dropping the dispatch drops the
         // statement's stream, which stops its query.
+        let revocation = async {
+            match &revoked {
+                Some(token) => token.cancelled().await,
+                None => std::future::pending().await,
+            }
+        };
         let dispatched = match (&peer, phase) {
             (Some(peer), Phase::Ready) => tokio::select! {
                 dispatched = dispatch => dispatched,
                 () = peer.gone() => return Ok(()),
+                () = revocation => return end_with(&mut socket, revoked_error()).await,
             },
             _ => dispatch.await,
         };
@@ -159,6 +181,16 @@ where
             return Ok(());
         }
     }
+}
+
+/// The FATAL a session gets when its login is revoked: its channel deleted or its tenant
+/// suspended. 57P01 is PostgreSQL's `admin_shutdown`, which poolers and drivers treat as
+/// "this connection is gone".
+fn revoked_error() -> PgWireError {
+    fatal(
+        "57P01",
+        "terminating connection because its login was revoked (channel deleted or tenant suspended)",
+    )
 }
 
 /// Sends `error` and closes the connection: nothing follows a FATAL.

@@ -47,7 +47,7 @@ use pgwire::tokio::TlsAcceptor;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
-use tollgate_catalog::{ByteSize, Catalog, Principal, TollgateOptions};
+use tollgate_catalog::{ByteSize, Principal, TollgateOptions};
 use tollgate_planner::QueryService;
 
 use crate::error::GatewayError;
@@ -59,7 +59,8 @@ use tollgate_catalog::LoginThrottle;
 
 /// What every connection of a listener shares.
 pub struct PgShared {
-    catalog: Arc<Catalog>,
+    /// The database name clients must ask for.
+    database: String,
     service: Arc<QueryService>,
     throttle: LoginThrottle,
     scram: Arc<ScramAuth<Arc<Principal>>>,
@@ -84,7 +85,6 @@ impl PgServer {
     /// certificate or key files.
     pub async fn bind(
         options: &TollgateOptions,
-        catalog: Arc<Catalog>,
         service: Arc<QueryService>,
     ) -> Result<Self, GatewayError> {
         let pg = &options.pg;
@@ -95,7 +95,7 @@ impl PgServer {
             }
             None => (None, None),
         };
-        let scram = auth::scram_mechanism(Arc::clone(&catalog), certificate_pem.as_deref())
+        let scram = auth::scram_mechanism(Arc::clone(&service), certificate_pem.as_deref())
             .map_err(GatewayError::Tls)?;
         let listener = TcpListener::bind(pg.listen)
             .await
@@ -104,7 +104,7 @@ impl PgServer {
                 source,
             })?;
         let shared = PgShared {
-            catalog,
+            database: options.database.clone(),
             service,
             throttle: LoginThrottle::new(&options.auth),
             scram,
@@ -147,14 +147,17 @@ impl PgServer {
                 Arc::clone(&self.shared.cancels),
                 permit,
             ));
-            let handlers = ConnectionHandlers::new(Arc::clone(&self.shared), connection);
+            let handlers =
+                ConnectionHandlers::new(Arc::clone(&self.shared), Arc::clone(&connection));
             let tls = self.tls.clone();
             tokio::spawn(async move {
                 if !plausible_first_packet(&socket).await {
                     tracing::debug!(%peer, "invalid length of startup packet; connection closed");
                     return;
                 }
-                if let Err(error) = message_loop::process_socket(socket, tls, handlers).await {
+                if let Err(error) =
+                    message_loop::process_socket(socket, tls, handlers, connection).await
+                {
                     tracing::debug!(%error, %peer, "connection ended with an error");
                 }
             });

@@ -25,6 +25,7 @@ use datafusion::logical_expr::Statement as PlanStatement;
 use datafusion::physical_plan::execute_stream;
 use datafusion::sql::parser::Statement as EngineStatement;
 use datafusion::sql::sqlparser::ast::{DataType as SqlDataType, Ident, Statement};
+use tokio_util::sync::CancellationToken;
 use tollgate_catalog::{Catalog, DatasetLocation, Principal};
 use uuid::Uuid;
 
@@ -36,9 +37,9 @@ use crate::metering::{
 use crate::resources::complexity;
 use crate::resources::executor::DedicatedExecutor;
 use crate::resources::panics;
-use crate::resources::pool::TenantPool;
 use crate::resources::stoppable::{self, StopSignal};
 use crate::resources::work_limits;
+use crate::service::live::{LiveSessions, SessionFactory};
 use crate::service::parameters;
 use crate::service::partitions;
 use crate::service::stream::{Limits, QueryStream, ResultCaps};
@@ -54,19 +55,19 @@ use crate::sources::tables::SourceTables;
 /// The query engine shared by all front ends.
 #[derive(Debug)]
 pub struct QueryService {
-    catalog: Arc<Catalog>,
     policy: SqlPolicy,
-    tenants: HashMap<String, Arc<TenantSession>>,
+    live: LiveSessions,
     ledger: Arc<dyn UsageLedger>,
     /// The sources' object stores, shared by every tenant's session.
     stores: Arc<dyn ObjectStoreRegistry>,
     prices: Arc<Prices>,
     paths: Arc<DatasetPaths>,
+    keep_sql_text: bool,
 }
 
 impl QueryService {
-    /// Opens every dataset and builds every tenant's session; every query's usage goes to
-    /// `ledger`.
+    /// Opens every dataset and builds every tenant's and channel's session; every query's
+    /// usage goes to `ledger`.
     ///
     /// # Errors
     /// [`PlannerError::Source`] for a dataset that cannot be opened, [`PlannerError::Grant`]
@@ -77,9 +78,8 @@ impl QueryService {
     ) -> Result<Self, PlannerError> {
         let stores = stores::source_stores(&catalog)?;
         let sources = SourceTables::open(&catalog, Arc::clone(&stores)).await?;
-        let isolation = catalog.engine().isolation;
         // Without isolation every tenant shares one executor with a thread per core.
-        let shared = if isolation {
+        let shared = if catalog.engine().isolation {
             None
         } else {
             let threads = std::thread::available_parallelism().map_or(2, usize::from);
@@ -87,42 +87,22 @@ impl QueryService {
                 DedicatedExecutor::new("tollgate-exec", threads).map_err(PlannerError::Executor)?,
             ))
         };
-        let mut tenants = HashMap::new();
-        for tenant in catalog.tenants() {
-            let executor = match &shared {
-                Some(shared) => Arc::clone(shared),
-                // The tenant's own threads: its parallelism bounds the cores it can hold.
-                None => Arc::new(
-                    DedicatedExecutor::new("tollgate-tenant", tenant.profile.parallelism)
-                        .map_err(PlannerError::Executor)?,
-                ),
-            };
-            let pool = Arc::new(TenantPool::new(
-                tenant.id.clone(),
-                Arc::clone(&tenant.profile),
-                executor,
-                isolation,
-            ));
-            let session = TenantSession::build(
-                &catalog,
-                Arc::clone(tenant),
-                &sources,
-                &stores,
-                pool,
-                &ledger,
-            )
-            .await?;
-            tenants.insert(tenant.id.clone(), Arc::new(session));
-        }
         let (prices, paths) = dataset_prices_and_paths(&catalog)?;
+        let keep_sql_text = catalog.usage().record_sql_text;
+        let factory = SessionFactory {
+            sources,
+            stores: Arc::clone(&stores),
+            ledger: Arc::clone(&ledger),
+            shared,
+        };
         Ok(Self {
-            catalog,
             policy: SqlPolicy::default(),
-            tenants,
+            live: LiveSessions::start(factory, catalog).await?,
             ledger,
             stores,
             prices: Arc::new(prices),
             paths: Arc::new(paths),
+            keep_sql_text,
         })
     }
 
@@ -132,14 +112,66 @@ impl QueryService {
         self.stores.register_store(url, store);
     }
 
-    /// The catalog the service was built from.
-    pub fn catalog(&self) -> &Arc<Catalog> {
-        &self.catalog
+    /// The catalog now served.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.live.catalog()
     }
 
-    /// The session of the tenant `principal` belongs to.
+    /// The login `user` of the catalog now served.
+    pub fn principal(&self, user: &str) -> Option<Arc<Principal>> {
+        self.live.principal(user)
+    }
+
+    /// The session `principal` works in: its channel's, or its tenant's.
     pub fn session(&self, principal: &Principal) -> Option<Arc<TenantSession>> {
-        self.tenants.get(&principal.tenant).map(Arc::clone)
+        self.live.session(principal)
+    }
+
+    /// The session of tenant `tenant` over all its entitlements, as its own logins see it.
+    pub fn tenant_session(&self, tenant: &str) -> Option<Arc<TenantSession>> {
+        self.live.tenant_session(tenant)
+    }
+
+    /// Checks that tenant `tenant` of `catalog` (a catalog not yet served) builds: each of
+    /// its grants plans.
+    ///
+    /// # Errors
+    /// [`PlannerError::Grant`] naming the dataset whose grant does not plan.
+    pub async fn check_tenant(&self, catalog: &Catalog, tenant: &str) -> Result<(), PlannerError> {
+        self.live.check_tenant(catalog, tenant).await
+    }
+
+    /// A token that fires when `principal` is revoked (removed from the catalog, its channel
+    /// deleted, its tenant suspended); front ends end its connections and queries then.
+    pub fn revocation(&self, principal: &Principal) -> CancellationToken {
+        self.live.revocation(principal)
+    }
+
+    /// Serves `catalog` from now on, for new statements; sessions of unchanged tenants and
+    /// channels are kept, and logins that are gone are revoked. The datasets and sources
+    /// must be those the service was built with. Returns the tenants and channels left out
+    /// because their sessions do not build, with the reason.
+    pub async fn apply(&self, catalog: Arc<Catalog>) -> Vec<(String, PlannerError)> {
+        self.live.apply(catalog).await
+    }
+
+    /// Checks that channel `channel` of `catalog` (a catalog not yet served) builds: its
+    /// columns, expressions and row filter plan over its tenant's entitlements.
+    ///
+    /// # Errors
+    /// [`PlannerError::Grant`] naming the dataset whose output model does not plan.
+    pub async fn check_channel(
+        &self,
+        catalog: &Catalog,
+        channel: &str,
+    ) -> Result<(), PlannerError> {
+        let channel = catalog
+            .channel(channel)
+            .ok_or_else(|| PlannerError::Source {
+                dataset: String::new(),
+                message: format!("no channel `{channel}`"),
+            })?;
+        self.live.check_channel(catalog, channel).await
     }
 
     /// Splits SQL text into statements. Front ends answer session chatter among them
@@ -223,7 +255,8 @@ impl QueryService {
         // On the tenant's executor: planning a large statement is CPU work too, and must not
         // hold the network runtime's threads.
         let profile = &ctx.session.tenant().profile;
-        let mut limits = Limits::new(&ctx.cancel, profile, profile.statement_timeout);
+        let revoked = self.live.revocation(&ctx.principal);
+        let mut limits = Limits::new(&ctx.cancel, &revoked, profile, profile.statement_timeout);
         let planning = ctx.session.pool().executor().spawn(async move {
             let plan = match state
                 .statement_to_plan(EngineStatement::Statement(Box::new(statement)))
@@ -353,6 +386,7 @@ impl QueryService {
         // Planning counted against the statement timeout already.
         let mut limits = Limits::new(
             &ctx.cancel,
+            &self.live.revocation(&ctx.principal),
             profile,
             profile.statement_timeout.saturating_sub(planned.planning),
         );
@@ -440,7 +474,7 @@ impl QueryService {
             principal: ctx.principal.user.clone(),
             client: Arc::clone(&ctx.client),
             sql: sql.to_owned(),
-            keep_sql_text: self.catalog.usage().record_sql_text,
+            keep_sql_text: self.keep_sql_text,
             started_at,
             planning: Duration::ZERO,
         }

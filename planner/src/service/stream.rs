@@ -21,16 +21,24 @@ use crate::resources::pool::{TenantPool, duration_text};
 /// Why a query is stopped early, with what the client is told.
 pub(crate) struct Limits {
     pub cancelled: Pin<Box<WaitForCancellationFutureOwned>>,
+    pub revoked: Pin<Box<WaitForCancellationFutureOwned>>,
     pub deadline: Pin<Box<Sleep>>,
     pub timeout: String,
     pub profile: String,
 }
 
 impl Limits {
-    /// The limits of a statement of `profile`, stopped by `cancel` or after `timeout`.
-    pub fn new(cancel: &CancellationToken, profile: &Profile, timeout: Duration) -> Self {
+    /// The limits of a statement of `profile`, stopped by `cancel`, by `revoked` (its login
+    /// was revoked) or after `timeout`.
+    pub fn new(
+        cancel: &CancellationToken,
+        revoked: &CancellationToken,
+        profile: &Profile,
+        timeout: Duration,
+    ) -> Self {
         Self {
             cancelled: Box::pin(cancel.clone().cancelled_owned()),
+            revoked: Box::pin(revoked.clone().cancelled_owned()),
             deadline: Box::pin(tokio::time::sleep(timeout)),
             timeout: duration_text(profile.statement_timeout),
             profile: profile.name.clone(),
@@ -56,7 +64,7 @@ impl Limits {
 
     /// Polls the cancel token and the deadline; `Some(error)` once either fired.
     pub fn poll_stop(&mut self, cx: &mut Context<'_>) -> Option<PlannerError> {
-        if self.cancelled.poll_unpin(cx).is_ready() {
+        if self.cancelled.poll_unpin(cx).is_ready() || self.revoked.poll_unpin(cx).is_ready() {
             return Some(PlannerError::Cancelled);
         }
         if self.deadline.poll_unpin(cx).is_ready() {

@@ -30,7 +30,7 @@ use datafusion::execution::object_store::ObjectStoreRegistry;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_pg_catalog::setup_pg_catalog;
-use tollgate_catalog::{Catalog, Tenant};
+use tollgate_catalog::{Catalog, Grant, Tenant};
 
 use crate::error::PlannerError;
 use crate::grants::granted_view::GrantedViewProvider;
@@ -77,13 +77,15 @@ impl std::fmt::Debug for TenantSession {
 }
 
 impl TenantSession {
-    /// Builds the session of `tenant` with a view per grant.
+    /// Builds a session of `tenant` with a view per grant: the tenant's own grants, or a
+    /// channel's narrowed ones.
     ///
     /// # Errors
     /// [`PlannerError::Grant`] if a grant does not plan.
     pub(crate) async fn build(
         catalog: &Catalog,
         tenant: Arc<Tenant>,
+        grants: &[Grant],
         sources: &SourceTables,
         stores: &Arc<dyn ObjectStoreRegistry>,
         pool: Arc<TenantPool>,
@@ -124,7 +126,6 @@ impl TenantSession {
 
         let root = Arc::new(MemoryCatalogProvider::new());
         root.register_schema("public", Arc::new(MemorySchemaProvider::new()))?;
-        let grants = catalog.grants(&tenant.id);
         let mut tables = Vec::with_capacity(grants.len());
         let mut descriptions = Vec::new();
         let mut modifiers = Vec::new();

@@ -9,18 +9,23 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::catalog::{MemoryCatalogProvider, MemorySchemaProvider, SchemaProvider};
+use datafusion::common::DFSchema;
+use datafusion::common::tree_node::TreeNode;
 use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::datasource::file_format::options::ParquetReadOptions;
+use datafusion::execution::SessionState;
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::object_store::ObjectStoreRegistry;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::Token;
 use tokio::runtime::Handle;
-use tollgate_catalog::{Catalog, Column, DatasetId, DatasetLocation, Grant, SourceOptions, Tenant};
+use tollgate_catalog::{
+    Catalog, Column, DatasetId, DatasetLocation, Grant, Narrowing, SourceOptions, Tenant,
+};
 
 use crate::error::PlannerError;
 use crate::sources::athena::{AthenaSource, AthenaTable};
@@ -269,7 +274,12 @@ impl SourceTables {
             quote(grant.dataset.domain()),
             quote(grant.dataset.name())
         );
-        let plan = self.context.state().create_logical_plan(&sql).await?;
+        let state = self.context.state();
+        let plan = state.create_logical_plan(&sql).await?;
+        let plan = match &grant.narrowing {
+            Some(narrowing) => narrowed(&state, plan, narrowing)?,
+            None => plan,
+        };
         bind_attributes(plan, tenant)
     }
 }
@@ -287,6 +297,48 @@ fn single_expression(text: &str) -> Result<String, PlannerError> {
         .into());
     }
     Ok(expression.to_string())
+}
+
+/// A channel's output model over the granted view `plan`: its row filter, then its columns.
+/// The expressions see only the view's columns; subqueries are refused, since they would
+/// name tables outside the view.
+fn narrowed(
+    state: &SessionState,
+    plan: LogicalPlan,
+    narrowing: &Narrowing,
+) -> Result<LogicalPlan, PlannerError> {
+    let expression = |text: &str, schema: &DFSchema| -> Result<Expr, PlannerError> {
+        let expr = state.create_logical_expr(&single_expression(text)?, schema)?;
+        let subquery = expr.exists(|e| {
+            Ok(matches!(
+                e,
+                Expr::ScalarSubquery(_)
+                    | Expr::Exists(_)
+                    | Expr::InSubquery(_)
+                    | Expr::OuterReferenceColumn(..)
+            ))
+        })?;
+        if subquery {
+            return Err(ParserError::ParserError(format!(
+                "`{text}` may use the dataset's columns only, not a subquery"
+            ))
+            .into());
+        }
+        Ok(expr)
+    };
+    let mut builder = LogicalPlanBuilder::from(plan);
+    if let Some(filter) = &narrowing.row_filter {
+        let predicate = expression(filter, builder.schema())?;
+        builder = builder.filter(predicate)?;
+    }
+    if let Some(columns) = &narrowing.columns {
+        let projection = columns
+            .iter()
+            .map(|column| Ok(expression(&column.expr, builder.schema())?.alias(&column.name)))
+            .collect::<Result<Vec<_>, PlannerError>>()?;
+        builder = builder.project(projection)?;
+    }
+    Ok(builder.build()?)
 }
 
 /// Replaces `$attribute` placeholders with the tenant's attribute values.

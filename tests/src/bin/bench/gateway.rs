@@ -88,18 +88,14 @@ impl Fixture {
 
     /// Starts `SELECT <PROJECTION> FROM tpch.lineitem` in-process as acme.
     pub async fn lineitem_in_process(&self) -> Result<QueryStream, String> {
-        let principal = self
-            .service
-            .catalog()
-            .principal("acme")
-            .ok_or("no principal acme")?;
+        let principal = self.service.principal("acme").ok_or("no principal acme")?;
         let session = self
             .service
-            .session(principal)
+            .session(&principal)
             .ok_or("no session for acme")?;
         let ctx = QueryContext::new(
             session,
-            Arc::clone(principal),
+            principal,
             CancellationToken::new(),
             Arc::new(ClientInfo::new(Protocol::Pgwire)),
         );

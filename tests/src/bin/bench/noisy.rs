@@ -247,6 +247,7 @@ fn config(fixture: &Fixture, isolation: bool) -> Result<TollgateOptions, String>
             scram_verifier: Verifier::derive(tenant, DEFAULT_ITERATIONS)
                 .map_err(|e| e.to_string())?
                 .to_string(),
+            channel: None,
         });
         for table in tables {
             options.grants.push(GrantOptions {

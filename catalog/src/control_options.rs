@@ -1,0 +1,133 @@
+//! The shape of the control plane's keys in `tollgate.toml`: where its state lives, how its
+//! events are delivered, and channels declared by hand.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::options::GrantColumnOptions;
+use crate::units::HumanDuration;
+
+/// Which database keeps the control plane's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StateStoreKind {
+    /// A SQLite file on the gateway's disk (`control.path`): one gateway.
+    Sqlite,
+    /// A PostgreSQL database (`control.postgres`), shared by several gateways.
+    Postgres,
+}
+
+/// The control plane: its state store, the REST API's limits and event delivery.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ControlOptions {
+    /// Which database keeps tenants, entitlements, channels, orders, keys and events.
+    pub store: StateStoreKind,
+    /// The SQLite file, relative to the configuration file.
+    pub path: PathBuf,
+    /// PostgreSQL connection string when `store = "postgres"`.
+    pub postgres: Option<String>,
+    /// How often each gateway looks for changes made by any gateway sharing the store.
+    pub poll_interval: HumanDuration,
+    /// How long a rotated channel password keeps working beside the new one.
+    pub rotation_overlap: HumanDuration,
+    /// API keys declared here (`tollgate api-key` makes one); more are created through the
+    /// admin API.
+    pub api_keys: Vec<ApiKeyOptions>,
+    /// Requests per second one API key may send (a burst of twice as many).
+    pub rate_limit: f64,
+    /// Largest request body.
+    pub max_body_bytes: usize,
+    /// Host name given to tenants in connection details; the listener's address if absent.
+    pub public_host: Option<String>,
+    /// NATS server for ready events (`nats://127.0.0.1:4222`); absent means no NATS delivery.
+    pub nats_url: Option<String>,
+    /// Subject prefix tenants' event subjects must start with; the tenant id follows it.
+    pub nats_subject_prefix: String,
+}
+
+impl Default for ControlOptions {
+    fn default() -> Self {
+        Self {
+            store: StateStoreKind::Sqlite,
+            path: PathBuf::from("tollgate-control.db"),
+            postgres: None,
+            poll_interval: HumanDuration(Duration::from_millis(200)),
+            rotation_overlap: HumanDuration(Duration::from_secs(24 * 3600)),
+            api_keys: Vec::new(),
+            rate_limit: 20.0,
+            max_body_bytes: 64 * 1024,
+            public_host: None,
+            nats_url: None,
+            nats_subject_prefix: "tollgate.events".to_owned(),
+        }
+    }
+}
+
+/// An API key declared in the configuration: `tg_<id>.<secret>`, of which only the SHA-256
+/// of the secret is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyOptions {
+    /// The public part of the key.
+    pub id: String,
+    /// The tenant it acts for; absent means an admin (provider) key.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// SHA-256 of the secret part, hex.
+    pub secret_sha256: String,
+}
+
+/// How a channel's data goes out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelKind {
+    /// The Postgres wire protocol (psql, JDBC, ODBC, Python drivers).
+    Postgres,
+    /// Arrow Flight SQL (ADBC, pyarrow, Spark).
+    Flight,
+}
+
+impl ChannelKind {
+    /// The kind's name as the API writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Postgres => "postgres",
+            Self::Flight => "flight",
+        }
+    }
+}
+
+/// A tenant's channel: its own subscription to entitled datasets, narrowed by an output
+/// model. The channel's logins see exactly these datasets as narrowed here.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelOptions {
+    /// Channel id.
+    pub id: String,
+    /// The tenant it belongs to.
+    pub tenant: String,
+    /// How its data goes out.
+    pub kind: ChannelKind,
+    /// Name of an entry of `profiles`; absent means the tenant's own.
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// The datasets it serves, each narrowing the tenant's entitlement.
+    pub datasets: Vec<ChannelDatasetOptions>,
+}
+
+/// One dataset of a channel: which of the entitled columns, and which of the entitled rows.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelDatasetOptions {
+    /// Dataset id; the tenant must be entitled to it.
+    pub dataset: String,
+    /// Columns in order, over the entitled columns (names or expressions); absent means all.
+    #[serde(default)]
+    pub columns: Option<Vec<GrantColumnOptions>>,
+    /// A predicate over the entitled columns, applied after the entitlement's own filter.
+    #[serde(default)]
+    pub row_filter: Option<String>,
+}

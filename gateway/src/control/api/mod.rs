@@ -1,0 +1,228 @@
+//! The REST API `/v1`: who is calling (API keys, rate limited per key), request bodies as
+//! JSON with unknown fields refused, and the routes of tenants and of the provider.
+//!
+//! | module | job |
+//! | --- | --- |
+//! | `mod.rs` | router, callers, rate limit, JSON bodies |
+//! | `tenant.rs` | catalog, channels, orders, credentials, events |
+//! | `admin.rs` | tenants, API keys, entitlements, the audit trail |
+
+mod admin;
+mod tenant;
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Bytes, to_bytes};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use axum::routing::{delete, get, post, put};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use serde::de::DeserializeOwned;
+use tollgate_catalog::store::records::{API_KEY, ApiKeyRecord};
+
+use super::keys::PresentedKey;
+use super::{ControlPlane, Problem};
+
+/// What every route shares.
+pub struct ApiState {
+    plane: Arc<ControlPlane>,
+    limiter: DefaultKeyedRateLimiter<String>,
+}
+
+impl std::fmt::Debug for ApiState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiState").finish_non_exhaustive()
+    }
+}
+
+/// The `/v1` routes over `plane`.
+pub fn router(plane: Arc<ControlPlane>) -> Router {
+    let per_second = plane.options.rate_limit.max(0.1);
+    // A burst of twice the sustained rate, at least one request.
+    let burst = NonZeroU32::new((per_second * 2.0).ceil() as u32).unwrap_or(NonZeroU32::MIN);
+    let period = std::time::Duration::from_secs_f64(1.0 / per_second);
+    let quota = Quota::with_period(period)
+        .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+        .allow_burst(burst);
+    let state = Arc::new(ApiState {
+        plane,
+        limiter: RateLimiter::keyed(quota),
+    });
+    Router::new()
+        .route("/v1/catalog", get(tenant::catalog))
+        .route("/v1/catalog/{dataset}", get(tenant::catalog_entry))
+        .route(
+            "/v1/channels",
+            post(tenant::order_channel).get(tenant::channels),
+        )
+        .route(
+            "/v1/channels/{id}",
+            get(tenant::channel).delete(tenant::delete_channel),
+        )
+        .route(
+            "/v1/channels/{id}/credentials",
+            post(tenant::rotate_credentials),
+        )
+        .route("/v1/orders/{id}", get(tenant::order))
+        .route("/v1/events", get(tenant::events))
+        .route(
+            "/v1/admin/tenants",
+            post(admin::create_tenant).get(admin::tenants),
+        )
+        .route(
+            "/v1/admin/tenants/{id}",
+            get(admin::tenant)
+                .patch(admin::update_tenant)
+                .delete(admin::delete_tenant),
+        )
+        .route("/v1/admin/tenants/{id}/api-keys", post(admin::create_key))
+        .route("/v1/admin/api-keys/{id}", delete(admin::revoke_key))
+        .route(
+            "/v1/admin/tenants/{id}/entitlements",
+            get(admin::entitlements),
+        )
+        .route(
+            "/v1/admin/tenants/{id}/entitlements/{dataset}",
+            put(admin::put_entitlement).delete(admin::delete_entitlement),
+        )
+        .route("/v1/admin/audit", get(admin::audit))
+        .fallback(|| async { Problem::NotFound("no such endpoint".to_owned()) })
+        .with_state(state)
+}
+
+/// Who is calling: a tenant's key, or the provider's.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// A tenant key.
+    Tenant {
+        /// The key's id (named in the audit).
+        key: String,
+        /// The tenant.
+        tenant: String,
+    },
+    /// An admin key.
+    Admin {
+        /// The key's id.
+        key: String,
+    },
+}
+
+impl FromRequestParts<Arc<ApiState>> for Caller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<ApiState>,
+    ) -> Result<Self, Self::Rejection> {
+        let presented = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| {
+                let (scheme, rest) = value.split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then_some(rest)
+            })
+            .and_then(PresentedKey::parse)
+            .ok_or(Problem::Unauthorized)?;
+        // Rate limited per key id before the key is checked: guessing costs the same.
+        if let Err(not_until) = state.limiter.check_key(&presented.id) {
+            return Err(Problem::TooManyRequests(
+                not_until.wait_time_from(DefaultClock::default().now()),
+            ));
+        }
+        let plane = &state.plane;
+        let configured = plane
+            .configured_keys()
+            .iter()
+            .find(|key| key.id == presented.id)
+            .map(|key| (key.tenant.clone(), key.secret_sha256.clone(), false));
+        let stored = match configured {
+            Some(found) => Some(found),
+            None => plane
+                .store
+                .get(API_KEY, &presented.id)
+                .await?
+                .map(|document| document.parse::<ApiKeyRecord>())
+                .transpose()?
+                .map(|key| (key.tenant, key.secret_sha256, key.revoked)),
+        };
+        let Some((tenant, hash, revoked)) = stored else {
+            return Err(Problem::Unauthorized);
+        };
+        if revoked || !presented.matches(&hash) {
+            return Err(Problem::Unauthorized);
+        }
+        match tenant {
+            None => Ok(Self::Admin { key: presented.id }),
+            // A suspended or deleted tenant is not in the catalog served.
+            Some(tenant) if plane.service.catalog().tenant(&tenant).is_some() => Ok(Self::Tenant {
+                key: presented.id,
+                tenant,
+            }),
+            Some(_) => Err(Problem::Unauthorized),
+        }
+    }
+}
+
+impl Caller {
+    /// The tenant of a tenant key.
+    ///
+    /// # Errors
+    /// [`Problem::Forbidden`] for an admin key.
+    fn tenant(&self) -> Result<&str, Problem> {
+        match self {
+            Self::Tenant { tenant, .. } => Ok(tenant),
+            Self::Admin { .. } => Err(Problem::Forbidden),
+        }
+    }
+
+    /// The key id of an admin key.
+    ///
+    /// # Errors
+    /// [`Problem::Forbidden`] for a tenant key.
+    fn admin(&self) -> Result<&str, Problem> {
+        match self {
+            Self::Admin { key } => Ok(key),
+            Self::Tenant { .. } => Err(Problem::Forbidden),
+        }
+    }
+}
+
+/// A JSON request body: `application/json`, at most `control.max_body_bytes`, no unknown
+/// fields (400), well-formed (400).
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<Arc<ApiState>> for JsonBody<T> {
+    type Rejection = Problem;
+
+    async fn from_request(
+        request: Request,
+        state: &Arc<ApiState>,
+    ) -> Result<Self, Self::Rejection> {
+        let json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split(';').next())
+            .is_some_and(|mime| {
+                let mime = mime.trim();
+                mime.eq_ignore_ascii_case("application/json")
+                    || (mime.starts_with("application/") && mime.ends_with("+json"))
+            });
+        if !json {
+            return Err(Problem::UnsupportedMediaType);
+        }
+        let max = state.plane.options.max_body_bytes;
+        let bytes: Bytes = to_bytes(request.into_body(), max)
+            .await
+            .map_err(|_| Problem::TooLarge(max))?;
+        serde_json::from_slice(&bytes)
+            .map(Self)
+            .map_err(|e| Problem::BadRequest(format!("invalid JSON body: {e}")))
+    }
+}

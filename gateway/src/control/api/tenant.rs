@@ -1,0 +1,600 @@
+//! The tenant's routes: browse the catalog, order channels, follow orders, rotate and
+//! revoke credentials, read events. Another tenant's ids answer exactly as missing ones.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tollgate_catalog::store::records::{
+    CHANNEL, CREDENTIAL, ChannelRecord, ChannelRequest, ChannelState, CredentialRecord, ORDER,
+    OrderRecord, OrderState, SECRET, SecretRecord,
+};
+use tollgate_catalog::store::{EventQuery, Expect, Write};
+use tollgate_catalog::{ChannelKind, DatasetId, GrantColumnOptions};
+
+use super::{ApiState, Caller, JsonBody};
+use crate::control::credentials::{self, connection_details, login_name};
+use crate::control::keys::random_text;
+use crate::control::{ControlPlane, Problem};
+use crate::pgwire::encode::pg_type;
+
+/// Paging of a list.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Page {
+    /// At most this many items (1–500, default 100).
+    #[serde(default)]
+    limit: Option<usize>,
+    /// Items to skip.
+    #[serde(default)]
+    offset: Option<usize>,
+}
+
+/// One column as the tenant sees it.
+#[derive(Debug, Serialize)]
+struct CatalogColumn {
+    name: String,
+    #[serde(rename = "type")]
+    pg_type: String,
+    nullable: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
+}
+
+/// One dataset of the catalog.
+#[derive(Debug, Serialize)]
+struct CatalogEntry {
+    dataset: String,
+    description: String,
+    tags: Vec<String>,
+    columns: Vec<CatalogColumn>,
+    prices: Value,
+    channel_kinds: Vec<&'static str>,
+    profiles: Vec<String>,
+    channels: Vec<String>,
+}
+
+/// The tenant's entitled datasets, as its session shows them.
+async fn entries(plane: &ControlPlane, tenant: &str) -> Result<Vec<CatalogEntry>, Problem> {
+    let catalog = plane.service.catalog();
+    let Some(session) = plane.service.tenant_session(tenant) else {
+        return Ok(Vec::new());
+    };
+    let channels: Vec<ChannelRecord> = plane
+        .store
+        .list(CHANNEL, Some(tenant))
+        .await?
+        .iter()
+        .map(|document| document.parse())
+        .collect::<Result<_, _>>()?;
+    let mut kinds = vec![ChannelKind::Postgres.as_str()];
+    if plane.endpoints.flight_port.is_some() {
+        kinds.push(ChannelKind::Flight.as_str());
+    }
+    let profiles: Vec<String> = plane.sync.base().profiles.keys().cloned().collect();
+    let mut entries = Vec::new();
+    for table in session.tables() {
+        let id = format!("{}.{}", table.schema, table.table);
+        let Some(dataset) = DatasetId::parse(&id)
+            .ok()
+            .and_then(|id| catalog.dataset(&id).cloned())
+        else {
+            continue;
+        };
+        let columns = table
+            .columns
+            .fields()
+            .iter()
+            .map(|field| CatalogColumn {
+                name: field.name().clone(),
+                pg_type: pg_type(field.data_type())
+                    .map_or_else(|_| "text".to_owned(), |t| t.name().to_owned()),
+                nullable: field.is_nullable(),
+                description: dataset.column_descriptions.get(field.name()).cloned(),
+            })
+            .collect();
+        entries.push(CatalogEntry {
+            dataset: id.clone(),
+            description: dataset.description.clone(),
+            tags: dataset.tags.clone(),
+            columns,
+            prices: json!({
+                "currency_per_gib_returned": dataset.price_per_gib,
+                "currency_per_gib_scanned": dataset.price_per_gib_scanned,
+            }),
+            channel_kinds: kinds.clone(),
+            profiles: profiles.clone(),
+            channels: channels
+                .iter()
+                .filter(|c| {
+                    c.state == ChannelState::Active
+                        && c.request.datasets.iter().any(|d| d.dataset == id)
+                })
+                .map(|c| c.id.clone())
+                .collect(),
+        });
+    }
+    Ok(entries)
+}
+
+/// `GET /v1/catalog`: every entitled dataset, paged.
+pub async fn catalog(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Query(page): Query<Page>,
+) -> Result<Response, Problem> {
+    let tenant = caller.tenant()?;
+    let all = entries(&state.plane, tenant).await?;
+    let limit = page.limit.unwrap_or(100).clamp(1, 500);
+    let offset = page.offset.unwrap_or(0);
+    let total = all.len();
+    let items: Vec<CatalogEntry> = all.into_iter().skip(offset).take(limit).collect();
+    let next = (offset + items.len() < total)
+        .then(|| format!("/v1/catalog?limit={limit}&offset={}", offset + limit));
+    Ok(Json(json!({ "items": items, "total": total, "next": next })).into_response())
+}
+
+/// `GET /v1/catalog/{dataset}`.
+pub async fn catalog_entry(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(dataset): Path<String>,
+) -> Result<Response, Problem> {
+    let tenant = caller.tenant()?;
+    entries(&state.plane, tenant)
+        .await?
+        .into_iter()
+        .find(|entry| entry.dataset == dataset)
+        .map(|entry| Json(entry).into_response())
+        .ok_or_else(|| Problem::NotFound(format!("dataset `{dataset}`")))
+}
+
+/// `POST /v1/channels`: accepts an order (202) and provisions it in the background.
+pub async fn order_channel(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    JsonBody(request): JsonBody<ChannelRequest>,
+) -> Result<Response, Problem> {
+    let tenant = caller.tenant()?;
+    let plane = &state.plane;
+    validate_request(plane, tenant, &request).await?;
+    let now = Utc::now();
+    let id = format!("ord_{}", random_text(9).map_err(|_| Problem::Unavailable)?);
+    let order = OrderRecord {
+        id: id.clone(),
+        tenant: tenant.to_owned(),
+        request,
+        state: OrderState::Pending,
+        reason: None,
+        channel: None,
+        created_at: now,
+        updated_at: now,
+        attempts: 0,
+        lease_until: None,
+    };
+    plane
+        .store
+        .write(vec![Write::put(ORDER, &id, tenant, &order, Expect::Absent)])
+        .await?;
+    plane.orders.notify_one();
+    let location = format!("/v1/orders/{id}");
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location)],
+        Json(order_view(&order)),
+    )
+        .into_response())
+}
+
+/// Checks an order against the tenant's entitlements: each dataset entitled (otherwise
+/// exactly as if it did not exist), each plain column among the entitled ones.
+async fn validate_request(
+    plane: &ControlPlane,
+    tenant: &str,
+    request: &ChannelRequest,
+) -> Result<(), Problem> {
+    if request.datasets.is_empty() {
+        return Err(Problem::Unprocessable(
+            "`datasets` lists no dataset".to_owned(),
+        ));
+    }
+    if let Some(profile) = &request.profile
+        && !plane.sync.base().profiles.contains_key(profile)
+    {
+        return Err(Problem::Unprocessable(format!("no profile `{profile}`")));
+    }
+    if request.kind == ChannelKind::Flight && plane.endpoints.flight_port.is_none() {
+        return Err(Problem::Unprocessable(
+            "channel kind `flight` is not offered: Flight SQL is off".to_owned(),
+        ));
+    }
+    let session = plane
+        .service
+        .tenant_session(tenant)
+        .ok_or(Problem::Unauthorized)?;
+    for (i, wanted) in request.datasets.iter().enumerate() {
+        let table = session
+            .tables()
+            .iter()
+            .find(|t| format!("{}.{}", t.schema, t.table) == wanted.dataset)
+            .ok_or_else(|| {
+                Problem::Unprocessable(format!("datasets[{i}]: no dataset `{}`", wanted.dataset))
+            })?;
+        if request.datasets[..i]
+            .iter()
+            .any(|other| other.dataset == wanted.dataset)
+        {
+            return Err(Problem::Unprocessable(format!(
+                "datasets[{i}]: `{}` is listed twice",
+                wanted.dataset
+            )));
+        }
+        for column in wanted.columns.iter().flatten() {
+            if let GrantColumnOptions::Name(name) = column
+                && table.columns.field_with_name(name).is_err()
+            {
+                return Err(Problem::Unprocessable(format!(
+                    "datasets[{i}].columns: `{name}` is not a column of `{}` you are entitled to",
+                    wanted.dataset
+                )));
+            }
+        }
+        if wanted.columns.as_ref().is_some_and(Vec::is_empty) {
+            return Err(Problem::Unprocessable(format!(
+                "datasets[{i}].columns lists no column; omit it to keep them all"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn order_view(order: &OrderRecord) -> Value {
+    json!({
+        "id": order.id,
+        "state": order.state,
+        "reason": order.reason,
+        "channel": order.channel,
+        "request": order.request,
+        "created_at": order.created_at,
+        "updated_at": order.updated_at,
+    })
+}
+
+/// `GET /v1/orders/{id}`.
+pub async fn order(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let tenant = caller.tenant()?;
+    let order: OrderRecord = owned(&state.plane, ORDER, &id, tenant)
+        .await?
+        .ok_or_else(|| Problem::NotFound(format!("order `{id}`")))?
+        .1;
+    Ok(Json(order_view(&order)).into_response())
+}
+
+/// The document `kind`/`id` if `tenant` owns it, with its revision.
+async fn owned<T: serde::de::DeserializeOwned>(
+    plane: &ControlPlane,
+    kind: &str,
+    id: &str,
+    tenant: &str,
+) -> Result<Option<(i64, T)>, Problem> {
+    match plane.store.get(kind, id).await? {
+        Some(document) if document.tenant == tenant => {
+            Ok(Some((document.revision, document.parse()?)))
+        }
+        _ => Ok(None),
+    }
+}
+
+fn channel_view(
+    plane: &ControlPlane,
+    channel: &ChannelRecord,
+    logins: &[CredentialRecord],
+) -> Value {
+    let now = Utc::now();
+    let logins: Vec<Value> = logins
+        .iter()
+        .filter(|c| c.expires_at.is_none_or(|at| at > now))
+        .map(
+            |c| json!({ "login": c.login, "created_at": c.created_at, "expires_at": c.expires_at }),
+        )
+        .collect();
+    let connection = logins
+        .last()
+        .and_then(|login| login["login"].as_str())
+        .and_then(|login| connection_details(&plane.endpoints, channel.request.kind, login));
+    json!({
+        "id": channel.id,
+        "state": channel.state,
+        "kind": channel.request.kind,
+        "profile": channel.request.profile,
+        "datasets": channel.request.datasets,
+        "order": channel.order,
+        "created_at": channel.created_at,
+        "revoked_at": channel.revoked_at,
+        "logins": logins,
+        "connection": connection,
+    })
+}
+
+async fn logins_of(
+    plane: &ControlPlane,
+    tenant: &str,
+    channel: &str,
+) -> Result<Vec<(i64, CredentialRecord)>, Problem> {
+    let mut logins = Vec::new();
+    for document in plane.store.list(CREDENTIAL, Some(tenant)).await? {
+        let credential: CredentialRecord = document.parse()?;
+        if credential.channel == channel {
+            logins.push((document.revision, credential));
+        }
+    }
+    logins.sort_by_key(|(_, c)| c.created_at);
+    Ok(logins)
+}
+
+/// `GET /v1/channels`.
+pub async fn channels(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+) -> Result<Response, Problem> {
+    let tenant = caller.tenant()?;
+    let plane = &state.plane;
+    let mut items = Vec::new();
+    for document in plane.store.list(CHANNEL, Some(tenant)).await? {
+        let channel: ChannelRecord = document.parse()?;
+        let logins: Vec<CredentialRecord> = logins_of(plane, tenant, &channel.id)
+            .await?
+            .into_iter()
+            .map(|(_, c)| c)
+            .collect();
+        items.push(channel_view(plane, &channel, &logins));
+    }
+    Ok(Json(json!({ "items": items })).into_response())
+}
+
+/// `GET /v1/channels/{id}`.
+pub async fn channel(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let tenant = caller.tenant()?;
+    let plane = &state.plane;
+    let (_, channel): (i64, ChannelRecord) = owned(plane, CHANNEL, &id, tenant)
+        .await?
+        .ok_or_else(|| Problem::NotFound(format!("channel `{id}`")))?;
+    let logins: Vec<CredentialRecord> = logins_of(plane, tenant, &id)
+        .await?
+        .into_iter()
+        .map(|(_, c)| c)
+        .collect();
+    Ok(Json(channel_view(plane, &channel, &logins)).into_response())
+}
+
+/// `DELETE /v1/channels/{id}`: revokes the channel. Its logins are removed, its sessions
+/// end, its queries stop; its usage stays in the ledger.
+pub async fn delete_channel(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let tenant = caller.tenant()?;
+    let plane = &state.plane;
+    let (revision, channel): (i64, ChannelRecord) = owned(plane, CHANNEL, &id, tenant)
+        .await?
+        .filter(|(_, c): &(i64, ChannelRecord)| c.state == ChannelState::Active)
+        .ok_or_else(|| Problem::NotFound(format!("channel `{id}`")))?;
+    let now = Utc::now();
+    let revoked = ChannelRecord {
+        state: ChannelState::Revoked,
+        revoked_at: Some(now),
+        ..channel
+    };
+    let mut writes = vec![Write::put(
+        CHANNEL,
+        &id,
+        tenant,
+        &revoked,
+        Expect::Revision(revision),
+    )];
+    for (_, login) in logins_of(plane, tenant, &id).await? {
+        writes.push(Write::Delete {
+            kind: CREDENTIAL,
+            id: login.login.clone(),
+            expect: Expect::Any,
+        });
+        writes.push(Write::Delete {
+            kind: SECRET,
+            id: login.login,
+            expect: Expect::Any,
+        });
+    }
+    writes.push(Write::event(
+        tenant,
+        "tenant",
+        &json!({ "type": "channel.revoked", "at": now, "channel": id }),
+    ));
+    plane.store.write(writes).await?;
+    // This gateway ends the channel's sessions before answering; the others within their
+    // poll interval.
+    plane.sync.refresh().await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /v1/channels/{id}/credentials`: a new login and password. The previous ones keep
+/// working for `control.rotation_overlap`, then are refused.
+pub async fn rotate_credentials(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let tenant = caller.tenant()?;
+    let plane = &state.plane;
+    let (_, channel): (i64, ChannelRecord) = owned(plane, CHANNEL, &id, tenant)
+        .await?
+        .filter(|(_, c): &(i64, ChannelRecord)| c.state == ChannelState::Active)
+        .ok_or_else(|| Problem::NotFound(format!("channel `{id}`")))?;
+    let previous = logins_of(plane, tenant, &id).await?;
+    let generation = u32::try_from(previous.len())
+        .unwrap_or(u32::MAX)
+        .saturating_add(1);
+    let issued =
+        credentials::issue(login_name(&id, generation)).map_err(|_| Problem::Unavailable)?;
+    let now = Utc::now();
+    let overlap =
+        chrono::Duration::from_std(plane.rotation_overlap()).unwrap_or(chrono::Duration::MAX);
+    let expires = now + overlap;
+    let mut writes = Vec::new();
+    for (revision, login) in previous {
+        if login.expires_at.is_none_or(|at| at > expires) {
+            let expiring = CredentialRecord {
+                expires_at: Some(expires),
+                ..login
+            };
+            writes.push(Write::put(
+                CREDENTIAL,
+                &expiring.login,
+                tenant,
+                &expiring,
+                Expect::Revision(revision),
+            ));
+        }
+    }
+    let credential = CredentialRecord {
+        login: issued.login.clone(),
+        tenant: tenant.to_owned(),
+        channel: id.clone(),
+        scram_verifier: issued.verifier.clone(),
+        created_at: now,
+        expires_at: None,
+    };
+    writes.push(Write::put(
+        CREDENTIAL,
+        &credential.login,
+        tenant,
+        &credential,
+        Expect::Absent,
+    ));
+    writes.push(Write::event(
+        tenant,
+        "tenant",
+        &json!({
+            "type": "credentials.rotated",
+            "at": now,
+            "channel": id,
+            "login": issued.login,
+            "previous_expire_at": expires,
+        }),
+    ));
+    plane.store.write(writes).await?;
+    plane.sync.refresh().await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "channel": id,
+            "login": issued.login,
+            "password": issued.password,
+            "previous_expire_at": expires,
+            "connection": connection_details(&plane.endpoints, channel.request.kind, &issued.login),
+        })),
+    )
+        .into_response())
+}
+
+/// Parameters of `GET /v1/events`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    /// Only events after this position (the `seq` of the last one seen).
+    #[serde(default)]
+    after: Option<i64>,
+    /// Seconds to wait for an event when there is none yet (0–30).
+    #[serde(default)]
+    wait: Option<u64>,
+}
+
+/// `GET /v1/events?after=&wait=`: the tenant's events in order, long-polled. A new
+/// password appears in the first answer that carries its event, and never again.
+pub async fn events(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Query(query): Query<EventsQuery>,
+) -> Result<Response, Problem> {
+    let tenant = caller.tenant()?;
+    let plane = &state.plane;
+    let after = query.after.unwrap_or(0);
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_secs(query.wait.unwrap_or(0).min(30));
+    let found = loop {
+        let found = plane
+            .store
+            .events(EventQuery {
+                tenant: Some(tenant),
+                topic: "tenant",
+                after,
+                limit: 100,
+            })
+            .await?;
+        if !found.is_empty() || tokio::time::Instant::now() >= deadline {
+            break found;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // What the events announce is served here before they are shown.
+    if !found.is_empty() {
+        plane.sync.refresh().await?;
+    }
+    let mut items = Vec::with_capacity(found.len());
+    for event in found {
+        let mut body = event.body;
+        if let Some(login) = body
+            .get("secret")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+        {
+            body["password"] = take_secret(plane, &login).await?;
+        }
+        if let Some(object) = body.as_object_mut() {
+            object.remove("secret");
+            object.insert("seq".to_owned(), json!(event.seq));
+        }
+        items.push(body);
+    }
+    let last = items
+        .last()
+        .and_then(|e| e["seq"].as_i64())
+        .unwrap_or(after);
+    Ok(Json(json!({ "items": items, "next_after": last })).into_response())
+}
+
+/// The password kept for `login`, removed as it is read: `null` once it was shown.
+async fn take_secret(plane: &ControlPlane, login: &str) -> Result<Value, Problem> {
+    let Some(document) = plane.store.get(SECRET, login).await? else {
+        return Ok(Value::Null);
+    };
+    let secret: SecretRecord = document.parse()?;
+    let taken = plane
+        .store
+        .write(vec![Write::Delete {
+            kind: SECRET,
+            id: login.to_owned(),
+            expect: Expect::Revision(document.revision),
+        }])
+        .await;
+    match taken {
+        Ok(_) => Ok(Value::String(secret.password)),
+        // Another reader took it first.
+        Err(tollgate_catalog::store::StoreError::Conflict { .. }) => Ok(Value::Null),
+        Err(error) => Err(error.into()),
+    }
+}

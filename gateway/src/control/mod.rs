@@ -1,0 +1,131 @@
+//! The control plane: the live catalog kept in a state store, and the REST API `/v1` that
+//! changes it.
+//!
+//! ```text
+//! REST /v1 ──write──▶ state store (SQLite or PostgreSQL) ◀──poll version── every gateway
+//!                            │                                               │
+//!   orders worker ◀── pending orders                     state + tollgate.toml ─▶ Catalog
+//!        └── channel + login + ready event ──▶ store                         │
+//!                                                  QueryService::apply ◀─────┘ (revokes logins)
+//! ```
+//!
+//! | module | job |
+//! | --- | --- |
+//! | `sync.rs` | the catalog served: state + configuration, rebuilt when the store's version moves |
+//! | `orders.rs` | provisioning orders: claim with a lease, check, create channel and login, emit the event |
+//! | `credentials.rs` | channel passwords, login names and connection details |
+//! | `keys.rs` | API keys: parse, generate, compare hashes in constant time |
+//! | `problem.rs` | `application/problem+json` errors with stable types |
+//! | `api/` | the HTTP routes, callers and request bodies |
+
+pub mod api;
+mod credentials;
+pub mod keys;
+mod orders;
+mod problem;
+mod sync;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tollgate_catalog::store::ControlStore;
+use tollgate_catalog::{ApiKeyOptions, ControlOptions, TollgateOptions};
+use tollgate_planner::QueryService;
+
+pub use problem::Problem;
+pub use sync::CatalogSync;
+
+/// Where tenants connect: what ready events tell them.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    /// Host name or address given to tenants.
+    pub host: String,
+    /// The Postgres wire protocol port.
+    pub pg_port: u16,
+    /// The Flight SQL port, if Flight SQL is on.
+    pub flight_port: Option<u16>,
+    /// Whether Flight SQL uses TLS.
+    pub flight_tls: bool,
+    /// The database name.
+    pub database: String,
+}
+
+impl Endpoints {
+    /// The endpoints of listeners bound at `pg` and `flight`.
+    pub fn new(
+        options: &TollgateOptions,
+        control: &ControlOptions,
+        pg: SocketAddr,
+        flight: Option<SocketAddr>,
+    ) -> Self {
+        let host = control.public_host.clone().unwrap_or_else(|| {
+            if pg.ip().is_unspecified() {
+                "localhost".to_owned()
+            } else {
+                pg.ip().to_string()
+            }
+        });
+        Self {
+            host,
+            pg_port: pg.port(),
+            flight_port: flight.map(|addr| addr.port()),
+            flight_tls: options.flight.as_ref().is_some_and(|f| f.tls.is_some()),
+            database: options.database.clone(),
+        }
+    }
+}
+
+/// The control plane of one gateway.
+#[derive(Debug)]
+pub struct ControlPlane {
+    store: Arc<ControlStore>,
+    sync: Arc<CatalogSync>,
+    service: Arc<QueryService>,
+    endpoints: Endpoints,
+    options: ControlOptions,
+    /// Wakes the orders worker when an order is placed here.
+    orders: Notify,
+}
+
+impl ControlPlane {
+    /// A control plane over `store`, serving its catalog through `sync`.
+    pub fn new(
+        store: Arc<ControlStore>,
+        sync: Arc<CatalogSync>,
+        service: Arc<QueryService>,
+        endpoints: Endpoints,
+        options: ControlOptions,
+    ) -> Self {
+        Self {
+            store,
+            sync,
+            service,
+            endpoints,
+            options,
+            orders: Notify::new(),
+        }
+    }
+
+    /// Starts the catalog poller and the orders worker; both stop with `shutdown`.
+    pub fn spawn(self: &Arc<Self>, shutdown: &CancellationToken) -> Vec<JoinHandle<()>> {
+        let poll = self.options.poll_interval.duration();
+        vec![
+            tokio::spawn(Arc::clone(&self.sync).run(poll, shutdown.clone())),
+            tokio::spawn(orders::run(Arc::clone(self), shutdown.clone())),
+        ]
+    }
+
+    /// The API keys declared in the configuration.
+    fn configured_keys(&self) -> &[ApiKeyOptions] {
+        &self.options.api_keys
+    }
+
+    /// How long a replaced password keeps working.
+    fn rotation_overlap(&self) -> Duration {
+        self.options.rotation_overlap.duration()
+    }
+}
