@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::options::GrantColumnOptions;
+use crate::grant_columns::GrantColumnOptions;
 use crate::units::HumanDuration;
 
 /// Which database keeps the control plane's state.

@@ -19,6 +19,7 @@
 
 mod control_options;
 mod error;
+mod grant_columns;
 mod model;
 mod options;
 pub mod scram;

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::control_options::{ChannelOptions, ControlOptions};
 use crate::error::CatalogError;
+pub use crate::grant_columns::GrantColumnOptions;
 use crate::units::{ByteSize, HumanDuration};
 
 /// The whole configuration file.
@@ -566,19 +567,4 @@ pub struct GrantOptions {
     /// table), which its queries on the dataset use instead of the dataset's source.
     #[serde(default)]
     pub source: Option<String>,
-}
-
-/// A granted column: a plain column name, or an expression with an output name.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(untagged)]
-pub enum GrantColumnOptions {
-    /// A column of the dataset, shown under its own name.
-    Name(String),
-    /// A SQL expression over the dataset's columns, shown as `name`.
-    Expr {
-        /// The output column name.
-        name: String,
-        /// The SQL expression.
-        expr: String,
-    },
 }

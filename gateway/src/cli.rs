@@ -1,4 +1,4 @@
-//! The command line: `tollgate serve`, `tollgate demo`, `tollgate passwd`,
+//! The command line: `tollgate serve`, `tollgate demo`, `tollgate passwd`, `tollgate api-key`,
 //! `tollgate usage export`.
 
 use std::io::Read;
@@ -12,6 +12,7 @@ use tollgate_catalog::TollgateOptions;
 use tollgate_catalog::scram::{DEFAULT_ITERATIONS, Verifier};
 use tollgate_planner::metering::UsageScope;
 
+use crate::control::keys;
 use crate::demo::{self, DemoOptions};
 use crate::error::GatewayError;
 use crate::ledger::{self, export::ExportFormat};
@@ -67,6 +68,12 @@ enum Command {
         /// PBKDF2 iterations.
         #[arg(long, default_value_t = DEFAULT_ITERATIONS)]
         iterations: NonZeroU32,
+    },
+    /// Print a new API key, and the `[control] api_keys` entry that accepts it.
+    ApiKey {
+        /// The tenant the key acts for; without it, an admin (provider) key.
+        #[arg(long)]
+        tenant: Option<String>,
     },
 }
 
@@ -179,6 +186,15 @@ impl Cli {
                 let verifier = Verifier::derive(password, iterations)
                     .map_err(|e| GatewayError::Passwd(e.to_string()))?;
                 println!("{verifier}");
+                Ok(())
+            }
+            Command::ApiKey { tenant } => {
+                let (id, key, hash) = keys::generate()
+                    .map_err(|_| GatewayError::Passwd("cannot draw random bytes".to_owned()))?;
+                let tenant = tenant.map_or_else(String::new, |t| format!("tenant = \"{t}\", "));
+                println!("key (give it to its holder; it is not stored): {key}");
+                println!("entry for [control] api_keys:");
+                println!("  {{ id = \"{id}\", {tenant}secret_sha256 = \"{hash}\" }},");
                 Ok(())
             }
         }

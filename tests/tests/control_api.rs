@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use reqwest::{Client as Http, Method, StatusCode};
 use serde_json::{Value, json};
 use tokio_postgres::NoTls;
-use tollgate_tests::{TestGateway, message, sqlstate};
+use tollgate_tests::process::{self, GatewayProcess};
+use tollgate_tests::{TestGateway, demo_options, install_crypto_provider, message, sqlstate};
 
 const ADMIN: &str = "tg_admin.demo-admin";
 const ACME: &str = "tg_acme.demo-acme";
@@ -21,9 +22,13 @@ struct Api {
 
 impl Api {
     fn new(gateway: &TestGateway, key: &str) -> Self {
+        Self::at(gateway.http_addr(), key)
+    }
+
+    fn at(addr: std::net::SocketAddr, key: &str) -> Self {
         Self {
             http: Http::new(),
-            base: format!("http://{}", gateway.http_addr()),
+            base: format!("http://{addr}"),
             key: key.to_owned(),
         }
     }
@@ -440,4 +445,337 @@ async fn a_suspended_tenant_is_refused_on_every_front_end() {
         .collect();
     assert!(actions.contains(&"tenant.update"), "{audit}");
     gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateways_sharing_a_postgres_state_store_serve_each_others_changes() {
+    let admin_conninfo = "host=127.0.0.1 port=5432 user=postgres dbname=postgres";
+    let (postgres, connection) = tokio_postgres::connect(admin_conninfo, NoTls)
+        .await
+        .expect("the machine's PostgreSQL");
+    tokio::spawn(connection);
+    let schema = format!("tollgate_control_test_{}", std::process::id());
+    postgres
+        .batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+        ))
+        .await
+        .expect("create schema");
+    let shared = format!("{admin_conninfo} options='-c search_path={schema}'");
+    let start = || {
+        let shared = shared.clone();
+        TestGateway::start_with(move |options| {
+            if let Some(control) = &mut options.control {
+                control.store = tollgate_catalog::StateStoreKind::Postgres;
+                control.postgres = Some(shared);
+            }
+        })
+    };
+    let node_a = start().await;
+    let node_b = start().await;
+    let admin_a = Api::new(&node_a, ADMIN);
+    let key = onboard(&admin_a, "umbrella").await;
+    let tenant_a = admin_a.with_key(&key);
+    let tenant_b = Api::new(&node_b, &key);
+
+    // Ordered through A, usable on B within a second of the ready event.
+    order(&tenant_a).await;
+    let ready = event(&tenant_a, 0, "channel.ready").await;
+    let (login, password) = (
+        ready["login"].as_str().expect("login").to_owned(),
+        ready["password"].as_str().expect("password").to_owned(),
+    );
+    let channel = ready["channel"].as_str().expect("channel").to_owned();
+    let on_b = Instant::now();
+    let session_b = loop {
+        match connect(&node_b, &login, &password).await {
+            Ok(session) => break session,
+            Err(error) if on_b.elapsed() < Duration::from_secs(1) => {
+                assert_eq!(sqlstate(&error), "28P01", "{}", message(&error));
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(error) => panic!("not usable on node B within 1 s: {}", message(&error)),
+        }
+    };
+    println!(
+        "ready on A to usable on B: {} ms",
+        on_b.elapsed().as_millis()
+    );
+    session_b
+        .0
+        .simple_query("SELECT 1")
+        .await
+        .expect("query on B");
+
+    // Revoked through B: the session on A ends within a second.
+    let (session_a, connection_a) = connect(&node_a, &login, &password)
+        .await
+        .expect("log in on A");
+    session_a
+        .simple_query("SELECT 1")
+        .await
+        .expect("query on A");
+    let revoking = Instant::now();
+    let (status, body) = tenant_b
+        .call(Method::DELETE, &format!("/v1/channels/{channel}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let error = tokio::time::timeout(Duration::from_secs(1), connection_a)
+        .await
+        .expect("the session on A ends within 1 s")
+        .expect("the connection task")
+        .expect_err("ended with an error");
+    assert_eq!(sqlstate(&error), "57P01", "{}", message(&error));
+    println!(
+        "revoke on B to session end on A: {} ms",
+        revoking.elapsed().as_millis()
+    );
+    node_a.stop().await;
+    node_b.stop().await;
+    postgres
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .expect("drop schema");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_example_orders_a_channel_and_connects_with_psql() {
+    let gateway = TestGateway::start().await;
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../bi-examples/api/order_channel.py"
+    );
+    let base = format!("http://{}", gateway.http_addr());
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .arg(script)
+            .arg(base)
+            .arg("tg_globex.demo-globex")
+            .output()
+    })
+    .await
+    .expect("the script's thread")
+    .expect("run python3");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("tpch.orders:"), "{stdout}");
+    assert!(stdout.contains("is ready: postgresql://"), "{stdout}");
+    assert!(stdout.contains("big_orders"), "{stdout}");
+    gateway.stop().await;
+}
+
+/// A webhook receiver: answers its first request with 500 (to be retried), then 200, and
+/// passes on each request's signature header and body.
+async fn webhook_receiver() -> (
+    std::net::SocketAddr,
+    tokio::sync::mpsc::UnboundedReceiver<(u16, String, String)>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut answered = 0;
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut request = Vec::new();
+            let mut buffer = [0u8; 4096];
+            let (head, body) = loop {
+                let n = socket.read(&mut buffer).await.unwrap_or(0);
+                if n == 0 {
+                    break (String::new(), String::new());
+                }
+                request.extend_from_slice(&buffer[..n]);
+                let text = String::from_utf8_lossy(&request).to_string();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let length = head
+                        .lines()
+                        .find_map(|line| {
+                            let (name, value) = line.split_once(':')?;
+                            name.eq_ignore_ascii_case("content-length")
+                                .then(|| value.trim().parse::<usize>().ok())?
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= length {
+                        break (head.to_owned(), body.to_owned());
+                    }
+                }
+            };
+            let signature = head
+                .lines()
+                .find_map(|line| {
+                    let (name, value) = line.split_once(':')?;
+                    name.eq_ignore_ascii_case("tollgate-signature")
+                        .then(|| value.trim().to_owned())
+                })
+                .unwrap_or_default();
+            let status = if answered == 0 { 500 } else { 200 };
+            answered += 1;
+            let _ = socket
+                .write_all(
+                    format!(
+                        "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                    )
+                    .as_bytes(),
+                )
+                .await;
+            let _ = sender.send((status, signature, body));
+        }
+    });
+    (addr, receiver)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ready_event_reaches_the_webhook_signed_and_nats_once() {
+    let gateway = TestGateway::start_with(|options| {
+        if let Some(control) = &mut options.control {
+            control.nats_url = Some("nats://127.0.0.1:4222".to_owned());
+        }
+    })
+    .await;
+    let admin = Api::new(&gateway, ADMIN);
+    let tenant_id = format!("wonka{}", std::process::id());
+    let key = onboard(&admin, &tenant_id).await;
+    let tenant = admin.with_key(&key);
+    let (webhook, mut requests) = webhook_receiver().await;
+    let subject = format!("tollgate.events.{tenant_id}.ready");
+    let nats = async_nats::connect("nats://127.0.0.1:4222")
+        .await
+        .expect("the machine's NATS");
+    let mut messages = nats.subscribe(subject.clone()).await.expect("subscribe");
+    let (status, registered) = tenant
+        .call(
+            Method::PUT,
+            "/v1/notifications",
+            Some(
+                json!({ "webhook_url": format!("http://{webhook}/hook"), "nats_subject": subject }),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{registered}");
+    let secret = registered["webhook_secret"]
+        .as_str()
+        .expect("a secret")
+        .to_owned();
+    let (status, refused) = tenant
+        .call(
+            Method::PUT,
+            "/v1/notifications",
+            Some(json!({ "nats_subject": "tollgate.events.acme.ready" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+
+    let order_id = order(&tenant).await;
+    // The first POST gets 500 and is retried; the second is accepted.
+    let mut bodies = Vec::new();
+    for _ in 0..2 {
+        let (status, signature, body) =
+            tokio::time::timeout(Duration::from_secs(15), requests.recv())
+                .await
+                .expect("the webhook is called")
+                .expect("a request");
+        let (timestamp, tag) = signature
+            .split_once(",v1=")
+            .and_then(|(t, tag)| Some((t.strip_prefix("t=")?, tag)))
+            .expect("t=…,v1=…");
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
+        let expected: String = ring::hmac::sign(&key, format!("{timestamp}.{body}").as_bytes())
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(tag, expected, "the signature covers the body");
+        bodies.push((status, serde_json::from_str::<Value>(&body).expect("JSON")));
+    }
+    assert_eq!(bodies[0].0, 500);
+    assert_eq!(bodies[1].1["type"], "channel.ready");
+    assert_eq!(bodies[1].1["order"], order_id.as_str());
+    let message = tokio::time::timeout(
+        Duration::from_secs(15),
+        futures::StreamExt::next(&mut messages),
+    )
+    .await
+    .expect("a NATS message")
+    .expect("the subscription is open");
+    let published: Value = serde_json::from_slice(&message.payload).expect("JSON");
+    assert_eq!(published["type"], "channel.ready");
+    assert_eq!(published["order"], order_id.as_str());
+    // The password went out once, on whichever route delivered first.
+    let passwords = [&bodies[0].1, &bodies[1].1, &published]
+        .iter()
+        .filter(|event| event["password"].is_string())
+        .count();
+    assert_eq!(passwords, 1, "{bodies:?} {published}");
+    let (_, deliveries) = tenant.get("/v1/deliveries").await;
+    let webhook_attempts = deliveries["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|d| d["target"] == "webhook" && d["delivered"] == true)
+        .expect("the webhook delivery is listed");
+    assert_eq!(webhook_attempts["attempts"], 2, "{deliveries}");
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_survive_kill_9_and_are_provisioned_exactly_once() {
+    install_crypto_provider();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut options = demo_options(dir.path());
+    let http = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    if let Some(listener) = &mut options.http {
+        listener.listen = http;
+    }
+    let config = process::write_config(dir.path(), &options);
+    let mut gateway = GatewayProcess::spawn(&config, &dir.path().join("gateway.log"));
+    let admin = Api::at(http, ADMIN);
+    let key = onboard(&admin, "soylent").await;
+    let tenant = admin.with_key(&key);
+    let mut orders = Vec::new();
+    for _ in 0..12 {
+        orders.push(order(&tenant).await);
+    }
+    // Killed while orders are pending or provisioning.
+    gateway.kill();
+    let _restarted = GatewayProcess::spawn(&config, &dir.path().join("gateway-restarted.log"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for id in &orders {
+        loop {
+            let (status, body) = tenant.get(&format!("/v1/orders/{id}")).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            if body["state"] == "ready" {
+                break;
+            }
+            assert_ne!(body["state"], "failed", "{body}");
+            assert!(
+                Instant::now() < deadline,
+                "order {id} is still {}",
+                body["state"]
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let (_, events) = tenant.get("/v1/events?after=0").await;
+    for id in &orders {
+        let ready = events["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter(|e| e["type"] == "channel.ready" && e["order"] == id.as_str())
+            .count();
+        assert_eq!(ready, 1, "order {id} announced {ready} times");
+    }
+    let (_, channels) = tenant.get("/v1/channels").await;
+    assert_eq!(
+        channels["items"].as_array().expect("items").len(),
+        orders.len()
+    );
 }

@@ -8,7 +8,7 @@ use url::Url;
 
 use super::{
     Catalog, Column, Dataset, DatasetId, DatasetLocation, Grant, GrantColumn, Principal, Profile,
-    RateLimit, Tenant, referenced_attributes,
+    RateLimit, Tenant, quote_identifier, referenced_attributes,
 };
 use crate::error::CatalogError;
 use crate::options::{GrantColumnOptions, SourceOptions, TollgateOptions};
@@ -415,8 +415,4 @@ fn parquet_url(source: &SourceOptions, path: &str) -> Result<String, String> {
         url.push('/');
     }
     Ok(url)
-}
-
-pub(super) fn quote_identifier(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }

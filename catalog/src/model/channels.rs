@@ -4,8 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::build::quote_identifier;
-use super::{Channel, DatasetId, Grant, GrantColumn, Narrowing, Profile, Tenant};
+use super::{Channel, DatasetId, Grant, GrantColumn, Narrowing, Profile, Tenant, quote_identifier};
 use crate::error::CatalogError;
 use crate::options::{GrantColumnOptions, TollgateOptions};
 

@@ -358,3 +358,8 @@ pub fn referenced_attributes(filter: &str) -> impl Iterator<Item = &str> {
         (!name.is_empty() && !name.starts_with(|c: char| c.is_ascii_digit())).then_some(name)
     })
 }
+
+/// `name` as a quoted SQL identifier.
+pub(crate) fn quote_identifier(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}

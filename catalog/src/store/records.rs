@@ -24,6 +24,8 @@ pub const ORDER: &str = "order";
 pub const SECRET: &str = "secret";
 /// Document kind of [`DeliveryRecord`]s.
 pub const DELIVERY: &str = "delivery";
+/// Document kind of the delivery cursor: the last event scheduled for delivery.
+pub const DELIVERY_CURSOR: &str = "delivery_cursor";
 
 /// A tenant created through the admin API (or a configured one, suspended through it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -13,6 +13,7 @@
 //! | --- | --- |
 //! | `sync.rs` | the catalog served: state + configuration, rebuilt when the store's version moves |
 //! | `orders.rs` | provisioning orders: claim with a lease, check, create channel and login, emit the event |
+//! | `delivery.rs` | events to webhooks (signed) and NATS JetStream (deduplicated), retried with backoff |
 //! | `credentials.rs` | channel passwords, login names and connection details |
 //! | `keys.rs` | API keys: parse, generate, compare hashes in constant time |
 //! | `problem.rs` | `application/problem+json` errors with stable types |
@@ -20,6 +21,7 @@
 
 pub mod api;
 mod credentials;
+pub mod delivery;
 pub mod keys;
 mod orders;
 mod problem;
@@ -116,6 +118,7 @@ impl ControlPlane {
         vec![
             tokio::spawn(Arc::clone(&self.sync).run(poll, shutdown.clone())),
             tokio::spawn(orders::run(Arc::clone(self), shutdown.clone())),
+            tokio::spawn(delivery::run(Arc::clone(self), shutdown.clone())),
         ]
     }
 

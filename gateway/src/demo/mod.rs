@@ -92,43 +92,49 @@ pub async fn run(options: DemoOptions) -> Result<(), GatewayError> {
     }
     let running = server::start(&tollgate).await?;
     let address = running.pg_addr();
-    println!(
+    // One write: a reader that stops after the line it wants does not break the rest.
+    let mut lines: Vec<String> = Vec::new();
+    lines.push(format!(
         "Tollgate demo is ready (TPC-H scale {scale}, configuration {}).",
         config.display()
-    );
-    println!("Connect with psql as either tenant:");
+    ));
+    lines.push("Connect with psql as either tenant:".to_owned());
     for tenant in DEMO_TENANTS {
-        println!(
+        lines.push(format!(
             "  psql \"host={} port={} dbname={} user={tenant} password={tenant}\"",
             address.ip(),
             address.port(),
             tollgate.database
-        );
+        ));
     }
     if let Some(flight) = running.flight_addr() {
-        println!(
+        lines.push(format!(
             "Arrow Flight SQL (ADBC, pyarrow, Spark) listens on grpc://{flight} with the same logins; see bi-examples/flight-python."
-        );
+        ));
     }
     if let Some(http) = running.http_addr() {
-        println!("Prometheus metrics: http://{http}/metrics");
-        println!("Control API: as the provider with key tg_admin.demo-admin,");
+        lines.push(format!("Prometheus metrics: http://{http}/metrics"));
+        lines.push("Control API: as the provider with key tg_admin.demo-admin,".to_owned());
         for tenant in DEMO_TENANTS {
-            println!("and as {tenant} with key tg_{tenant}.demo-{tenant}:");
+            lines.push(format!(
+                "and as {tenant} with key tg_{tenant}.demo-{tenant}:"
+            ));
             let auth = format!("-H 'Authorization: Bearer tg_{tenant}.demo-{tenant}'");
-            println!("  curl -s {auth} http://{http}/v1/catalog");
-            println!(
+            lines.push(format!("  curl -s {auth} http://{http}/v1/catalog"));
+            lines.push(format!(
                 "  curl -si {auth} -H 'Content-Type: application/json' -d '{{\"kind\":\"postgres\",\"datasets\":[{{\"dataset\":\"tpch.orders\"}}]}}' http://{http}/v1/channels"
-            );
-            println!(
+            ));
+            lines.push(format!(
                 "  curl -s {auth} 'http://{http}/v1/events?wait=10'   # the ready event, with the login and password"
-            );
+            ));
         }
     }
-    println!(
+    lines.push(
         "Each tenant sees its usage and cost in SQL: SELECT * FROM tollgate.usage; SELECT * FROM tollgate.usage_daily;"
+            .to_owned(),
     );
-    println!("Press Ctrl-C to stop.");
+    lines.push("Press Ctrl-C to stop.".to_owned());
+    println!("{}", lines.join("\n"));
     running.run_until_signal().await
 }
 

@@ -4,10 +4,14 @@
 //! | module | job |
 //! | --- | --- |
 //! | `mod.rs` | router, callers, rate limit, JSON bodies |
-//! | `tenant.rs` | catalog, channels, orders, credentials, events |
+//! | `tenant.rs` | catalog, channels, orders, credentials |
+//! | `events.rs` | the tenant's events, long-polled; new passwords shown once |
+//! | `notifications.rs` | the tenant's webhook and NATS subject, and delivery attempts |
 //! | `admin.rs` | tenants, API keys, entitlements, the audit trail |
 
 mod admin;
+mod events;
+mod notifications;
 mod tenant;
 
 use std::num::NonZeroU32;
@@ -68,7 +72,12 @@ pub fn router(plane: Arc<ControlPlane>) -> Router {
             post(tenant::rotate_credentials),
         )
         .route("/v1/orders/{id}", get(tenant::order))
-        .route("/v1/events", get(tenant::events))
+        .route("/v1/events", get(events::events))
+        .route(
+            "/v1/notifications",
+            get(notifications::get).put(notifications::put),
+        )
+        .route("/v1/deliveries", get(notifications::deliveries))
         .route(
             "/v1/admin/tenants",
             post(admin::create_tenant).get(admin::tenants),

@@ -1,0 +1,104 @@
+//! The tenant's event feed: `GET /v1/events`, long-polled, with each new password shown
+//! in the first answer that carries its event and never again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tollgate_catalog::store::records::{SECRET, SecretRecord};
+use tollgate_catalog::store::{EventQuery, Expect, StoreError, Write};
+
+use super::{ApiState, Caller};
+use crate::control::{ControlPlane, Problem};
+
+/// Parameters of `GET /v1/events`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    /// Only events after this position (the `seq` of the last one seen).
+    #[serde(default)]
+    after: Option<i64>,
+    /// Seconds to wait for an event when there is none yet (0–30).
+    #[serde(default)]
+    wait: Option<u64>,
+}
+
+/// `GET /v1/events?after=&wait=`: the tenant's events in order, long-polled. A new
+/// password appears in the first answer that carries its event, and never again.
+pub async fn events(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Query(query): Query<EventsQuery>,
+) -> Result<Response, Problem> {
+    let tenant = caller.tenant()?;
+    let plane = &state.plane;
+    let after = query.after.unwrap_or(0);
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_secs(query.wait.unwrap_or(0).min(30));
+    let found = loop {
+        let found = plane
+            .store
+            .events(EventQuery {
+                tenant: Some(tenant),
+                topic: "tenant",
+                after,
+                limit: 100,
+            })
+            .await?;
+        if !found.is_empty() || tokio::time::Instant::now() >= deadline {
+            break found;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // What the events announce is served here before they are shown.
+    if !found.is_empty() {
+        plane.sync.refresh().await?;
+    }
+    let mut items = Vec::with_capacity(found.len());
+    for event in found {
+        let mut body = event.body;
+        if let Some(login) = body
+            .get("secret")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+        {
+            body["password"] = take_secret(plane, &login).await?;
+        }
+        if let Some(object) = body.as_object_mut() {
+            object.remove("secret");
+            object.insert("seq".to_owned(), json!(event.seq));
+        }
+        items.push(body);
+    }
+    let last = items
+        .last()
+        .and_then(|e| e["seq"].as_i64())
+        .unwrap_or(after);
+    Ok(Json(json!({ "items": items, "next_after": last })).into_response())
+}
+
+/// The password kept for `login`, removed as it is read: `null` once it was shown.
+async fn take_secret(plane: &ControlPlane, login: &str) -> Result<Value, Problem> {
+    let Some(document) = plane.store.get(SECRET, login).await? else {
+        return Ok(Value::Null);
+    };
+    let secret: SecretRecord = document.parse()?;
+    let taken = plane
+        .store
+        .write(vec![Write::Delete {
+            kind: SECRET,
+            id: login.to_owned(),
+            expect: Expect::Revision(document.revision),
+        }])
+        .await;
+    match taken {
+        Ok(_) => Ok(Value::String(secret.password)),
+        // Another reader took it first.
+        Err(StoreError::Conflict { .. }) => Ok(Value::Null),
+        Err(error) => Err(error.into()),
+    }
+}
