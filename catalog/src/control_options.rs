@@ -81,7 +81,19 @@ pub struct ApiKeyOptions {
 }
 
 /// How a channel's data goes out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Deserialize,
+    Serialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ChannelKind {
     /// The Postgres wire protocol (psql, JDBC, ODBC, Python drivers).
@@ -119,7 +131,7 @@ pub struct ChannelOptions {
 }
 
 /// One dataset of a channel: which of the entitled columns, and which of the entitled rows.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelDatasetOptions {
     /// Dataset id; the tenant must be entitled to it.

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// A granted column: a plain column name, or an expression with an output name.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum GrantColumnOptions {
     /// A column of the dataset, shown under its own name.

@@ -779,3 +779,67 @@ async fn orders_survive_kill_9_and_are_provisioned_exactly_once() {
         orders.len()
     );
 }
+
+/// Runs schemathesis (from `scripts/python-env`) against `gateway`'s OpenAPI document with
+/// `key`, checking for server errors and responses the document does not describe.
+fn schemathesis(gateway: &TestGateway, key: &str) -> std::process::Output {
+    let venv = std::env::var_os("TOLLGATE_SCHEMATHESIS_VENV").map_or_else(
+        || {
+            std::path::PathBuf::from(std::env::var_os("HOME").expect("HOME"))
+                .join(".cache/tollgate-schemathesis")
+        },
+        std::path::PathBuf::from,
+    );
+    let binary = venv.join("bin/schemathesis");
+    assert!(
+        binary.exists(),
+        "no schemathesis at {}: run scripts/python-env",
+        binary.display()
+    );
+    std::process::Command::new(binary)
+        .arg("run")
+        .arg(format!("http://{}/v1/openapi.json", gateway.http_addr()))
+        .args(["--header", &format!("Authorization: Bearer {key}")])
+        .args([
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+        ])
+        .args(["--max-examples", "30", "--seed", "7", "--request-timeout", "30"])
+        .args(["--phases", "examples,coverage,fuzzing"])
+        // The long poll waits up to 30 s per request; the flow tests above cover it.
+        .args(["--exclude-path", "/v1/events"])
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run schemathesis")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemathesis_finds_no_server_error_and_no_response_outside_the_document() {
+    let gateway = TestGateway::start_with(|options| {
+        if let Some(control) = &mut options.control {
+            control.rate_limit = 10_000.0;
+        }
+    })
+    .await;
+    let api = Api::new(&gateway, ACME);
+    let (status, document) = api.get("/v1/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(document["openapi"], "3.1.0");
+    assert!(
+        document["paths"].as_object().expect("paths").len() >= 15,
+        "{document}"
+    );
+    // The tenant's routes with a tenant key, then everything with the admin key.
+    for key in [ACME, ADMIN] {
+        let gateway = &gateway;
+        let output = tokio::task::block_in_place(|| schemathesis(gateway, key));
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        println!("{stdout}");
+        assert!(
+            output.status.success(),
+            "schemathesis with {key}:\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    gateway.stop().await;
+}

@@ -98,7 +98,7 @@ impl EntitlementRecord {
 }
 
 /// What a tenant asks for when it orders a channel.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelRequest {
     /// How its data goes out.

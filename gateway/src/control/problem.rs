@@ -91,13 +91,17 @@ impl From<StoreError> for Problem {
     }
 }
 
-/// The JSON body of a problem.
-#[derive(Debug, Serialize)]
-struct ProblemBody {
+/// The JSON body of a problem (RFC 9457).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProblemBody {
+    /// Stable problem type, e.g. `urn:tollgate:problem:not-found`.
     #[serde(rename = "type")]
     type_uri: &'static str,
+    /// The HTTP status text.
     title: String,
+    /// The HTTP status code.
     status: u16,
+    /// What went wrong, for people.
     detail: String,
 }
 

@@ -5,27 +5,26 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tollgate_catalog::store::records::{
-    API_KEY, ApiKeyRecord, CHANNEL, CREDENTIAL, ChannelRecord, ChannelState, ENTITLEMENT,
-    EntitlementRecord, TENANT, TenantRecord,
+    API_KEY, ApiKeyRecord, CHANNEL, CREDENTIAL, ChannelRecord, ChannelState, ENTITLEMENT, TENANT,
+    TenantRecord,
 };
-use tollgate_catalog::store::state::ControlState;
-use tollgate_catalog::store::{EventQuery, Expect, Write};
-use tollgate_catalog::{Catalog, GrantColumnOptions};
+use tollgate_catalog::store::{Expect, Write};
 
-use super::{ApiState, Caller, JsonBody};
+use super::{ApiState, Caller, JsonBody, PathParams};
 use crate::control::keys;
+use crate::control::problem::ProblemBody;
 use crate::control::{ControlPlane, Problem};
 
 /// Writes `writes` with an audit event of `action` on `target` by `actor`; a refused call
 /// is audited too.
-async fn audited(
+pub(super) async fn audited(
     plane: &ControlPlane,
     actor: &str,
     action: &str,
@@ -53,7 +52,7 @@ async fn audited(
 }
 
 /// Body of `POST /v1/admin/tenants`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTenant {
     id: String,
@@ -70,6 +69,13 @@ fn valid_id(id: &str) -> bool {
 }
 
 /// `POST /v1/admin/tenants`.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/tenants",
+    tag = "admin",
+    request_body = NewTenant,
+    responses((status = 201, description = "Created", body = Object), (status = 400, description = "Malformed body or unknown field", body = ProblemBody, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = ProblemBody, content_type = "application/problem+json"), (status = 415, description = "Not JSON", body = ProblemBody, content_type = "application/problem+json"), (status = 422, description = "Not acceptable", body = ProblemBody, content_type = "application/problem+json"), (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"), (status = 409, description = "Exists already or changed concurrently", body = ProblemBody, content_type = "application/problem+json"), (status = 401, description = "No valid API key", body = ProblemBody, content_type = "application/problem+json"), (status = 429, description = "Too many requests for this key", body = ProblemBody, content_type = "application/problem+json"))
+)]
 pub async fn create_tenant(
     State(state): State<Arc<ApiState>>,
     caller: Caller,
@@ -139,6 +145,12 @@ async fn tenant_view(plane: &ControlPlane, id: &str) -> Result<Value, Problem> {
 }
 
 /// `GET /v1/admin/tenants`.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/tenants",
+    tag = "admin",
+    responses((status = 200, description = "Every tenant", body = Object), (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"), (status = 401, description = "No valid API key", body = ProblemBody, content_type = "application/problem+json"), (status = 429, description = "Too many requests for this key", body = ProblemBody, content_type = "application/problem+json"))
+)]
 pub async fn tenants(
     State(state): State<Arc<ApiState>>,
     caller: Caller,
@@ -165,17 +177,24 @@ pub async fn tenants(
 }
 
 /// `GET /v1/admin/tenants/{id}`.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/tenants/{id}",
+    tag = "admin",
+    params(("id" = String, Path, description = "Id")),
+    responses((status = 200, description = "The tenant", body = Object), (status = 404, description = "Not found, or not the caller's", body = ProblemBody, content_type = "application/problem+json"), (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"), (status = 401, description = "No valid API key", body = ProblemBody, content_type = "application/problem+json"), (status = 429, description = "Too many requests for this key", body = ProblemBody, content_type = "application/problem+json"))
+)]
 pub async fn tenant(
     State(state): State<Arc<ApiState>>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Response, Problem> {
     caller.admin()?;
     Ok(Json(tenant_view(&state.plane, &id).await?).into_response())
 }
 
 /// Body of `PATCH /v1/admin/tenants/{id}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TenantUpdate {
     #[serde(default)]
@@ -186,10 +205,18 @@ pub struct TenantUpdate {
 
 /// `PATCH /v1/admin/tenants/{id}`: suspend or resume (every front end refuses a suspended
 /// tenant's logins and keys, and its sessions end), or change a stored tenant's profile.
+#[utoipa::path(
+    patch,
+    path = "/v1/admin/tenants/{id}",
+    tag = "admin",
+    params(("id" = String, Path, description = "Id")),
+    request_body = TenantUpdate,
+    responses((status = 200, description = "Updated", body = Object), (status = 404, description = "Not found, or not the caller's", body = ProblemBody, content_type = "application/problem+json"), (status = 400, description = "Malformed body or unknown field", body = ProblemBody, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = ProblemBody, content_type = "application/problem+json"), (status = 415, description = "Not JSON", body = ProblemBody, content_type = "application/problem+json"), (status = 422, description = "Not acceptable", body = ProblemBody, content_type = "application/problem+json"), (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"), (status = 409, description = "Exists already or changed concurrently", body = ProblemBody, content_type = "application/problem+json"), (status = 401, description = "No valid API key", body = ProblemBody, content_type = "application/problem+json"), (status = 429, description = "Too many requests for this key", body = ProblemBody, content_type = "application/problem+json"))
+)]
 pub async fn update_tenant(
     State(state): State<Arc<ApiState>>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     JsonBody(update): JsonBody<TenantUpdate>,
 ) -> Result<Response, Problem> {
     let actor = caller.admin()?;
@@ -252,10 +279,17 @@ pub async fn update_tenant(
 
 /// `DELETE /v1/admin/tenants/{id}`: a stored tenant, its keys, entitlements, channels and
 /// logins. Its usage stays in the ledger.
+#[utoipa::path(
+    delete,
+    path = "/v1/admin/tenants/{id}",
+    tag = "admin",
+    params(("id" = String, Path, description = "Id")),
+    responses((status = 204, description = "Deleted"), (status = 404, description = "Not found, or not the caller's", body = ProblemBody, content_type = "application/problem+json"), (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"), (status = 409, description = "Exists already or changed concurrently", body = ProblemBody, content_type = "application/problem+json"), (status = 401, description = "No valid API key", body = ProblemBody, content_type = "application/problem+json"), (status = 429, description = "Too many requests for this key", body = ProblemBody, content_type = "application/problem+json"))
+)]
 pub async fn delete_tenant(
     State(state): State<Arc<ApiState>>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Response, Problem> {
     let actor = caller.admin()?;
     let plane = &state.plane;
@@ -315,10 +349,17 @@ pub async fn delete_tenant(
 }
 
 /// `POST /v1/admin/tenants/{id}/api-keys`: a new tenant key, shown once.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/tenants/{id}/api-keys",
+    tag = "admin",
+    params(("id" = String, Path, description = "Id")),
+    responses((status = 201, description = "The key, shown once", body = Object), (status = 404, description = "Not found, or not the caller's", body = ProblemBody, content_type = "application/problem+json"), (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"), (status = 409, description = "Exists already or changed concurrently", body = ProblemBody, content_type = "application/problem+json"), (status = 401, description = "No valid API key", body = ProblemBody, content_type = "application/problem+json"), (status = 429, description = "Too many requests for this key", body = ProblemBody, content_type = "application/problem+json"))
+)]
 pub async fn create_key(
     State(state): State<Arc<ApiState>>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Response, Problem> {
     let actor = caller.admin()?;
     let plane = &state.plane;
@@ -359,10 +400,17 @@ pub async fn create_key(
 }
 
 /// `DELETE /v1/admin/api-keys/{id}`.
+#[utoipa::path(
+    delete,
+    path = "/v1/admin/api-keys/{id}",
+    tag = "admin",
+    params(("id" = String, Path, description = "Id")),
+    responses((status = 204, description = "Revoked"), (status = 404, description = "Not found, or not the caller's", body = ProblemBody, content_type = "application/problem+json"), (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"), (status = 409, description = "Exists already or changed concurrently", body = ProblemBody, content_type = "application/problem+json"), (status = 401, description = "No valid API key", body = ProblemBody, content_type = "application/problem+json"), (status = 429, description = "Too many requests for this key", body = ProblemBody, content_type = "application/problem+json"))
+)]
 pub async fn revoke_key(
     State(state): State<Arc<ApiState>>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Response, Problem> {
     let actor = caller.admin()?;
     let plane = &state.plane;
@@ -385,175 +433,4 @@ pub async fn revoke_key(
     };
     audited(plane, actor, "api_key.revoke", &id, checked).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-/// `GET /v1/admin/tenants/{id}/entitlements`: configured and stored.
-pub async fn entitlements(
-    State(state): State<Arc<ApiState>>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Response, Problem> {
-    caller.admin()?;
-    let plane = &state.plane;
-    let mut items: Vec<Value> = plane
-        .sync
-        .base()
-        .grants
-        .iter()
-        .filter(|g| g.tenant == id)
-        .map(|g| json!({ "dataset": g.dataset, "columns": g.columns, "row_filter": g.row_filter, "configured": true }))
-        .collect();
-    for document in plane.store.list(ENTITLEMENT, Some(&id)).await? {
-        let e: EntitlementRecord = document.parse()?;
-        items.push(json!({ "dataset": e.dataset, "columns": e.columns, "row_filter": e.row_filter, "configured": false }));
-    }
-    Ok(Json(json!({ "items": items })).into_response())
-}
-
-/// Body of `PUT /v1/admin/tenants/{id}/entitlements/{dataset}`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EntitlementBody {
-    #[serde(default)]
-    columns: Option<Vec<GrantColumnOptions>>,
-    #[serde(default)]
-    row_filter: Option<String>,
-}
-
-/// `PUT /v1/admin/tenants/{id}/entitlements/{dataset}`: what the tenant may subscribe to,
-/// checked (columns, expressions, filter) before it is stored.
-pub async fn put_entitlement(
-    State(state): State<Arc<ApiState>>,
-    caller: Caller,
-    Path((id, dataset)): Path<(String, String)>,
-    JsonBody(body): JsonBody<EntitlementBody>,
-) -> Result<Response, Problem> {
-    let actor = caller.admin()?;
-    let plane = &state.plane;
-    let record = EntitlementRecord {
-        tenant: id.clone(),
-        dataset: dataset.clone(),
-        columns: body.columns,
-        row_filter: body.row_filter,
-    };
-    let checked = check_entitlement(plane, &record).await.map(|()| {
-        vec![Write::put(
-            ENTITLEMENT,
-            EntitlementRecord::key(&id, &dataset),
-            &id,
-            &record,
-            Expect::Any,
-        )]
-    });
-    audited(
-        plane,
-        actor,
-        "entitlement.put",
-        &format!("{id}/{dataset}"),
-        checked,
-    )
-    .await?;
-    Ok(Json(json!({ "tenant": id, "dataset": dataset, "columns": record.columns, "row_filter": record.row_filter })).into_response())
-}
-
-/// Whether the catalog with `record` added is valid and the tenant's session builds.
-async fn check_entitlement(
-    plane: &ControlPlane,
-    record: &EntitlementRecord,
-) -> Result<(), Problem> {
-    let base = plane.sync.base();
-    if base
-        .grants
-        .iter()
-        .any(|g| g.tenant == record.tenant && g.dataset == record.dataset)
-    {
-        return Err(Problem::Conflict(
-            "this entitlement is declared in the configuration file".to_owned(),
-        ));
-    }
-    let mut state = ControlState::load(&plane.store).await?;
-    state
-        .entitlements
-        .retain(|e| !(e.tenant == record.tenant && e.dataset == record.dataset));
-    let options = state.apply_to(base, Utc::now());
-    if !options.tenants.iter().any(|t| t.id == record.tenant) {
-        return Err(Problem::NotFound(format!("tenant `{}`", record.tenant)));
-    }
-    if !options.datasets.iter().any(|d| d.id == record.dataset) {
-        return Err(Problem::NotFound(format!("dataset `{}`", record.dataset)));
-    }
-    state.entitlements.push(record.clone());
-    let catalog = Catalog::from_options(&state.apply_to(base, Utc::now()))
-        .map_err(|e| Problem::Unprocessable(e.to_string()))?;
-    plane
-        .service
-        .check_tenant(&catalog, &record.tenant)
-        .await
-        .map_err(|e| Problem::Unprocessable(e.to_string()))
-}
-
-/// `DELETE /v1/admin/tenants/{id}/entitlements/{dataset}`: channels that narrow it stop.
-pub async fn delete_entitlement(
-    State(state): State<Arc<ApiState>>,
-    caller: Caller,
-    Path((id, dataset)): Path<(String, String)>,
-) -> Result<Response, Problem> {
-    let actor = caller.admin()?;
-    let plane = &state.plane;
-    let key = EntitlementRecord::key(&id, &dataset);
-    let checked = match plane.store.get(ENTITLEMENT, &key).await? {
-        Some(_) => Ok(vec![Write::Delete {
-            kind: ENTITLEMENT,
-            id: key,
-            expect: Expect::Any,
-        }]),
-        None => Err(Problem::NotFound(format!(
-            "entitlement of `{id}` to `{dataset}`"
-        ))),
-    };
-    audited(
-        plane,
-        actor,
-        "entitlement.delete",
-        &format!("{id}/{dataset}"),
-        checked,
-    )
-    .await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-/// Parameters of `GET /v1/admin/audit`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuditQuery {
-    #[serde(default)]
-    after: Option<i64>,
-}
-
-/// `GET /v1/admin/audit?after=`: admin calls in order.
-pub async fn audit(
-    State(state): State<Arc<ApiState>>,
-    caller: Caller,
-    Query(query): Query<AuditQuery>,
-) -> Result<Response, Problem> {
-    caller.admin()?;
-    let events = state
-        .plane
-        .store
-        .events(EventQuery {
-            tenant: None,
-            topic: "audit",
-            after: query.after.unwrap_or(0),
-            limit: 500,
-        })
-        .await?;
-    let items: Vec<Value> = events
-        .into_iter()
-        .map(|e| {
-            let mut body = e.body;
-            body["seq"] = json!(e.seq);
-            body
-        })
-        .collect();
-    Ok(Json(json!({ "items": items })).into_response())
 }

@@ -5,19 +5,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tollgate_catalog::store::records::{SECRET, SecretRecord};
 use tollgate_catalog::store::{EventQuery, Expect, StoreError, Write};
 
-use super::{ApiState, Caller};
+use super::{ApiState, Caller, QueryParams};
+use crate::control::problem::ProblemBody;
 use crate::control::{ControlPlane, Problem};
 
 /// Parameters of `GET /v1/events`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     /// Only events after this position (the `seq` of the last one seen).
     #[serde(default)]
@@ -29,10 +31,17 @@ pub struct EventsQuery {
 
 /// `GET /v1/events?after=&wait=`: the tenant's events in order, long-polled. A new
 /// password appears in the first answer that carries its event, and never again.
+#[utoipa::path(
+    get,
+    path = "/v1/events",
+    tag = "tenant",
+    params(EventsQuery),
+    responses((status = 200, description = "Events after `after`, long-polled up to `wait` seconds", body = Object), (status = 400, description = "Bad parameter", body = ProblemBody, content_type = "application/problem+json"), (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"), (status = 401, description = "No valid API key", body = ProblemBody, content_type = "application/problem+json"), (status = 429, description = "Too many requests for this key", body = ProblemBody, content_type = "application/problem+json"))
+)]
 pub async fn events(
     State(state): State<Arc<ApiState>>,
     caller: Caller,
-    Query(query): Query<EventsQuery>,
+    QueryParams(query): QueryParams<EventsQuery>,
 ) -> Result<Response, Problem> {
     let tenant = caller.tenant()?;
     let plane = &state.plane;

@@ -4,14 +4,20 @@
 //! | module | job |
 //! | --- | --- |
 //! | `mod.rs` | router, callers, rate limit, JSON bodies |
-//! | `tenant.rs` | catalog, channels, orders, credentials |
+//! | `catalog.rs` | the tenant's catalog: entitled datasets with columns, prices, its channels |
+//! | `tenant.rs` | channels, orders, credentials |
 //! | `events.rs` | the tenant's events, long-polled; new passwords shown once |
+//! | `openapi.rs` | the OpenAPI 3.1 document, from the routes' annotations |
 //! | `notifications.rs` | the tenant's webhook and NATS subject, and delivery attempts |
-//! | `admin.rs` | tenants, API keys, entitlements, the audit trail |
+//! | `admin.rs` | tenants and their API keys; every admin call audited |
+//! | `entitlements.rs` | entitlements, checked before stored; the audit trail |
 
 mod admin;
+mod catalog;
+mod entitlements;
 mod events;
 mod notifications;
+mod openapi;
 mod tenant;
 
 use std::num::NonZeroU32;
@@ -57,8 +63,9 @@ pub fn router(plane: Arc<ControlPlane>) -> Router {
         limiter: RateLimiter::keyed(quota),
     });
     Router::new()
-        .route("/v1/catalog", get(tenant::catalog))
-        .route("/v1/catalog/{dataset}", get(tenant::catalog_entry))
+        .route("/v1/openapi.json", get(openapi::document))
+        .route("/v1/catalog", get(catalog::catalog))
+        .route("/v1/catalog/{dataset}", get(catalog::catalog_entry))
         .route(
             "/v1/channels",
             post(tenant::order_channel).get(tenant::channels),
@@ -92,13 +99,13 @@ pub fn router(plane: Arc<ControlPlane>) -> Router {
         .route("/v1/admin/api-keys/{id}", delete(admin::revoke_key))
         .route(
             "/v1/admin/tenants/{id}/entitlements",
-            get(admin::entitlements),
+            get(entitlements::entitlements),
         )
         .route(
             "/v1/admin/tenants/{id}/entitlements/{dataset}",
-            put(admin::put_entitlement).delete(admin::delete_entitlement),
+            put(entitlements::put_entitlement).delete(entitlements::delete_entitlement),
         )
-        .route("/v1/admin/audit", get(admin::audit))
+        .route("/v1/admin/audit", get(entitlements::audit))
         .fallback(|| async { Problem::NotFound("no such endpoint".to_owned()) })
         .with_state(state)
 }
@@ -233,5 +240,43 @@ impl<T: DeserializeOwned> FromRequest<Arc<ApiState>> for JsonBody<T> {
         serde_json::from_slice(&bytes)
             .map(Self)
             .map_err(|e| Problem::BadRequest(format!("invalid JSON body: {e}")))
+    }
+}
+
+/// Query parameters, refused with a 400 problem (not axum's plain-text one).
+#[derive(Debug)]
+pub struct QueryParams<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<Arc<ApiState>> for QueryParams<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<ApiState>,
+    ) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(value)| Self(value))
+            .map_err(|e| {
+                Problem::BadRequest(format!("invalid query parameters: {}", e.body_text()))
+            })
+    }
+}
+
+/// Path parameters, refused with a 400 problem (not axum's plain-text one).
+#[derive(Debug)]
+pub struct PathParams<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<Arc<ApiState>> for PathParams<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<ApiState>,
+    ) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| Self(value))
+            .map_err(|e| Problem::BadRequest(format!("invalid path: {}", e.body_text())))
     }
 }

@@ -16,10 +16,11 @@ use tollgate_catalog::store::{Expect, Write};
 
 use super::{ApiState, Caller, JsonBody};
 use crate::control::keys::random_text;
+use crate::control::problem::ProblemBody;
 use crate::control::{ControlPlane, Problem};
 
 /// Body of `PUT /v1/notifications`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Notifications {
     /// `http://` or `https://` URL events are POSTed to; absent or null turns it off.
@@ -69,6 +70,12 @@ fn view(record: &TenantRecord) -> serde_json::Value {
 }
 
 /// `GET /v1/notifications`.
+#[utoipa::path(
+    get,
+    path = "/v1/notifications",
+    tag = "tenant",
+    responses((status = 200, description = "Webhook and NATS subject", body = Object), (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"), (status = 401, description = "No valid API key", body = ProblemBody, content_type = "application/problem+json"), (status = 429, description = "Too many requests for this key", body = ProblemBody, content_type = "application/problem+json"))
+)]
 pub async fn get(State(state): State<Arc<ApiState>>, caller: Caller) -> Result<Response, Problem> {
     let tenant = caller.tenant()?;
     let (record, _) = tenant_record(&state.plane, tenant).await?;
@@ -77,6 +84,13 @@ pub async fn get(State(state): State<Arc<ApiState>>, caller: Caller) -> Result<R
 
 /// `PUT /v1/notifications`: registers the webhook (its signing secret is made once and
 /// kept across changes of the URL) and the NATS subject.
+#[utoipa::path(
+    put,
+    path = "/v1/notifications",
+    tag = "tenant",
+    request_body = Notifications,
+    responses((status = 200, description = "Registered; the webhook's signing secret", body = Object), (status = 400, description = "Malformed body or unknown field", body = ProblemBody, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = ProblemBody, content_type = "application/problem+json"), (status = 415, description = "Not JSON", body = ProblemBody, content_type = "application/problem+json"), (status = 422, description = "Not acceptable", body = ProblemBody, content_type = "application/problem+json"), (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"), (status = 409, description = "Exists already or changed concurrently", body = ProblemBody, content_type = "application/problem+json"), (status = 401, description = "No valid API key", body = ProblemBody, content_type = "application/problem+json"), (status = 429, description = "Too many requests for this key", body = ProblemBody, content_type = "application/problem+json"))
+)]
 pub async fn put(
     State(state): State<Arc<ApiState>>,
     caller: Caller,
@@ -133,6 +147,12 @@ pub async fn put(
 }
 
 /// `GET /v1/deliveries`: the attempts to deliver the tenant's events, latest first.
+#[utoipa::path(
+    get,
+    path = "/v1/deliveries",
+    tag = "tenant",
+    responses((status = 200, description = "Delivery attempts, latest first", body = Object), (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"), (status = 401, description = "No valid API key", body = ProblemBody, content_type = "application/problem+json"), (status = 429, description = "Too many requests for this key", body = ProblemBody, content_type = "application/problem+json"))
+)]
 pub async fn deliveries(
     State(state): State<Arc<ApiState>>,
     caller: Caller,

@@ -4,157 +4,32 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tollgate_catalog::store::records::{
     CHANNEL, CREDENTIAL, ChannelRecord, ChannelRequest, ChannelState, CredentialRecord, ORDER,
     OrderRecord, OrderState, SECRET,
 };
 use tollgate_catalog::store::{Expect, Write};
-use tollgate_catalog::{ChannelKind, DatasetId, GrantColumnOptions};
+use tollgate_catalog::{ChannelKind, GrantColumnOptions};
 
-use super::{ApiState, Caller, JsonBody};
+use super::{ApiState, Caller, JsonBody, PathParams};
 use crate::control::credentials::{self, connection_details, login_name};
 use crate::control::keys::random_text;
+use crate::control::problem::ProblemBody;
 use crate::control::{ControlPlane, Problem};
-use crate::pgwire::encode::pg_type;
-
-/// Paging of a list.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Page {
-    /// At most this many items (1–500, default 100).
-    #[serde(default)]
-    limit: Option<usize>,
-    /// Items to skip.
-    #[serde(default)]
-    offset: Option<usize>,
-}
-
-/// One column as the tenant sees it.
-#[derive(Debug, Serialize)]
-struct CatalogColumn {
-    name: String,
-    #[serde(rename = "type")]
-    pg_type: String,
-    nullable: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    description: Option<String>,
-}
-
-/// One dataset of the catalog.
-#[derive(Debug, Serialize)]
-struct CatalogEntry {
-    dataset: String,
-    description: String,
-    tags: Vec<String>,
-    columns: Vec<CatalogColumn>,
-    prices: Value,
-    channel_kinds: Vec<&'static str>,
-    profiles: Vec<String>,
-    channels: Vec<String>,
-}
-
-/// The tenant's entitled datasets, as its session shows them.
-async fn entries(plane: &ControlPlane, tenant: &str) -> Result<Vec<CatalogEntry>, Problem> {
-    let catalog = plane.service.catalog();
-    let Some(session) = plane.service.tenant_session(tenant) else {
-        return Ok(Vec::new());
-    };
-    let channels: Vec<ChannelRecord> = plane
-        .store
-        .list(CHANNEL, Some(tenant))
-        .await?
-        .iter()
-        .map(|document| document.parse())
-        .collect::<Result<_, _>>()?;
-    let mut kinds = vec![ChannelKind::Postgres.as_str()];
-    if plane.endpoints.flight_port.is_some() {
-        kinds.push(ChannelKind::Flight.as_str());
-    }
-    let profiles: Vec<String> = plane.sync.base().profiles.keys().cloned().collect();
-    let mut entries = Vec::new();
-    for table in session.tables() {
-        let id = format!("{}.{}", table.schema, table.table);
-        let Some(dataset) = DatasetId::parse(&id)
-            .ok()
-            .and_then(|id| catalog.dataset(&id).cloned())
-        else {
-            continue;
-        };
-        let columns = table
-            .columns
-            .fields()
-            .iter()
-            .map(|field| CatalogColumn {
-                name: field.name().clone(),
-                pg_type: pg_type(field.data_type())
-                    .map_or_else(|_| "text".to_owned(), |t| t.name().to_owned()),
-                nullable: field.is_nullable(),
-                description: dataset.column_descriptions.get(field.name()).cloned(),
-            })
-            .collect();
-        entries.push(CatalogEntry {
-            dataset: id.clone(),
-            description: dataset.description.clone(),
-            tags: dataset.tags.clone(),
-            columns,
-            prices: json!({
-                "currency_per_gib_returned": dataset.price_per_gib,
-                "currency_per_gib_scanned": dataset.price_per_gib_scanned,
-            }),
-            channel_kinds: kinds.clone(),
-            profiles: profiles.clone(),
-            channels: channels
-                .iter()
-                .filter(|c| {
-                    c.state == ChannelState::Active
-                        && c.request.datasets.iter().any(|d| d.dataset == id)
-                })
-                .map(|c| c.id.clone())
-                .collect(),
-        });
-    }
-    Ok(entries)
-}
-
-/// `GET /v1/catalog`: every entitled dataset, paged.
-pub async fn catalog(
-    State(state): State<Arc<ApiState>>,
-    caller: Caller,
-    Query(page): Query<Page>,
-) -> Result<Response, Problem> {
-    let tenant = caller.tenant()?;
-    let all = entries(&state.plane, tenant).await?;
-    let limit = page.limit.unwrap_or(100).clamp(1, 500);
-    let offset = page.offset.unwrap_or(0);
-    let total = all.len();
-    let items: Vec<CatalogEntry> = all.into_iter().skip(offset).take(limit).collect();
-    let next = (offset + items.len() < total)
-        .then(|| format!("/v1/catalog?limit={limit}&offset={}", offset + limit));
-    Ok(Json(json!({ "items": items, "total": total, "next": next })).into_response())
-}
-
-/// `GET /v1/catalog/{dataset}`.
-pub async fn catalog_entry(
-    State(state): State<Arc<ApiState>>,
-    caller: Caller,
-    Path(dataset): Path<String>,
-) -> Result<Response, Problem> {
-    let tenant = caller.tenant()?;
-    entries(&state.plane, tenant)
-        .await?
-        .into_iter()
-        .find(|entry| entry.dataset == dataset)
-        .map(|entry| Json(entry).into_response())
-        .ok_or_else(|| Problem::NotFound(format!("dataset `{dataset}`")))
-}
 
 /// `POST /v1/channels`: accepts an order (202) and provisions it in the background.
+#[utoipa::path(
+    post,
+    path = "/v1/channels",
+    tag = "tenant",
+    request_body = ChannelRequest,
+    responses((status = 202, description = "Order accepted; follow Location", body = Object), (status = 400, description = "Malformed body or unknown field", body = ProblemBody, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = ProblemBody, content_type = "application/problem+json"), (status = 415, description = "Not JSON", body = ProblemBody, content_type = "application/problem+json"), (status = 422, description = "Not acceptable", body = ProblemBody, content_type = "application/problem+json"), (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"), (status = 401, description = "No valid API key", body = ProblemBody, content_type = "application/problem+json"), (status = 429, description = "Too many requests for this key", body = ProblemBody, content_type = "application/problem+json"))
+)]
 pub async fn order_channel(
     State(state): State<Arc<ApiState>>,
     caller: Caller,
@@ -266,10 +141,17 @@ fn order_view(order: &OrderRecord) -> Value {
 }
 
 /// `GET /v1/orders/{id}`.
+#[utoipa::path(
+    get,
+    path = "/v1/orders/{id}",
+    tag = "tenant",
+    params(("id" = String, Path, description = "Id")),
+    responses((status = 200, description = "The order", body = Object), (status = 404, description = "Not found, or not the caller's", body = ProblemBody, content_type = "application/problem+json"), (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"), (status = 401, description = "No valid API key", body = ProblemBody, content_type = "application/problem+json"), (status = 429, description = "Too many requests for this key", body = ProblemBody, content_type = "application/problem+json"))
+)]
 pub async fn order(
     State(state): State<Arc<ApiState>>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Response, Problem> {
     let tenant = caller.tenant()?;
     let order: OrderRecord = owned(&state.plane, ORDER, &id, tenant)
@@ -342,6 +224,12 @@ async fn logins_of(
 }
 
 /// `GET /v1/channels`.
+#[utoipa::path(
+    get,
+    path = "/v1/channels",
+    tag = "tenant",
+    responses((status = 200, description = "The tenant's channels", body = Object), (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"), (status = 401, description = "No valid API key", body = ProblemBody, content_type = "application/problem+json"), (status = 429, description = "Too many requests for this key", body = ProblemBody, content_type = "application/problem+json"))
+)]
 pub async fn channels(
     State(state): State<Arc<ApiState>>,
     caller: Caller,
@@ -362,10 +250,17 @@ pub async fn channels(
 }
 
 /// `GET /v1/channels/{id}`.
+#[utoipa::path(
+    get,
+    path = "/v1/channels/{id}",
+    tag = "tenant",
+    params(("id" = String, Path, description = "Id")),
+    responses((status = 200, description = "The channel", body = Object), (status = 404, description = "Not found, or not the caller's", body = ProblemBody, content_type = "application/problem+json"), (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"), (status = 401, description = "No valid API key", body = ProblemBody, content_type = "application/problem+json"), (status = 429, description = "Too many requests for this key", body = ProblemBody, content_type = "application/problem+json"))
+)]
 pub async fn channel(
     State(state): State<Arc<ApiState>>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Response, Problem> {
     let tenant = caller.tenant()?;
     let plane = &state.plane;
@@ -382,10 +277,17 @@ pub async fn channel(
 
 /// `DELETE /v1/channels/{id}`: revokes the channel. Its logins are removed, its sessions
 /// end, its queries stop; its usage stays in the ledger.
+#[utoipa::path(
+    delete,
+    path = "/v1/channels/{id}",
+    tag = "tenant",
+    params(("id" = String, Path, description = "Id")),
+    responses((status = 204, description = "Revoked"), (status = 404, description = "Not found, or not the caller's", body = ProblemBody, content_type = "application/problem+json"), (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"), (status = 409, description = "Exists already or changed concurrently", body = ProblemBody, content_type = "application/problem+json"), (status = 401, description = "No valid API key", body = ProblemBody, content_type = "application/problem+json"), (status = 429, description = "Too many requests for this key", body = ProblemBody, content_type = "application/problem+json"))
+)]
 pub async fn delete_channel(
     State(state): State<Arc<ApiState>>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Response, Problem> {
     let tenant = caller.tenant()?;
     let plane = &state.plane;
@@ -432,10 +334,17 @@ pub async fn delete_channel(
 
 /// `POST /v1/channels/{id}/credentials`: a new login and password. The previous ones keep
 /// working for `control.rotation_overlap`, then are refused.
+#[utoipa::path(
+    post,
+    path = "/v1/channels/{id}/credentials",
+    tag = "tenant",
+    params(("id" = String, Path, description = "Id")),
+    responses((status = 201, description = "A new login and password, shown once", body = Object), (status = 404, description = "Not found, or not the caller's", body = ProblemBody, content_type = "application/problem+json"), (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"), (status = 409, description = "Exists already or changed concurrently", body = ProblemBody, content_type = "application/problem+json"), (status = 401, description = "No valid API key", body = ProblemBody, content_type = "application/problem+json"), (status = 429, description = "Too many requests for this key", body = ProblemBody, content_type = "application/problem+json"))
+)]
 pub async fn rotate_credentials(
     State(state): State<Arc<ApiState>>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Response, Problem> {
     let tenant = caller.tenant()?;
     let plane = &state.plane;
