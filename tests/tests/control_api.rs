@@ -843,3 +843,59 @@ async fn schemathesis_finds_no_server_error_and_no_response_outside_the_document
     }
     gateway.stop().await;
 }
+
+/// The p-th percentile of `samples` (sorted here), in milliseconds.
+fn percentile(samples: &mut [Duration], p: f64) -> f64 {
+    samples.sort_unstable();
+    let index = ((samples.len() as f64 - 1.0) * p).round() as usize;
+    samples[index].as_secs_f64() * 1000.0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_orders_become_ready_and_their_revocations_end_sessions_promptly() {
+    const ORDERS: usize = 100;
+    let gateway = TestGateway::start().await;
+    let admin = Api::new(&gateway, ADMIN);
+    let key = onboard(&admin, "cyberdyne").await;
+    let tenant = admin.with_key(&key);
+    let mut to_ready = Vec::with_capacity(ORDERS);
+    let mut logins = Vec::with_capacity(ORDERS);
+    let mut after = 0;
+    for _ in 0..ORDERS {
+        let started = Instant::now();
+        let order_id = order(&tenant).await;
+        let ready = event(&tenant, after, "channel.ready").await;
+        to_ready.push(started.elapsed());
+        assert_eq!(ready["order"], order_id.as_str());
+        after = ready["seq"].as_i64().expect("seq");
+        logins.push((
+            ready["channel"].as_str().expect("channel").to_owned(),
+            ready["login"].as_str().expect("login").to_owned(),
+            ready["password"].as_str().expect("password").to_owned(),
+        ));
+    }
+    let mut to_end = Vec::with_capacity(ORDERS);
+    for (channel, login, password) in &logins {
+        let (client, connection) = connect(&gateway, login, password).await.expect("log in");
+        client.simple_query("SELECT 1").await.expect("query");
+        let started = Instant::now();
+        let (status, _) = tenant
+            .call(Method::DELETE, &format!("/v1/channels/{channel}"), None)
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let ended = tokio::time::timeout(Duration::from_secs(1), connection)
+            .await
+            .expect("the session ends within 1 s")
+            .expect("the connection task");
+        to_end.push(started.elapsed());
+        assert_eq!(sqlstate(&ended.expect_err("ended by the server")), "57P01");
+    }
+    println!(
+        "{ORDERS} orders: order to ready p50 {:.0} ms, p99 {:.0} ms; revoke to session end p50 {:.1} ms, p99 {:.1} ms",
+        percentile(&mut to_ready, 0.5),
+        percentile(&mut to_ready, 0.99),
+        percentile(&mut to_end, 0.5),
+        percentile(&mut to_end, 0.99),
+    );
+    gateway.stop().await;
+}
