@@ -899,3 +899,54 @@ async fn a_hundred_orders_become_ready_and_their_revocations_end_sessions_prompt
     );
     gateway.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_channels_running_query_stops_within_a_second() {
+    let gateway = TestGateway::start().await;
+    let admin = Api::new(&gateway, ADMIN);
+    let key = onboard(&admin, "tyrell").await;
+    let tenant = admin.with_key(&key);
+    order(&tenant).await;
+    let ready = event(&tenant, 0, "channel.ready").await;
+    let channel = ready["channel"].as_str().expect("channel").to_owned();
+    let (client, connection) = connect(
+        &gateway,
+        ready["login"].as_str().expect("login"),
+        ready["password"].as_str().expect("password"),
+    )
+    .await
+    .expect("log in");
+    // An aggregate over ten billion generated rows: work without rows for minutes.
+    let running = tokio::spawn(async move {
+        client
+            .simple_query(
+                "SELECT count(*) FROM tpch.orders a, generate_series(1, 10000000000) g \
+                 WHERE a.o_orderkey = 1 AND g.value < 0",
+            )
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    if running.is_finished() {
+        panic!("the query ended early: {:?}", running.await);
+    }
+    let revoked = Instant::now();
+    let (status, _) = tenant
+        .call(Method::DELETE, &format!("/v1/channels/{channel}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    tokio::time::timeout(Duration::from_secs(1), connection)
+        .await
+        .expect("the session ends within 1 s")
+        .expect("the connection task")
+        .expect_err("ended by the server");
+    // The FATAL reaches the statement that was running.
+    let error = running
+        .await
+        .expect("the query's task")
+        .expect_err("the query does not complete");
+    assert_eq!(sqlstate(&error), "57P01", "{}", message(&error));
+    let idle = tollgate_tests::cpu::idle_after(revoked).await;
+    println!("revoked during a query: idle {idle:?} after the revocation");
+    assert!(idle <= Duration::from_millis(1_200), "busy for {idle:?}");
+    gateway.stop().await;
+}
