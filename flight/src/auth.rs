@@ -20,7 +20,7 @@ use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, URL_
 use base64::{Engine, alphabet};
 use serde::{Deserialize, Serialize};
 use tollgate_catalog::scram::{DEFAULT_ITERATIONS, Verifier};
-use tollgate_catalog::{LoginThrottle, Principal};
+use tollgate_catalog::{ChannelKind, LoginThrottle, Principal};
 use tollgate_planner::QueryService;
 use tollgate_planner::metering::{ClientInfo, Protocol};
 use tonic::Status;
@@ -143,7 +143,7 @@ impl Authenticator {
                 "too many failed logins for user \"{user}\"; try again later"
             )));
         }
-        let principal = self.service.principal(user);
+        let principal = self.service.principal_on(user, ChannelKind::Flight);
         let verified = match &principal {
             Some(principal) => principal.verifier.verify_password(password),
             None => {
@@ -205,7 +205,7 @@ impl Authenticator {
         }
         // A principal removed from (or moved in) the catalog, or revoked, loses its tokens.
         self.service
-            .principal(&claims.user)
+            .principal_on(&claims.user, ChannelKind::Flight)
             .filter(|principal| principal.tenant == claims.tenant)
             .ok_or_else(invalid)
     }

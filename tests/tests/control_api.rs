@@ -950,3 +950,96 @@ async fn a_revoked_channels_running_query_stops_within_a_second() {
     assert!(idle <= Duration::from_millis(1_200), "busy for {idle:?}");
     gateway.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaced_password_is_refused_after_the_overlap() {
+    let gateway = TestGateway::start_with(|options| {
+        if let Some(control) = &mut options.control {
+            control.rotation_overlap = tollgate_catalog::HumanDuration(Duration::from_secs(1));
+        }
+    })
+    .await;
+    let admin = Api::new(&gateway, ADMIN);
+    let key = onboard(&admin, "aperture").await;
+    let tenant = admin.with_key(&key);
+    order(&tenant).await;
+    let ready = event(&tenant, 0, "channel.ready").await;
+    let (old_login, old_password) = (
+        ready["login"].as_str().expect("login"),
+        ready["password"].as_str().expect("password"),
+    );
+    let channel = ready["channel"].as_str().expect("channel");
+    let (status, rotated) = tenant
+        .post(&format!("/v1/channels/{channel}/credentials"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{rotated}");
+    let (new_login, new_password) = (
+        rotated["login"].as_str().expect("login"),
+        rotated["password"].as_str().expect("password"),
+    );
+    connect(&gateway, old_login, old_password)
+        .await
+        .expect("the old password works during the overlap");
+    tokio::time::sleep(Duration::from_millis(1_600)).await;
+    let error = connect(&gateway, old_login, old_password)
+        .await
+        .expect_err("the old password is refused after the overlap");
+    assert_eq!(sqlstate(&error), "28P01", "{}", message(&error));
+    connect(&gateway, new_login, new_password)
+        .await
+        .expect("the new password works");
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flight_channel_logs_in_on_flight_only_and_its_token_dies_with_it() {
+    use arrow_flight::sql::client::FlightSqlServiceClient;
+    let gateway = TestGateway::start().await;
+    let admin = Api::new(&gateway, ADMIN);
+    let key = onboard(&admin, "massive").await;
+    let tenant = admin.with_key(&key);
+    let (status, body) = tenant
+        .post(
+            "/v1/channels",
+            json!({ "kind": "flight", "datasets": [{ "dataset": "tpch.orders", "columns": ["o_orderkey"] }] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let ready = event(&tenant, 0, "channel.ready").await;
+    let (login, password) = (
+        ready["login"].as_str().expect("login"),
+        ready["password"].as_str().expect("password"),
+    );
+    let uri = ready["connection"]["flight_uri"]
+        .as_str()
+        .expect("a Flight URI");
+    assert_eq!(uri, format!("grpc://{}", gateway.flight_addr()));
+    let channel =
+        tonic::transport::Channel::from_shared(format!("http://{}", gateway.flight_addr()))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect to Flight SQL");
+    let mut client = FlightSqlServiceClient::new(channel);
+    client.handshake(login, password).await.expect("handshake");
+    client.get_catalogs().await.expect("the token works");
+    // A Flight channel's login is not a pgwire login.
+    let error = connect(&gateway, login, password)
+        .await
+        .expect_err("refused on pgwire");
+    assert_eq!(sqlstate(&error), "28P01");
+    let channel_id = ready["channel"].as_str().expect("channel");
+    let (status, _) = tenant
+        .call(Method::DELETE, &format!("/v1/channels/{channel_id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let error = client
+        .get_catalogs()
+        .await
+        .expect_err("the token is refused");
+    assert!(
+        error.to_string().contains("invalid bearer token"),
+        "{error}"
+    );
+    gateway.stop().await;
+}

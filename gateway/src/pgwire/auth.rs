@@ -28,7 +28,7 @@ use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
-use tollgate_catalog::Principal;
+use tollgate_catalog::{ChannelKind, Principal};
 use tollgate_planner::QueryService;
 
 use super::PgShared;
@@ -81,7 +81,7 @@ impl AuthSource<Arc<Principal>> for CatalogAuthSource {
         login: &LoginInfo,
     ) -> PgWireResult<(ScramSecret, Option<Arc<Principal>>)> {
         let user = login.user().unwrap_or_default();
-        match self.service.principal(user) {
+        match self.service.principal_on(user, ChannelKind::Postgres) {
             Some(principal) => {
                 let verifier = &principal.verifier;
                 let secret = ScramSecret::Verifier {

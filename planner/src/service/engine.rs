@@ -26,7 +26,7 @@ use datafusion::physical_plan::execute_stream;
 use datafusion::sql::parser::Statement as EngineStatement;
 use datafusion::sql::sqlparser::ast::{DataType as SqlDataType, Ident, Statement};
 use tokio_util::sync::CancellationToken;
-use tollgate_catalog::{Catalog, DatasetLocation, Principal};
+use tollgate_catalog::{Catalog, ChannelKind, DatasetLocation, Principal};
 use uuid::Uuid;
 
 use crate::error::PlannerError;
@@ -120,6 +120,12 @@ impl QueryService {
     /// The login `user` of the catalog now served.
     pub fn principal(&self, user: &str) -> Option<Arc<Principal>> {
         self.live.principal(user)
+    }
+
+    /// The login `user` if it may log in on a front end of `kind`: a channel's login only on
+    /// its channel's kind, a tenant's own login on every front end.
+    pub fn principal_on(&self, user: &str, kind: ChannelKind) -> Option<Arc<Principal>> {
+        self.live.principal_on(user, kind)
     }
 
     /// The session `principal` works in: its channel's, or its tenant's.

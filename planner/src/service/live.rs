@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use datafusion::execution::object_store::ObjectStoreRegistry;
 use tokio_util::sync::CancellationToken;
-use tollgate_catalog::{Catalog, Channel, Grant, Principal, Tenant};
+use tollgate_catalog::{Catalog, Channel, ChannelKind, Grant, Principal, Tenant};
 
 use crate::error::PlannerError;
 use crate::metering::UsageLedger;
@@ -134,6 +134,20 @@ impl LiveSessions {
     /// The login `user`, if the current catalog has it.
     pub(super) fn principal(&self, user: &str) -> Option<Arc<Principal>> {
         self.current().catalog.principal(user).map(Arc::clone)
+    }
+
+    /// The login `user` if it may use a front end of `kind`: a channel's login only on its
+    /// channel's kind; a tenant's own login on every front end.
+    pub(super) fn principal_on(&self, user: &str, kind: ChannelKind) -> Option<Arc<Principal>> {
+        let current = self.current();
+        let principal = current.catalog.principal(user)?;
+        let allowed = principal.channel.as_ref().is_none_or(|channel| {
+            current
+                .catalog
+                .channel(channel)
+                .is_some_and(|channel| channel.kind == kind)
+        });
+        allowed.then(|| Arc::clone(principal))
     }
 
     /// The session `principal` works in: its channel's, or its tenant's.
