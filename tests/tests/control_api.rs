@@ -723,6 +723,16 @@ async fn the_ready_event_reaches_the_webhook_signed_and_nats_once() {
     gateway.stop().await;
 }
 
+/// Waits until the HTTP listener at `addr` accepts: it binds after the query listeners
+/// [`GatewayProcess::spawn`] waits for.
+async fn listening(addr: std::net::SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {addr}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orders_survive_kill_9_and_are_provisioned_exactly_once() {
     install_crypto_provider();
@@ -736,6 +746,7 @@ async fn orders_survive_kill_9_and_are_provisioned_exactly_once() {
     }
     let config = process::write_config(dir.path(), &options);
     let mut gateway = GatewayProcess::spawn(&config, &dir.path().join("gateway.log"));
+    listening(http).await;
     let admin = Api::at(http, ADMIN);
     let key = onboard(&admin, "soylent").await;
     let tenant = admin.with_key(&key);
@@ -747,6 +758,7 @@ async fn orders_survive_kill_9_and_are_provisioned_exactly_once() {
     gateway.kill();
     let _restarted = GatewayProcess::spawn(&config, &dir.path().join("gateway-restarted.log"));
     let deadline = Instant::now() + Duration::from_secs(60);
+    listening(http).await;
     for id in &orders {
         loop {
             let (status, body) = tenant.get(&format!("/v1/orders/{id}")).await;
