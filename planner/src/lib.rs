@@ -35,7 +35,7 @@ pub use grants::granted_view;
 pub use pg_compat::information_schema;
 pub use resources::{complexity, pool};
 pub use session::{policy, session_parameters, tenant};
-pub use sources::source_error;
+pub use sources::{dataset_stats, source_error};
 
 pub use error::{ErrorKind, Limit, PlannerError};
 pub use pg_compat::functions::pg_functions::SERVER_VERSION;

@@ -113,7 +113,7 @@ impl From<&ColumnOptions> for Column {
 }
 
 /// One element of the data catalog.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Dataset {
     /// Stable id.
     pub id: DatasetId,

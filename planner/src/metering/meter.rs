@@ -7,11 +7,13 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use datafusion::physical_plan::ExecutionPlan;
+use tollgate_catalog::Catalog;
 use uuid::Uuid;
 
 use super::memory::QueryMemoryPool;
 use super::record::{DatasetUsage, Outcome, Protocol, UsageRecord, sql_hash};
-use super::scan::ScanMeter;
+use super::scan::{DatasetPaths, ScanMeter};
+use crate::error::PlannerError;
 use crate::grants::granted_view::GrantedScanExec;
 use crate::sources::remote_scan::SOURCE_BYTES;
 
@@ -44,12 +46,41 @@ impl ClientInfo {
 pub(crate) struct Prices(HashMap<String, (f64, f64)>);
 
 impl Prices {
-    pub fn new(prices: HashMap<String, (f64, f64)>) -> Self {
-        Self(prices)
+    /// The prices of `catalog`'s datasets.
+    pub fn from_catalog(catalog: &Catalog) -> Self {
+        Self(
+            catalog
+                .datasets()
+                .map(|d| (d.id.to_string(), (d.price_per_gib, d.price_per_gib_scanned)))
+                .collect(),
+        )
     }
 
     fn of(&self, dataset: &str) -> (f64, f64) {
         self.0.get(dataset).copied().unwrap_or((0.0, 0.0))
+    }
+}
+
+/// What metering needs of the catalog: each dataset's prices, and where its files live (to
+/// attribute bytes scanned).
+#[derive(Debug, Clone)]
+pub(crate) struct Rates {
+    /// Prices per dataset.
+    pub prices: Arc<Prices>,
+    /// Where datasets' files live.
+    pub paths: Arc<DatasetPaths>,
+}
+
+impl Rates {
+    /// The rates of `catalog`.
+    ///
+    /// # Errors
+    /// [`PlannerError::Source`] for a dataset URL that does not parse.
+    pub fn of(catalog: &Catalog) -> Result<Self, PlannerError> {
+        Ok(Self {
+            prices: Arc::new(Prices::from_catalog(catalog)),
+            paths: Arc::new(DatasetPaths::from_catalog(catalog)?),
+        })
     }
 }
 
@@ -76,6 +107,7 @@ pub(crate) struct Execution {
     pub parts: u32,
     pub tenant: String,
     pub principal: String,
+    pub channel: Option<String>,
     pub client: Arc<ClientInfo>,
     pub sql: String,
     pub keep_sql_text: bool,
@@ -193,6 +225,7 @@ fn base_record(execution: &Execution, outcome: Outcome, sqlstate: Option<&str>) 
         parts: execution.parts,
         tenant: execution.tenant.clone(),
         principal: execution.principal.clone(),
+        channel: execution.channel.clone(),
         protocol: execution.client.protocol,
         client_address: execution.client.address.clone(),
         application_name: execution.client.application_name.clone(),
@@ -349,7 +382,7 @@ mod tests {
     use super::*;
 
     fn prices() -> Prices {
-        Prices::new(HashMap::from([
+        Prices(HashMap::from([
             ("a.x".to_owned(), (2.0, 0.5)),
             ("a.y".to_owned(), (4.0, 0.0)),
         ]))

@@ -88,6 +88,9 @@ pub struct UsageRecord {
     pub tenant: String,
     /// The principal (login) that ran it.
     pub principal: String,
+    /// The channel the login belongs to; `None` for a tenant's own login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
     /// The front end.
     pub protocol: Protocol,
     /// The client's address, as the front end saw it.

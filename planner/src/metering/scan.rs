@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use bytes::Bytes;
 use datafusion::common::Result as EngineResult;
+use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::execution::object_store::ObjectStoreRegistry;
 use futures::stream::BoxStream;
 use object_store::path::Path;
@@ -26,7 +27,10 @@ use object_store::{
     CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
     PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions, Result as StoreResult,
 };
+use tollgate_catalog::{Catalog, DatasetLocation};
 use url::Url;
+
+use crate::error::PlannerError;
 
 /// Where each dataset's files live: store URL and path prefix.
 #[derive(Debug, Default)]
@@ -42,6 +46,26 @@ struct DatasetPath {
 }
 
 impl DatasetPaths {
+    /// Where the files of `catalog`'s Parquet datasets live.
+    ///
+    /// # Errors
+    /// [`PlannerError::Source`] for a dataset URL that does not parse.
+    pub fn from_catalog(catalog: &Catalog) -> Result<Self, PlannerError> {
+        let mut paths = Self::default();
+        for dataset in catalog.datasets() {
+            let DatasetLocation::Parquet { url, .. } = &dataset.location else {
+                continue;
+            };
+            let id = dataset.id.to_string();
+            let url = ListingTableUrl::parse(url).map_err(|e| PlannerError::Source {
+                dataset: id.clone(),
+                message: format!("cannot locate its files: {e}"),
+            })?;
+            paths.add(url.object_store().as_ref(), url.prefix().clone(), id);
+        }
+        Ok(paths)
+    }
+
     /// Adds `dataset`, whose files are under `prefix` in the store at `store` (`file:///`,
     /// `s3://bucket/`).
     pub fn add(&mut self, store: &Url, prefix: Path, dataset: String) {

@@ -10,13 +10,11 @@
 //! holds only that tenant's views; the policy admits only reads; limits (statement timeout,
 //! memory) come from the tenant's profile.
 
-use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use datafusion::common::ScalarValue;
-use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::execution::object_store::ObjectStoreRegistry;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::{FunctionRegistry, SessionState, SessionStateBuilder};
@@ -26,13 +24,13 @@ use datafusion::physical_plan::execute_stream;
 use datafusion::sql::parser::Statement as EngineStatement;
 use datafusion::sql::sqlparser::ast::{DataType as SqlDataType, Ident, Statement};
 use tokio_util::sync::CancellationToken;
-use tollgate_catalog::{Catalog, ChannelKind, DatasetLocation, Principal};
+use tollgate_catalog::{Catalog, ChannelKind, Principal};
 use uuid::Uuid;
 
 use crate::error::PlannerError;
 use crate::metering::{
-    DatasetPaths, Execution, MeteredRegistry, Prices, QueryMemoryPool, QueryMeter, ScanMeter,
-    UsageLedger, failed_record,
+    Execution, MeteredRegistry, QueryMemoryPool, QueryMeter, Rates, ScanMeter, UsageLedger,
+    failed_record,
 };
 use crate::resources::complexity;
 use crate::resources::executor::DedicatedExecutor;
@@ -56,12 +54,12 @@ use crate::sources::tables::SourceTables;
 #[derive(Debug)]
 pub struct QueryService {
     policy: SqlPolicy,
-    live: LiveSessions,
+    pub(super) live: LiveSessions,
     ledger: Arc<dyn UsageLedger>,
     /// The sources' object stores, shared by every tenant's session.
     stores: Arc<dyn ObjectStoreRegistry>,
-    prices: Arc<Prices>,
-    paths: Arc<DatasetPaths>,
+    /// The served catalog's prices and dataset paths, for metering.
+    rates: RwLock<Rates>,
     keep_sql_text: bool,
 }
 
@@ -87,7 +85,7 @@ impl QueryService {
                 DedicatedExecutor::new("tollgate-exec", threads).map_err(PlannerError::Executor)?,
             ))
         };
-        let (prices, paths) = dataset_prices_and_paths(&catalog)?;
+        let rates = Rates::of(&catalog)?;
         let keep_sql_text = catalog.usage().record_sql_text;
         let factory = SessionFactory {
             sources,
@@ -100,8 +98,7 @@ impl QueryService {
             live: LiveSessions::start(factory, catalog).await?,
             ledger,
             stores,
-            prices: Arc::new(prices),
-            paths: Arc::new(paths),
+            rates: RwLock::new(rates),
             keep_sql_text,
         })
     }
@@ -154,11 +151,18 @@ impl QueryService {
     }
 
     /// Serves `catalog` from now on, for new statements; sessions of unchanged tenants and
-    /// channels are kept, and logins that are gone are revoked. The datasets and sources
-    /// must be those the service was built with. Returns the tenants and channels left out
+    /// channels are kept, and logins that are gone are revoked; datasets added, changed or
+    /// removed are opened, reopened or dropped. The sources must be those the service was
+    /// built with. Returns the tenants and channels left out
     /// because their sessions do not build, with the reason.
     pub async fn apply(&self, catalog: Arc<Catalog>) -> Vec<(String, PlannerError)> {
-        self.live.apply(catalog).await
+        let rates = match Rates::of(&catalog) {
+            Ok(rates) => rates,
+            Err(error) => return vec![(String::new(), error)],
+        };
+        let failures = self.live.apply(catalog).await;
+        *self.rates.write().unwrap_or_else(PoisonError::into_inner) = rates;
+        failures
     }
 
     /// Checks that channel `channel` of `catalog` (a catalog not yet served) builds: its
@@ -400,7 +404,12 @@ impl QueryService {
             ResultPart::Whole => ctx.session.state(),
             ResultPart::Partition { .. } => partitions::partition_wise(ctx.session.state()),
         };
-        let scans = Arc::new(ScanMeter::new(Arc::clone(&self.paths)));
+        let rates = self
+            .rates
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let scans = Arc::new(ScanMeter::new(rates.paths));
         let memory = Arc::new(QueryMemoryPool::new(Arc::clone(
             &state.runtime_env().memory_pool,
         )));
@@ -408,7 +417,7 @@ impl QueryService {
         let physical_plan = Arc::new(OnceLock::new());
         let mut meter = QueryMeter::new(
             execution.clone(),
-            Arc::clone(&self.prices),
+            rates.prices,
             scans,
             memory,
             Arc::clone(&physical_plan),
@@ -478,6 +487,7 @@ impl QueryService {
             parts,
             tenant: ctx.principal.tenant.clone(),
             principal: ctx.principal.user.clone(),
+            channel: ctx.principal.channel.clone(),
             client: Arc::clone(&ctx.client),
             sql: sql.to_owned(),
             keep_sql_text: self.keep_sql_text,
@@ -566,26 +576,4 @@ fn metered_state(
     SessionStateBuilder::new_from_existing(state)
         .with_runtime_env(Arc::new(runtime))
         .build()
-}
-
-/// Each dataset's prices, and where its files live (to attribute bytes scanned).
-fn dataset_prices_and_paths(catalog: &Catalog) -> Result<(Prices, DatasetPaths), PlannerError> {
-    let mut prices = HashMap::new();
-    let mut paths = DatasetPaths::default();
-    for dataset in catalog.datasets() {
-        let id = dataset.id.to_string();
-        prices.insert(
-            id.clone(),
-            (dataset.price_per_gib, dataset.price_per_gib_scanned),
-        );
-        let DatasetLocation::Parquet { url, .. } = &dataset.location else {
-            continue;
-        };
-        let url = ListingTableUrl::parse(url).map_err(|e| PlannerError::Source {
-            dataset: id.clone(),
-            message: format!("cannot locate its files: {e}"),
-        })?;
-        paths.add(url.object_store().as_ref(), url.prefix().clone(), id);
-    }
-    Ok((Prices::new(prices), paths))
 }

@@ -10,15 +10,17 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::execution::object_store::ObjectStoreRegistry;
 use tokio_util::sync::CancellationToken;
-use tollgate_catalog::{Catalog, Channel, ChannelKind, Grant, Principal, Tenant};
+use tollgate_catalog::{Catalog, Channel, ChannelKind, Dataset, Grant, Principal, Tenant};
 
 use crate::error::PlannerError;
 use crate::metering::UsageLedger;
 use crate::resources::executor::DedicatedExecutor;
 use crate::resources::pool::TenantPool;
 use crate::session::tenant::TenantSession;
+use crate::sources::dataset_stats::DatasetStats;
 use crate::sources::tables::SourceTables;
 
 /// What builds sessions: the opened sources and what every session shares.
@@ -77,7 +79,17 @@ impl SessionFactory {
 struct Built {
     tenant: Arc<Tenant>,
     grants: Vec<Grant>,
+    /// The granted datasets as they were (location, columns, descriptions, prices).
+    datasets: Vec<Option<Arc<Dataset>>>,
     session: Arc<TenantSession>,
+}
+
+/// The datasets `grants` read, as `catalog` has them.
+fn granted_datasets(catalog: &Catalog, grants: &[Grant]) -> Vec<Option<Arc<Dataset>>> {
+    grants
+        .iter()
+        .map(|grant| catalog.dataset(&grant.dataset).map(Arc::clone))
+        .collect()
 }
 
 /// One catalog and its sessions.
@@ -183,6 +195,9 @@ impl LiveSessions {
     /// cannot be built is left out (its logins are refused) and returned with the reason.
     pub(super) async fn apply(&self, catalog: Arc<Catalog>) -> Vec<(String, PlannerError)> {
         let _applying = self.applying.lock().await;
+        if let Err(error) = self.factory.sources.sync(&catalog).await {
+            return vec![(String::new(), error)];
+        }
         let previous = self.current();
         let (generation, failures) =
             match build_generation(&self.factory, Arc::clone(&catalog), Some(&previous), false)
@@ -215,6 +230,19 @@ impl LiveSessions {
             keep
         });
         failures
+    }
+
+    /// The columns `dataset` would have, read from its source without serving it.
+    ///
+    /// # Errors
+    /// [`PlannerError::Source`] if its source cannot be read.
+    pub(super) async fn probe(&self, dataset: &Dataset) -> Result<SchemaRef, PlannerError> {
+        self.factory.sources.probe(dataset).await
+    }
+
+    /// The size and freshness of `dataset`.
+    pub(super) async fn stats(&self, dataset: &Dataset) -> Option<DatasetStats> {
+        self.factory.sources.stats(dataset).await
     }
 
     /// The session of the tenant `tenant` (over all its entitlements).
@@ -317,8 +345,13 @@ async fn build_generation(
                 previous.tenants.get(&key)
             }
         });
+        let datasets = granted_datasets(&catalog, &grants);
         let built = match before {
-            Some(before) if before.tenant == tenant && before.grants == grants => {
+            Some(before)
+                if before.tenant == tenant
+                    && before.grants == grants
+                    && before.datasets == datasets =>
+            {
                 Ok(before.clone())
             }
             _ => {
@@ -331,6 +364,7 @@ async fn build_generation(
                     .map(|session| Built {
                         tenant,
                         grants,
+                        datasets,
                         session,
                     })
             }

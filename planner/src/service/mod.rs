@@ -2,12 +2,14 @@
 //!
 //! `engine` holds `QueryService` (parse, plan, execute, parts of a result), `context` the
 //! per-query `QueryContext` and the `PlannedQuery`, `parameters` types `$1 … $n`,
-//! `live` keeps the sessions of the catalog now served (swapped when it changes),
+//! `datasets` answers what the control plane asks of datasets (columns
+//! before serving, size and freshness), `live` keeps the sessions of the catalog now served (swapped when it changes),
 //! `partitions` finds results that split into independent parts, and `stream` is the
 //! `QueryStream` front ends read. It sits on top: it uses every folder below it and nothing
 //! uses it but the front ends.
 
 mod context;
+mod datasets;
 mod engine;
 mod live;
 pub(crate) mod parameters;

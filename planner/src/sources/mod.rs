@@ -1,18 +1,20 @@
 //! Where datasets' rows come from.
 //!
 //! Object stores and their listings (`stores`, `listing_cache`), the datasets' tables in a
-//! private session (`tables`), remote SQL sources — PostgreSQL replicas (`replicas`,
+//! private session (`tables`), their size and freshness (`dataset_stats`), and the clients of their sources (`source_clients`), remote SQL sources — PostgreSQL replicas (`replicas`,
 //! `postgres_table`) and Athena (`athena`) — with what may be pushed into them (`pushdown`,
 //! `leakproof`, `sql_endpoint`), their scans (`remote_scan`, `source_scan`) and their failures
 //! reported by dataset (`source_error`).
 
 pub(crate) mod athena;
+pub mod dataset_stats;
 pub(crate) mod leakproof;
 pub(crate) mod listing_cache;
 pub(crate) mod postgres_table;
 pub(crate) mod pushdown;
 pub(crate) mod remote_scan;
 pub(crate) mod replicas;
+pub(crate) mod source_clients;
 pub mod source_error;
 pub(crate) mod source_scan;
 pub(crate) mod sql_endpoint;

@@ -3,16 +3,23 @@
 //! Grants are planned here, as `SELECT <granted columns> FROM <dataset> WHERE <row filter>`,
 //! and the resulting plans become the tenants' views. Row filters may refer to other datasets
 //! (e.g. a customer filter that looks up the tenant's region through `tpch.nation`).
+//!
+//! The tables follow the catalog served: [`SourceTables::sync`] opens datasets registered
+//! since, reopens changed ones and drops removed ones; unchanged tables are kept.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
 
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::catalog::{MemoryCatalogProvider, MemorySchemaProvider, SchemaProvider};
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::catalog::{
+    MemoryCatalogProvider, MemorySchemaProvider, SchemaProvider, TableProvider,
+};
 use datafusion::common::DFSchema;
 use datafusion::common::tree_node::TreeNode;
 use datafusion::common::{ParamValues, ScalarValue};
-use datafusion::datasource::file_format::options::ParquetReadOptions;
+use datafusion::datasource::file_format::options::{ParquetReadOptions, ReadOptions};
+use datafusion::datasource::listing::{ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::execution::SessionState;
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::object_store::ObjectStoreRegistry;
@@ -22,25 +29,50 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::Token;
-use tokio::runtime::Handle;
-use tollgate_catalog::{
-    Catalog, Column, DatasetId, DatasetLocation, Grant, Narrowing, SourceOptions, Tenant,
-};
+use tollgate_catalog::{Catalog, Dataset, DatasetId, DatasetLocation, Grant, Narrowing, Tenant};
 
 use crate::error::PlannerError;
-use crate::sources::athena::{AthenaSource, AthenaTable};
+use crate::sources::athena::AthenaTable;
+use crate::sources::dataset_stats::{DatasetStats, StatsCache};
 use crate::sources::postgres_table::PostgresTable;
 use crate::sources::pushdown::quote;
-use crate::sources::replicas::ReplicaSet;
+use crate::sources::source_clients::{SourceClients, declared_schema, sql_type};
 
 const SOURCE_CATALOG: &str = "source";
+
+/// How long a dataset's size and freshness are kept.
+const STATS_TTL: Duration = Duration::from_secs(60);
 
 /// Every dataset of the catalog, registered under its id in a private session.
 pub(crate) struct SourceTables {
     context: SessionContext,
-    unavailable: BTreeMap<String, String>,
+    /// What is registered; one sync at a time.
+    opened: tokio::sync::Mutex<Opened>,
+    clients: tokio::sync::Mutex<SourceClients>,
+    stats: StatsCache,
+    /// Datasets (`id`, or `id@source` on a dedicated source) that could not be opened.
+    unavailable: RwLock<BTreeMap<String, String>>,
     /// Datasets on Athena, whose grants read a table of the tenant's own (its workgroup).
-    athena: HashSet<DatasetId>,
+    athena: RwLock<HashSet<DatasetId>>,
+}
+
+/// What opening a dataset on its own source gave.
+enum Opening {
+    /// Its table.
+    Table(Arc<dyn TableProvider>),
+    /// Its source could not be read; why.
+    Unreadable(String),
+    /// It has a table per tenant (Athena: each tenant's workgroup).
+    PerTenant,
+}
+
+/// The tables registered, and what each was opened from.
+struct Opened {
+    datasets: HashMap<DatasetId, Arc<Dataset>>,
+    /// Tables of grants routed to a dedicated source: (source, dataset).
+    routed: HashSet<(String, DatasetId)>,
+    /// Tenants' Athena tables: (tenant, dataset) → the workgroup they run in.
+    tenant_tables: HashMap<(String, DatasetId), String>,
 }
 
 /// The catalog holding one tenant's tables of Athena datasets.
@@ -57,8 +89,8 @@ impl SourceTables {
     /// Opens every dataset's source, with the stores of `stores`, and infers the schema of
     /// those that declare none.
     ///
-    /// A dataset whose source cannot be read at start-up and that declares no columns is
-    /// left out (and logged), so the other datasets are served; see [`Self::unavailable`].
+    /// A dataset whose source cannot be read and that declares no columns is left out (and
+    /// logged), so the other datasets are served; see [`Self::is_unavailable`].
     ///
     /// # Errors
     /// [`PlannerError::Source`] for a declared column type that is not a SQL type.
@@ -71,154 +103,320 @@ impl SourceTables {
             .with_object_store_registry(stores)
             .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0))
             .build_arc()?;
-        let context = SessionContext::new_with_config_rt(config, runtime);
-        let root = context
-            .catalog(SOURCE_CATALOG)
-            .ok_or_else(|| PlannerError::Source {
-                dataset: String::new(),
-                message: "the source catalog is missing".to_owned(),
-            })?;
-        let mut unavailable = BTreeMap::new();
-        let mut clients = SourceClients::new(catalog)?;
+        let tables = Self {
+            context: SessionContext::new_with_config_rt(config, runtime),
+            opened: tokio::sync::Mutex::new(Opened {
+                datasets: HashMap::new(),
+                routed: HashSet::new(),
+                tenant_tables: HashMap::new(),
+            }),
+            clients: tokio::sync::Mutex::new(SourceClients::new(catalog)?),
+            stats: StatsCache::new(STATS_TTL),
+            unavailable: RwLock::new(BTreeMap::new()),
+            athena: RwLock::new(HashSet::new()),
+        };
+        tables.sync(catalog).await?;
+        Ok(tables)
+    }
+
+    /// Brings the tables in line with `catalog`: new datasets opened, changed ones reopened,
+    /// removed ones dropped, and the tables of grants routed to dedicated sources and of
+    /// tenants' Athena workgroups made for new grants. Sources are those of the first
+    /// catalog.
+    ///
+    /// # Errors
+    /// [`PlannerError::Source`] for a declared column type that is not a SQL type.
+    pub async fn sync(&self, catalog: &Catalog) -> Result<(), PlannerError> {
+        let mut opened = self.opened.lock().await;
+        let wanted: HashMap<&DatasetId, &Arc<Dataset>> =
+            catalog.datasets().map(|d| (&d.id, d)).collect();
+        let stale: Vec<DatasetId> = opened
+            .datasets
+            .iter()
+            .filter(|(id, before)| {
+                wanted
+                    .get(id)
+                    .is_none_or(|now| now.as_ref() != before.as_ref())
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in stale {
+            self.drop_dataset(&mut opened, &id);
+            self.stats.forget(&id).await;
+        }
         for dataset in catalog.datasets() {
-            let id = &dataset.id;
-            if root.schema(id.domain()).is_none() {
-                root.register_schema(id.domain(), Arc::new(MemorySchemaProvider::new()))?;
-            }
-            let (url, partition_columns) = match &dataset.location {
-                DatasetLocation::Parquet {
-                    url,
-                    partition_columns,
-                    ..
-                } => (url, partition_columns),
-                DatasetLocation::Postgres {
-                    source,
-                    schema,
-                    table,
-                } => {
-                    let declared = match &dataset.columns {
-                        Some(columns) => Some(declared_schema(&context, id, columns).await?),
-                        None => None,
-                    };
-                    let replicas = clients.replicas(source)?;
-                    let opened =
-                        PostgresTable::open(&id.to_string(), schema, table, declared, replicas)
-                            .await;
-                    match opened {
-                        Ok(table) => {
-                            let name = format!("{SOURCE_CATALOG}.{}.{}", id.domain(), id.name());
-                            context.register_table(name.as_str(), Arc::new(table))?;
-                        }
-                        Err(error) => {
-                            tracing::error!(dataset = %id, %error, "cannot describe the dataset's table; it is not served");
-                            unavailable.insert(id.to_string(), error);
-                        }
-                    }
-                    continue;
-                }
-                DatasetLocation::Athena { .. } => continue,
-            };
-            let declared = match &dataset.columns {
-                Some(columns) => Some(declared_schema(&context, id, columns).await?),
-                None => None,
-            };
-            let mut partitions = Vec::new();
-            for column in partition_columns {
-                partitions.push((column.name.clone(), sql_type(&context, id, column).await?));
-            }
-            let mut options = ParquetReadOptions::default().table_partition_cols(partitions);
-            if let Some(schema) = &declared {
-                options = options.schema(schema);
-            }
-            let table = format!("{SOURCE_CATALOG}.{}.{}", id.domain(), id.name());
-            if let Err(error) = context.register_parquet(table.as_str(), url, options).await {
-                tracing::error!(
-                    dataset = %id,
-                    %error,
-                    "cannot read the dataset's files to infer its schema; it is not served"
-                );
-                unavailable.insert(id.to_string(), error.to_string());
+            if !opened.datasets.contains_key(&dataset.id) {
+                self.open_dataset(&mut opened, dataset).await?;
             }
         }
-        for tenant in catalog.tenants() {
-            for grant in catalog.grants(&tenant.id) {
-                let (Some(source), Some(dataset)) =
-                    (&grant.source, catalog.dataset(&grant.dataset))
-                else {
-                    continue;
-                };
-                let DatasetLocation::Postgres { schema, table, .. } = &dataset.location else {
-                    continue;
-                };
-                let id = &dataset.id;
-                let domain = schema_of(&context, &routed_catalog(source), id.domain())?;
-                if domain.table_exist(id.name()) {
-                    continue;
-                }
-                let declared = match &dataset.columns {
-                    Some(columns) => Some(declared_schema(&context, id, columns).await?),
-                    None => None,
-                };
-                match PostgresTable::open(
-                    &id.to_string(),
-                    schema,
-                    table,
-                    declared,
-                    clients.replicas(source)?,
-                )
-                .await
-                {
-                    Ok(table) => {
-                        domain.register_table(id.name().to_owned(), Arc::new(table))?;
-                    }
-                    Err(error) => {
-                        tracing::error!(dataset = %id, source = %source, %error, "cannot describe the dataset's table on a dedicated source; grants routed there are not served");
-                        unavailable.insert(format!("{id}@{source}"), error);
-                    }
-                }
-            }
-        }
-        let mut athena = HashSet::new();
         for tenant in catalog.tenants() {
             for grant in catalog.grants(&tenant.id) {
                 let Some(dataset) = catalog.dataset(&grant.dataset) else {
                     continue;
                 };
-                let DatasetLocation::Athena { source, table } = &dataset.location else {
-                    continue;
-                };
-                athena.insert(dataset.id.clone());
-                let Some(columns) = &dataset.columns else {
-                    continue;
-                };
-                let schema = declared_schema(&context, &dataset.id, columns).await?;
-                let workgroup = clients.workgroup(source, tenant);
-                let table = AthenaTable::new(
-                    &dataset.id.to_string(),
-                    table,
-                    schema,
-                    clients.athena(source)?,
-                    workgroup,
-                );
-                let domain = schema_of(&context, &tenant_catalog(&tenant.id), dataset.id.domain())?;
-                domain.register_table(dataset.id.name().to_owned(), Arc::new(table))?;
+                match (&grant.source, &dataset.location) {
+                    (Some(source), DatasetLocation::Postgres { .. }) => {
+                        self.open_routed(&mut opened, source, dataset).await?;
+                    }
+                    (None, DatasetLocation::Athena { .. }) => {
+                        self.open_tenant_table(&mut opened, tenant, dataset).await?;
+                    }
+                    _ => {}
+                }
             }
         }
-        Ok(Self {
-            context,
-            unavailable,
-            athena,
-        })
+        Ok(())
     }
 
-    /// Whether `grant`'s dataset could not be opened at start-up, on its own source or the
-    /// grant's dedicated one (and so is not served).
+    /// Deregisters dataset `id` everywhere it is registered.
+    fn drop_dataset(&self, opened: &mut Opened, id: &DatasetId) {
+        opened.datasets.remove(id);
+        let deregister = |catalog: &str| {
+            if let Some(schema) = self
+                .context
+                .catalog(catalog)
+                .and_then(|root| root.schema(id.domain()))
+            {
+                let _ = schema.deregister_table(id.name());
+            }
+        };
+        deregister(SOURCE_CATALOG);
+        opened.routed.retain(|(source, routed)| {
+            let keep = routed != id;
+            if !keep {
+                deregister(&routed_catalog(source));
+            }
+            keep
+        });
+        opened.tenant_tables.retain(|(tenant, table), _| {
+            let keep = table != id;
+            if !keep {
+                deregister(&tenant_catalog(tenant));
+            }
+            keep
+        });
+        let mut unavailable = self
+            .unavailable
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let key = id.to_string();
+        let on_source = format!("{key}@");
+        unavailable.retain(|name, _| *name != key && !name.starts_with(&on_source));
+        self.athena
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(id);
+    }
+
+    fn mark_unavailable(&self, key: String, error: String) {
+        self.unavailable
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key, error);
+    }
+
+    /// Registers `dataset` on its own source.
+    async fn open_dataset(
+        &self,
+        opened: &mut Opened,
+        dataset: &Arc<Dataset>,
+    ) -> Result<(), PlannerError> {
+        let id = &dataset.id;
+        opened.datasets.insert(id.clone(), Arc::clone(dataset));
+        match self.table_of(dataset).await? {
+            Opening::Table(table) => {
+                schema_of(&self.context, SOURCE_CATALOG, id.domain())?
+                    .register_table(id.name().to_owned(), table)?;
+            }
+            Opening::Unreadable(error) => {
+                tracing::error!(dataset = %id, %error, "cannot open the dataset's source; it is not served");
+                self.mark_unavailable(id.to_string(), error);
+            }
+            Opening::PerTenant => {
+                self.athena
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(id.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// The table of `dataset` on its own source: Parquet files (schema declared or inferred
+    /// from the files), or a replica table.
+    async fn table_of(&self, dataset: &Dataset) -> Result<Opening, PlannerError> {
+        let id = &dataset.id;
+        let declared = match &dataset.columns {
+            Some(columns) => Some(declared_schema(&self.context, id, columns).await?),
+            None => None,
+        };
+        match &dataset.location {
+            DatasetLocation::Parquet {
+                url,
+                partition_columns,
+                ..
+            } => {
+                let mut partitions = Vec::new();
+                for column in partition_columns {
+                    partitions.push((
+                        column.name.clone(),
+                        sql_type(&self.context, id, column).await?,
+                    ));
+                }
+                let state = self.context.state();
+                let options = ParquetReadOptions::default()
+                    .table_partition_cols(partitions)
+                    .to_listing_options(state.config(), state.default_table_options());
+                let opened = async {
+                    let path = ListingTableUrl::parse(url)?;
+                    let schema = match declared {
+                        Some(schema) => Arc::new(schema),
+                        None => options.infer_schema(&state, &path).await?,
+                    };
+                    let config = ListingTableConfig::new(path)
+                        .with_listing_options(options)
+                        .with_schema(schema);
+                    ListingTable::try_new(config)
+                }
+                .await;
+                Ok(match opened {
+                    Ok(table) => Opening::Table(Arc::new(table)),
+                    Err(error) => Opening::Unreadable(error.to_string()),
+                })
+            }
+            DatasetLocation::Postgres {
+                source,
+                schema,
+                table,
+            } => {
+                let replicas = self.clients.lock().await.replicas(source)?;
+                Ok(
+                    match PostgresTable::open(&id.to_string(), schema, table, declared, replicas)
+                        .await
+                    {
+                        Ok(table) => Opening::Table(Arc::new(table)),
+                        Err(error) => Opening::Unreadable(error),
+                    },
+                )
+            }
+            DatasetLocation::Athena { .. } => Ok(Opening::PerTenant),
+        }
+    }
+
+    /// The columns `dataset` would have, read from its source (its files, its replica
+    /// table) without serving it; an Athena dataset's are the declared ones.
+    ///
+    /// # Errors
+    /// [`PlannerError::Source`] if the source cannot be read, or a declared type is not
+    /// a SQL type.
+    pub async fn probe(&self, dataset: &Dataset) -> Result<SchemaRef, PlannerError> {
+        let unreadable = |message: String| PlannerError::Source {
+            dataset: dataset.id.to_string(),
+            message,
+        };
+        match self.table_of(dataset).await? {
+            Opening::Table(table) => Ok(table.schema()),
+            Opening::Unreadable(error) => Err(unreadable(error)),
+            Opening::PerTenant => match &dataset.columns {
+                Some(columns) => Ok(Arc::new(
+                    declared_schema(&self.context, &dataset.id, columns).await?,
+                )),
+                None => Err(unreadable(
+                    "an Athena dataset declares its columns".to_owned(),
+                )),
+            },
+        }
+    }
+
+    /// Registers postgres `dataset` on the dedicated source `source`, once.
+    async fn open_routed(
+        &self,
+        opened: &mut Opened,
+        source: &str,
+        dataset: &Dataset,
+    ) -> Result<(), PlannerError> {
+        let DatasetLocation::Postgres { schema, table, .. } = &dataset.location else {
+            return Ok(());
+        };
+        let id = &dataset.id;
+        if !opened.routed.insert((source.to_owned(), id.clone())) {
+            return Ok(());
+        }
+        let domain = schema_of(&self.context, &routed_catalog(source), id.domain())?;
+        let declared = match &dataset.columns {
+            Some(columns) => Some(declared_schema(&self.context, id, columns).await?),
+            None => None,
+        };
+        let replicas = self.clients.lock().await.replicas(source)?;
+        match PostgresTable::open(&id.to_string(), schema, table, declared, replicas).await {
+            Ok(table) => {
+                domain.register_table(id.name().to_owned(), Arc::new(table))?;
+            }
+            Err(error) => {
+                tracing::error!(dataset = %id, source = %source, %error, "cannot describe the dataset's table on a dedicated source; grants routed there are not served");
+                self.mark_unavailable(format!("{id}@{source}"), error);
+            }
+        }
+        Ok(())
+    }
+
+    /// Registers Athena `dataset` in `tenant`'s catalog, run in its workgroup; again when
+    /// the workgroup changed.
+    async fn open_tenant_table(
+        &self,
+        opened: &mut Opened,
+        tenant: &Tenant,
+        dataset: &Dataset,
+    ) -> Result<(), PlannerError> {
+        let (DatasetLocation::Athena { source, table }, Some(columns)) =
+            (&dataset.location, &dataset.columns)
+        else {
+            return Ok(());
+        };
+        let mut clients = self.clients.lock().await;
+        let workgroup = clients.workgroup(source, tenant);
+        let key = (tenant.id.clone(), dataset.id.clone());
+        if opened.tenant_tables.get(&key) == Some(&workgroup) {
+            return Ok(());
+        }
+        let schema: Schema = declared_schema(&self.context, &dataset.id, columns).await?;
+        let athena = AthenaTable::new(
+            &dataset.id.to_string(),
+            table,
+            schema,
+            clients.athena(source)?,
+            workgroup.clone(),
+        );
+        let domain = schema_of(
+            &self.context,
+            &tenant_catalog(&tenant.id),
+            dataset.id.domain(),
+        )?;
+        let _ = domain.deregister_table(dataset.id.name());
+        domain.register_table(dataset.id.name().to_owned(), Arc::new(athena))?;
+        opened.tenant_tables.insert(key, workgroup);
+        Ok(())
+    }
+
+    /// The size and freshness of `dataset`, kept for a minute; `None` if its source does
+    /// not answer.
+    pub async fn stats(&self, dataset: &Dataset) -> Option<DatasetStats> {
+        self.stats
+            .get(dataset, &self.context.state(), &self.clients)
+            .await
+    }
+
+    /// Whether `grant`'s dataset could not be opened, on its own source or the grant's
+    /// dedicated one (and so is not served).
     pub fn is_unavailable(&self, grant: &Grant) -> bool {
         let key = match &grant.source {
             Some(source) => format!("{}@{source}", grant.dataset),
             None => grant.dataset.to_string(),
         };
-        self.unavailable.contains_key(&key)
+        self.unavailable
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(&key)
     }
 
     /// Plans `grant` for `tenant`: granted columns, row filter, attributes bound as values.
@@ -264,7 +462,12 @@ impl SourceTables {
         };
         let catalog = match &grant.source {
             Some(source) => format!("{}.", quote(&routed_catalog(source))),
-            None if self.athena.contains(&grant.dataset) => {
+            None if self
+                .athena
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .contains(&grant.dataset) =>
+            {
                 format!("{}.", quote(&tenant_catalog(&tenant.id)))
             }
             None => String::new(),
@@ -384,143 +587,5 @@ fn schema_of(
             root.register_schema(schema, Arc::clone(&made))?;
             made
         }
-    })
-}
-
-/// Clients of the catalog's postgres and Athena sources, made on first use.
-struct SourceClients<'a> {
-    catalog: &'a Catalog,
-    sets: BTreeMap<String, Arc<ReplicaSet>>,
-    athena: BTreeMap<String, Arc<AthenaSource>>,
-    io: Handle,
-}
-
-impl<'a> SourceClients<'a> {
-    fn new(catalog: &'a Catalog) -> Result<Self, PlannerError> {
-        let io = Handle::try_current().map_err(|e| PlannerError::SourceStore {
-            source_name: String::new(),
-            message: format!("source clients need a Tokio runtime for their I/O: {e}"),
-        })?;
-        Ok(Self {
-            catalog,
-            sets: BTreeMap::new(),
-            athena: BTreeMap::new(),
-            io,
-        })
-    }
-
-    /// The client of Athena source `name`.
-    fn athena(&mut self, name: &str) -> Result<Arc<AthenaSource>, PlannerError> {
-        if let Some(source) = self.athena.get(name) {
-            return Ok(Arc::clone(source));
-        }
-        let error = |message: String| PlannerError::SourceStore {
-            source_name: name.to_owned(),
-            message,
-        };
-        let Some(SourceOptions::Athena(options)) = self.catalog.sources().get(name) else {
-            return Err(error("is not an athena source".to_owned()));
-        };
-        let source = Arc::new(AthenaSource::new(options, self.io.clone()).map_err(error)?);
-        self.athena.insert(name.to_owned(), Arc::clone(&source));
-        Ok(source)
-    }
-
-    /// The workgroup `tenant`'s queries on Athena source `name` run in.
-    fn workgroup(&self, name: &str, tenant: &Tenant) -> String {
-        match (
-            &tenant.profile.athena_workgroup,
-            self.catalog.sources().get(name),
-        ) {
-            (Some(workgroup), _) => workgroup.clone(),
-            (None, Some(SourceOptions::Athena(options))) => options.workgroup.clone(),
-            (None, _) => String::new(),
-        }
-    }
-
-    /// The replicas of postgres source `name`.
-    fn replicas(&mut self, name: &str) -> Result<Arc<ReplicaSet>, PlannerError> {
-        if let Some(set) = self.sets.get(name) {
-            return Ok(Arc::clone(set));
-        }
-        let error = |message: String| PlannerError::SourceStore {
-            source_name: name.to_owned(),
-            message,
-        };
-        let Some(SourceOptions::Postgres {
-            replicas,
-            max_connections,
-            connect_timeout,
-            tls,
-        }) = self.catalog.sources().get(name)
-        else {
-            return Err(error("is not a postgres source".to_owned()));
-        };
-        let set = Arc::new(
-            ReplicaSet::new(
-                name,
-                replicas,
-                *max_connections,
-                connect_timeout.duration(),
-                tls.as_ref(),
-                self.io.clone(),
-            )
-            .map_err(error)?,
-        );
-        self.sets.insert(name.to_owned(), Arc::clone(&set));
-        Ok(set)
-    }
-}
-
-/// The file schema a dataset declares: its columns with their SQL types as Arrow types.
-async fn declared_schema(
-    context: &SessionContext,
-    dataset: &DatasetId,
-    columns: &[Column],
-) -> Result<Schema, PlannerError> {
-    let mut fields = Vec::with_capacity(columns.len());
-    for column in columns {
-        fields.push(Field::new(
-            &column.name,
-            sql_type(context, dataset, column).await?,
-            true,
-        ));
-    }
-    Ok(Schema::new(fields))
-}
-
-/// The Arrow type DataFusion gives the SQL type of `column` (`bigint`, `decimal(15,2)`, …),
-/// found by planning a cast to it.
-async fn sql_type(
-    context: &SessionContext,
-    dataset: &DatasetId,
-    column: &Column,
-) -> Result<DataType, PlannerError> {
-    let invalid = |message: String| PlannerError::Source {
-        dataset: dataset.to_string(),
-        message: format!(
-            "column `{}` has type `{}`: {message}",
-            column.name, column.data_type
-        ),
-    };
-    let mut parser = Parser::new(&PostgreSqlDialect {})
-        .try_with_sql(&column.data_type)
-        .map_err(|e| invalid(e.to_string()))?;
-    let parsed = parser
-        .parse_data_type()
-        .map_err(|e| invalid(e.to_string()))?;
-    if parser.next_token().token != Token::EOF {
-        return Err(invalid("not a single SQL type".to_owned()));
-    }
-    let plan = context
-        .state()
-        .create_logical_plan(&format!("SELECT CAST(NULL AS {parsed})"))
-        .await
-        .map_err(|e| invalid(e.to_string()))?;
-    // Results use plain strings and binaries: some clients (Spark 3.5) cannot read views.
-    Ok(match plan.schema().field(0).data_type() {
-        DataType::Utf8View => DataType::Utf8,
-        DataType::BinaryView => DataType::Binary,
-        other => other.clone(),
     })
 }

@@ -1,0 +1,28 @@
+//! What the control plane asks of datasets beside queries: the columns a dataset would
+//! have before it is served, and how big and fresh a served one is.
+
+use datafusion::arrow::datatypes::SchemaRef;
+use tollgate_catalog::{Dataset, DatasetId};
+
+use crate::error::PlannerError;
+use crate::service::engine::QueryService;
+use crate::sources::dataset_stats::DatasetStats;
+
+impl QueryService {
+    /// The columns `dataset` (not necessarily served) would have, read from its source:
+    /// its files' schema or the declared one, its replica table's columns.
+    ///
+    /// # Errors
+    /// [`PlannerError::Source`] if the source cannot be read, or a declared type is not
+    /// a SQL type.
+    pub async fn probe_dataset(&self, dataset: &Dataset) -> Result<SchemaRef, PlannerError> {
+        self.live.probe(dataset).await
+    }
+
+    /// The size, rows and freshness of the served dataset `id`, kept for a minute; `None`
+    /// if it is not served or its source does not answer.
+    pub async fn dataset_stats(&self, id: &DatasetId) -> Option<DatasetStats> {
+        let dataset = self.catalog().dataset(id).cloned()?;
+        self.live.stats(&dataset).await
+    }
+}

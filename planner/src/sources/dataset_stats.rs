@@ -1,0 +1,174 @@
+//! How big and how fresh a dataset is, for the catalog tenants browse: the files, bytes,
+//! rows (from the Parquet footers) and newest file of a Parquet dataset; a replica table's
+//! size and row estimate from its server's statistics.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use datafusion::datasource::listing::ListingTableUrl;
+use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
+use datafusion::execution::SessionState;
+use futures::TryStreamExt;
+use moka::future::Cache;
+use serde::Serialize;
+use tollgate_catalog::{Dataset, DatasetId, DatasetLocation};
+
+use crate::sources::postgres_table::is_broken;
+use crate::sources::replicas::ReplicaSet;
+use crate::sources::source_clients::SourceClients;
+use crate::sources::source_error::SourceFailure;
+
+/// A dataset's size and freshness; `None` where the source does not tell.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct DatasetStats {
+    /// Bytes at the source: the files' sizes, or the table's on disk.
+    pub bytes: Option<u64>,
+    /// Rows: exact from Parquet footers, the server's estimate for a replica table.
+    pub rows: Option<u64>,
+    /// Files, for a dataset of files.
+    pub files: Option<u64>,
+    /// When its newest file was written.
+    pub last_modified: Option<DateTime<Utc>>,
+    /// Whether it is read live from a database (a replica table, Athena), so it is as
+    /// fresh as its source.
+    pub live: bool,
+}
+
+/// The files, bytes, rows and newest file under `url`.
+///
+/// # Errors
+/// Why the files cannot be listed or a footer read.
+pub(crate) async fn parquet_stats(state: &SessionState, url: &str) -> Result<DatasetStats, String> {
+    let path = ListingTableUrl::parse(url).map_err(|e| e.to_string())?;
+    let store = state
+        .runtime_env()
+        .object_store(&path)
+        .map_err(|e| e.to_string())?;
+    let files: Vec<_> = path
+        .list_all_files(state, store.as_ref(), "parquet")
+        .await
+        .map_err(|e| e.to_string())?
+        .try_collect()
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut stats = DatasetStats {
+        bytes: Some(files.iter().map(|f| f.size).sum()),
+        rows: Some(0),
+        files: Some(files.len() as u64),
+        last_modified: files.iter().map(|f| f.last_modified).max(),
+        live: false,
+    };
+    for file in &files {
+        let metadata = DFParquetMetadata::new(store.as_ref(), file)
+            .fetch_metadata()
+            .await
+            .map_err(|e| e.to_string())?;
+        let rows = u64::try_from(metadata.file_metadata().num_rows()).unwrap_or(0);
+        stats.rows = stats.rows.map(|total| total + rows);
+    }
+    Ok(stats)
+}
+
+/// The size on disk and estimated rows of `schema.table` on `replicas`.
+///
+/// # Errors
+/// Why the server could not be asked.
+pub(crate) async fn replica_stats(
+    replicas: &Arc<ReplicaSet>,
+    schema: &str,
+    table: &str,
+) -> Result<DatasetStats, String> {
+    // reltuples is -1 for a table never analysed.
+    const SIZE: &str = "SELECT pg_total_relation_size(c.oid), c.reltuples::bigint \
+         FROM pg_class c WHERE c.oid = (quote_ident($1) || '.' || quote_ident($2))::regclass";
+    let (schema, table) = (schema.to_owned(), table.to_owned());
+    let set = Arc::clone(replicas);
+    let row = replicas
+        .io()
+        .spawn(async move {
+            set.with_connection(|client| {
+                let (schema, table) = (schema.clone(), table.clone());
+                async move {
+                    client
+                        .query_one(SIZE, &[&schema, &table])
+                        .await
+                        .map_err(|e| (is_broken(&e), SourceFailure::SourceQuery))
+                }
+            })
+            .await
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|failure| failure.to_string())?;
+    let bytes: i64 = row.get(0);
+    let rows: i64 = row.get(1);
+    Ok(DatasetStats {
+        bytes: u64::try_from(bytes).ok(),
+        rows: u64::try_from(rows).ok(),
+        files: None,
+        last_modified: None,
+        live: true,
+    })
+}
+
+/// Statistics kept for a while, so browsing the catalog does not read every footer again.
+pub(crate) struct StatsCache(Cache<DatasetId, DatasetStats>);
+
+impl StatsCache {
+    /// Statistics kept for `ttl`.
+    pub(crate) fn new(ttl: Duration) -> Self {
+        Self(
+            Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(ttl)
+                .build(),
+        )
+    }
+
+    /// The statistics of `dataset`, read from its source (with `state`'s object stores, or
+    /// the replicas of `clients`) unless kept; `None` if the source does not answer.
+    pub(crate) async fn get(
+        &self,
+        dataset: &Dataset,
+        state: &SessionState,
+        clients: &tokio::sync::Mutex<SourceClients>,
+    ) -> Option<DatasetStats> {
+        if let Some(kept) = self.0.get(&dataset.id).await {
+            return Some(kept);
+        }
+        let read = match &dataset.location {
+            DatasetLocation::Parquet { url, .. } => parquet_stats(state, url).await,
+            DatasetLocation::Postgres {
+                source,
+                schema,
+                table,
+            } => {
+                let replicas = clients.lock().await.replicas(source);
+                match replicas {
+                    Ok(replicas) => replica_stats(&replicas, schema, table).await,
+                    Err(error) => Err(error.to_string()),
+                }
+            }
+            DatasetLocation::Athena { .. } => Ok(DatasetStats {
+                live: true,
+                ..DatasetStats::default()
+            }),
+        };
+        match read {
+            Ok(stats) => {
+                self.0.insert(dataset.id.clone(), stats.clone()).await;
+                Some(stats)
+            }
+            Err(error) => {
+                tracing::warn!(dataset = %dataset.id, %error, "cannot read the dataset's statistics");
+                None
+            }
+        }
+    }
+
+    /// Forgets what is kept of `dataset`.
+    pub(crate) async fn forget(&self, dataset: &DatasetId) {
+        self.0.invalidate(dataset).await;
+    }
+}
