@@ -275,6 +275,9 @@ impl Default for UsageOptions {
 pub struct HttpListenerOptions {
     /// Address and port, e.g. `127.0.0.1:9187`.
     pub listen: SocketAddr,
+    /// TLS certificate and key; given, the listener speaks HTTPS only.
+    #[serde(default)]
+    pub tls: Option<TlsOptions>,
 }
 
 /// A place datasets are read from.
@@ -396,7 +399,7 @@ fn default_listing_cache_ttl() -> HumanDuration {
 
 /// A performance profile: the contract a tenant bought. Every limit holds per tenant, for
 /// all its sessions on every front end together.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProfileOptions {
     /// Memory one tenant's queries may hold at once (53200 beyond, unless they spill).
@@ -466,7 +469,7 @@ impl Default for ProfileOptions {
 }
 
 /// One dataset of the catalog.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatasetOptions {
     /// Stable id `domain.name`; tenants query it as `domain.name`.
@@ -509,7 +512,7 @@ fn default_format() -> String {
 }
 
 /// A column of a dataset's declared schema.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ColumnOptions {
     /// Column name.

@@ -14,6 +14,11 @@ use crate::error::CatalogError;
 use crate::options::{GrantColumnOptions, SourceOptions, TollgateOptions};
 use crate::scram::Verifier;
 
+/// The most threads one profile's executor may have.
+const MAX_PARALLELISM: usize = 1024;
+/// The most queries, queued queries or connections one profile may allow.
+const MAX_COUNT: usize = 1_000_000;
+
 impl Catalog {
     /// Validates options into a catalog.
     ///
@@ -25,10 +30,11 @@ impl Catalog {
         }
         let mut profiles = BTreeMap::new();
         for (name, profile) in &options.profiles {
-            if profile.parallelism == 0 {
+            // Each unit of parallelism is a thread of the tenant's own executor.
+            if !(1..=MAX_PARALLELISM).contains(&profile.parallelism) {
                 return Err(CatalogError::invalid(
                     format!("profiles.{name}.parallelism"),
-                    "must be at least 1",
+                    format!("must be between 1 and {MAX_PARALLELISM}"),
                 ));
             }
             if profile.statement_timeout.duration().is_zero() {
@@ -42,9 +48,18 @@ impl Catalog {
                 ("max_concurrent_queries", profile.max_concurrent_queries),
                 ("max_connections", profile.max_connections),
             ] {
-                if value == 0 {
-                    return Err(CatalogError::invalid(key(field), "must be at least 1"));
+                if !(1..=MAX_COUNT).contains(&value) {
+                    return Err(CatalogError::invalid(
+                        key(field),
+                        format!("must be between 1 and {MAX_COUNT}"),
+                    ));
                 }
+            }
+            if profile.queue_length > MAX_COUNT {
+                return Err(CatalogError::invalid(
+                    key("queue_length"),
+                    format!("must be at most {MAX_COUNT}"),
+                ));
             }
             let rate = match profile.rate_limit {
                 None => None,

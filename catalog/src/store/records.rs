@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::control_options::{ChannelDatasetOptions, ChannelKind};
-use crate::options::GrantColumnOptions;
+use crate::options::{DatasetOptions, GrantColumnOptions, ProfileOptions};
 
 /// Document kind of [`TenantRecord`]s.
 pub const TENANT: &str = "tenant";
@@ -26,6 +26,32 @@ pub const SECRET: &str = "secret";
 pub const DELIVERY: &str = "delivery";
 /// Document kind of the delivery cursor: the last event scheduled for delivery.
 pub const DELIVERY_CURSOR: &str = "delivery_cursor";
+/// Document kind of [`DatasetRecord`]s.
+pub const DATASET: &str = "dataset";
+/// Document kind of [`ProfileRecord`]s.
+pub const PROFILE: &str = "profile";
+
+/// A dataset registered through the admin API; one with the id of a dataset of the
+/// configuration file replaces it (changed descriptions or prices).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatasetRecord {
+    /// The dataset, as `[[datasets]]` declares one.
+    pub dataset: DatasetOptions,
+    /// When it was last written.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A profile set through the admin API; one named as a profile of the configuration file
+/// replaces it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProfileRecord {
+    /// Profile name.
+    pub name: String,
+    /// Its limits, as `[profiles.NAME]` declares them.
+    pub profile: ProfileOptions,
+    /// When it was last written.
+    pub updated_at: DateTime<Utc>,
+}
 
 /// A tenant created through the admin API (or a configured one, suspended through it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 
 use super::records::{
-    CHANNEL, CREDENTIAL, ChannelRecord, ChannelState, CredentialRecord, ENTITLEMENT,
-    EntitlementRecord, TENANT, TenantRecord,
+    CHANNEL, CREDENTIAL, ChannelRecord, ChannelState, CredentialRecord, DATASET, DatasetRecord,
+    ENTITLEMENT, EntitlementRecord, PROFILE, ProfileRecord, TENANT, TenantRecord,
 };
 use super::{ControlStore, StoreError};
 use crate::control_options::ChannelOptions;
@@ -16,6 +16,10 @@ use crate::options::{GrantOptions, PrincipalOptions, TenantOptions, TollgateOpti
 /// Everything in the store that shapes the catalog.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ControlState {
+    /// Profiles, added or replacing configured ones.
+    pub profiles: Vec<ProfileRecord>,
+    /// Datasets, registered or replacing configured ones.
+    pub datasets: Vec<DatasetRecord>,
     /// Tenants (and suspensions of configured tenants).
     pub tenants: Vec<TenantRecord>,
     /// Entitlements.
@@ -44,6 +48,8 @@ impl ControlState {
                 .collect()
         }
         Ok(Self {
+            profiles: all(store, PROFILE).await?,
+            datasets: all(store, DATASET).await?,
             tenants: all(store, TENANT).await?,
             entitlements: all(store, ENTITLEMENT).await?,
             channels: all(store, CHANNEL).await?,
@@ -51,12 +57,32 @@ impl ControlState {
         })
     }
 
-    /// `base` with this state added, as of `now`: the store's tenants, their entitlements as
-    /// grants, active channels and unexpired logins. Suspended tenants are removed with
+    /// `base` with this state added, as of `now`: the store's profiles and datasets (a
+    /// stored one replaces the configured one of its name; one on a source the file no
+    /// longer has is left out), tenants, their entitlements as grants, active channels and
+    /// unexpired logins. Suspended tenants are removed with
     /// everything of theirs, configured or stored. A channel that lost an entitlement it
     /// narrows stops serving, and so do its logins.
     pub fn apply_to(&self, base: &TollgateOptions, now: DateTime<Utc>) -> TollgateOptions {
         let mut options = base.clone();
+        for stored in &self.profiles {
+            options
+                .profiles
+                .insert(stored.name.clone(), stored.profile.clone());
+        }
+        for stored in &self.datasets {
+            if !options.sources.contains_key(&stored.dataset.source) {
+                continue;
+            }
+            match options
+                .datasets
+                .iter_mut()
+                .find(|d| d.id == stored.dataset.id)
+            {
+                Some(configured) => *configured = stored.dataset.clone(),
+                None => options.datasets.push(stored.dataset.clone()),
+            }
+        }
         let suspended: BTreeSet<&str> = self
             .tenants
             .iter()
@@ -77,14 +103,14 @@ impl ControlState {
             .tenants
             .retain(|t| !suspended.contains(t.id.as_str()));
         let tenants: BTreeSet<String> = options.tenants.iter().map(|t| t.id.clone()).collect();
-        let datasets: BTreeSet<&str> = base.datasets.iter().map(|d| d.id.as_str()).collect();
+        let datasets: BTreeSet<String> = options.datasets.iter().map(|d| d.id.clone()).collect();
         for entitlement in &self.entitlements {
             let duplicate = options
                 .grants
                 .iter()
                 .any(|g| g.tenant == entitlement.tenant && g.dataset == entitlement.dataset);
             if tenants.contains(&entitlement.tenant)
-                && datasets.contains(entitlement.dataset.as_str())
+                && datasets.contains(&entitlement.dataset)
                 && !duplicate
             {
                 options.grants.push(GrantOptions {
