@@ -1,33 +1,46 @@
 //! The HTTP listener: `GET /metrics` in Prometheus' text format, and the control API's
-//! routes when the control plane is on.
+//! routes when the control plane is on; HTTPS when the listener has a certificate.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::UsageMetrics;
 
+/// How long a client may take to finish its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A bound HTTP listener.
 pub struct HttpServer {
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     routes: Router,
 }
 
 impl HttpServer {
-    /// Binds `listen` to serve `routes`.
+    /// Binds `listen` to serve `routes`, over TLS with `tls`.
     ///
     /// # Errors
     /// If the address cannot be bound.
-    pub async fn bind(listen: SocketAddr, routes: Router) -> std::io::Result<Self> {
+    pub async fn bind(
+        listen: SocketAddr,
+        tls: Option<TlsAcceptor>,
+        routes: Router,
+    ) -> std::io::Result<Self> {
         Ok(Self {
             listener: TcpListener::bind(listen).await?,
+            tls,
             routes,
         })
     }
@@ -45,9 +58,85 @@ impl HttpServer {
     /// # Errors
     /// If accepting connections fails.
     pub async fn serve(self, shutdown: CancellationToken) -> std::io::Result<()> {
-        axum::serve(self.listener, self.routes)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await
+        match self.tls {
+            None => {
+                axum::serve(self.listener, self.routes)
+                    .with_graceful_shutdown(shutdown.cancelled_owned())
+                    .await
+            }
+            Some(acceptor) => {
+                let listener = TlsListener::start(self.listener, acceptor, shutdown.clone())?;
+                axum::serve(listener, self.routes)
+                    .with_graceful_shutdown(shutdown.cancelled_owned())
+                    .await
+            }
+        }
+    }
+}
+
+/// Connections whose TLS handshake is done. Handshakes run in their own tasks, so a client
+/// that stalls in one holds up no other.
+struct TlsListener {
+    local: SocketAddr,
+    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+}
+
+impl TlsListener {
+    fn start(
+        listener: TcpListener,
+        acceptor: TlsAcceptor,
+        shutdown: CancellationToken,
+    ) -> std::io::Result<Self> {
+        let local = listener.local_addr()?;
+        let (sender, ready) = mpsc::channel(64);
+        tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    accepted = listener.accept() => accepted,
+                };
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        // Out of descriptors and the like: wait rather than spin.
+                        tracing::warn!(%error, "HTTPS accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let acceptor = acceptor.clone();
+                let sender = sender.clone();
+                tokio::spawn(async move {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => {
+                            let _ = sender.send((stream, peer)).await;
+                        }
+                        Ok(Err(error)) => {
+                            tracing::debug!(%peer, %error, "HTTPS handshake failed");
+                        }
+                        Err(_) => tracing::debug!(%peer, "HTTPS handshake timed out"),
+                    }
+                });
+            }
+        });
+        Ok(Self { local, ready })
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.ready.recv().await {
+            Some(connection) => connection,
+            // The acceptor stopped (shutdown): no connection comes any more.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(self.local)
     }
 }
 

@@ -19,6 +19,7 @@ use crate::metrics::UsageMetrics;
 use tollgate_flight::FlightServer;
 
 use crate::pgwire::PgServer;
+use crate::tls;
 
 /// A started gateway: its bound addresses and a handle to stop it.
 pub struct RunningGateway {
@@ -99,7 +100,7 @@ pub async fn start(options: &TollgateOptions) -> Result<RunningGateway, GatewayE
     let metrics = Arc::new(UsageMetrics::new());
     let store = ledger::open_store(&options.usage).await?;
     let ledger = Arc::new(Ledger::start(store, Arc::clone(&metrics)));
-    let service = Arc::new(QueryService::new(catalog, ledger).await?);
+    let service = Arc::new(QueryService::new(catalog, Arc::clone(&ledger) as _).await?);
     let flight = match &options.flight {
         Some(flight) => {
             Some(FlightServer::bind(flight, &options.auth, Arc::clone(&service)).await?)
@@ -130,6 +131,7 @@ pub async fn start(options: &TollgateOptions) -> Result<RunningGateway, GatewayE
             store,
             sync,
             Arc::clone(&service),
+            ledger,
             endpoints,
             control.clone(),
         ));
@@ -138,7 +140,11 @@ pub async fn start(options: &TollgateOptions) -> Result<RunningGateway, GatewayE
     }
     let http_addr = match &options.http {
         Some(http) => {
-            let server = HttpServer::bind(http.listen, routes)
+            let tls = match &http.tls {
+                Some(options) => Some(tls::acceptor(options, "http", &[b"http/1.1"])?.0),
+                None => None,
+            };
+            let server = HttpServer::bind(http.listen, tls, routes)
                 .await
                 .map_err(|source| GatewayError::Bind {
                     address: http.listen,

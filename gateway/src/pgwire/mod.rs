@@ -90,7 +90,7 @@ impl PgServer {
         let pg = &options.pg;
         let (tls, certificate_pem) = match &pg.tls {
             Some(tls_options) => {
-                let (acceptor, pem) = tls::acceptor(tls_options)?;
+                let (acceptor, pem) = tls::acceptor(tls_options, "pg", &[])?;
                 (Some(acceptor), Some(pem))
             }
             None => (None, None),
