@@ -251,6 +251,7 @@ impl StartupHandler for TollgateStartupHandler {
                             Login {
                                 principal,
                                 session,
+                                service: Arc::clone(&self.shared.service),
                                 _slot: Arc::new(slot),
                                 address: client.socket_addr(),
                                 revoked,

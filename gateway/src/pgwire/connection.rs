@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tollgate_catalog::Principal;
 use tollgate_planner::metering::{ClientInfo, Protocol};
 use tollgate_planner::pool::ConnectionSlot;
-use tollgate_planner::{QueryContext, TenantSession};
+use tollgate_planner::{QueryContext, QueryService, TenantSession};
 
 use super::cursors::Cursors;
 use super::errors::user_error;
@@ -72,8 +72,10 @@ pub struct ConnectionState {
 pub struct Login {
     /// The principal.
     pub principal: Arc<Principal>,
-    /// Its tenant's scoped session.
+    /// Its tenant's scoped session at login.
     pub session: Arc<TenantSession>,
+    /// Where the session of later statements comes from, as the catalog changes.
+    pub service: Arc<QueryService>,
     /// The connection's slot under the tenant's `max_connections`, held while it lives.
     pub _slot: Arc<ConnectionSlot>,
     /// The client's address.
@@ -135,8 +137,15 @@ impl ConnectionState {
                 .get("application_name")
                 .filter(|name| !name.is_empty()),
         };
+        // The catalog may have changed since login (grants, datasets, the profile): each
+        // statement runs in the principal's session now. One that is gone is revoked, and
+        // its revocation ends the connection.
+        let session = login
+            .service
+            .session(&login.principal)
+            .unwrap_or_else(|| Arc::clone(&login.session));
         Ok(QueryContext::new(
-            Arc::clone(&login.session),
+            session,
             Arc::clone(&login.principal),
             self.start_query(),
             Arc::new(client),

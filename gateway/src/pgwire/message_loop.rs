@@ -31,6 +31,7 @@ use pgwire::tokio::server::{
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_util::codec::Framed;
+use tokio_util::sync::CancellationToken;
 
 use super::connection::ConnectionState;
 use super::errors::{fatal, user_error};
@@ -153,12 +154,18 @@ where
         };
         let dispatched = match (&peer, phase) {
             (Some(peer), Phase::Ready) => tokio::select! {
-                dispatched = dispatch => dispatched,
-                () = peer.gone() => return Ok(()),
+                biased;
                 () = revocation => return end_with(&mut socket, revoked_error()).await,
+                () = peer.gone() => return Ok(()),
+                dispatched = dispatch => dispatched,
             },
             _ => dispatch.await,
         };
+        // A statement the revocation stopped ends with the revocation's FATAL, not with
+        // the cancel it saw.
+        if revoked.as_ref().is_some_and(CancellationToken::is_cancelled) {
+            return end_with(&mut socket, revoked_error()).await;
+        }
         let result = dispatched.unwrap_or_else(|panic| {
             tracing::error!(
                 peer = %socket.socket_addr(),
