@@ -37,6 +37,7 @@ use tokio_util::sync::CancellationToken;
 use tollgate_catalog::store::ControlStore;
 use tollgate_catalog::{ApiKeyOptions, ControlOptions, TollgateOptions};
 use tollgate_planner::QueryService;
+use tollgate_planner::metering::UsageLedger;
 
 pub use problem::Problem;
 pub use sync::CatalogSync;
@@ -87,6 +88,7 @@ pub struct ControlPlane {
     store: Arc<ControlStore>,
     sync: Arc<CatalogSync>,
     service: Arc<QueryService>,
+    ledger: Arc<dyn UsageLedger>,
     endpoints: Endpoints,
     options: ControlOptions,
     /// Wakes the orders worker when an order is placed here.
@@ -94,11 +96,13 @@ pub struct ControlPlane {
 }
 
 impl ControlPlane {
-    /// A control plane over `store`, serving its catalog through `sync`.
+    /// A control plane over `store`, serving its catalog through `sync`; usage is read
+    /// from `ledger`.
     pub fn new(
         store: Arc<ControlStore>,
         sync: Arc<CatalogSync>,
         service: Arc<QueryService>,
+        ledger: Arc<dyn UsageLedger>,
         endpoints: Endpoints,
         options: ControlOptions,
     ) -> Self {
@@ -106,6 +110,7 @@ impl ControlPlane {
             store,
             sync,
             service,
+            ledger,
             endpoints,
             options,
             orders: Notify::new(),

@@ -194,6 +194,7 @@ mod tests {
             parts: 1,
             tenant: tenant.to_owned(),
             principal: tenant.to_owned(),
+            channel: None,
             protocol: Protocol::Pgwire,
             client_address: None,
             application_name: None,

@@ -17,7 +17,7 @@ use tollgate_catalog::store::records::{
 };
 use tollgate_catalog::store::{Expect, Write};
 
-use super::{ApiState, Caller, JsonBody, PathParams};
+use super::{Admin, ApiState, JsonBody, PathParams, profiles};
 use crate::control::keys;
 use crate::control::problem::ProblemBody;
 use crate::control::{ControlPlane, Problem};
@@ -78,10 +78,9 @@ fn valid_id(id: &str) -> bool {
 )]
 pub async fn create_tenant(
     State(state): State<Arc<ApiState>>,
-    caller: Caller,
+    Admin(actor): Admin,
     JsonBody(body): JsonBody<NewTenant>,
 ) -> Result<Response, Problem> {
-    let actor = caller.admin()?;
     let plane = &state.plane;
     let base = plane.sync.base();
     let checked = if !valid_id(&body.id) {
@@ -89,7 +88,7 @@ pub async fn create_tenant(
             "`id` must be lower-case letters, digits, `_` or `-`, starting with a letter"
                 .to_owned(),
         ))
-    } else if !base.profiles.contains_key(&body.profile) {
+    } else if !profiles::known(plane).await?.contains(&body.profile) {
         Err(Problem::Unprocessable(format!(
             "no profile `{}`",
             body.profile
@@ -116,7 +115,7 @@ pub async fn create_tenant(
             Expect::Absent,
         )])
     };
-    audited(plane, actor, "tenant.create", &body.id, checked).await?;
+    audited(plane, &actor, "tenant.create", &body.id, checked).await?;
     Ok((
         StatusCode::CREATED,
         Json(tenant_view(plane, &body.id).await?),
@@ -153,9 +152,8 @@ async fn tenant_view(plane: &ControlPlane, id: &str) -> Result<Value, Problem> {
 )]
 pub async fn tenants(
     State(state): State<Arc<ApiState>>,
-    caller: Caller,
+    _admin: Admin,
 ) -> Result<Response, Problem> {
-    caller.admin()?;
     let plane = &state.plane;
     let mut ids: Vec<String> = plane
         .sync
@@ -186,10 +184,9 @@ pub async fn tenants(
 )]
 pub async fn tenant(
     State(state): State<Arc<ApiState>>,
-    caller: Caller,
+    _admin: Admin,
     PathParams(id): PathParams<String>,
 ) -> Result<Response, Problem> {
-    caller.admin()?;
     Ok(Json(tenant_view(&state.plane, &id).await?).into_response())
 }
 
@@ -215,11 +212,10 @@ pub struct TenantUpdate {
 )]
 pub async fn update_tenant(
     State(state): State<Arc<ApiState>>,
-    caller: Caller,
+    Admin(actor): Admin,
     PathParams(id): PathParams<String>,
     JsonBody(update): JsonBody<TenantUpdate>,
 ) -> Result<Response, Problem> {
-    let actor = caller.admin()?;
     let plane = &state.plane;
     let configured = plane
         .sync
@@ -257,7 +253,7 @@ pub async fn update_tenant(
                 record.suspended = suspended;
             }
             match update.profile {
-                Some(profile) if !plane.sync.base().profiles.contains_key(&profile) => {
+                Some(profile) if !profiles::known(plane).await?.contains(&profile) => {
                     Err(Problem::Unprocessable(format!("no profile `{profile}`")))
                 }
                 Some(_) if configured.is_some() => Err(Problem::Unprocessable(
@@ -273,7 +269,7 @@ pub async fn update_tenant(
             }
         }
     };
-    audited(plane, actor, "tenant.update", &id, checked).await?;
+    audited(plane, &actor, "tenant.update", &id, checked).await?;
     Ok(Json(tenant_view(plane, &id).await?).into_response())
 }
 
@@ -288,10 +284,9 @@ pub async fn update_tenant(
 )]
 pub async fn delete_tenant(
     State(state): State<Arc<ApiState>>,
-    caller: Caller,
+    Admin(actor): Admin,
     PathParams(id): PathParams<String>,
 ) -> Result<Response, Problem> {
-    let actor = caller.admin()?;
     let plane = &state.plane;
     let checked = if plane.sync.base().tenants.iter().any(|t| t.id == id) {
         Err(Problem::Conflict(format!(
@@ -344,7 +339,7 @@ pub async fn delete_tenant(
         }
         Ok(writes)
     };
-    audited(plane, actor, "tenant.delete", &id, checked).await?;
+    audited(plane, &actor, "tenant.delete", &id, checked).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -358,10 +353,9 @@ pub async fn delete_tenant(
 )]
 pub async fn create_key(
     State(state): State<Arc<ApiState>>,
-    caller: Caller,
+    Admin(actor): Admin,
     PathParams(id): PathParams<String>,
 ) -> Result<Response, Problem> {
-    let actor = caller.admin()?;
     let plane = &state.plane;
     let (key_id, text, hash) = keys::generate().map_err(|_| Problem::Unavailable)?;
     let exists = plane.service.catalog().tenant(&id).is_some()
@@ -386,7 +380,7 @@ pub async fn create_key(
     };
     audited(
         plane,
-        actor,
+        &actor,
         "api_key.create",
         &format!("{id}/{key_id}"),
         checked,
@@ -409,10 +403,9 @@ pub async fn create_key(
 )]
 pub async fn revoke_key(
     State(state): State<Arc<ApiState>>,
-    caller: Caller,
+    Admin(actor): Admin,
     PathParams(id): PathParams<String>,
 ) -> Result<Response, Problem> {
-    let actor = caller.admin()?;
     let plane = &state.plane;
     let checked = match plane.store.get(API_KEY, &id).await? {
         Some(document) => {
@@ -431,6 +424,6 @@ pub async fn revoke_key(
         }
         None => Err(Problem::NotFound(format!("API key `{id}`"))),
     };
-    audited(plane, actor, "api_key.revoke", &id, checked).await?;
+    audited(plane, &actor, "api_key.revoke", &id, checked).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -1,5 +1,6 @@
 //! The tenant's view of the catalog: every dataset it is entitled to, with columns and
-//! types as its session shows them, descriptions, prices and the channels it has.
+//! types as its session shows them, descriptions, prices, size, rows and freshness, and
+//! the channels it has.
 
 use std::sync::Arc;
 
@@ -10,8 +11,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tollgate_catalog::store::records::{CHANNEL, ChannelRecord, ChannelState};
 use tollgate_catalog::{ChannelKind, DatasetId};
+use tollgate_planner::dataset_stats::DatasetStats;
 
-use super::{ApiState, Caller, PathParams, QueryParams};
+use super::{ApiState, Caller, PathParams, QueryParams, profiles};
 use crate::control::problem::ProblemBody;
 use crate::control::{ControlPlane, Problem};
 use crate::pgwire::encode::pg_type;
@@ -48,6 +50,8 @@ struct CatalogEntry {
     tags: Vec<String>,
     columns: Vec<CatalogColumn>,
     prices: Value,
+    /// Size, rows and freshness; `null` if the source does not answer now.
+    statistics: Option<DatasetStats>,
     channel_kinds: Vec<&'static str>,
     profiles: Vec<String>,
     channels: Vec<String>,
@@ -70,7 +74,7 @@ async fn entries(plane: &ControlPlane, tenant: &str) -> Result<Vec<CatalogEntry>
     if plane.endpoints.flight_port.is_some() {
         kinds.push(ChannelKind::Flight.as_str());
     }
-    let profiles: Vec<String> = plane.sync.base().profiles.keys().cloned().collect();
+    let profiles: Vec<String> = profiles::known(plane).await?.into_iter().collect();
     let mut entries = Vec::new();
     for table in session.tables() {
         let id = format!("{}.{}", table.schema, table.table);
@@ -101,6 +105,7 @@ async fn entries(plane: &ControlPlane, tenant: &str) -> Result<Vec<CatalogEntry>
                 "currency_per_gib_returned": dataset.price_per_gib,
                 "currency_per_gib_scanned": dataset.price_per_gib_scanned,
             }),
+            statistics: None,
             channel_kinds: kinds.clone(),
             profiles: profiles.clone(),
             channels: channels
@@ -134,7 +139,10 @@ pub async fn catalog(
     let limit = page.limit.unwrap_or(100).clamp(1, 500);
     let offset = page.offset.unwrap_or(0);
     let total = all.len();
-    let items: Vec<CatalogEntry> = all.into_iter().skip(offset).take(limit).collect();
+    let mut items: Vec<CatalogEntry> = all.into_iter().skip(offset).take(limit).collect();
+    for item in &mut items {
+        with_statistics(&state.plane, item).await;
+    }
     let next = (offset + items.len() < total)
         .then(|| format!("/v1/catalog?limit={limit}&offset={}", offset + limit));
     Ok(Json(json!({ "items": items, "total": total, "next": next })).into_response())
@@ -154,10 +162,18 @@ pub async fn catalog_entry(
     PathParams(dataset): PathParams<String>,
 ) -> Result<Response, Problem> {
     let tenant = caller.tenant()?;
-    entries(&state.plane, tenant)
+    let mut entry = entries(&state.plane, tenant)
         .await?
         .into_iter()
         .find(|entry| entry.dataset == dataset)
-        .map(|entry| Json(entry).into_response())
-        .ok_or_else(|| Problem::NotFound(format!("dataset `{dataset}`")))
+        .ok_or_else(|| Problem::NotFound(format!("dataset `{dataset}`")))?;
+    with_statistics(&state.plane, &mut entry).await;
+    Ok(Json(entry).into_response())
+}
+
+/// Adds the dataset's size, rows and freshness to `entry`.
+async fn with_statistics(plane: &ControlPlane, entry: &mut CatalogEntry) {
+    if let Ok(id) = DatasetId::parse(&entry.dataset) {
+        entry.statistics = plane.service.dataset_stats(&id).await;
+    }
 }

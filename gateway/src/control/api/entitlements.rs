@@ -16,7 +16,7 @@ use tollgate_catalog::store::{EventQuery, Expect, Write};
 use tollgate_catalog::{Catalog, GrantColumnOptions};
 
 use super::admin::audited;
-use super::{ApiState, Caller, JsonBody, PathParams, QueryParams};
+use super::{Admin, ApiState, JsonBody, PathParams, QueryParams};
 use crate::control::problem::ProblemBody;
 use crate::control::{ControlPlane, Problem};
 
@@ -30,10 +30,9 @@ use crate::control::{ControlPlane, Problem};
 )]
 pub async fn entitlements(
     State(state): State<Arc<ApiState>>,
-    caller: Caller,
+    _admin: Admin,
     PathParams(id): PathParams<String>,
 ) -> Result<Response, Problem> {
-    caller.admin()?;
     let plane = &state.plane;
     let mut items: Vec<Value> = plane
         .sync
@@ -72,11 +71,10 @@ pub struct EntitlementBody {
 )]
 pub async fn put_entitlement(
     State(state): State<Arc<ApiState>>,
-    caller: Caller,
+    Admin(actor): Admin,
     PathParams((id, dataset)): PathParams<(String, String)>,
     JsonBody(body): JsonBody<EntitlementBody>,
 ) -> Result<Response, Problem> {
-    let actor = caller.admin()?;
     let plane = &state.plane;
     let record = EntitlementRecord {
         tenant: id.clone(),
@@ -95,7 +93,7 @@ pub async fn put_entitlement(
     });
     audited(
         plane,
-        actor,
+        &actor,
         "entitlement.put",
         &format!("{id}/{dataset}"),
         checked,
@@ -150,10 +148,9 @@ async fn check_entitlement(
 )]
 pub async fn delete_entitlement(
     State(state): State<Arc<ApiState>>,
-    caller: Caller,
+    Admin(actor): Admin,
     PathParams((id, dataset)): PathParams<(String, String)>,
 ) -> Result<Response, Problem> {
-    let actor = caller.admin()?;
     let plane = &state.plane;
     let key = EntitlementRecord::key(&id, &dataset);
     let checked = match plane.store.get(ENTITLEMENT, &key).await? {
@@ -168,7 +165,7 @@ pub async fn delete_entitlement(
     };
     audited(
         plane,
-        actor,
+        &actor,
         "entitlement.delete",
         &format!("{id}/{dataset}"),
         checked,
@@ -196,10 +193,9 @@ pub struct AuditQuery {
 )]
 pub async fn audit(
     State(state): State<Arc<ApiState>>,
-    caller: Caller,
+    _admin: Admin,
     QueryParams(query): QueryParams<AuditQuery>,
 ) -> Result<Response, Problem> {
-    caller.admin()?;
     let events = state
         .plane
         .store

@@ -11,14 +11,20 @@
 //! | `notifications.rs` | the tenant's webhook and NATS subject, and delivery attempts |
 //! | `admin.rs` | tenants and their API keys; every admin call audited |
 //! | `entitlements.rs` | entitlements, checked before stored; the audit trail |
+//! | `datasets.rs` | datasets registered from a source path, described and priced; read before stored |
+//! | `profiles.rs` | performance profiles, checked before stored |
+//! | `usage.rs` | usage and cost from the ledger, grouped by day, dataset, channel (tenant) |
 
 mod admin;
 mod catalog;
+mod datasets;
 mod entitlements;
 mod events;
 mod notifications;
 mod openapi;
+mod profiles;
 mod tenant;
+mod usage;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -106,6 +112,21 @@ pub fn router(plane: Arc<ControlPlane>) -> Router {
             put(entitlements::put_entitlement).delete(entitlements::delete_entitlement),
         )
         .route("/v1/admin/audit", get(entitlements::audit))
+        .route("/v1/admin/datasets", get(datasets::datasets))
+        .route(
+            "/v1/admin/datasets/{id}",
+            get(datasets::dataset)
+                .put(datasets::put_dataset)
+                .patch(datasets::patch_dataset)
+                .delete(datasets::delete_dataset),
+        )
+        .route("/v1/admin/profiles", get(profiles::profiles))
+        .route(
+            "/v1/admin/profiles/{name}",
+            put(profiles::put_profile).delete(profiles::delete_profile),
+        )
+        .route("/v1/usage", get(usage::usage))
+        .route("/v1/admin/usage", get(usage::admin_usage))
         .fallback(|| async { Problem::NotFound("no such endpoint".to_owned()) })
         .with_state(state)
 }
@@ -184,6 +205,25 @@ impl FromRequestParts<Arc<ApiState>> for Caller {
     }
 }
 
+/// The caller of a provider's route: an admin key, by its id. A tenant key is refused
+/// with 403 before the request's body is read.
+#[derive(Debug, Clone)]
+pub struct Admin(pub String);
+
+impl FromRequestParts<Arc<ApiState>> for Admin {
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<ApiState>,
+    ) -> Result<Self, Self::Rejection> {
+        match Caller::from_request_parts(parts, state).await? {
+            Caller::Admin { key } => Ok(Self(key)),
+            Caller::Tenant { .. } => Err(Problem::Forbidden),
+        }
+    }
+}
+
 impl Caller {
     /// The tenant of a tenant key.
     ///
@@ -193,17 +233,6 @@ impl Caller {
         match self {
             Self::Tenant { tenant, .. } => Ok(tenant),
             Self::Admin { .. } => Err(Problem::Forbidden),
-        }
-    }
-
-    /// The key id of an admin key.
-    ///
-    /// # Errors
-    /// [`Problem::Forbidden`] for a tenant key.
-    fn admin(&self) -> Result<&str, Problem> {
-        match self {
-            Self::Admin { key } => Ok(key),
-            Self::Tenant { .. } => Err(Problem::Forbidden),
         }
     }
 }

@@ -6,7 +6,9 @@ use axum::response::IntoResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, catalog, entitlements, events, notifications, tenant};
+use super::{
+    admin, catalog, datasets, entitlements, events, notifications, profiles, tenant, usage,
+};
 use crate::control::problem::ProblemBody;
 
 /// The document.
@@ -14,7 +16,7 @@ use crate::control::problem::ProblemBody;
 #[openapi(
     info(
         title = "Tollgate control API",
-        description = "Browse the data catalog with prices, order data-out channels, receive their credentials by event, rotate and revoke them; the provider manages tenants, API keys and entitlements. Errors are application/problem+json."
+        description = "Browse the data catalog with prices, order data-out channels, receive their credentials by event, rotate and revoke them; the provider manages tenants, API keys, entitlements, datasets, prices and profiles. Errors are application/problem+json."
     ),
     paths(
         catalog::catalog,
@@ -40,13 +42,23 @@ use crate::control::problem::ProblemBody;
         entitlements::put_entitlement,
         entitlements::delete_entitlement,
         entitlements::audit,
+        usage::usage,
+        usage::admin_usage,
+        datasets::datasets,
+        datasets::dataset,
+        datasets::put_dataset,
+        datasets::patch_dataset,
+        datasets::delete_dataset,
+        profiles::profiles,
+        profiles::put_profile,
+        profiles::delete_profile,
     ),
     components(schemas(ProblemBody)),
     modifiers(&ApiKeys),
     security(("api_key" = [])),
     tags(
         (name = "tenant", description = "A tenant's own catalog, channels, orders and events"),
-        (name = "admin", description = "The provider's tenants, keys, entitlements and audit"),
+        (name = "admin", description = "The provider's tenants, keys, entitlements, datasets, profiles, usage and audit"),
     )
 )]
 pub struct ApiDoc;

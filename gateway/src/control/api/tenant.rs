@@ -16,7 +16,7 @@ use tollgate_catalog::store::records::{
 use tollgate_catalog::store::{Expect, Write};
 use tollgate_catalog::{ChannelKind, GrantColumnOptions};
 
-use super::{ApiState, Caller, JsonBody, PathParams};
+use super::{ApiState, Caller, JsonBody, PathParams, profiles};
 use crate::control::credentials::{self, connection_details, login_name};
 use crate::control::keys::random_text;
 use crate::control::problem::ProblemBody;
@@ -79,7 +79,7 @@ async fn validate_request(
         ));
     }
     if let Some(profile) = &request.profile
-        && !plane.sync.base().profiles.contains_key(profile)
+        && !profiles::known(plane).await?.contains(profile)
     {
         return Err(Problem::Unprocessable(format!("no profile `{profile}`")));
     }
