@@ -4,6 +4,7 @@
 //! TPC-H data at a small scale. The data is generated once per machine (atomically, so
 //! parallel test processes can share it) under the system temp directory.
 
+pub mod api;
 pub mod cpu;
 pub mod moto;
 pub mod pg_cluster;
