@@ -14,10 +14,9 @@ use moka::future::Cache;
 use serde::Serialize;
 use tollgate_catalog::{Dataset, DatasetId, DatasetLocation};
 
-use crate::sources::postgres_table::is_broken;
+use crate::sources::postgres_table::table_query;
 use crate::sources::replicas::ReplicaSet;
 use crate::sources::source_clients::SourceClients;
-use crate::sources::source_error::SourceFailure;
 
 /// A dataset's size and freshness; `None` where the source does not tell.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -82,25 +81,8 @@ pub(crate) async fn replica_stats(
     // reltuples is -1 for a table never analysed.
     const SIZE: &str = "SELECT pg_total_relation_size(c.oid), c.reltuples::bigint \
          FROM pg_class c WHERE c.oid = (quote_ident($1) || '.' || quote_ident($2))::regclass";
-    let (schema, table) = (schema.to_owned(), table.to_owned());
-    let set = Arc::clone(replicas);
-    let row = replicas
-        .io()
-        .spawn(async move {
-            set.with_connection(|client| {
-                let (schema, table) = (schema.clone(), table.clone());
-                async move {
-                    client
-                        .query_one(SIZE, &[&schema, &table])
-                        .await
-                        .map_err(|e| (is_broken(&e), SourceFailure::SourceQuery))
-                }
-            })
-            .await
-        })
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|failure| failure.to_string())?;
+    let rows = table_query(replicas, SIZE, schema, table).await?;
+    let row = rows.first().ok_or("the table is gone")?;
     let bytes: i64 = row.get(0);
     let rows: i64 = row.get(1);
     Ok(DatasetStats {

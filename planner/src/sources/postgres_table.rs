@@ -146,6 +146,38 @@ impl PostgresTable {
 }
 
 /// The columns of `schema.table` on the first replica that answers.
+/// Runs `sql`, a query about one table with its schema and name as `$1` and `$2`, on the
+/// first replica that answers.
+///
+/// # Errors
+/// Why no replica answered it.
+pub(crate) async fn table_query(
+    replicas: &Arc<ReplicaSet>,
+    sql: &'static str,
+    schema: &str,
+    table: &str,
+) -> std::result::Result<Vec<Row>, String> {
+    let (schema, table) = (schema.to_owned(), table.to_owned());
+    let set = Arc::clone(replicas);
+    replicas
+        .io()
+        .spawn(async move {
+            set.with_connection(|client| {
+                let (schema, table) = (schema.clone(), table.clone());
+                async move {
+                    client
+                        .query(sql, &[&schema, &table])
+                        .await
+                        .map_err(|e| (is_broken(&e), SourceFailure::SourceQuery))
+                }
+            })
+            .await
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|failure| failure.to_string())
+}
+
 async fn describe(
     replicas: &Arc<ReplicaSet>,
     schema: &str,
@@ -155,25 +187,7 @@ async fn describe(
          FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
          WHERE a.attrelid = (quote_ident($1) || '.' || quote_ident($2))::regclass \
            AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum";
-    let (schema, table) = (schema.to_owned(), table.to_owned());
-    let set = Arc::clone(replicas);
-    let rows = replicas
-        .io()
-        .spawn(async move {
-            set.with_connection(|client| {
-                let (schema, table) = (schema.clone(), table.clone());
-                async move {
-                    client
-                        .query(COLUMNS, &[&schema, &table])
-                        .await
-                        .map_err(|e| (is_broken(&e), SourceFailure::SourceQuery))
-                }
-            })
-            .await
-        })
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|failure| failure.to_string())?;
+    let rows = table_query(replicas, COLUMNS, schema, table).await?;
     if rows.is_empty() {
         return Err("the table has no columns or does not exist".to_owned());
     }
@@ -448,7 +462,7 @@ impl<'a> FromSql<'a> for ValueBytes {
 
 /// Whether `error` means the connection is gone (the replica went down), not that the
 /// query was refused.
-pub(crate) fn is_broken(error: &tokio_postgres::Error) -> bool {
+fn is_broken(error: &tokio_postgres::Error) -> bool {
     if error.is_closed() {
         return true;
     }

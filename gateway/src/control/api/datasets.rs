@@ -227,7 +227,7 @@ async fn store_checked(
         };
         vec![Write::put(DATASET, &id, "", &record, expect)]
     });
-    audited(plane, &actor, action, &id, checked).await?;
+    audited(plane, actor, action, &id, checked).await?;
     Ok((created, columns?))
 }
 
