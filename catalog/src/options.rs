@@ -442,6 +442,8 @@ pub struct ProfileOptions {
     /// Largest value one query may build (`repeat`, `lpad`, `range`, …); refused with
     /// 54000 before it is built.
     pub max_value_size: ByteSize,
+    /// What queries on this profile pay: each dataset's prices times this factor.
+    pub price_factor: f64,
 }
 
 impl Default for ProfileOptions {
@@ -464,6 +466,7 @@ impl Default for ProfileOptions {
             max_join_pairs: 10_000_000_000,
             max_recursive_rows: 1_000_000,
             max_value_size: ByteSize(64 << 20),
+            price_factor: 1.0,
         }
     }
 }

@@ -399,7 +399,11 @@ async fn profiles_set_through_the_api_apply_to_the_next_statement() {
         let path = format!("/v1/admin/profiles/{name}");
         async move { admin.call(Method::PUT, &path, Some(body)).await }
     };
-    let (status, created) = profile("XS", json!({ "max_result_rows": 3, "parallelism": 1 })).await;
+    let (status, created) = profile(
+        "XS",
+        json!({ "max_result_rows": 3, "parallelism": 1, "price_factor": 2.5 }),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let (status, problem) = profile("XS2", json!({ "parallelism": 0 })).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
@@ -443,6 +447,38 @@ async fn profiles_set_through_the_api_apply_to_the_next_statement() {
         .simple_query("SELECT o_orderkey FROM tpch.orders LIMIT 3")
         .await
         .expect("within the profile");
+
+    // Its prices: the datasets' times its factor.
+    let (_, entry) = tinyco.get("/v1/catalog/tpch.orders").await;
+    let prices = &entry["prices"];
+    let base = prices["currency_per_gib_returned"]
+        .as_f64()
+        .expect("a price");
+    assert_eq!(
+        prices["per_profile"]["XS"]["currency_per_gib_returned"].as_f64(),
+        Some(base * 2.5),
+        "{entry}"
+    );
+    assert_eq!(
+        prices["per_profile"]["S"]["currency_per_gib_returned"].as_f64(),
+        Some(base),
+        "{entry}"
+    );
+    let scanned_price = prices["currency_per_gib_scanned"]
+        .as_f64()
+        .expect("a price");
+    let (_, usage) = tinyco.get("/v1/usage?group_by=dataset").await;
+    let line = &usage["items"][0];
+    let gib = f64::from(1u32 << 30);
+    let expected = (line["bytes_returned"].as_f64().expect("bytes") / gib * base
+        + line["bytes_scanned"].as_f64().expect("bytes") / gib * scanned_price)
+        * 2.5;
+    let cost = line["cost"].as_f64().expect("cost");
+    assert!(cost > 0.0, "{usage}");
+    assert!(
+        (cost - expected).abs() <= 1e-9 * expected,
+        "billed at 2.5 times the prices: {cost} vs {expected}"
+    );
 
     // In use, it stays; changed, the next statement gets the new limit.
     let (status, problem) = admin

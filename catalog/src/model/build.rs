@@ -55,6 +55,12 @@ impl Catalog {
                     ));
                 }
             }
+            if !profile.price_factor.is_finite() || profile.price_factor < 0.0 {
+                return Err(CatalogError::invalid(
+                    key("price_factor"),
+                    "must be a number, at least 0",
+                ));
+            }
             if profile.queue_length > MAX_COUNT {
                 return Err(CatalogError::invalid(
                     key("queue_length"),
@@ -102,6 +108,7 @@ impl Catalog {
                     max_join_pairs: profile.max_join_pairs,
                     max_recursive_rows: profile.max_recursive_rows,
                     max_value_size: profile.max_value_size,
+                    price_factor: profile.price_factor,
                 }),
             );
         }

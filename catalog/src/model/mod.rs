@@ -170,6 +170,8 @@ pub struct Profile {
     pub max_recursive_rows: u64,
     /// Largest value a query may build.
     pub max_value_size: ByteSize,
+    /// The factor on datasets' prices.
+    pub price_factor: f64,
 }
 
 /// A token bucket: `per_second` sustained, `burst` at once.

@@ -163,7 +163,10 @@ where
         };
         // A statement the revocation stopped ends with the revocation's FATAL, not with
         // the cancel it saw.
-        if revoked.as_ref().is_some_and(CancellationToken::is_cancelled) {
+        if revoked
+            .as_ref()
+            .is_some_and(CancellationToken::is_cancelled)
+        {
             return end_with(&mut socket, revoked_error()).await;
         }
         let result = dispatched.unwrap_or_else(|panic| {

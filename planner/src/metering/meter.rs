@@ -108,6 +108,8 @@ pub(crate) struct Execution {
     pub tenant: String,
     pub principal: String,
     pub channel: Option<String>,
+    /// The profile's factor on the datasets' prices.
+    pub price_factor: f64,
     pub client: Arc<ClientInfo>,
     pub sql: String,
     pub keep_sql_text: bool,
@@ -194,7 +196,13 @@ impl QueryMeter {
         record.datasets = touched.keys().cloned().collect();
         record.rows_scanned = touched.values().sum();
         record.bytes_scanned = scanned.iter().map(|(_, bytes)| bytes).sum::<u64>() + unowned;
-        record.scans = price(&self.prices, &touched, &scanned, self.bytes);
+        record.scans = price(
+            &self.prices,
+            self.execution.price_factor,
+            &touched,
+            &scanned,
+            self.bytes,
+        );
         record.cost = record.scans.iter().map(|scan| scan.cost).sum();
         record
     }
@@ -326,6 +334,7 @@ fn spilled_bytes(plan: &dyn ExecutionPlan) -> u64 {
 /// query read, in proportion to the bytes scanned from each (evenly when none were).
 fn price(
     prices: &Prices,
+    factor: f64,
     touched: &BTreeMap<String, u64>,
     scanned: &[(String, u64)],
     returned: u64,
@@ -363,6 +372,7 @@ fn price(
         .into_iter()
         .map(|dataset| {
             let (per_returned, per_scanned) = prices.of(dataset);
+            let (per_returned, per_scanned) = (per_returned * factor, per_scanned * factor);
             let bytes_scanned = scanned.get(dataset).copied().unwrap_or(0);
             let bytes_returned = shares.get(dataset).copied().unwrap_or(0);
             DatasetUsage {
@@ -392,7 +402,7 @@ mod tests {
     fn returned_bytes_are_split_by_bytes_scanned_and_priced() {
         let touched = BTreeMap::from([("a.x".to_owned(), 10), ("a.y".to_owned(), 20)]);
         let scanned = vec![("a.x".to_owned(), 3 << 30), ("a.y".to_owned(), 1 << 30)];
-        let usage = price(&prices(), &touched, &scanned, 4 << 30);
+        let usage = price(&prices(), 1.0, &touched, &scanned, 4 << 30);
         assert_eq!(usage.len(), 2);
         assert_eq!(usage[0].bytes_returned, 3 << 30);
         assert_eq!(usage[1].bytes_returned, 1 << 30);
@@ -407,7 +417,7 @@ mod tests {
             ("a.y".to_owned(), 0),
             ("a.z".to_owned(), 0),
         ]);
-        let usage = price(&prices(), &touched, &[], 1000);
+        let usage = price(&prices(), 1.0, &touched, &[], 1000);
         let billed: u64 = usage.iter().map(|u| u.bytes_returned).sum();
         assert_eq!(billed, 1000);
     }
@@ -416,7 +426,7 @@ mod tests {
     fn datasets_read_only_by_a_row_filter_pay_their_scan() {
         let touched = BTreeMap::from([("a.y".to_owned(), 5)]);
         let scanned = vec![("a.x".to_owned(), 1 << 30)];
-        let usage = price(&prices(), &touched, &scanned, 1 << 30);
+        let usage = price(&prices(), 1.0, &touched, &scanned, 1 << 30);
         let x = usage
             .iter()
             .find(|u| u.dataset == "a.x")

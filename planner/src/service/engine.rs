@@ -488,6 +488,7 @@ impl QueryService {
             tenant: ctx.principal.tenant.clone(),
             principal: ctx.principal.user.clone(),
             channel: ctx.principal.channel.clone(),
+            price_factor: ctx.session.tenant().profile.price_factor,
             client: Arc::clone(&ctx.client),
             sql: sql.to_owned(),
             keep_sql_text: self.keep_sql_text,

@@ -17,39 +17,10 @@ use tollgate_catalog::store::records::{
 };
 use tollgate_catalog::store::{Expect, Write};
 
-use super::{Admin, ApiState, JsonBody, PathParams, profiles};
+use super::{Admin, ApiState, JsonBody, PathParams, audited, profiles};
 use crate::control::keys;
 use crate::control::problem::ProblemBody;
 use crate::control::{ControlPlane, Problem};
-
-/// Writes `writes` with an audit event of `action` on `target` by `actor`; a refused call
-/// is audited too.
-pub(super) async fn audited(
-    plane: &ControlPlane,
-    actor: &str,
-    action: &str,
-    target: &str,
-    outcome: Result<Vec<Write>, Problem>,
-) -> Result<(), Problem> {
-    let (mut writes, result) = match outcome {
-        Ok(writes) => (writes, Ok(())),
-        Err(problem) => (Vec::new(), Err(problem)),
-    };
-    let audit = json!({
-        "at": Utc::now(),
-        "actor": actor,
-        "action": action,
-        "target": target,
-        "outcome": match &result { Ok(()) => "ok".to_owned(), Err(p) => p.type_uri().to_owned() },
-    });
-    writes.push(Write::event("", "audit", &audit));
-    plane.store.write(writes).await?;
-    tracing::info!(target: "tollgate::audit", event = "admin", actor, action, target, outcome = %audit["outcome"], "admin call");
-    if result.is_ok() {
-        plane.sync.refresh().await?;
-    }
-    result
-}
 
 /// Body of `POST /v1/admin/tenants`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -88,7 +59,7 @@ pub async fn create_tenant(
             "`id` must be lower-case letters, digits, `_` or `-`, starting with a letter"
                 .to_owned(),
         ))
-    } else if !profiles::known(plane).await?.contains(&body.profile) {
+    } else if !profiles::known(plane).await?.contains_key(&body.profile) {
         Err(Problem::Unprocessable(format!(
             "no profile `{}`",
             body.profile
@@ -253,7 +224,7 @@ pub async fn update_tenant(
                 record.suspended = suspended;
             }
             match update.profile {
-                Some(profile) if !profiles::known(plane).await?.contains(&profile) => {
+                Some(profile) if !profiles::known(plane).await?.contains_key(&profile) => {
                     Err(Problem::Unprocessable(format!("no profile `{profile}`")))
                 }
                 Some(_) if configured.is_some() => Err(Problem::Unprocessable(

@@ -74,7 +74,7 @@ async fn entries(plane: &ControlPlane, tenant: &str) -> Result<Vec<CatalogEntry>
     if plane.endpoints.flight_port.is_some() {
         kinds.push(ChannelKind::Flight.as_str());
     }
-    let profiles: Vec<String> = profiles::known(plane).await?.into_iter().collect();
+    let profiles = profiles::known(plane).await?;
     let mut entries = Vec::new();
     for table in session.tables() {
         let id = format!("{}.{}", table.schema, table.table);
@@ -104,10 +104,22 @@ async fn entries(plane: &ControlPlane, tenant: &str) -> Result<Vec<CatalogEntry>
             prices: json!({
                 "currency_per_gib_returned": dataset.price_per_gib,
                 "currency_per_gib_scanned": dataset.price_per_gib_scanned,
+                "per_profile": profiles
+                    .iter()
+                    .map(|(name, profile)| {
+                        (
+                            name.clone(),
+                            json!({
+                                "currency_per_gib_returned": dataset.price_per_gib * profile.price_factor,
+                                "currency_per_gib_scanned": dataset.price_per_gib_scanned * profile.price_factor,
+                            }),
+                        )
+                    })
+                    .collect::<serde_json::Map<String, Value>>(),
             }),
             statistics: None,
             channel_kinds: kinds.clone(),
-            profiles: profiles.clone(),
+            profiles: profiles.keys().cloned().collect(),
             channels: channels
                 .iter()
                 .filter(|c| {

@@ -19,8 +19,7 @@ use tollgate_catalog::store::state::ControlState;
 use tollgate_catalog::store::{Expect, Write};
 use tollgate_catalog::{Catalog, ColumnOptions, DatasetId, DatasetOptions};
 
-use super::admin::audited;
-use super::{Admin, ApiState, JsonBody, PathParams};
+use super::{Admin, ApiState, JsonBody, PathParams, audited};
 use crate::control::problem::ProblemBody;
 use crate::control::{ControlPlane, Problem};
 use crate::pgwire::encode::pg_type;

@@ -15,8 +15,7 @@ use tollgate_catalog::store::state::ControlState;
 use tollgate_catalog::store::{EventQuery, Expect, Write};
 use tollgate_catalog::{Catalog, GrantColumnOptions};
 
-use super::admin::audited;
-use super::{Admin, ApiState, JsonBody, PathParams, QueryParams};
+use super::{Admin, ApiState, JsonBody, PathParams, QueryParams, audited};
 use crate::control::problem::ProblemBody;
 use crate::control::{ControlPlane, Problem};
 

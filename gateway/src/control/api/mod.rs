@@ -3,7 +3,7 @@
 //!
 //! | module | job |
 //! | --- | --- |
-//! | `mod.rs` | router, callers, rate limit, JSON bodies |
+//! | `mod.rs` | router, callers, rate limit, JSON bodies, the audit of admin calls |
 //! | `catalog.rs` | the tenant's catalog: entitled datasets with columns, prices, its channels |
 //! | `tenant.rs` | channels, orders, credentials |
 //! | `events.rs` | the tenant's events, long-polled; new passwords shown once |
@@ -35,9 +35,12 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header;
 use axum::http::request::Parts;
 use axum::routing::{delete, get, post, put};
+use chrono::Utc;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::de::DeserializeOwned;
+use serde_json::json;
+use tollgate_catalog::store::Write;
 use tollgate_catalog::store::records::{API_KEY, ApiKeyRecord};
 
 use super::keys::PresentedKey;
@@ -129,6 +132,35 @@ pub fn router(plane: Arc<ControlPlane>) -> Router {
         .route("/v1/admin/usage", get(usage::admin_usage))
         .fallback(|| async { Problem::NotFound("no such endpoint".to_owned()) })
         .with_state(state)
+}
+
+/// Writes `writes` with an audit event of `action` on `target` by `actor`; a refused call
+/// is audited too.
+async fn audited(
+    plane: &ControlPlane,
+    actor: &str,
+    action: &str,
+    target: &str,
+    outcome: Result<Vec<Write>, Problem>,
+) -> Result<(), Problem> {
+    let (mut writes, result) = match outcome {
+        Ok(writes) => (writes, Ok(())),
+        Err(problem) => (Vec::new(), Err(problem)),
+    };
+    let audit = json!({
+        "at": Utc::now(),
+        "actor": actor,
+        "action": action,
+        "target": target,
+        "outcome": match &result { Ok(()) => "ok".to_owned(), Err(p) => p.type_uri().to_owned() },
+    });
+    writes.push(Write::event("", "audit", &audit));
+    plane.store.write(writes).await?;
+    tracing::info!(target: "tollgate::audit", event = "admin", actor, action, target, outcome = %audit["outcome"], "admin call");
+    if result.is_ok() {
+        plane.sync.refresh().await?;
+    }
+    result
 }
 
 /// Who is calling: a tenant's key, or the provider's.

@@ -2,7 +2,7 @@
 //! profile of its name), listed and removed. Tenants and channels on a changed profile get
 //! its limits for their next statements; running ones keep the pool they started in.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Json;
@@ -16,20 +16,21 @@ use tollgate_catalog::store::state::ControlState;
 use tollgate_catalog::store::{Expect, Write};
 use tollgate_catalog::{Catalog, ProfileOptions};
 
-use super::admin::audited;
-use super::{Admin, ApiState, JsonBody, PathParams};
+use super::{Admin, ApiState, JsonBody, PathParams, audited};
 use crate::control::problem::ProblemBody;
 use crate::control::{ControlPlane, Problem};
 
-/// The names of the profiles served: the configuration file's and the stored ones.
+/// The profiles served: the configuration file's, and the stored ones over them.
 ///
 /// # Errors
 /// [`Problem::Unavailable`] if the store cannot be read.
-pub(super) async fn known(plane: &ControlPlane) -> Result<BTreeSet<String>, Problem> {
+pub(super) async fn known(
+    plane: &ControlPlane,
+) -> Result<BTreeMap<String, ProfileOptions>, Problem> {
     let state = ControlState::load(&plane.store).await?;
-    let mut names: BTreeSet<String> = plane.sync.base().profiles.keys().cloned().collect();
-    names.extend(state.profiles.into_iter().map(|p| p.name));
-    Ok(names)
+    let mut profiles = plane.sync.base().profiles.clone();
+    profiles.extend(state.profiles.into_iter().map(|p| (p.name, p.profile)));
+    Ok(profiles)
 }
 
 fn valid_name(name: &str) -> bool {

@@ -79,7 +79,7 @@ async fn validate_request(
         ));
     }
     if let Some(profile) = &request.profile
-        && !profiles::known(plane).await?.contains(profile)
+        && !profiles::known(plane).await?.contains_key(profile)
     {
         return Err(Problem::Unprocessable(format!("no profile `{profile}`")));
     }
