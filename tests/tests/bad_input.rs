@@ -6,8 +6,9 @@ use postgres_protocol::message::frontend;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
+use tollgate_tests::process::{self, GatewayProcess};
 use tollgate_tests::raw::{Outcome, RawSession, Reply};
-use tollgate_tests::{TestGateway, sqlstate};
+use tollgate_tests::{TestGateway, demo_options, install_crypto_provider, sqlstate};
 
 #[tokio::test]
 async fn malformed_startup_packets_are_refused() {
@@ -189,4 +190,37 @@ async fn a_client_that_disconnects_mid_result_is_cleaned_up() {
         .expect("connect");
     stream.shutdown().await.expect("half-closed before startup");
     gateway.assert_serving().await;
+}
+
+/// A statement far over `pg.max_query_size` is refused as it arrives, in the simple and the
+/// extended protocol, without the gateway ever holding it: its peak memory hardly moves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_over_the_limit_is_refused_without_being_held() {
+    install_crypto_provider();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = process::write_config(dir.path(), &demo_options(dir.path()));
+    let gateway = GatewayProcess::spawn(&config, &dir.path().join("gateway.log"));
+    let (client, connection) =
+        tokio_postgres::connect(&gateway.conninfo("acme"), tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+    tokio::spawn(connection);
+    client.simple_query("SELECT 1").await.expect("warm up");
+    let before = gateway.peak_memory();
+    let huge = format!("SELECT '{}'", "x".repeat(256 << 20));
+    let error = client
+        .simple_query(&huge)
+        .await
+        .expect_err("256 MiB of SQL");
+    assert_eq!(sqlstate(&error), "54000", "{error:?}");
+    let error = client.prepare(&huge).await.expect_err("256 MiB to prepare");
+    assert_eq!(sqlstate(&error), "54000", "{error:?}");
+    let rows = client
+        .query("SELECT $1::bigint + 1", &[&41i64])
+        .await
+        .expect("the session goes on, in both protocols");
+    assert_eq!(rows[0].get::<_, i64>(0), 42);
+    let grown = gateway.peak_memory().saturating_sub(before);
+    println!("peak memory grew by {} MiB", grown >> 20);
+    assert!(grown < 32 << 20, "the gateway held {} MiB", grown >> 20);
 }

@@ -35,9 +35,12 @@ const MIN_STARTUP_LENGTH: usize = 8;
 /// Largest message of most types, as PostgreSQL's `PQ_SMALL_MESSAGE_LIMIT` (and pgwire's).
 const SMALL_LIMIT: usize = 10_000;
 /// Largest Query, Parse, Bind or CopyData message, as PostgreSQL's `PQ_LARGE_MESSAGE_LIMIT`
-/// (1 GB − 2, also pgwire's). SQL longer than `pg.max_query_size` is still read and refused
-/// with 54000 by the query handler, so the session goes on.
+/// (1 GB − 2, also pgwire's). A Query or Parse whose SQL is longer than `pg.max_query_size`
+/// is read past without being kept and refused with 54000, so the session goes on.
 const LARGE_LIMIT: usize = 0x3fff_fffe;
+/// What a Parse message may hold beside its SQL: a statement name (PostgreSQL's identifiers
+/// are far shorter), the terminators, and 65,535 parameter types.
+const PARSE_OVERHEAD: usize = 64 * 1024 + 2 + 2 + 65_535 * 4;
 /// The length field counts itself.
 const LENGTH_FIELD: usize = 4;
 
@@ -204,17 +207,37 @@ fn check_sasl_initial_response(body: &[u8]) -> Result<(), FrameError> {
     if exact { Ok(()) } else { Err(malformed()) }
 }
 
+/// What the reader read: a whole frame, or a statement too long to keep.
+#[derive(Debug)]
+pub enum Frame {
+    /// The type byte (if any), the length and the body.
+    Whole(BytesMut),
+    /// A Query (`b'Q'`) or Parse (`b'P'`) whose SQL is longer than the limit: read past,
+    /// not kept.
+    Oversized {
+        /// The type byte.
+        message_type: u8,
+        /// The message's length field.
+        length: usize,
+    },
+}
+
 /// Reads whole, checked frames from a connection's socket.
 #[derive(Debug)]
 pub struct FrameReader {
     buffer: BytesMut,
+    /// Longest SQL text kept (`pg.max_query_size`).
+    max_sql: usize,
 }
 
 impl FrameReader {
     /// A reader that first takes the bytes already read from the socket (during TLS
-    /// negotiation).
-    pub fn new(buffered: BytesMut) -> Self {
-        Self { buffer: buffered }
+    /// negotiation), and keeps SQL up to `max_sql` bytes.
+    pub fn new(buffered: BytesMut, max_sql: usize) -> Self {
+        Self {
+            buffer: buffered,
+            max_sql,
+        }
     }
 
     /// Reads the next frame `phase` allows: the type byte (if any), the length and the body.
@@ -225,12 +248,13 @@ impl FrameReader {
     /// a close within a frame.
     ///
     /// # Cancellation
-    /// Safe to drop: bytes read so far stay buffered.
+    /// Safe to drop while a frame is kept: bytes read so far stay buffered. Dropped while
+    /// reading past an oversized statement, the reader is out of step: end the connection.
     pub async fn next_frame<R>(
         &mut self,
         io: &mut R,
         phase: Phase,
-    ) -> Result<Option<BytesMut>, FrameError>
+    ) -> Result<Option<Frame>, FrameError>
     where
         R: AsyncRead + Unpin,
     {
@@ -247,13 +271,53 @@ impl FrameReader {
         let length = length_field.get_i32();
         phase.check_header(message_type, length)?;
         // check_header bounds `length` to 4..=LARGE_LIMIT, so this neither wraps nor overflows.
-        let frame_len = phase.type_bytes() + length as usize;
+        let length = length as usize;
+        let frame_len = phase.type_bytes() + length;
+        if phase == Phase::Ready && self.too_long(message_type, length) {
+            self.skip(io, frame_len).await?;
+            return Ok(Some(Frame::Oversized {
+                message_type,
+                length,
+            }));
+        }
         if !self.fill(io, frame_len).await? {
             return Err(FrameError::Io(io::ErrorKind::UnexpectedEof.into()));
         }
         let frame = self.buffer.split_to(frame_len);
         phase.check_body(message_type, &frame[header..])?;
-        Ok(Some(frame))
+        Ok(Some(Frame::Whole(frame)))
+    }
+
+    /// Whether a message of `length` certainly holds SQL longer than the limit.
+    fn too_long(&self, message_type: u8, length: usize) -> bool {
+        let body = length - LENGTH_FIELD;
+        match message_type {
+            // The SQL and its terminator.
+            b'Q' => body > self.max_sql + 1,
+            b'P' => body > self.max_sql.saturating_add(PARSE_OVERHEAD),
+            _ => false,
+        }
+    }
+
+    /// Reads past the frame of `len` bytes at the front, keeping none of it.
+    async fn skip<R>(&mut self, io: &mut R, len: usize) -> Result<(), FrameError>
+    where
+        R: AsyncRead + Unpin,
+    {
+        let mut left = len;
+        loop {
+            let buffered = self.buffer.len().min(left);
+            self.buffer.advance(buffered);
+            left -= buffered;
+            if left == 0 {
+                return Ok(());
+            }
+            self.buffer.clear();
+            self.buffer.reserve(READ_CHUNK);
+            if io.read_buf(&mut self.buffer).await? == 0 {
+                return Err(FrameError::Io(io::ErrorKind::UnexpectedEof.into()));
+            }
+        }
     }
 
     /// Reads until `len` bytes are buffered; `false` if the client closed before any byte
@@ -322,11 +386,44 @@ mod tests {
         frame
     }
 
-    async fn read(bytes: &[u8], phase: Phase) -> Result<Option<BytesMut>, FrameError> {
+    async fn read(bytes: &[u8], phase: Phase) -> Result<Option<Frame>, FrameError> {
         let mut io = bytes;
-        FrameReader::new(BytesMut::new())
+        FrameReader::new(BytesMut::new(), 1 << 20)
             .next_frame(&mut io, phase)
             .await
+    }
+
+    #[tokio::test]
+    async fn sql_over_the_limit_is_read_past_and_the_next_frame_is_whole() {
+        let long = format!("SELECT '{}'\0", "x".repeat(100));
+        let mut bytes = frame(b'Q', long.as_bytes()).to_vec();
+        bytes.extend_from_slice(&frame(b'Q', b"SELECT 1\0"));
+        bytes.extend_from_slice(&frame(b'P', format!("\0{long}\0\0").as_bytes()));
+        let mut io = &bytes[..];
+        let mut reader = FrameReader::new(BytesMut::new(), 50);
+        let first = reader.next_frame(&mut io, Phase::Ready).await;
+        assert!(
+            matches!(
+                first,
+                Ok(Some(Frame::Oversized {
+                    message_type: b'Q',
+                    length: 114
+                }))
+            ),
+            "{first:?}"
+        );
+        let second = reader.next_frame(&mut io, Phase::Ready).await;
+        assert!(
+            matches!(&second, Ok(Some(Frame::Whole(f))) if f[5..] == *b"SELECT 1\0"),
+            "{second:?}"
+        );
+        // A Parse is refused only when its SQL is certainly too long: this one is kept.
+        let third = reader.next_frame(&mut io, Phase::Ready).await;
+        assert!(matches!(third, Ok(Some(Frame::Whole(_)))), "{third:?}");
+        assert!(matches!(
+            reader.next_frame(&mut io, Phase::Ready).await,
+            Ok(None)
+        ));
     }
 
     #[tokio::test]

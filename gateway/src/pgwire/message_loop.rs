@@ -35,13 +35,14 @@ use tokio_util::sync::CancellationToken;
 
 use super::connection::ConnectionState;
 use super::errors::{fatal, user_error};
-use super::framing::{self, FrameError, FrameReader, Phase};
+use super::framing::{self, Frame, FrameError, FrameReader, Phase};
 use super::peer::PeerWatch;
 
 /// How long a client has from connecting to being authenticated, as pgwire's start-up timeout.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Serves one client connection until it ends.
+/// Serves one client connection until it ends; SQL longer than `max_sql` bytes is refused
+/// without being kept.
 ///
 /// # Errors
 /// A socket error; protocol violations and handler errors are answered, not returned.
@@ -50,6 +51,7 @@ pub async fn process_socket<H>(
     tls: Option<TlsAcceptor>,
     handlers: H,
     connection: Arc<ConnectionState>,
+    max_sql: usize,
 ) -> io::Result<()>
 where
     H: PgWireServerHandlers,
@@ -69,7 +71,7 @@ where
     };
     // The start-up packet may already be buffered by the TLS negotiation; from here on the
     // frame reader reads the socket and the Framed only writes.
-    let mut reader = FrameReader::new(socket.read_buffer_mut().split());
+    let mut reader = FrameReader::new(socket.read_buffer_mut().split(), max_sql);
 
     let startup_handler = handlers.startup_handler();
     let simple_query_handler = handlers.simple_query_handler();
@@ -104,7 +106,27 @@ where
                 Err(_) => return Ok(()),
             }
         };
-        let message = next.and_then(|frame| {
+        let frame = match next {
+            Ok(Some(Frame::Oversized {
+                message_type,
+                length,
+            })) => {
+                // Refused as the query handler refuses a long statement; the session goes on
+                // (an extended-protocol one after its Sync).
+                let error = user_error(
+                    "54000",
+                    format!(
+                        "statement is too long: a {length}-byte message, the limit is {max_sql} bytes of SQL"
+                    ),
+                );
+                process_error(&mut socket, error, message_type == b'P').await?;
+                continue;
+            }
+            Ok(Some(Frame::Whole(frame))) => Ok(Some(frame)),
+            Ok(None) => Ok(None),
+            Err(error) => Err(error),
+        };
+        let message = frame.and_then(|frame| {
             frame
                 .map(|frame| framing::decode(frame, phase, socket.protocol_version()))
                 .transpose()

@@ -150,13 +150,14 @@ impl PgServer {
             let handlers =
                 ConnectionHandlers::new(Arc::clone(&self.shared), Arc::clone(&connection));
             let tls = self.tls.clone();
+            let max_sql = usize::try_from(self.shared.max_query_size.bytes()).unwrap_or(usize::MAX);
             tokio::spawn(async move {
                 if !plausible_first_packet(&socket).await {
                     tracing::debug!(%peer, "invalid length of startup packet; connection closed");
                     return;
                 }
                 if let Err(error) =
-                    message_loop::process_socket(socket, tls, handlers, connection).await
+                    message_loop::process_socket(socket, tls, handlers, connection, max_sql).await
                 {
                     tracing::debug!(%error, %peer, "connection ended with an error");
                 }
