@@ -2,7 +2,7 @@
 //!
 //! `pool` (slots, queue, rate, connections, the query list) and `executor` (the tenant's
 //! threads) share the machine; `complexity`, `work_limits` and `value_size` bound a statement
-//! before and while it runs; `cooperative` and `stoppable` make stopped work end; `panics`
+//! before and while it runs; `cooperative`, `stoppable` and `stop_at_leaves` make stopped work end; `panics`
 //! contains a statement's panic; `only_child` serves the plan and expression wrappers.
 
 pub mod complexity;
@@ -11,6 +11,7 @@ pub(crate) mod executor;
 pub(crate) mod only_child;
 pub(crate) mod panics;
 pub mod pool;
+pub(crate) mod stop_at_leaves;
 pub(crate) mod stoppable;
 pub(crate) mod value_size;
 pub(crate) mod work_limits;

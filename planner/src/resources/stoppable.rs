@@ -17,7 +17,9 @@
 //! ```
 //!
 //! The check is one relaxed atomic load per chunk (a build row of a nested-loop join,
-//! at most `batch_size` pairs of the others).
+//! at most `batch_size` pairs of the others). Operators that take many batches in one poll
+//! (a sort keeping its top rows) check the same signal on every batch their leaves produce
+//! ([`crate::resources::stop_at_leaves`]).
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
@@ -56,7 +58,7 @@ impl StopSignal {
 
 /// The error a stopped query's work ends with; nobody reads it, the query's stream has
 /// already told the client why it stopped.
-fn stopped() -> DataFusionError {
+pub(crate) fn stopped() -> DataFusionError {
     DataFusionError::Execution("the query was stopped".to_owned())
 }
 

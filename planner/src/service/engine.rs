@@ -35,6 +35,7 @@ use crate::metering::{
 use crate::resources::complexity;
 use crate::resources::executor::DedicatedExecutor;
 use crate::resources::panics;
+use crate::resources::stop_at_leaves;
 use crate::resources::stoppable::{self, StopSignal};
 use crate::resources::work_limits;
 use crate::service::live::{LiveSessions, SessionFactory};
@@ -429,6 +430,7 @@ impl QueryService {
             let physical = state.create_physical_plan(&plan).await?;
             let physical = work_limits::bound_work(physical, &job_pool)?;
             let physical = stoppable::with_stop_checks(physical, &job_signal)?;
+            let physical = stop_at_leaves::check_leaves(physical, &job_signal)?;
             let _ = physical_plan.set(Arc::clone(&physical));
             let context = state.task_ctx();
             match part {

@@ -28,6 +28,7 @@ const PARTITION_LOCAL: &[&str] = &[
     "CooperativeExec",
     "DataSourceExec",
     "SourceScanExec",
+    "StopCheckExec",
     "EmptyExec",
     "PlaceholderRowExec",
 ];
