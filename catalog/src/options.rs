@@ -439,6 +439,10 @@ pub struct ProfileOptions {
     /// Rows a recursive query (`WITH RECURSIVE`) may produce over all its iterations
     /// (54000 beyond).
     pub max_recursive_rows: u64,
+    /// Rows a set-returning function in `FROM` (`generate_series`, `range`) may generate:
+    /// refused before it runs where its arguments tell (54000), stopped when it gets there
+    /// otherwise.
+    pub max_generated_rows: u64,
     /// Largest value one query may build (`repeat`, `lpad`, `range`, …); refused with
     /// 54000 before it is built.
     pub max_value_size: ByteSize,
@@ -465,6 +469,7 @@ impl Default for ProfileOptions {
             athena_workgroup: None,
             max_join_pairs: 10_000_000_000,
             max_recursive_rows: 1_000_000,
+            max_generated_rows: 1_000_000_000_000,
             max_value_size: ByteSize(64 << 20),
             price_factor: 1.0,
         }

@@ -130,6 +130,8 @@ pub enum Limit {
     JoinPairs,
     /// `max_recursive_rows`.
     RecursiveRows,
+    /// `max_generated_rows`.
+    GeneratedRows,
     /// `max_value_size`.
     ValueSize,
 }
@@ -142,7 +144,9 @@ impl Limit {
             Self::QueueFull | Self::QueueWait | Self::Connections => ErrorKind::Busy,
             Self::Memory => ErrorKind::OutOfMemory,
             Self::ResultRows | Self::ResultBytes => ErrorKind::ResultTooLarge,
-            Self::JoinPairs | Self::RecursiveRows | Self::ValueSize => ErrorKind::WorkTooLarge,
+            Self::JoinPairs | Self::RecursiveRows | Self::GeneratedRows | Self::ValueSize => {
+                ErrorKind::WorkTooLarge
+            }
         }
     }
 }

@@ -193,6 +193,7 @@ async fn work_beyond_the_profile_is_refused_before_or_while_it_is_built() {
         m.max_join_pairs = 1_000_000;
         m.max_recursive_rows = 1_000;
         m.max_value_size = tollgate_catalog::ByteSize(16 << 20);
+        m.max_generated_rows = 1_000_000;
     })
     .await;
     let acme = gateway.connect("acme").await;
@@ -224,6 +225,20 @@ async fn work_beyond_the_profile_is_refused_before_or_while_it_is_built() {
             "max_value_size",
         ),
         ("SELECT array_repeat('x', 1000000000)", "max_value_size"),
+        (
+            "SELECT count(*) FROM generate_series(1, 1000000000000)",
+            "max_generated_rows",
+        ),
+        (
+            "SELECT x FROM generate_series(1000000000000, 1, -1) t(x) ORDER BY x LIMIT 1",
+            "max_generated_rows",
+        ),
+        // Timestamps: no count before it runs; stopped when it gets there.
+        (
+            "SELECT count(*) FROM generate_series(TIMESTAMP '2000-01-01', \
+             TIMESTAMP '2100-01-01', INTERVAL '1 second')",
+            "max_generated_rows",
+        ),
     ];
     for (sql, limit) in refused {
         let sent = Instant::now();
@@ -245,6 +260,11 @@ async fn work_beyond_the_profile_is_refused_before_or_while_it_is_built() {
         ("SELECT repeat('ab', 3)", "ababab"),
         ("SELECT length(lpad('x', 1000))", "1000"),
         ("SELECT cardinality(range(1, 1001))", "1000"),
+        (
+            "SELECT count(*) FROM generate_series(1, 1000000)",
+            "1000000",
+        ),
+        ("SELECT count(*) FROM range(0, 1000000, 7)", "142858"),
         (
             "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 500) \
              SELECT count(*) FROM r",

@@ -107,6 +107,7 @@ impl Catalog {
                     athena_workgroup: profile.athena_workgroup.clone(),
                     max_join_pairs: profile.max_join_pairs,
                     max_recursive_rows: profile.max_recursive_rows,
+                    max_generated_rows: profile.max_generated_rows,
                     max_value_size: profile.max_value_size,
                     price_factor: profile.price_factor,
                 }),

@@ -168,6 +168,8 @@ pub struct Profile {
     pub max_join_pairs: u64,
     /// Rows a recursive query may produce.
     pub max_recursive_rows: u64,
+    /// Rows a set-returning function in `FROM` may generate.
+    pub max_generated_rows: u64,
     /// Largest value a query may build.
     pub max_value_size: ByteSize,
     /// The factor on datasets' prices.

@@ -277,6 +277,10 @@ impl TenantPool {
                 "a recursive query producing more than {} rows (max_recursive_rows)",
                 profile.max_recursive_rows
             ),
+            Limit::GeneratedRows => format!(
+                "a set-returning function generating more than {} rows (max_generated_rows)",
+                profile.max_generated_rows
+            ),
             Limit::ValueSize => format!(
                 "a value larger than {} (max_value_size)",
                 profile.max_value_size

@@ -5,7 +5,10 @@
 //! * a cross or nested-loop join whose inputs' row estimates multiply past the profile's
 //!   `max_join_pairs` is refused before it starts;
 //! * a recursive query (`WITH RECURSIVE`) stops with an error once it produced
-//!   `max_recursive_rows` rows over all its iterations (DataFusion has no iteration limit).
+//!   `max_recursive_rows` rows over all its iterations (DataFusion has no iteration limit);
+//! * a set-returning function in `FROM` (`generate_series`, `range`) whose integer
+//!   arguments give more than `max_generated_rows` rows is refused before it starts, and any
+//!   generator stops with an error once it produced that many.
 //!
 //! Each refusal is the tenant pool's [`PlannerError::Limit`], carried through the engine
 //! inside a [`DataFusionError::External`] ([`limit_error`]) and found again by the error
@@ -17,8 +20,10 @@ use std::sync::Arc;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::functions_table::generate_series::GenericSeriesState;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::joins::{CrossJoinExec, NestedLoopJoinExec};
+use datafusion::physical_plan::memory::LazyMemoryExec;
 use datafusion::physical_plan::metrics::MetricsSet;
 use datafusion::physical_plan::recursive_query::RecursiveQueryExec;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -53,13 +58,26 @@ pub(crate) fn bound_work(
         {
             return Err(limit_error(pool, Limit::JoinPairs));
         }
-        Ok(if node.downcast_ref::<RecursiveQueryExec>().is_some() {
-            Transformed::yes(Arc::new(RecursiveRowCap {
+        if let Some(rows) = generated_rows(node.as_ref())
+            && rows > u128::from(profile.max_generated_rows)
+        {
+            return Err(limit_error(pool, Limit::GeneratedRows));
+        }
+        let cap = if node.downcast_ref::<RecursiveQueryExec>().is_some() {
+            Some((Limit::RecursiveRows, profile.max_recursive_rows))
+        } else if node.downcast_ref::<LazyMemoryExec>().is_some() {
+            Some((Limit::GeneratedRows, profile.max_generated_rows))
+        } else {
+            None
+        };
+        Ok(match cap {
+            Some((limit, max)) => Transformed::yes(Arc::new(RowCap {
                 input: node,
                 pool: Arc::clone(pool),
-            }) as Arc<dyn ExecutionPlan>)
-        } else {
-            Transformed::no(node)
+                limit,
+                max,
+            }) as Arc<dyn ExecutionPlan>),
+            None => Transformed::no(node),
         })
     })
     .map(|transformed| transformed.data)
@@ -85,26 +103,51 @@ fn join_pairs(node: &dyn ExecutionPlan) -> Result<Option<u128>> {
     Ok(Some(pairs))
 }
 
-/// A recursive query that fails once it produced more rows than the profile allows.
-#[derive(Debug)]
-struct RecursiveRowCap {
-    input: Arc<dyn ExecutionPlan>,
-    pool: Arc<TenantPool>,
+/// The rows integer series of a generator node will produce, where its arguments tell.
+fn generated_rows(node: &dyn ExecutionPlan) -> Option<u128> {
+    let generator = node.downcast_ref::<LazyMemoryExec>()?;
+    let mut rows: u128 = 0;
+    for state in generator.generators() {
+        let state = state.read();
+        let series = state.as_any().downcast_ref::<GenericSeriesState<i64>>()?;
+        let (start, end, step) = (
+            i128::from(*series.start()),
+            i128::from(*series.end()),
+            i128::from(*series.step()),
+        );
+        let span = if step > 0 { end - start } else { start - end };
+        let count = if step == 0 || span < 0 {
+            0
+        } else {
+            // Whole steps within the span, and the start itself; the end counts if reached.
+            let steps = span / step.abs();
+            let reaches_end = span % step.abs() == 0;
+            steps + 1 - i128::from(reaches_end && !series.include_end())
+        };
+        rows = rows.saturating_add(u128::try_from(count).unwrap_or(0));
+    }
+    Some(rows)
 }
 
-impl DisplayAs for RecursiveRowCap {
+/// A recursive query or a generator that fails once it produced more rows than the
+/// profile's `limit` allows.
+#[derive(Debug)]
+struct RowCap {
+    input: Arc<dyn ExecutionPlan>,
+    pool: Arc<TenantPool>,
+    limit: Limit,
+    max: u64,
+}
+
+impl DisplayAs for RowCap {
     fn fmt_as(&self, _format: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(
-            f,
-            "RecursiveRowCap: max_recursive_rows={}",
-            self.pool.profile().max_recursive_rows
-        )
+        write!(f, "RowCap: {:?} at {} rows", self.limit, self.max)
     }
 }
 
-impl ExecutionPlan for RecursiveRowCap {
+impl ExecutionPlan for RowCap {
     fn name(&self) -> &str {
-        "RecursiveRowCap"
+        "RowCap"
     }
 
     fn properties(&self) -> &Arc<PlanProperties> {
@@ -127,8 +170,10 @@ impl ExecutionPlan for RecursiveRowCap {
         children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         Ok(Arc::new(Self {
-            input: only_child(children, "RecursiveRowCap")?,
+            input: only_child(children, "RowCap")?,
             pool: Arc::clone(&self.pool),
+            limit: self.limit,
+            max: self.max,
         }))
     }
 
@@ -140,13 +185,13 @@ impl ExecutionPlan for RecursiveRowCap {
         let stream = self.input.execute(partition, context)?;
         let schema = stream.schema();
         let pool = Arc::clone(&self.pool);
-        let max = pool.profile().max_recursive_rows;
+        let (limit, max) = (self.limit, self.max);
         let mut produced: u64 = 0;
         let capped = stream.map(move |batch| {
             let batch = batch?;
             produced += batch.num_rows() as u64;
             if produced > max {
-                return Err(limit_error(&pool, Limit::RecursiveRows));
+                return Err(limit_error(&pool, limit));
             }
             Ok(batch)
         });
