@@ -714,6 +714,19 @@ async fn schemathesis_finds_no_server_error_and_no_response_outside_the_document
         document["paths"].as_object().expect("paths").len() >= 15,
         "{document}"
     );
+    // Every route documents the problems any caller may get, as problem+json.
+    for (path, route) in document["paths"].as_object().expect("paths") {
+        for (method, operation) in route.as_object().expect("methods") {
+            for status in ["401", "403", "429", "503"] {
+                let schema = &operation["responses"][status]["content"]["application/problem+json"]
+                    ["schema"]["$ref"];
+                assert_eq!(
+                    schema, "#/components/schemas/ProblemBody",
+                    "{method} {path} {status}"
+                );
+            }
+        }
+    }
     // The tenant's routes with a tenant key, then everything with the admin key.
     for key in [ACME, ADMIN] {
         let gateway = &gateway;

@@ -1,6 +1,7 @@
 //! Errors of the control API as `application/problem+json` (RFC 9457), each with a stable
 //! `type` a client can branch on.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::Json;
@@ -8,6 +9,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tollgate_catalog::store::StoreError;
+use utoipa::IntoResponses;
+use utoipa::openapi::content::ContentBuilder;
+use utoipa::openapi::response::{Response as ApiResponse, ResponseBuilder};
+use utoipa::openapi::{Ref, RefOr};
 
 /// An API error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -103,6 +108,58 @@ pub struct ProblemBody {
     status: u16,
     /// What went wrong, for people.
     detail: String,
+}
+
+/// The problems any route may answer, whoever calls: no valid key (401), a key that may
+/// not use the route (403), too many requests (429), the state store unavailable (503).
+/// Named in the routes' OpenAPI annotations.
+#[derive(Debug)]
+pub enum CallerProblems {}
+
+impl IntoResponses for CallerProblems {
+    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
+        problem_responses(&[
+            ("401", "No valid API key"),
+            (
+                "403",
+                "The key may not use this route (a tenant key on the provider's)",
+            ),
+            ("429", "Too many requests for this key"),
+            ("503", "The state store is unavailable; retry later"),
+        ])
+    }
+}
+
+/// The problems of a route that reads a JSON body: malformed or with an unknown field
+/// (400), too large (413), not JSON (415).
+#[derive(Debug)]
+pub enum BodyProblems {}
+
+impl IntoResponses for BodyProblems {
+    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
+        problem_responses(&[
+            ("400", "Malformed body or unknown field"),
+            ("413", "Body too large"),
+            ("415", "Not JSON"),
+        ])
+    }
+}
+
+/// `application/problem+json` responses with [`ProblemBody`], by status.
+fn problem_responses(statuses: &[(&str, &str)]) -> BTreeMap<String, RefOr<ApiResponse>> {
+    statuses
+        .iter()
+        .map(|(status, description)| {
+            let content = ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ProblemBody")))
+                .build();
+            let response = ResponseBuilder::new()
+                .description(*description)
+                .content("application/problem+json", content)
+                .build();
+            ((*status).to_owned(), RefOr::T(response))
+        })
+        .collect()
 }
 
 impl IntoResponse for Problem {

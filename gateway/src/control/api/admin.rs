@@ -19,7 +19,7 @@ use tollgate_catalog::store::{Expect, Write};
 
 use super::{Admin, ApiState, JsonBody, PathParams, audited, profiles};
 use crate::control::keys;
-use crate::control::problem::ProblemBody;
+use crate::control::problem::{BodyProblems, CallerProblems, ProblemBody};
 use crate::control::{ControlPlane, Problem};
 
 /// Body of `POST /v1/admin/tenants`.
@@ -45,7 +45,7 @@ fn valid_id(id: &str) -> bool {
     path = "/v1/admin/tenants",
     tag = "admin",
     request_body = NewTenant,
-    responses((status = 201, description = "Created", body = Object), (status = 400, description = "Malformed body or unknown field", body = ProblemBody, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = ProblemBody, content_type = "application/problem+json"), (status = 415, description = "Not JSON", body = ProblemBody, content_type = "application/problem+json"), (status = 422, description = "Not acceptable", body = ProblemBody, content_type = "application/problem+json"), (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"), (status = 409, description = "Exists already or changed concurrently", body = ProblemBody, content_type = "application/problem+json"), (status = 401, description = "No valid API key", body = ProblemBody, content_type = "application/problem+json"), (status = 429, description = "Too many requests for this key", body = ProblemBody, content_type = "application/problem+json"))
+    responses((status = 201, description = "Created", body = Object), (status = 422, description = "Not acceptable", body = ProblemBody, content_type = "application/problem+json"), (status = 409, description = "Exists already or changed concurrently", body = ProblemBody, content_type = "application/problem+json"), BodyProblems, CallerProblems)
 )]
 pub async fn create_tenant(
     State(state): State<Arc<ApiState>>,
@@ -119,7 +119,7 @@ async fn tenant_view(plane: &ControlPlane, id: &str) -> Result<Value, Problem> {
     get,
     path = "/v1/admin/tenants",
     tag = "admin",
-    responses((status = 200, description = "Every tenant", body = Object), (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"), (status = 401, description = "No valid API key", body = ProblemBody, content_type = "application/problem+json"), (status = 429, description = "Too many requests for this key", body = ProblemBody, content_type = "application/problem+json"))
+    responses((status = 200, description = "Every tenant", body = Object), CallerProblems)
 )]
 pub async fn tenants(
     State(state): State<Arc<ApiState>>,
@@ -151,7 +151,7 @@ pub async fn tenants(
     path = "/v1/admin/tenants/{id}",
     tag = "admin",
     params(("id" = String, Path, description = "Id")),
-    responses((status = 200, description = "The tenant", body = Object), (status = 404, description = "Not found, or not the caller's", body = ProblemBody, content_type = "application/problem+json"), (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"), (status = 401, description = "No valid API key", body = ProblemBody, content_type = "application/problem+json"), (status = 429, description = "Too many requests for this key", body = ProblemBody, content_type = "application/problem+json"))
+    responses((status = 200, description = "The tenant", body = Object), (status = 404, description = "Not found, or not the caller's", body = ProblemBody, content_type = "application/problem+json"), CallerProblems)
 )]
 pub async fn tenant(
     State(state): State<Arc<ApiState>>,
@@ -179,7 +179,7 @@ pub struct TenantUpdate {
     tag = "admin",
     params(("id" = String, Path, description = "Id")),
     request_body = TenantUpdate,
-    responses((status = 200, description = "Updated", body = Object), (status = 404, description = "Not found, or not the caller's", body = ProblemBody, content_type = "application/problem+json"), (status = 400, description = "Malformed body or unknown field", body = ProblemBody, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = ProblemBody, content_type = "application/problem+json"), (status = 415, description = "Not JSON", body = ProblemBody, content_type = "application/problem+json"), (status = 422, description = "Not acceptable", body = ProblemBody, content_type = "application/problem+json"), (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"), (status = 409, description = "Exists already or changed concurrently", body = ProblemBody, content_type = "application/problem+json"), (status = 401, description = "No valid API key", body = ProblemBody, content_type = "application/problem+json"), (status = 429, description = "Too many requests for this key", body = ProblemBody, content_type = "application/problem+json"))
+    responses((status = 200, description = "Updated", body = Object), (status = 404, description = "Not found, or not the caller's", body = ProblemBody, content_type = "application/problem+json"), (status = 422, description = "Not acceptable", body = ProblemBody, content_type = "application/problem+json"), (status = 409, description = "Exists already or changed concurrently", body = ProblemBody, content_type = "application/problem+json"), BodyProblems, CallerProblems)
 )]
 pub async fn update_tenant(
     State(state): State<Arc<ApiState>>,
@@ -251,7 +251,7 @@ pub async fn update_tenant(
     path = "/v1/admin/tenants/{id}",
     tag = "admin",
     params(("id" = String, Path, description = "Id")),
-    responses((status = 204, description = "Deleted"), (status = 404, description = "Not found, or not the caller's", body = ProblemBody, content_type = "application/problem+json"), (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"), (status = 409, description = "Exists already or changed concurrently", body = ProblemBody, content_type = "application/problem+json"), (status = 401, description = "No valid API key", body = ProblemBody, content_type = "application/problem+json"), (status = 429, description = "Too many requests for this key", body = ProblemBody, content_type = "application/problem+json"))
+    responses((status = 204, description = "Deleted"), (status = 404, description = "Not found, or not the caller's", body = ProblemBody, content_type = "application/problem+json"), (status = 409, description = "Exists already or changed concurrently", body = ProblemBody, content_type = "application/problem+json"), CallerProblems)
 )]
 pub async fn delete_tenant(
     State(state): State<Arc<ApiState>>,
@@ -320,7 +320,7 @@ pub async fn delete_tenant(
     path = "/v1/admin/tenants/{id}/api-keys",
     tag = "admin",
     params(("id" = String, Path, description = "Id")),
-    responses((status = 201, description = "The key, shown once", body = Object), (status = 404, description = "Not found, or not the caller's", body = ProblemBody, content_type = "application/problem+json"), (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"), (status = 409, description = "Exists already or changed concurrently", body = ProblemBody, content_type = "application/problem+json"), (status = 401, description = "No valid API key", body = ProblemBody, content_type = "application/problem+json"), (status = 429, description = "Too many requests for this key", body = ProblemBody, content_type = "application/problem+json"))
+    responses((status = 201, description = "The key, shown once", body = Object), (status = 404, description = "Not found, or not the caller's", body = ProblemBody, content_type = "application/problem+json"), (status = 409, description = "Exists already or changed concurrently", body = ProblemBody, content_type = "application/problem+json"), CallerProblems)
 )]
 pub async fn create_key(
     State(state): State<Arc<ApiState>>,
@@ -370,7 +370,7 @@ pub async fn create_key(
     path = "/v1/admin/api-keys/{id}",
     tag = "admin",
     params(("id" = String, Path, description = "Id")),
-    responses((status = 204, description = "Revoked"), (status = 404, description = "Not found, or not the caller's", body = ProblemBody, content_type = "application/problem+json"), (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"), (status = 409, description = "Exists already or changed concurrently", body = ProblemBody, content_type = "application/problem+json"), (status = 401, description = "No valid API key", body = ProblemBody, content_type = "application/problem+json"), (status = 429, description = "Too many requests for this key", body = ProblemBody, content_type = "application/problem+json"))
+    responses((status = 204, description = "Revoked"), (status = 404, description = "Not found, or not the caller's", body = ProblemBody, content_type = "application/problem+json"), (status = 409, description = "Exists already or changed concurrently", body = ProblemBody, content_type = "application/problem+json"), CallerProblems)
 )]
 pub async fn revoke_key(
     State(state): State<Arc<ApiState>>,

@@ -14,7 +14,7 @@ use tollgate_catalog::{ChannelKind, DatasetId};
 use tollgate_planner::dataset_stats::DatasetStats;
 
 use super::{ApiState, Caller, PathParams, QueryParams, profiles};
-use crate::control::problem::ProblemBody;
+use crate::control::problem::{CallerProblems, ProblemBody};
 use crate::control::{ControlPlane, Problem};
 use crate::pgwire::encode::pg_type;
 
@@ -139,7 +139,7 @@ async fn entries(plane: &ControlPlane, tenant: &str) -> Result<Vec<CatalogEntry>
     path = "/v1/catalog",
     tag = "tenant",
     params(Page),
-    responses((status = 200, description = "Entitled datasets, paged", body = Object), (status = 400, description = "Bad parameter", body = ProblemBody, content_type = "application/problem+json"), (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"), (status = 401, description = "No valid API key", body = ProblemBody, content_type = "application/problem+json"), (status = 429, description = "Too many requests for this key", body = ProblemBody, content_type = "application/problem+json"))
+    responses((status = 200, description = "Entitled datasets, paged", body = Object), (status = 400, description = "Bad parameter", body = ProblemBody, content_type = "application/problem+json"), CallerProblems)
 )]
 pub async fn catalog(
     State(state): State<Arc<ApiState>>,
@@ -166,7 +166,7 @@ pub async fn catalog(
     path = "/v1/catalog/{dataset}",
     tag = "tenant",
     params(("dataset" = String, Path, description = "Dataset id, domain.name")),
-    responses((status = 200, description = "One entitled dataset", body = Object), (status = 404, description = "Not found, or not the caller's", body = ProblemBody, content_type = "application/problem+json"), (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"), (status = 401, description = "No valid API key", body = ProblemBody, content_type = "application/problem+json"), (status = 429, description = "Too many requests for this key", body = ProblemBody, content_type = "application/problem+json"))
+    responses((status = 200, description = "One entitled dataset", body = Object), (status = 404, description = "Not found, or not the caller's", body = ProblemBody, content_type = "application/problem+json"), CallerProblems)
 )]
 pub async fn catalog_entry(
     State(state): State<Arc<ApiState>>,

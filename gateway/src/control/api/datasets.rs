@@ -20,7 +20,7 @@ use tollgate_catalog::store::{Expect, Write};
 use tollgate_catalog::{Catalog, ColumnOptions, DatasetId, DatasetOptions};
 
 use super::{Admin, ApiState, JsonBody, PathParams, audited};
-use crate::control::problem::ProblemBody;
+use crate::control::problem::{BodyProblems, CallerProblems, ProblemBody};
 use crate::control::{ControlPlane, Problem};
 use crate::pgwire::encode::pg_type;
 
@@ -235,7 +235,7 @@ async fn store_checked(
     get,
     path = "/v1/admin/datasets",
     tag = "admin",
-    responses((status = 200, description = "Every dataset", body = Object), (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"), (status = 401, description = "No valid API key", body = ProblemBody, content_type = "application/problem+json"), (status = 429, description = "Too many requests for this key", body = ProblemBody, content_type = "application/problem+json"))
+    responses((status = 200, description = "Every dataset", body = Object), CallerProblems)
 )]
 pub async fn datasets(
     State(state): State<Arc<ApiState>>,
@@ -255,7 +255,7 @@ pub async fn datasets(
     path = "/v1/admin/datasets/{id}",
     tag = "admin",
     params(("id" = String, Path, description = "Dataset id, domain.name")),
-    responses((status = 200, description = "The dataset", body = Object), (status = 404, description = "Not found, or not the caller's", body = ProblemBody, content_type = "application/problem+json"), (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"), (status = 401, description = "No valid API key", body = ProblemBody, content_type = "application/problem+json"), (status = 429, description = "Too many requests for this key", body = ProblemBody, content_type = "application/problem+json"))
+    responses((status = 200, description = "The dataset", body = Object), (status = 404, description = "Not found, or not the caller's", body = ProblemBody, content_type = "application/problem+json"), CallerProblems)
 )]
 pub async fn dataset(
     State(state): State<Arc<ApiState>>,
@@ -283,7 +283,7 @@ pub async fn dataset(
     tag = "admin",
     params(("id" = String, Path, description = "Dataset id, domain.name")),
     request_body = DatasetBody,
-    responses((status = 201, description = "Registered", body = Object), (status = 200, description = "Replaced", body = Object), (status = 400, description = "Malformed body or unknown field", body = ProblemBody, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = ProblemBody, content_type = "application/problem+json"), (status = 415, description = "Not JSON", body = ProblemBody, content_type = "application/problem+json"), (status = 422, description = "Not acceptable (bad id, unknown source, unreadable files)", body = ProblemBody, content_type = "application/problem+json"), (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"), (status = 409, description = "Changed concurrently", body = ProblemBody, content_type = "application/problem+json"), (status = 401, description = "No valid API key", body = ProblemBody, content_type = "application/problem+json"), (status = 429, description = "Too many requests for this key", body = ProblemBody, content_type = "application/problem+json"))
+    responses((status = 201, description = "Registered", body = Object), (status = 200, description = "Replaced", body = Object), (status = 422, description = "Not acceptable (bad id, unknown source, unreadable files)", body = ProblemBody, content_type = "application/problem+json"), (status = 409, description = "Changed concurrently", body = ProblemBody, content_type = "application/problem+json"), BodyProblems, CallerProblems)
 )]
 pub async fn put_dataset(
     State(state): State<Arc<ApiState>>,
@@ -327,7 +327,7 @@ pub async fn put_dataset(
     tag = "admin",
     params(("id" = String, Path, description = "Dataset id, domain.name")),
     request_body = DatasetPatch,
-    responses((status = 200, description = "Updated", body = Object), (status = 404, description = "Not found, or not the caller's", body = ProblemBody, content_type = "application/problem+json"), (status = 400, description = "Malformed body or unknown field", body = ProblemBody, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = ProblemBody, content_type = "application/problem+json"), (status = 415, description = "Not JSON", body = ProblemBody, content_type = "application/problem+json"), (status = 422, description = "Not acceptable", body = ProblemBody, content_type = "application/problem+json"), (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"), (status = 409, description = "Changed concurrently", body = ProblemBody, content_type = "application/problem+json"), (status = 401, description = "No valid API key", body = ProblemBody, content_type = "application/problem+json"), (status = 429, description = "Too many requests for this key", body = ProblemBody, content_type = "application/problem+json"))
+    responses((status = 200, description = "Updated", body = Object), (status = 404, description = "Not found, or not the caller's", body = ProblemBody, content_type = "application/problem+json"), (status = 422, description = "Not acceptable", body = ProblemBody, content_type = "application/problem+json"), (status = 409, description = "Changed concurrently", body = ProblemBody, content_type = "application/problem+json"), BodyProblems, CallerProblems)
 )]
 pub async fn patch_dataset(
     State(state): State<Arc<ApiState>>,
@@ -367,7 +367,7 @@ pub async fn patch_dataset(
     path = "/v1/admin/datasets/{id}",
     tag = "admin",
     params(("id" = String, Path, description = "Dataset id, domain.name")),
-    responses((status = 204, description = "Deleted"), (status = 404, description = "Not found, or not the caller's", body = ProblemBody, content_type = "application/problem+json"), (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"), (status = 409, description = "Still entitled, or declared in the configuration file", body = ProblemBody, content_type = "application/problem+json"), (status = 401, description = "No valid API key", body = ProblemBody, content_type = "application/problem+json"), (status = 429, description = "Too many requests for this key", body = ProblemBody, content_type = "application/problem+json"))
+    responses((status = 204, description = "Deleted"), (status = 404, description = "Not found, or not the caller's", body = ProblemBody, content_type = "application/problem+json"), (status = 409, description = "Still entitled, or declared in the configuration file", body = ProblemBody, content_type = "application/problem+json"), CallerProblems)
 )]
 pub async fn delete_dataset(
     State(state): State<Arc<ApiState>>,

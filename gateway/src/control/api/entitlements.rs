@@ -16,7 +16,7 @@ use tollgate_catalog::store::{EventQuery, Expect, Write};
 use tollgate_catalog::{Catalog, GrantColumnOptions};
 
 use super::{Admin, ApiState, JsonBody, PathParams, QueryParams, audited};
-use crate::control::problem::ProblemBody;
+use crate::control::problem::{BodyProblems, CallerProblems, ProblemBody};
 use crate::control::{ControlPlane, Problem};
 
 /// `GET /v1/admin/tenants/{id}/entitlements`: configured and stored.
@@ -25,7 +25,7 @@ use crate::control::{ControlPlane, Problem};
     path = "/v1/admin/tenants/{id}/entitlements",
     tag = "admin",
     params(("id" = String, Path, description = "Id")),
-    responses((status = 200, description = "Configured and stored entitlements", body = Object), (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"), (status = 401, description = "No valid API key", body = ProblemBody, content_type = "application/problem+json"), (status = 429, description = "Too many requests for this key", body = ProblemBody, content_type = "application/problem+json"))
+    responses((status = 200, description = "Configured and stored entitlements", body = Object), CallerProblems)
 )]
 pub async fn entitlements(
     State(state): State<Arc<ApiState>>,
@@ -66,7 +66,7 @@ pub struct EntitlementBody {
     tag = "admin",
     params(("id" = String, Path, description = "Id"), ("dataset" = String, Path, description = "Dataset id, domain.name")),
     request_body = EntitlementBody,
-    responses((status = 200, description = "Stored", body = Object), (status = 404, description = "Not found, or not the caller's", body = ProblemBody, content_type = "application/problem+json"), (status = 400, description = "Malformed body or unknown field", body = ProblemBody, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = ProblemBody, content_type = "application/problem+json"), (status = 415, description = "Not JSON", body = ProblemBody, content_type = "application/problem+json"), (status = 422, description = "Not acceptable", body = ProblemBody, content_type = "application/problem+json"), (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"), (status = 409, description = "Exists already or changed concurrently", body = ProblemBody, content_type = "application/problem+json"), (status = 401, description = "No valid API key", body = ProblemBody, content_type = "application/problem+json"), (status = 429, description = "Too many requests for this key", body = ProblemBody, content_type = "application/problem+json"))
+    responses((status = 200, description = "Stored", body = Object), (status = 404, description = "Not found, or not the caller's", body = ProblemBody, content_type = "application/problem+json"), (status = 422, description = "Not acceptable", body = ProblemBody, content_type = "application/problem+json"), (status = 409, description = "Exists already or changed concurrently", body = ProblemBody, content_type = "application/problem+json"), BodyProblems, CallerProblems)
 )]
 pub async fn put_entitlement(
     State(state): State<Arc<ApiState>>,
@@ -143,7 +143,7 @@ async fn check_entitlement(
     path = "/v1/admin/tenants/{id}/entitlements/{dataset}",
     tag = "admin",
     params(("id" = String, Path, description = "Id"), ("dataset" = String, Path, description = "Dataset id, domain.name")),
-    responses((status = 204, description = "Deleted"), (status = 404, description = "Not found, or not the caller's", body = ProblemBody, content_type = "application/problem+json"), (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"), (status = 409, description = "Exists already or changed concurrently", body = ProblemBody, content_type = "application/problem+json"), (status = 401, description = "No valid API key", body = ProblemBody, content_type = "application/problem+json"), (status = 429, description = "Too many requests for this key", body = ProblemBody, content_type = "application/problem+json"))
+    responses((status = 204, description = "Deleted"), (status = 404, description = "Not found, or not the caller's", body = ProblemBody, content_type = "application/problem+json"), (status = 409, description = "Exists already or changed concurrently", body = ProblemBody, content_type = "application/problem+json"), CallerProblems)
 )]
 pub async fn delete_entitlement(
     State(state): State<Arc<ApiState>>,
@@ -188,7 +188,7 @@ pub struct AuditQuery {
     path = "/v1/admin/audit",
     tag = "admin",
     params(AuditQuery),
-    responses((status = 200, description = "Admin calls in order", body = Object), (status = 400, description = "Bad parameter", body = ProblemBody, content_type = "application/problem+json"), (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"), (status = 401, description = "No valid API key", body = ProblemBody, content_type = "application/problem+json"), (status = 429, description = "Too many requests for this key", body = ProblemBody, content_type = "application/problem+json"))
+    responses((status = 200, description = "Admin calls in order", body = Object), (status = 400, description = "Bad parameter", body = ProblemBody, content_type = "application/problem+json"), CallerProblems)
 )]
 pub async fn audit(
     State(state): State<Arc<ApiState>>,

@@ -13,7 +13,7 @@ use tollgate_catalog::store::records::{SECRET, SecretRecord};
 use tollgate_catalog::store::{EventQuery, Expect, StoreError, Write};
 
 use super::{ApiState, Caller, QueryParams};
-use crate::control::problem::ProblemBody;
+use crate::control::problem::{CallerProblems, ProblemBody};
 use crate::control::{ControlPlane, Problem};
 
 /// Parameters of `GET /v1/events`.
@@ -36,7 +36,7 @@ pub struct EventsQuery {
     path = "/v1/events",
     tag = "tenant",
     params(EventsQuery),
-    responses((status = 200, description = "Events after `after`, long-polled up to `wait` seconds", body = Object), (status = 400, description = "Bad parameter", body = ProblemBody, content_type = "application/problem+json"), (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"), (status = 401, description = "No valid API key", body = ProblemBody, content_type = "application/problem+json"), (status = 429, description = "Too many requests for this key", body = ProblemBody, content_type = "application/problem+json"))
+    responses((status = 200, description = "Events after `after`, long-polled up to `wait` seconds", body = Object), (status = 400, description = "Bad parameter", body = ProblemBody, content_type = "application/problem+json"), CallerProblems)
 )]
 pub async fn events(
     State(state): State<Arc<ApiState>>,

@@ -16,7 +16,7 @@ use tollgate_catalog::store::{Expect, Write};
 
 use super::{ApiState, Caller, JsonBody};
 use crate::control::keys::random_text;
-use crate::control::problem::ProblemBody;
+use crate::control::problem::{BodyProblems, CallerProblems, ProblemBody};
 use crate::control::{ControlPlane, Problem};
 
 /// Body of `PUT /v1/notifications`.
@@ -74,7 +74,7 @@ fn view(record: &TenantRecord) -> serde_json::Value {
     get,
     path = "/v1/notifications",
     tag = "tenant",
-    responses((status = 200, description = "Webhook and NATS subject", body = Object), (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"), (status = 401, description = "No valid API key", body = ProblemBody, content_type = "application/problem+json"), (status = 429, description = "Too many requests for this key", body = ProblemBody, content_type = "application/problem+json"))
+    responses((status = 200, description = "Webhook and NATS subject", body = Object), CallerProblems)
 )]
 pub async fn get(State(state): State<Arc<ApiState>>, caller: Caller) -> Result<Response, Problem> {
     let tenant = caller.tenant()?;
@@ -89,7 +89,7 @@ pub async fn get(State(state): State<Arc<ApiState>>, caller: Caller) -> Result<R
     path = "/v1/notifications",
     tag = "tenant",
     request_body = Notifications,
-    responses((status = 200, description = "Registered; the webhook's signing secret", body = Object), (status = 400, description = "Malformed body or unknown field", body = ProblemBody, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = ProblemBody, content_type = "application/problem+json"), (status = 415, description = "Not JSON", body = ProblemBody, content_type = "application/problem+json"), (status = 422, description = "Not acceptable", body = ProblemBody, content_type = "application/problem+json"), (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"), (status = 409, description = "Exists already or changed concurrently", body = ProblemBody, content_type = "application/problem+json"), (status = 401, description = "No valid API key", body = ProblemBody, content_type = "application/problem+json"), (status = 429, description = "Too many requests for this key", body = ProblemBody, content_type = "application/problem+json"))
+    responses((status = 200, description = "Registered; the webhook's signing secret", body = Object), (status = 422, description = "Not acceptable", body = ProblemBody, content_type = "application/problem+json"), (status = 409, description = "Exists already or changed concurrently", body = ProblemBody, content_type = "application/problem+json"), BodyProblems, CallerProblems)
 )]
 pub async fn put(
     State(state): State<Arc<ApiState>>,
@@ -151,7 +151,7 @@ pub async fn put(
     get,
     path = "/v1/deliveries",
     tag = "tenant",
-    responses((status = 200, description = "Delivery attempts, latest first", body = Object), (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"), (status = 401, description = "No valid API key", body = ProblemBody, content_type = "application/problem+json"), (status = 429, description = "Too many requests for this key", body = ProblemBody, content_type = "application/problem+json"))
+    responses((status = 200, description = "Delivery attempts, latest first", body = Object), CallerProblems)
 )]
 pub async fn deliveries(
     State(state): State<Arc<ApiState>>,

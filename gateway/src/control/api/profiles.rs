@@ -17,7 +17,7 @@ use tollgate_catalog::store::{Expect, Write};
 use tollgate_catalog::{Catalog, ProfileOptions};
 
 use super::{Admin, ApiState, JsonBody, PathParams, audited};
-use crate::control::problem::ProblemBody;
+use crate::control::problem::{BodyProblems, CallerProblems, ProblemBody};
 use crate::control::{ControlPlane, Problem};
 
 /// The profiles served: the configuration file's, and the stored ones over them.
@@ -75,7 +75,7 @@ fn users(plane: &ControlPlane, state: &ControlState, name: &str) -> Vec<String> 
     get,
     path = "/v1/admin/profiles",
     tag = "admin",
-    responses((status = 200, description = "Every profile", body = Object), (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"), (status = 401, description = "No valid API key", body = ProblemBody, content_type = "application/problem+json"), (status = 429, description = "Too many requests for this key", body = ProblemBody, content_type = "application/problem+json"))
+    responses((status = 200, description = "Every profile", body = Object), CallerProblems)
 )]
 pub async fn profiles(
     State(state): State<Arc<ApiState>>,
@@ -108,7 +108,7 @@ pub async fn profiles(
     tag = "admin",
     params(("name" = String, Path, description = "Profile name")),
     request_body(content = Object, description = "The limits, as [profiles.NAME] declares them"),
-    responses((status = 201, description = "Created", body = Object), (status = 200, description = "Replaced", body = Object), (status = 400, description = "Malformed body or unknown field", body = ProblemBody, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = ProblemBody, content_type = "application/problem+json"), (status = 415, description = "Not JSON", body = ProblemBody, content_type = "application/problem+json"), (status = 422, description = "Not acceptable", body = ProblemBody, content_type = "application/problem+json"), (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"), (status = 409, description = "Changed concurrently", body = ProblemBody, content_type = "application/problem+json"), (status = 401, description = "No valid API key", body = ProblemBody, content_type = "application/problem+json"), (status = 429, description = "Too many requests for this key", body = ProblemBody, content_type = "application/problem+json"))
+    responses((status = 201, description = "Created", body = Object), (status = 200, description = "Replaced", body = Object), (status = 422, description = "Not acceptable", body = ProblemBody, content_type = "application/problem+json"), (status = 409, description = "Changed concurrently", body = ProblemBody, content_type = "application/problem+json"), BodyProblems, CallerProblems)
 )]
 pub async fn put_profile(
     State(state): State<Arc<ApiState>>,
@@ -158,7 +158,7 @@ pub async fn put_profile(
     path = "/v1/admin/profiles/{name}",
     tag = "admin",
     params(("name" = String, Path, description = "Profile name")),
-    responses((status = 204, description = "Deleted"), (status = 404, description = "Not found, or not the caller's", body = ProblemBody, content_type = "application/problem+json"), (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"), (status = 409, description = "Still used, or declared in the configuration file", body = ProblemBody, content_type = "application/problem+json"), (status = 401, description = "No valid API key", body = ProblemBody, content_type = "application/problem+json"), (status = 429, description = "Too many requests for this key", body = ProblemBody, content_type = "application/problem+json"))
+    responses((status = 204, description = "Deleted"), (status = 404, description = "Not found, or not the caller's", body = ProblemBody, content_type = "application/problem+json"), (status = 409, description = "Still used, or declared in the configuration file", body = ProblemBody, content_type = "application/problem+json"), CallerProblems)
 )]
 pub async fn delete_profile(
     State(state): State<Arc<ApiState>>,

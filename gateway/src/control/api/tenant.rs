@@ -19,7 +19,7 @@ use tollgate_catalog::{ChannelKind, GrantColumnOptions};
 use super::{ApiState, Caller, JsonBody, PathParams, profiles};
 use crate::control::credentials::{self, connection_details, login_name};
 use crate::control::keys::random_text;
-use crate::control::problem::ProblemBody;
+use crate::control::problem::{BodyProblems, CallerProblems, ProblemBody};
 use crate::control::{ControlPlane, Problem};
 
 /// `POST /v1/channels`: accepts an order (202) and provisions it in the background.
@@ -28,7 +28,7 @@ use crate::control::{ControlPlane, Problem};
     path = "/v1/channels",
     tag = "tenant",
     request_body = ChannelRequest,
-    responses((status = 202, description = "Order accepted; follow Location", body = Object), (status = 400, description = "Malformed body or unknown field", body = ProblemBody, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = ProblemBody, content_type = "application/problem+json"), (status = 415, description = "Not JSON", body = ProblemBody, content_type = "application/problem+json"), (status = 422, description = "Not acceptable", body = ProblemBody, content_type = "application/problem+json"), (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"), (status = 401, description = "No valid API key", body = ProblemBody, content_type = "application/problem+json"), (status = 429, description = "Too many requests for this key", body = ProblemBody, content_type = "application/problem+json"))
+    responses((status = 202, description = "Order accepted; follow Location", body = Object), (status = 422, description = "Not acceptable", body = ProblemBody, content_type = "application/problem+json"), BodyProblems, CallerProblems)
 )]
 pub async fn order_channel(
     State(state): State<Arc<ApiState>>,
@@ -146,7 +146,7 @@ fn order_view(order: &OrderRecord) -> Value {
     path = "/v1/orders/{id}",
     tag = "tenant",
     params(("id" = String, Path, description = "Id")),
-    responses((status = 200, description = "The order", body = Object), (status = 404, description = "Not found, or not the caller's", body = ProblemBody, content_type = "application/problem+json"), (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"), (status = 401, description = "No valid API key", body = ProblemBody, content_type = "application/problem+json"), (status = 429, description = "Too many requests for this key", body = ProblemBody, content_type = "application/problem+json"))
+    responses((status = 200, description = "The order", body = Object), (status = 404, description = "Not found, or not the caller's", body = ProblemBody, content_type = "application/problem+json"), CallerProblems)
 )]
 pub async fn order(
     State(state): State<Arc<ApiState>>,
@@ -228,7 +228,7 @@ async fn logins_of(
     get,
     path = "/v1/channels",
     tag = "tenant",
-    responses((status = 200, description = "The tenant's channels", body = Object), (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"), (status = 401, description = "No valid API key", body = ProblemBody, content_type = "application/problem+json"), (status = 429, description = "Too many requests for this key", body = ProblemBody, content_type = "application/problem+json"))
+    responses((status = 200, description = "The tenant's channels", body = Object), CallerProblems)
 )]
 pub async fn channels(
     State(state): State<Arc<ApiState>>,
@@ -255,7 +255,7 @@ pub async fn channels(
     path = "/v1/channels/{id}",
     tag = "tenant",
     params(("id" = String, Path, description = "Id")),
-    responses((status = 200, description = "The channel", body = Object), (status = 404, description = "Not found, or not the caller's", body = ProblemBody, content_type = "application/problem+json"), (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"), (status = 401, description = "No valid API key", body = ProblemBody, content_type = "application/problem+json"), (status = 429, description = "Too many requests for this key", body = ProblemBody, content_type = "application/problem+json"))
+    responses((status = 200, description = "The channel", body = Object), (status = 404, description = "Not found, or not the caller's", body = ProblemBody, content_type = "application/problem+json"), CallerProblems)
 )]
 pub async fn channel(
     State(state): State<Arc<ApiState>>,
@@ -282,7 +282,7 @@ pub async fn channel(
     path = "/v1/channels/{id}",
     tag = "tenant",
     params(("id" = String, Path, description = "Id")),
-    responses((status = 204, description = "Revoked"), (status = 404, description = "Not found, or not the caller's", body = ProblemBody, content_type = "application/problem+json"), (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"), (status = 409, description = "Exists already or changed concurrently", body = ProblemBody, content_type = "application/problem+json"), (status = 401, description = "No valid API key", body = ProblemBody, content_type = "application/problem+json"), (status = 429, description = "Too many requests for this key", body = ProblemBody, content_type = "application/problem+json"))
+    responses((status = 204, description = "Revoked"), (status = 404, description = "Not found, or not the caller's", body = ProblemBody, content_type = "application/problem+json"), (status = 409, description = "Exists already or changed concurrently", body = ProblemBody, content_type = "application/problem+json"), CallerProblems)
 )]
 pub async fn delete_channel(
     State(state): State<Arc<ApiState>>,
@@ -339,7 +339,7 @@ pub async fn delete_channel(
     path = "/v1/channels/{id}/credentials",
     tag = "tenant",
     params(("id" = String, Path, description = "Id")),
-    responses((status = 201, description = "A new login and password, shown once", body = Object), (status = 404, description = "Not found, or not the caller's", body = ProblemBody, content_type = "application/problem+json"), (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"), (status = 409, description = "Exists already or changed concurrently", body = ProblemBody, content_type = "application/problem+json"), (status = 401, description = "No valid API key", body = ProblemBody, content_type = "application/problem+json"), (status = 429, description = "Too many requests for this key", body = ProblemBody, content_type = "application/problem+json"))
+    responses((status = 201, description = "A new login and password, shown once", body = Object), (status = 404, description = "Not found, or not the caller's", body = ProblemBody, content_type = "application/problem+json"), (status = 409, description = "Exists already or changed concurrently", body = ProblemBody, content_type = "application/problem+json"), CallerProblems)
 )]
 pub async fn rotate_credentials(
     State(state): State<Arc<ApiState>>,

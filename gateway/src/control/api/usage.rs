@@ -14,7 +14,7 @@ use tollgate_planner::metering::{DatasetUsage, UsageScope};
 use uuid::Uuid;
 
 use super::{Admin, ApiState, Caller, QueryParams};
-use crate::control::problem::ProblemBody;
+use crate::control::problem::{CallerProblems, ProblemBody};
 use crate::control::{ControlPlane, Problem};
 
 /// Query parameters of the usage endpoints.
@@ -198,7 +198,7 @@ async fn grouped(
     path = "/v1/usage",
     tag = "tenant",
     params(UsageQuery),
-    responses((status = 200, description = "Usage and cost per group, and the total", body = Object), (status = 400, description = "Bad parameter", body = ProblemBody, content_type = "application/problem+json"), (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"), (status = 401, description = "No valid API key", body = ProblemBody, content_type = "application/problem+json"), (status = 429, description = "Too many requests for this key", body = ProblemBody, content_type = "application/problem+json"), (status = 503, description = "The ledger is unavailable", body = ProblemBody, content_type = "application/problem+json"))
+    responses((status = 200, description = "Usage and cost per group, and the total", body = Object), (status = 400, description = "Bad parameter", body = ProblemBody, content_type = "application/problem+json"), (status = 503, description = "The ledger is unavailable", body = ProblemBody, content_type = "application/problem+json"), CallerProblems)
 )]
 pub async fn usage(
     State(state): State<Arc<ApiState>>,
@@ -220,7 +220,7 @@ pub async fn usage(
     path = "/v1/admin/usage",
     tag = "admin",
     params(UsageQuery),
-    responses((status = 200, description = "Usage and cost per group, and the total", body = Object), (status = 400, description = "Bad parameter", body = ProblemBody, content_type = "application/problem+json"), (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"), (status = 401, description = "No valid API key", body = ProblemBody, content_type = "application/problem+json"), (status = 429, description = "Too many requests for this key", body = ProblemBody, content_type = "application/problem+json"), (status = 503, description = "The ledger is unavailable", body = ProblemBody, content_type = "application/problem+json"))
+    responses((status = 200, description = "Usage and cost per group, and the total", body = Object), (status = 400, description = "Bad parameter", body = ProblemBody, content_type = "application/problem+json"), (status = 503, description = "The ledger is unavailable", body = ProblemBody, content_type = "application/problem+json"), CallerProblems)
 )]
 pub async fn admin_usage(
     State(state): State<Arc<ApiState>>,
