@@ -356,6 +356,15 @@ async fn usage_matches_usage_daily_and_is_grouped_by_channel() {
     assert_eq!(queries(json!(channel)), Some(json!(1)), "{by_channel}");
     assert_eq!(queries(Value::Null), Some(json!(3)), "{by_channel}");
     assert_eq!(by_channel["total"]["queries"], 4);
+    let channel_queries: i64 = client
+        .query_one(
+            "SELECT count(DISTINCT query_id) FROM tollgate.usage_records WHERE channel = $1",
+            &[&channel],
+        )
+        .await
+        .expect("usage_records names the channel")
+        .get(0);
+    assert_eq!(channel_queries, 1);
 
     // Another tenant's usage is its own; the provider sees every tenant's.
     let (_, theirs) = globex.get("/v1/usage").await;

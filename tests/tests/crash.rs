@@ -321,7 +321,7 @@ async fn audit_lines_and_exports_from_the_binary() {
     let mut csv_lines = csv.lines();
     let header = csv_lines.next().expect("header");
     assert!(
-        header.starts_with("record_id,query_id,part,parts,tenant,principal,protocol"),
+        header.starts_with("record_id,query_id,part,parts,tenant,principal,channel,protocol"),
         "{header}"
     );
     assert_eq!(csv_lines.count(), all.len());
