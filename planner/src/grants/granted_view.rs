@@ -51,7 +51,7 @@ use futures::StreamExt;
 
 use crate::sources::leakproof;
 use crate::sources::source_error::DatasetError;
-use crate::sources::source_scan::SourceScanExec;
+use crate::sources::source_scan;
 
 /// The table a tenant sees for one grant.
 #[derive(Debug)]
@@ -160,7 +160,7 @@ impl TableProvider for GrantedViewProvider {
             .map_err(|error| {
                 DatasetError::replace(error, |e| DatasetError::from_store(&self.dataset, e))
             })?;
-        let inner = SourceScanExec::wrap_leaves(&self.dataset, inner)?;
+        let inner = source_scan::wrap_leaves(&self.dataset, inner)?;
         Ok(Arc::new(GrantedScanExec::new(
             vec![self.dataset.clone()],
             inner,

@@ -49,7 +49,7 @@ use datafusion::sql::unparser::Unparser;
 use crate::grants::granted_view::{GrantedScanExec, GrantedViewProvider};
 use crate::sources::leakproof;
 use crate::sources::pushdown::pushable;
-use crate::sources::source_scan::SourceScanExec;
+use crate::sources::source_scan;
 use crate::sources::sql_endpoint::SqlEndpoint;
 
 /// Aggregate functions SQL sources compute as DataFusion does.
@@ -559,7 +559,7 @@ impl TableProvider for RemoteQueryTable {
             &indices,
             Arc::clone(&schema),
         ));
-        let inner = SourceScanExec::wrap_leaves(&label, scan)?;
+        let inner = source_scan::wrap_leaves(&label, scan)?;
         Ok(Arc::new(GrantedScanExec::new(
             self.datasets.clone(),
             inner,

@@ -1,5 +1,5 @@
 //! The one child of a node that wraps exactly one: the plan and expression wrappers of this
-//! crate (`SourceScanExec`, `RowCap`, `StopCheck`) rebuild themselves from it.
+//! crate (`PassThroughExec`, the join filters' `StopCheck`) rebuild themselves from it.
 
 use datafusion::error::{DataFusionError, Result};
 

@@ -10,29 +10,23 @@
 use std::fmt;
 use std::sync::Arc;
 
-use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::error::Result;
-use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::physical_expr::PhysicalExpr;
-use datafusion::physical_plan::metrics::MetricsSet;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::{
-    ChildStats, DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, Statistics,
-    StatisticsArgs,
-};
 use futures::StreamExt;
 
-use crate::resources::only_child::only_child;
+use crate::resources::pass_through::{PassThroughExec, StreamWatch};
 use crate::resources::stoppable::{StopSignal, stopped};
 
-/// Passes its leaf's batches through until its query is stopped.
+/// Passes a leaf's batches through until its query is stopped.
 #[derive(Debug)]
-pub(crate) struct StopCheckExec {
-    leaf: Arc<dyn ExecutionPlan>,
+struct StopCheck {
     signal: StopSignal,
 }
 
-/// `plan` with each of its leaves under a [`StopCheckExec`] reading `signal`.
+/// `plan` with each of its leaves under a `StopCheckExec` reading `signal`.
 ///
 /// # Errors
 /// If the plan cannot be rebuilt with the new children.
@@ -40,12 +34,14 @@ pub(crate) fn check_leaves(
     plan: Arc<dyn ExecutionPlan>,
     signal: &StopSignal,
 ) -> Result<Arc<dyn ExecutionPlan>> {
+    let check = Arc::new(StopCheck {
+        signal: signal.clone(),
+    });
     plan.transform_up(|node| {
         Ok(if node.children().is_empty() {
-            Transformed::yes(Arc::new(StopCheckExec {
-                leaf: node,
-                signal: signal.clone(),
-            }) as Arc<dyn ExecutionPlan>)
+            Transformed::yes(
+                Arc::new(PassThroughExec::new(node, Arc::clone(&check))) as Arc<dyn ExecutionPlan>
+            )
         } else {
             Transformed::no(node)
         })
@@ -53,48 +49,17 @@ pub(crate) fn check_leaves(
     .map(|transformed| transformed.data)
 }
 
-impl DisplayAs for StopCheckExec {
-    fn fmt_as(&self, _format: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "StopCheckExec")
-    }
-}
-
-impl ExecutionPlan for StopCheckExec {
-    fn name(&self) -> &str {
+impl StreamWatch for StopCheck {
+    fn name(&self) -> &'static str {
         "StopCheckExec"
     }
 
-    fn properties(&self) -> &Arc<PlanProperties> {
-        self.leaf.properties()
+    fn describe(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "StopCheckExec")
     }
 
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![&self.leaf]
-    }
-
-    fn apply_expressions(
-        &self,
-        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
-    ) -> Result<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
-    }
-
-    fn with_new_children(
-        self: Arc<Self>,
-        children: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        Ok(Arc::new(Self {
-            leaf: only_child(children, "StopCheckExec")?,
-            signal: self.signal.clone(),
-        }))
-    }
-
-    fn execute(
-        &self,
-        partition: usize,
-        context: Arc<TaskContext>,
-    ) -> Result<SendableRecordBatchStream> {
-        let stream = self.leaf.execute(partition, context)?;
+    fn watch(&self, input: Result<SendableRecordBatchStream>) -> Result<SendableRecordBatchStream> {
+        let stream = input?;
         let schema = stream.schema();
         let signal = self.signal.clone();
         let batches = stream.map(move |batch| {
@@ -105,26 +70,6 @@ impl ExecutionPlan for StopCheckExec {
             }
         });
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, batches)))
-    }
-
-    fn child_stats_requests(&self, partition: Option<usize>) -> Vec<ChildStats> {
-        vec![ChildStats::At(partition)]
-    }
-
-    /// The leaf's own estimates: this node passes its rows through.
-    fn statistics_from_inputs(
-        &self,
-        input_stats: &[Arc<Statistics>],
-        _args: &StatisticsArgs,
-    ) -> Result<Arc<Statistics>> {
-        Ok(input_stats.first().map_or_else(
-            || Arc::new(Statistics::new_unknown(&self.schema())),
-            Arc::clone,
-        ))
-    }
-
-    fn metrics(&self) -> Option<MetricsSet> {
-        None
     }
 }
 

@@ -17,23 +17,19 @@
 use std::fmt;
 use std::sync::Arc;
 
-use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::error::{DataFusionError, Result};
-use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::execution::SendableRecordBatchStream;
 use datafusion::functions_table::generate_series::GenericSeriesState;
-use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::joins::{CrossJoinExec, NestedLoopJoinExec};
 use datafusion::physical_plan::memory::LazyMemoryExec;
-use datafusion::physical_plan::metrics::MetricsSet;
 use datafusion::physical_plan::recursive_query::RecursiveQueryExec;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::{
-    DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, StatisticsArgs, StatisticsContext,
-};
+use datafusion::physical_plan::{ExecutionPlan, StatisticsArgs, StatisticsContext};
 use futures::StreamExt;
 
 use crate::error::Limit;
-use crate::resources::only_child::only_child;
+use crate::resources::pass_through::{PassThroughExec, StreamWatch};
 use crate::resources::pool::TenantPool;
 
 /// The engine error that carries `pool`'s refusal for `limit`.
@@ -71,12 +67,16 @@ pub(crate) fn bound_work(
             None
         };
         Ok(match cap {
-            Some((limit, max)) => Transformed::yes(Arc::new(RowCap {
-                input: node,
-                pool: Arc::clone(pool),
-                limit,
-                max,
-            }) as Arc<dyn ExecutionPlan>),
+            Some((limit, max)) => {
+                let cap = RowCap {
+                    pool: Arc::clone(pool),
+                    limit,
+                    max,
+                };
+                Transformed::yes(
+                    Arc::new(PassThroughExec::new(node, Arc::new(cap))) as Arc<dyn ExecutionPlan>
+                )
+            }
             None => Transformed::no(node),
         })
     })
@@ -133,56 +133,22 @@ fn generated_rows(node: &dyn ExecutionPlan) -> Option<u128> {
 /// profile's `limit` allows.
 #[derive(Debug)]
 struct RowCap {
-    input: Arc<dyn ExecutionPlan>,
     pool: Arc<TenantPool>,
     limit: Limit,
     max: u64,
 }
 
-impl DisplayAs for RowCap {
-    fn fmt_as(&self, _format: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "RowCap: {:?} at {} rows", self.limit, self.max)
-    }
-}
-
-impl ExecutionPlan for RowCap {
-    fn name(&self) -> &str {
+impl StreamWatch for RowCap {
+    fn name(&self) -> &'static str {
         "RowCap"
     }
 
-    fn properties(&self) -> &Arc<PlanProperties> {
-        self.input.properties()
+    fn describe(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "RowCap: {:?} at {} rows", self.limit, self.max)
     }
 
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![&self.input]
-    }
-
-    fn apply_expressions(
-        &self,
-        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
-    ) -> Result<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
-    }
-
-    fn with_new_children(
-        self: Arc<Self>,
-        children: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        Ok(Arc::new(Self {
-            input: only_child(children, "RowCap")?,
-            pool: Arc::clone(&self.pool),
-            limit: self.limit,
-            max: self.max,
-        }))
-    }
-
-    fn execute(
-        &self,
-        partition: usize,
-        context: Arc<TaskContext>,
-    ) -> Result<SendableRecordBatchStream> {
-        let stream = self.input.execute(partition, context)?;
+    fn watch(&self, input: Result<SendableRecordBatchStream>) -> Result<SendableRecordBatchStream> {
+        let stream = input?;
         let schema = stream.schema();
         let pool = Arc::clone(&self.pool);
         let (limit, max) = (self.limit, self.max);
@@ -196,9 +162,5 @@ impl ExecutionPlan for RowCap {
             Ok(batch)
         });
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, capped)))
-    }
-
-    fn metrics(&self) -> Option<MetricsSet> {
-        None
     }
 }

@@ -7,95 +7,60 @@
 use std::fmt;
 use std::sync::Arc;
 
-use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::error::Result;
-use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::physical_expr::PhysicalExpr;
-use datafusion::physical_plan::metrics::MetricsSet;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::{
-    ChildStats, DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, Statistics,
-    StatisticsArgs,
-};
 use futures::TryStreamExt;
 
-use crate::resources::only_child::only_child;
+use crate::resources::pass_through::{PassThroughExec, StreamWatch};
 use crate::sources::source_error::DatasetError;
 
 /// A source scan of one dataset, reporting its failures by the dataset's id.
+pub(crate) type SourceScanExec = PassThroughExec<DatasetScan>;
+
+/// The dataset a source scan reads, whose id its errors carry.
 #[derive(Debug)]
-pub struct SourceScanExec {
+pub(crate) struct DatasetScan {
     dataset: String,
-    scan: Arc<dyn ExecutionPlan>,
 }
 
-impl SourceScanExec {
-    /// `plan` with each of its leaves under a `SourceScanExec` for `dataset`.
-    ///
-    /// # Errors
-    /// If the plan cannot be rebuilt with the new children.
-    pub fn wrap_leaves(
-        dataset: &str,
-        plan: Arc<dyn ExecutionPlan>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        plan.transform_up(|node| {
-            if node.children().is_empty() {
-                Ok(Transformed::yes(Arc::new(Self {
-                    dataset: dataset.to_owned(),
-                    scan: node,
-                })
-                    as Arc<dyn ExecutionPlan>))
-            } else {
-                Ok(Transformed::no(node))
-            }
-        })
-        .map(|transformed| transformed.data)
-    }
+/// `plan` with each of its leaves under a [`SourceScanExec`] for `dataset`.
+///
+/// # Errors
+/// If the plan cannot be rebuilt with the new children.
+pub(crate) fn wrap_leaves(
+    dataset: &str,
+    plan: Arc<dyn ExecutionPlan>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let scan = Arc::new(DatasetScan {
+        dataset: dataset.to_owned(),
+    });
+    plan.transform_up(|node| {
+        if node.children().is_empty() {
+            Ok(Transformed::yes(
+                Arc::new(SourceScanExec::new(node, Arc::clone(&scan))) as Arc<dyn ExecutionPlan>,
+            ))
+        } else {
+            Ok(Transformed::no(node))
+        }
+    })
+    .map(|transformed| transformed.data)
 }
 
-impl DisplayAs for SourceScanExec {
-    fn fmt_as(&self, _format: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "SourceScanExec: dataset={}", self.dataset)
-    }
-}
-
-impl ExecutionPlan for SourceScanExec {
-    fn name(&self) -> &str {
+impl StreamWatch for DatasetScan {
+    fn name(&self) -> &'static str {
         "SourceScanExec"
     }
 
-    fn properties(&self) -> &Arc<PlanProperties> {
-        self.scan.properties()
+    fn describe(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "SourceScanExec: dataset={}", self.dataset)
     }
 
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![&self.scan]
-    }
-
-    fn apply_expressions(
-        &self,
-        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
-    ) -> Result<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
-    }
-
-    fn with_new_children(
-        self: Arc<Self>,
-        children: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        Ok(Arc::new(Self {
-            dataset: self.dataset.clone(),
-            scan: only_child(children, "SourceScanExec")?,
-        }))
-    }
-
-    fn execute(
-        &self,
-        partition: usize,
-        context: Arc<TaskContext>,
-    ) -> Result<SendableRecordBatchStream> {
+    fn watch(&self, input: Result<SendableRecordBatchStream>) -> Result<SendableRecordBatchStream> {
         let dataset = self.dataset.clone();
-        let stream = self.scan.execute(partition, context).map_err(|error| {
+        let stream = input.map_err(|error| {
             DatasetError::replace(error, |e| DatasetError::from_scan(&dataset, e))
         })?;
         let schema = stream.schema();
@@ -103,25 +68,5 @@ impl ExecutionPlan for SourceScanExec {
             DatasetError::replace(error, |e| DatasetError::from_scan(&dataset, e))
         });
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, batches)))
-    }
-
-    fn child_stats_requests(&self, partition: Option<usize>) -> Vec<ChildStats> {
-        vec![ChildStats::At(partition)]
-    }
-
-    /// The scan's own estimates: this node passes its rows through.
-    fn statistics_from_inputs(
-        &self,
-        input_stats: &[Arc<Statistics>],
-        _args: &StatisticsArgs,
-    ) -> Result<Arc<Statistics>> {
-        Ok(input_stats.first().map_or_else(
-            || Arc::new(Statistics::new_unknown(&self.schema())),
-            Arc::clone,
-        ))
-    }
-
-    fn metrics(&self) -> Option<MetricsSet> {
-        None
     }
 }
