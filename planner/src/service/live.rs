@@ -195,8 +195,10 @@ impl LiveSessions {
     /// cannot be built is left out (its logins are refused) and returned with the reason.
     pub(super) async fn apply(&self, catalog: Arc<Catalog>) -> Vec<(String, PlannerError)> {
         let _applying = self.applying.lock().await;
+        // A dataset that does not open leaves out the sessions that read it (below), not
+        // the whole change: revocations and other tenants' changes still apply.
         if let Err(error) = self.factory.sources.sync(&catalog).await {
-            return vec![(String::new(), error)];
+            tracing::error!(%error, "a dataset of the new catalog cannot be opened");
         }
         let previous = self.current();
         let (generation, failures) =
