@@ -111,7 +111,8 @@ pub struct ProblemBody {
 }
 
 /// The problems any route may answer, whoever calls: no valid key (401), a key that may
-/// not use the route (403), too many requests (429), the state store unavailable (503).
+/// not use the route (403), too many requests (429), the state store or the ledger
+/// unavailable (503).
 /// Named in the routes' OpenAPI annotations.
 #[derive(Debug)]
 pub enum CallerProblems {}
@@ -125,7 +126,10 @@ impl IntoResponses for CallerProblems {
                 "The key may not use this route (a tenant key on the provider's)",
             ),
             ("429", "Too many requests for this key"),
-            ("503", "The state store is unavailable; retry later"),
+            (
+                "503",
+                "The state store or the usage ledger is unavailable; retry later",
+            ),
         ])
     }
 }

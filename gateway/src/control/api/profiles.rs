@@ -27,9 +27,11 @@ use crate::control::{ControlPlane, Problem};
 pub(super) async fn known(
     plane: &ControlPlane,
 ) -> Result<BTreeMap<String, ProfileOptions>, Problem> {
-    let state = ControlState::load(&plane.store).await?;
     let mut profiles = plane.sync.base().profiles.clone();
-    profiles.extend(state.profiles.into_iter().map(|p| (p.name, p.profile)));
+    for document in plane.store.list(PROFILE, None).await? {
+        let stored: ProfileRecord = document.parse()?;
+        profiles.insert(stored.name, stored.profile);
+    }
     Ok(profiles)
 }
 

@@ -198,7 +198,7 @@ async fn grouped(
     path = "/v1/usage",
     tag = "tenant",
     params(UsageQuery),
-    responses((status = 200, description = "Usage and cost per group, and the total", body = Object), (status = 400, description = "Bad parameter", body = ProblemBody, content_type = "application/problem+json"), (status = 503, description = "The ledger is unavailable", body = ProblemBody, content_type = "application/problem+json"), CallerProblems)
+    responses((status = 200, description = "Usage and cost per group, and the total", body = Object), (status = 400, description = "Bad parameter", body = ProblemBody, content_type = "application/problem+json"), CallerProblems)
 )]
 pub async fn usage(
     State(state): State<Arc<ApiState>>,
@@ -220,7 +220,7 @@ pub async fn usage(
     path = "/v1/admin/usage",
     tag = "admin",
     params(UsageQuery),
-    responses((status = 200, description = "Usage and cost per group, and the total", body = Object), (status = 400, description = "Bad parameter", body = ProblemBody, content_type = "application/problem+json"), (status = 503, description = "The ledger is unavailable", body = ProblemBody, content_type = "application/problem+json"), CallerProblems)
+    responses((status = 200, description = "Usage and cost per group, and the total", body = Object), (status = 400, description = "Bad parameter", body = ProblemBody, content_type = "application/problem+json"), CallerProblems)
 )]
 pub async fn admin_usage(
     State(state): State<Arc<ApiState>>,
