@@ -100,6 +100,8 @@ pub enum ChannelKind {
     Postgres,
     /// Arrow Flight SQL (ADBC, pyarrow, Spark).
     Flight,
+    /// The Web-API on the HTTP listener: resources and statements as JSON, CSV, Arrow.
+    Http,
 }
 
 impl ChannelKind {
@@ -108,6 +110,7 @@ impl ChannelKind {
         match self {
             Self::Postgres => "postgres",
             Self::Flight => "flight",
+            Self::Http => "http",
         }
     }
 }

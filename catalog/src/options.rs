@@ -278,6 +278,14 @@ pub struct HttpListenerOptions {
     /// TLS certificate and key; given, the listener speaks HTTPS only.
     #[serde(default)]
     pub tls: Option<TlsOptions>,
+    /// How long a Web-API statement waits for its next page to be fetched before it is
+    /// cancelled as abandoned.
+    #[serde(default = "default_statement_idle")]
+    pub statement_idle: HumanDuration,
+}
+
+fn default_statement_idle() -> HumanDuration {
+    HumanDuration(Duration::from_secs(60))
 }
 
 /// A place datasets are read from.
@@ -541,6 +549,10 @@ pub struct TenantOptions {
     /// Attributes row filters may reference as `$name` (e.g. `region`).
     #[serde(default)]
     pub attributes: BTreeMap<String, String>,
+    /// Web origins (`https://app.example.com`) whose pages may call the Web-API with this
+    /// tenant's credentials (CORS).
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
 }
 
 /// A login.

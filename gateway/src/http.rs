@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
@@ -25,24 +26,23 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct HttpServer {
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
-    routes: Router,
 }
 
 impl HttpServer {
-    /// Binds `listen` to serve `routes`, over TLS with `tls`.
+    /// Binds `listen`, to serve over TLS with `tls`.
     ///
     /// # Errors
     /// If the address cannot be bound.
-    pub async fn bind(
-        listen: SocketAddr,
-        tls: Option<TlsAcceptor>,
-        routes: Router,
-    ) -> std::io::Result<Self> {
+    pub async fn bind(listen: SocketAddr, tls: Option<TlsAcceptor>) -> std::io::Result<Self> {
         Ok(Self {
             listener: TcpListener::bind(listen).await?,
             tls,
-            routes,
         })
+    }
+
+    /// Whether it serves HTTPS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     /// The bound address.
@@ -53,20 +53,23 @@ impl HttpServer {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` fires.
+    /// Serves `routes` until `shutdown` fires.
     ///
     /// # Errors
     /// If accepting connections fails.
-    pub async fn serve(self, shutdown: CancellationToken) -> std::io::Result<()> {
+    pub async fn serve(self, routes: Router, shutdown: CancellationToken) -> std::io::Result<()> {
+        let routes = routes.into_make_service_with_connect_info::<SocketAddr>();
         match self.tls {
             None => {
-                axum::serve(self.listener, self.routes)
+                axum::serve(self.listener, routes)
                     .with_graceful_shutdown(shutdown.cancelled_owned())
                     .await
             }
             Some(acceptor) => {
-                let listener = TlsListener::start(self.listener, acceptor, shutdown.clone())?;
-                axum::serve(listener, self.routes)
+                // Tapped, so the client's address reaches handlers as with plain TCP.
+                let listener =
+                    TlsListener::start(self.listener, acceptor, shutdown.clone())?.tap_io(|_| {});
+                axum::serve(listener, routes)
                     .with_graceful_shutdown(shutdown.cancelled_owned())
                     .await
             }

@@ -6,6 +6,7 @@
 //! | [`cli`] | command line: `serve`, `demo`, `passwd` |
 //! | [`server`] | configuration ─▶ catalog ─▶ engine ─▶ listeners |
 //! | [`pgwire`] | the Postgres wire protocol front end |
+//! | [`webapi`] | the Web-API: datasets as PostgREST-style resources and paged SQL statements |
 //! | [`control`] | the control plane: live catalog from the state store, REST API `/v1`, orders |
 //! | [`ledger`] | the usage ledger (SQLite or PostgreSQL, group commit) and its export |
 //! | [`metrics`] | Prometheus metrics of usage |
@@ -26,5 +27,6 @@ pub mod metrics;
 pub mod pgwire;
 pub mod server;
 pub mod tls;
+pub mod webapi;
 
 pub use error::GatewayError;

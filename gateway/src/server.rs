@@ -11,7 +11,7 @@ use tollgate_planner::QueryService;
 
 use crate::audit;
 use crate::control::api;
-use crate::control::{CatalogSync, ControlPlane, Endpoints};
+use crate::control::{CatalogSync, ControlPlane, Endpoints, Listeners};
 use crate::error::GatewayError;
 use crate::http::{self, HttpServer};
 use crate::ledger::{self, Ledger};
@@ -20,6 +20,7 @@ use tollgate_flight::FlightServer;
 
 use crate::pgwire::PgServer;
 use crate::tls;
+use crate::webapi::{self, WebApi};
 
 /// A started gateway: its bound addresses and a handle to stop it.
 pub struct RunningGateway {
@@ -117,7 +118,34 @@ pub async fn start(options: &TollgateOptions) -> Result<RunningGateway, GatewayE
         tasks.push(spawn_listener("Flight SQL", flight.serve(shutdown.clone())));
         tracing::info!(flight_addr = ?flight_addr, "Arrow Flight SQL listening");
     }
+    let http = match &options.http {
+        Some(http) => {
+            let tls = match &http.tls {
+                Some(options) => Some(tls::acceptor(options, "http", &[b"http/1.1"])?.0),
+                None => None,
+            };
+            let server =
+                HttpServer::bind(http.listen, tls)
+                    .await
+                    .map_err(|source| GatewayError::Bind {
+                        address: http.listen,
+                        source,
+                    })?;
+            let addr = server.local_addr()?;
+            Some((server, addr))
+        }
+        None => None,
+    };
+    let http_tls = http.as_ref().is_some_and(|(server, _)| server.is_tls());
     let mut routes = http::router(metrics);
+    if let Some(http) = &options.http {
+        routes = routes.merge(webapi::router(WebApi::new(
+            Arc::clone(&service),
+            &options.auth,
+            http_tls,
+            http.statement_idle.duration(),
+        )));
+    }
     if let Some((control, store, _, state, version)) = control {
         let sync = Arc::new(CatalogSync::new(
             Arc::clone(&store),
@@ -126,7 +154,12 @@ pub async fn start(options: &TollgateOptions) -> Result<RunningGateway, GatewayE
             &state,
             version,
         ));
-        let endpoints = Endpoints::new(options, control, pg_addr, flight_addr);
+        let listeners = Listeners {
+            pg: pg_addr,
+            flight: flight_addr,
+            http: http.as_ref().map(|(server, addr)| (*addr, server.is_tls())),
+        };
+        let endpoints = Endpoints::new(options, control, &listeners);
         let plane = Arc::new(ControlPlane::new(
             store,
             sync,
@@ -138,25 +171,14 @@ pub async fn start(options: &TollgateOptions) -> Result<RunningGateway, GatewayE
         tasks.extend(plane.spawn(&shutdown));
         routes = routes.merge(api::router(plane));
     }
-    let http_addr = match &options.http {
-        Some(http) => {
-            let tls = match &http.tls {
-                Some(options) => Some(tls::acceptor(options, "http", &[b"http/1.1"])?.0),
-                None => None,
-            };
-            let server = HttpServer::bind(http.listen, tls, routes)
-                .await
-                .map_err(|source| GatewayError::Bind {
-                    address: http.listen,
-                    source,
-                })?;
-            let addr = server.local_addr()?;
-            tasks.push(spawn_listener("HTTP", server.serve(shutdown.clone())));
-            tracing::info!(http_addr = %addr, "HTTP listening (/metrics, /v1)");
-            Some(addr)
-        }
-        None => None,
-    };
+    let http_addr = http.map(|(server, addr)| {
+        tasks.push(spawn_listener(
+            "HTTP",
+            server.serve(routes, shutdown.clone()),
+        ));
+        tracing::info!(http_addr = %addr, "HTTP listening (/metrics, /v1)");
+        addr
+    });
     Ok(RunningGateway {
         pg_addr,
         flight_addr,

@@ -252,6 +252,7 @@ impl Catalog {
                 id: tenant.id.clone(),
                 profile: Arc::clone(profile),
                 attributes: tenant.attributes.clone(),
+                allowed_origins: tenant.allowed_origins.clone(),
             };
             if tenant.id.is_empty() || tenants.insert(tenant.id.clone(), Arc::new(entry)).is_some()
             {

@@ -194,6 +194,8 @@ pub struct Tenant {
     pub profile: Arc<Profile>,
     /// Attributes row filters may use.
     pub attributes: BTreeMap<String, String>,
+    /// Web origins whose pages may call the Web-API with its credentials.
+    pub allowed_origins: Vec<String>,
 }
 
 /// A login of a tenant.

@@ -63,6 +63,9 @@ pub struct TenantRecord {
     /// Attributes row filters may name as `$attribute`.
     #[serde(default)]
     pub attributes: BTreeMap<String, String>,
+    /// Web origins whose pages may call the Web-API with its credentials.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
     /// A suspended tenant's logins, keys and channels are refused everywhere.
     #[serde(default)]
     pub suspended: bool,

@@ -96,6 +96,7 @@ impl ControlState {
                     id: tenant.id.clone(),
                     profile: tenant.profile.clone(),
                     attributes: tenant.attributes.clone(),
+                    allowed_origins: tenant.allowed_origins.clone(),
                 });
             }
         }

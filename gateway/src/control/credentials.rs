@@ -61,6 +61,9 @@ pub struct ConnectionDetails {
     /// `grpc://` or `grpc+tls://` URI of Flight SQL.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flight_uri: Option<String>,
+    /// Base URL of the Web-API (`…/v1/data/{schema}/{table}`, `…/v1/statements`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
 }
 
 /// The connection details of a `kind` channel for `login`; `None` if its listener is off.
@@ -83,6 +86,7 @@ pub fn connection_details(
                     "jdbc:postgresql://{host}:{port}/{database}?user={login}"
                 )),
                 flight_uri: None,
+                base_url: None,
             })
         }
         ChannelKind::Flight => {
@@ -99,7 +103,27 @@ pub fn connection_details(
                 postgresql_url: None,
                 jdbc_url: None,
                 flight_uri: Some(format!("{scheme}://{host}:{port}")),
+                base_url: None,
+            })
+        }
+        ChannelKind::Http => {
+            let base = endpoints.http_base.clone()?;
+            let port = url::Url::parse(&base).ok()?.port_or_known_default()?;
+            Some(ConnectionDetails {
+                host: host.clone(),
+                port,
+                database: database.clone(),
+                postgresql_url: None,
+                jdbc_url: None,
+                flight_uri: None,
+                base_url: Some(base),
             })
         }
     }
+}
+
+/// The Web-API bearer token of a login: `Authorization: Bearer <login>.<password>`.
+/// Generated passwords hold no `.`, so the token splits at its last one.
+pub fn bearer_token(login: &str, password: &str) -> String {
+    format!("{login}.{password}")
 }

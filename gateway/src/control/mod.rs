@@ -42,6 +42,17 @@ use tollgate_planner::metering::UsageLedger;
 pub use problem::Problem;
 pub use sync::CatalogSync;
 
+/// The addresses the gateway's listeners are bound to.
+#[derive(Debug, Clone, Copy)]
+pub struct Listeners {
+    /// The Postgres wire protocol.
+    pub pg: SocketAddr,
+    /// Flight SQL, if it is on.
+    pub flight: Option<SocketAddr>,
+    /// The HTTP listener, if it is on, and whether it serves HTTPS.
+    pub http: Option<(SocketAddr, bool)>,
+}
+
 /// Where tenants connect: what ready events tell them.
 #[derive(Debug, Clone)]
 pub struct Endpoints {
@@ -53,18 +64,16 @@ pub struct Endpoints {
     pub flight_port: Option<u16>,
     /// Whether Flight SQL uses TLS.
     pub flight_tls: bool,
+    /// The base URL of the HTTP listener (`http://host:port`), if it is on.
+    pub http_base: Option<String>,
     /// The database name.
     pub database: String,
 }
 
 impl Endpoints {
-    /// The endpoints of listeners bound at `pg` and `flight`.
-    pub fn new(
-        options: &TollgateOptions,
-        control: &ControlOptions,
-        pg: SocketAddr,
-        flight: Option<SocketAddr>,
-    ) -> Self {
+    /// The endpoints of the bound `listeners`.
+    pub fn new(options: &TollgateOptions, control: &ControlOptions, listeners: &Listeners) -> Self {
+        let pg = listeners.pg;
         let host = control.public_host.clone().unwrap_or_else(|| {
             if pg.ip().is_unspecified() {
                 "localhost".to_owned()
@@ -72,11 +81,16 @@ impl Endpoints {
                 pg.ip().to_string()
             }
         });
+        let http_base = listeners.http.map(|(addr, tls)| {
+            let scheme = if tls { "https" } else { "http" };
+            format!("{scheme}://{host}:{}", addr.port())
+        });
         Self {
             host,
             pg_port: pg.port(),
-            flight_port: flight.map(|addr| addr.port()),
+            flight_port: listeners.flight.map(|addr| addr.port()),
             flight_tls: options.flight.as_ref().is_some_and(|f| f.tls.is_some()),
+            http_base,
             database: options.database.clone(),
         }
     }

@@ -12,6 +12,8 @@ pub enum Protocol {
     Pgwire,
     /// Arrow Flight SQL.
     FlightSql,
+    /// The Web-API on the HTTP listener.
+    Http,
 }
 
 impl Protocol {
@@ -20,6 +22,7 @@ impl Protocol {
         match self {
             Self::Pgwire => "pgwire",
             Self::FlightSql => "flight_sql",
+            Self::Http => "http",
         }
     }
 }

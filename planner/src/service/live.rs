@@ -312,6 +312,7 @@ fn channel_tenant(tenant: &Arc<Tenant>, channel: &Channel) -> Arc<Tenant> {
         id: tenant.id.clone(),
         profile: Arc::clone(&channel.profile),
         attributes: tenant.attributes.clone(),
+        allowed_origins: tenant.allowed_origins.clone(),
     })
 }
 

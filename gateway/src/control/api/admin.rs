@@ -30,6 +30,9 @@ pub struct NewTenant {
     profile: String,
     #[serde(default)]
     attributes: BTreeMap<String, String>,
+    /// Web origins whose pages may call the Web-API with the tenant's credentials.
+    #[serde(default)]
+    allowed_origins: Vec<String>,
 }
 
 fn valid_id(id: &str) -> bool {
@@ -73,6 +76,7 @@ pub async fn create_tenant(
             id: body.id.clone(),
             profile: body.profile.clone(),
             attributes: body.attributes.clone(),
+            allowed_origins: body.allowed_origins.clone(),
             suspended: false,
             webhook: None,
             nats_subject: None,
@@ -108,6 +112,7 @@ async fn tenant_view(plane: &ControlPlane, id: &str) -> Result<Value, Problem> {
             "id": id,
             "profile": configured.map(|t| t.profile.clone()).or(stored.as_ref().map(|t| t.profile.clone())),
             "attributes": configured.map(|t| t.attributes.clone()).or(stored.as_ref().map(|t| t.attributes.clone())),
+            "allowed_origins": configured.map(|t| t.allowed_origins.clone()).or(stored.as_ref().map(|t| t.allowed_origins.clone())),
             "suspended": stored.as_ref().is_some_and(|t| t.suspended),
             "configured": configured.is_some(),
         })),
@@ -169,6 +174,9 @@ pub struct TenantUpdate {
     suspended: Option<bool>,
     #[serde(default)]
     profile: Option<String>,
+    /// Web origins whose pages may call the Web-API with the tenant's credentials.
+    #[serde(default)]
+    allowed_origins: Option<Vec<String>>,
 }
 
 /// `PATCH /v1/admin/tenants/{id}`: suspend or resume (every front end refuses a suspended
@@ -211,6 +219,7 @@ pub async fn update_tenant(
                             id: id.clone(),
                             profile: configured.profile.clone(),
                             attributes: configured.attributes.clone(),
+                            allowed_origins: configured.allowed_origins.clone(),
                             suspended: false,
                             webhook: None,
                             nats_subject: None,
@@ -223,7 +232,15 @@ pub async fn update_tenant(
             if let Some(suspended) = update.suspended {
                 record.suspended = suspended;
             }
+            let origins_configured = update.allowed_origins.is_some() && configured.is_some();
+            if let Some(origins) = update.allowed_origins {
+                record.allowed_origins = origins;
+            }
             match update.profile {
+                _ if origins_configured => Err(Problem::Unprocessable(
+                    "the allowed origins of a tenant declared in the configuration file are changed there"
+                        .to_owned(),
+                )),
                 Some(profile) if !profiles::known(plane).await?.contains_key(&profile) => {
                     Err(Problem::Unprocessable(format!("no profile `{profile}`")))
                 }

@@ -74,6 +74,9 @@ async fn entries(plane: &ControlPlane, tenant: &str) -> Result<Vec<CatalogEntry>
     if plane.endpoints.flight_port.is_some() {
         kinds.push(ChannelKind::Flight.as_str());
     }
+    if plane.endpoints.http_base.is_some() {
+        kinds.push(ChannelKind::Http.as_str());
+    }
     let profiles = profiles::known(plane).await?;
     let mut entries = Vec::new();
     for table in session.tables() {

@@ -13,6 +13,7 @@ use tollgate_catalog::store::records::{SECRET, SecretRecord};
 use tollgate_catalog::store::{EventQuery, Expect, StoreError, Write};
 
 use super::{ApiState, Caller, QueryParams};
+use crate::control::credentials::bearer_token;
 use crate::control::problem::{CallerProblems, ProblemBody};
 use crate::control::{ControlPlane, Problem};
 
@@ -75,7 +76,19 @@ pub async fn events(
             .and_then(Value::as_str)
             .map(str::to_owned)
         {
-            body["password"] = take_secret(plane, &login).await?;
+            let password = take_secret(plane, &login).await?;
+            // A Web-API channel's clients send the login and password as one bearer token.
+            if let (Some(password), Some(connection)) = (
+                password.as_str(),
+                body.get_mut("connection").and_then(Value::as_object_mut),
+            ) && connection.contains_key("base_url")
+            {
+                connection.insert(
+                    "token".to_owned(),
+                    Value::String(bearer_token(&login, password)),
+                );
+            }
+            body["password"] = password;
         }
         if let Some(object) = body.as_object_mut() {
             object.remove("secret");

@@ -52,6 +52,7 @@ async fn tenant_record(
             id: tenant.to_owned(),
             profile: configured.profile.clone(),
             attributes: configured.attributes.clone(),
+            allowed_origins: configured.allowed_origins.clone(),
             suspended: false,
             webhook: None,
             nats_subject: None,

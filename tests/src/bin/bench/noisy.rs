@@ -240,6 +240,7 @@ fn config(fixture: &Fixture, isolation: bool) -> Result<TollgateOptions, String>
             id: tenant.to_owned(),
             profile: tenant.to_owned(),
             attributes: Default::default(),
+            allowed_origins: Vec::new(),
         });
         options.principals.push(PrincipalOptions {
             user: tenant.to_owned(),
