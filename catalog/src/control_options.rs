@@ -46,6 +46,14 @@ pub struct ControlOptions {
     pub nats_url: Option<String>,
     /// Subject prefix tenants' event subjects must start with; the tenant id follows it.
     pub nats_subject_prefix: String,
+    /// The directory `file` channels' Parquet files are written to, relative to the
+    /// configuration file.
+    pub delivery_path: PathBuf,
+    /// How long a file URL handed out by the Delta Sharing endpoint stays valid.
+    pub file_url_ttl: HumanDuration,
+    /// Base64 key (32 bytes or more) signing file URLs; gateways sharing a store need the
+    /// same one. Absent: a random key, so URLs work only on the gateway that gave them.
+    pub signing_key: Option<String>,
 }
 
 impl Default for ControlOptions {
@@ -62,6 +70,9 @@ impl Default for ControlOptions {
             public_host: None,
             nats_url: None,
             nats_subject_prefix: "tollgate.events".to_owned(),
+            delivery_path: PathBuf::from("tollgate-delivery"),
+            file_url_ttl: HumanDuration(Duration::from_secs(3600)),
+            signing_key: None,
         }
     }
 }
@@ -102,6 +113,8 @@ pub enum ChannelKind {
     Flight,
     /// The Web-API on the HTTP listener: resources and statements as JSON, CSV, Arrow.
     Http,
+    /// Parquet files in the delivery store, shared by the Delta Sharing protocol.
+    File,
 }
 
 impl ChannelKind {
@@ -111,6 +124,7 @@ impl ChannelKind {
             Self::Postgres => "postgres",
             Self::Flight => "flight",
             Self::Http => "http",
+            Self::File => "file",
         }
     }
 }

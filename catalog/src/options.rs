@@ -100,16 +100,19 @@ impl TollgateOptions {
             }
         }
         let usage = &mut options.usage;
-        for path in [
-            Some(&mut usage.path),
-            usage.audit_log.as_mut(),
-            options.control.as_mut().map(|control| &mut control.path),
-        ]
-        .into_iter()
-        .flatten()
+        for path in [Some(&mut usage.path), usage.audit_log.as_mut()]
+            .into_iter()
+            .flatten()
         {
             if path.is_relative() {
                 *path = base.join(&*path);
+            }
+        }
+        if let Some(control) = options.control.as_mut() {
+            for path in [&mut control.path, &mut control.delivery_path] {
+                if path.is_relative() {
+                    *path = base.join(&*path);
+                }
             }
         }
         Ok(options)

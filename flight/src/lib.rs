@@ -32,7 +32,7 @@ mod queries;
 mod running;
 mod server;
 mod service;
-mod signing;
+pub mod signing;
 
 pub use error::FlightError;
 pub use server::FlightServer;

@@ -34,6 +34,8 @@ pub enum Purpose {
     Ticket = 2,
     /// A prepared statement handle.
     PreparedStatement = 3,
+    /// A URL of a shared file, handed out by the gateway's Delta Sharing endpoint.
+    FileUrl = 4,
 }
 
 /// Seals and opens claims with the gateway's HMAC key.

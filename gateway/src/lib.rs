@@ -7,6 +7,7 @@
 //! | [`server`] | configuration ─▶ catalog ─▶ engine ─▶ listeners |
 //! | [`pgwire`] | the Postgres wire protocol front end |
 //! | [`webapi`] | the Web-API: datasets as PostgREST-style resources and paged SQL statements |
+//! | [`sharing`] | `file` channels: Parquet files of a channel's output, served by Delta Sharing |
 //! | [`control`] | the control plane: live catalog from the state store, REST API `/v1`, orders |
 //! | [`ledger`] | the usage ledger (SQLite or PostgreSQL, group commit) and its export |
 //! | [`metrics`] | Prometheus metrics of usage |
@@ -26,6 +27,7 @@ pub mod ledger;
 pub mod metrics;
 pub mod pgwire;
 pub mod server;
+pub mod sharing;
 pub mod tls;
 pub mod webapi;
 

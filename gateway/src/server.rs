@@ -19,6 +19,7 @@ use crate::metrics::UsageMetrics;
 use tollgate_flight::FlightServer;
 
 use crate::pgwire::PgServer;
+use crate::sharing::{self, SharingApi};
 use crate::tls;
 use crate::webapi::{self, WebApi};
 
@@ -160,6 +161,14 @@ pub async fn start(options: &TollgateOptions) -> Result<RunningGateway, GatewayE
             http: http.as_ref().map(|(server, addr)| (*addr, server.is_tls())),
         };
         let endpoints = Endpoints::new(options, control, &listeners);
+        routes = routes.merge(sharing::router(SharingApi::new(
+            Arc::clone(&service),
+            Arc::clone(&store),
+            Arc::clone(&ledger) as _,
+            &options.auth,
+            control,
+            http_tls,
+        )?));
         let plane = Arc::new(ControlPlane::new(
             store,
             sync,

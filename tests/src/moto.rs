@@ -47,6 +47,30 @@ pub fn venv_python() -> PathBuf {
     python
 }
 
+/// The interpreter of the Delta Sharing connector's virtualenv (`TOLLGATE_DELTA_SHARING_VENV`,
+/// else `~/.cache/tollgate-delta-sharing`), apart from [`venv_python`]'s because the connector
+/// pins an older pyarrow.
+///
+/// # Panics
+/// If the virtualenv has not been made.
+pub fn delta_sharing_python() -> PathBuf {
+    let venv = match std::env::var_os("TOLLGATE_DELTA_SHARING_VENV") {
+        Some(venv) => PathBuf::from(venv),
+        None => {
+            let home =
+                std::env::var_os("HOME").expect("HOME or TOLLGATE_DELTA_SHARING_VENV is set");
+            PathBuf::from(home).join(".cache/tollgate-delta-sharing")
+        }
+    };
+    let python = venv.join("bin/python");
+    assert!(
+        python.exists(),
+        "no Delta Sharing environment at {}: run scripts/python-env",
+        venv.display()
+    );
+    python
+}
+
 /// A running moto server.
 pub struct MotoServer {
     child: Child,

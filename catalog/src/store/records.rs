@@ -30,6 +30,8 @@ pub const DELIVERY_CURSOR: &str = "delivery_cursor";
 pub const DATASET: &str = "dataset";
 /// Document kind of [`ProfileRecord`]s.
 pub const PROFILE: &str = "profile";
+/// Kind of [`SharedTableRecord`]s, by `channel/dataset/version`.
+pub const SHARED_TABLE: &str = "shared_table";
 
 /// A dataset registered through the admin API; one with the id of a dataset of the
 /// configuration file replaces it (changed descriptions or prices).
@@ -263,4 +265,42 @@ pub struct DeliveryRecord {
     pub abandoned: bool,
     /// When the next attempt is due.
     pub next_attempt_at: DateTime<Utc>,
+}
+
+/// One version of a dataset of a `file` channel: the Parquet files its output model was
+/// written to, as the Delta Sharing endpoint hands them out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SharedTableRecord {
+    /// The channel.
+    pub channel: String,
+    /// The tenant it belongs to.
+    pub tenant: String,
+    /// Dataset id, `schema.table`.
+    pub dataset: String,
+    /// Table version, from 1.
+    pub version: u64,
+    /// Delta's `schemaString` of the files.
+    pub schema_string: String,
+    /// The files, relative to the delivery directory.
+    pub files: Vec<SharedFile>,
+    /// When this version was written.
+    pub created_at: DateTime<Utc>,
+}
+
+impl SharedTableRecord {
+    /// The record id of `version` of `dataset` in `channel`.
+    pub fn id(channel: &str, dataset: &str, version: u64) -> String {
+        format!("{channel}/{dataset}/{version:010}")
+    }
+}
+
+/// A Parquet file of a shared table version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SharedFile {
+    /// Path relative to the delivery directory.
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Rows it holds.
+    pub rows: u64,
 }

@@ -61,7 +61,8 @@ pub struct ConnectionDetails {
     /// `grpc://` or `grpc+tls://` URI of Flight SQL.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flight_uri: Option<String>,
-    /// Base URL of the Web-API (`…/v1/data/{schema}/{table}`, `…/v1/statements`).
+    /// Base URL of the Web-API (`…/v1/data/{schema}/{table}`, `…/v1/statements`), or of
+    /// the Delta Sharing endpoint of a `file` channel.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub base_url: Option<String>,
 }
@@ -106,8 +107,11 @@ pub fn connection_details(
                 base_url: None,
             })
         }
-        ChannelKind::Http => {
-            let base = endpoints.http_base.clone()?;
+        ChannelKind::Http | ChannelKind::File => {
+            let mut base = endpoints.http_base.clone()?;
+            if kind == ChannelKind::File {
+                base.push_str("/delta-sharing");
+            }
             let port = url::Url::parse(&base).ok()?.port_or_known_default()?;
             Some(ConnectionDetails {
                 host: host.clone(),
@@ -122,8 +126,36 @@ pub fn connection_details(
     }
 }
 
-/// The Web-API bearer token of a login: `Authorization: Bearer <login>.<password>`.
-/// Generated passwords hold no `.`, so the token splits at its last one.
+/// The Web-API and Delta Sharing bearer token of a login:
+/// `Authorization: Bearer <login>.<password>`. Generated passwords hold no `.`, so the token
+/// splits at its last one.
 pub fn bearer_token(login: &str, password: &str) -> String {
     format!("{login}.{password}")
+}
+
+/// Adds what clients of a channel with a `base_url` need beside it: the bearer token and,
+/// for a `file` channel, the contents of its Delta Sharing profile file.
+pub fn add_token(connection: &mut serde_json::Value, login: &str, password: &str) {
+    let Some(connection) = connection.as_object_mut() else {
+        return;
+    };
+    let Some(base) = connection
+        .get("base_url")
+        .and_then(|b| b.as_str())
+        .map(str::to_owned)
+    else {
+        return;
+    };
+    let token = bearer_token(login, password);
+    if base.ends_with("/delta-sharing") {
+        connection.insert(
+            "profile".to_owned(),
+            serde_json::json!({
+                "shareCredentialsVersion": 1,
+                "endpoint": base,
+                "bearerToken": token,
+            }),
+        );
+    }
+    connection.insert("token".to_owned(), serde_json::Value::String(token));
 }

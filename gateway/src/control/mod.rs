@@ -12,6 +12,7 @@
 //! | module | job |
 //! | --- | --- |
 //! | `sync.rs` | the catalog served: state + configuration, rebuilt when the store's version moves |
+//! | `file_channels.rs` | provisioning a `file` channel: channel and login first, then its files, then ready |
 //! | `orders.rs` | provisioning orders: claim with a lease, check, create channel and login, emit the event |
 //! | `delivery.rs` | events to webhooks (signed) and NATS JetStream (deduplicated), retried with backoff |
 //! | `credentials.rs` | channel passwords, login names and connection details |
@@ -22,6 +23,7 @@
 pub mod api;
 mod credentials;
 pub mod delivery;
+mod file_channels;
 pub mod keys;
 mod orders;
 mod problem;

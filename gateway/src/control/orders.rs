@@ -26,6 +26,7 @@ use tollgate_catalog::{Catalog, ChannelKind, ChannelOptions};
 
 use super::ControlPlane;
 use super::credentials::{self, connection_details, login_name};
+use super::file_channels::{self, Provisioned};
 
 /// How long a claim holds an order before another gateway may take it up.
 const LEASE: Duration = Duration::from_secs(10);
@@ -174,7 +175,7 @@ async fn provision(
         login: issued.login.clone(),
         password: issued.password,
     };
-    let writes = vec![
+    let first = vec![
         Write::put(CHANNEL, &id, &order.tenant, &channel, Expect::Absent),
         Write::put(
             CREDENTIAL,
@@ -190,15 +191,24 @@ async fn provision(
             &secret,
             Expect::Absent,
         ),
-        Write::put(
-            ORDER,
-            &order.id,
-            &order.tenant,
-            &ready,
-            Expect::Revision(revision),
-        ),
-        Write::event(&order.tenant, "tenant", &event),
     ];
+    if request.kind == ChannelKind::File {
+        let provisioned =
+            file_channels::provision(plane, (order, revision), id, first, ready, event).await?;
+        if let Provisioned::Failed { reason, revision } = provisioned {
+            fail(plane, order.clone(), revision, reason).await?;
+        }
+        return Ok(Ok(()));
+    }
+    let mut writes = first;
+    writes.push(Write::put(
+        ORDER,
+        &order.id,
+        &order.tenant,
+        &ready,
+        Expect::Revision(revision),
+    ));
+    writes.push(Write::event(&order.tenant, "tenant", &event));
     match plane.store.write(writes).await {
         Ok(_) => {
             tracing::info!(target: "tollgate::audit", event = "channel_ready", tenant = %order.tenant, order = %order.id, channel = %id, "channel provisioned");

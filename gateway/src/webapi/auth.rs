@@ -36,10 +36,12 @@ const REMEMBERED: Duration = Duration::from_secs(600);
 /// How many verified passwords are remembered.
 const REMEMBERED_LOGINS: u64 = 10_000;
 
-/// Checks Web-API credentials.
+/// Checks credentials of the logins of one channel kind.
 pub struct WebAuth {
     service: Arc<QueryService>,
     throttle: LoginThrottle,
+    kind: ChannelKind,
+    protocol: Protocol,
     verified: Cache<(String, [u8; 32]), Verifier>,
 }
 
@@ -61,11 +63,20 @@ pub struct WebCaller {
 }
 
 impl WebAuth {
-    /// Checks credentials against the principals `service` serves, throttled by `throttle`.
-    pub fn new(service: Arc<QueryService>, throttle: LoginThrottle) -> Self {
+    /// Checks credentials against the principals `service` serves on channels of `kind`
+    /// (and tenants' own logins), throttled by `throttle`; their usage is recorded under
+    /// `protocol`.
+    pub fn new(
+        service: Arc<QueryService>,
+        throttle: LoginThrottle,
+        kind: ChannelKind,
+        protocol: Protocol,
+    ) -> Self {
         Self {
             service,
             throttle,
+            kind,
+            protocol,
             verified: Cache::builder()
                 .max_capacity(REMEMBERED_LOGINS)
                 .time_to_live(REMEMBERED)
@@ -100,7 +111,7 @@ impl WebAuth {
             ))
         })?;
         let client = Arc::new(ClientInfo {
-            protocol: Protocol::Http,
+            protocol: self.protocol,
             address: address.map(|address| address.to_string()),
             application_name: headers
                 .get(header::USER_AGENT)
@@ -120,7 +131,7 @@ impl WebAuth {
         let header = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
         let (user, _) = credentials(header).ok()?;
         self.service
-            .principal_on(&user, ChannelKind::Http)
+            .principal_on(&user, self.kind)
             .map(|principal| principal.tenant.clone())
     }
 
@@ -137,12 +148,12 @@ impl WebAuth {
             ))
         };
         if self.throttle.locked(user, address).is_some() {
-            tracing::warn!(target: "tollgate::audit", event = "authentication", outcome = "locked_out", user, client = %address, protocol = "http", "login refused: too many failures");
+            tracing::warn!(target: "tollgate::audit", event = "authentication", outcome = "locked_out", user, client = %address, protocol = self.protocol.as_str(), "login refused: too many failures");
             return Err(WebError::Unauthorized(format!(
                 "too many failed logins for user \"{user}\"; try again later"
             )));
         }
-        let principal = self.service.principal_on(user, ChannelKind::Http);
+        let principal = self.service.principal_on(user, self.kind);
         let key = (user.to_owned(), sha256(password));
         if let Some(principal) = &principal
             && self
@@ -168,12 +179,12 @@ impl WebAuth {
             Some(principal) if verified => {
                 self.throttle.succeeded(user, address);
                 self.verified.insert(key, principal.verifier.clone());
-                tracing::info!(target: "tollgate::audit", event = "authentication", outcome = "success", user, tenant = %principal.tenant, client = %address, protocol = "http", "login");
+                tracing::info!(target: "tollgate::audit", event = "authentication", outcome = "success", user, tenant = %principal.tenant, client = %address, protocol = self.protocol.as_str(), "login");
                 Ok(principal)
             }
             _ => {
                 self.throttle.failed(user, address);
-                tracing::warn!(target: "tollgate::audit", event = "authentication", outcome = "failure", user, client = %address, protocol = "http", "login failed");
+                tracing::warn!(target: "tollgate::audit", event = "authentication", outcome = "failure", user, client = %address, protocol = self.protocol.as_str(), "login failed");
                 Err(refused())
             }
         }

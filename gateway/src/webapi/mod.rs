@@ -25,7 +25,7 @@
 //! | `cors.rs` | CORS: preflights and responses for the caller's tenant's origins |
 //! | `errors.rs` | `WebError` as problem+json, query errors by SQLSTATE |
 
-mod auth;
+pub mod auth;
 mod cors;
 mod errors;
 mod formats;
@@ -42,8 +42,9 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::{HeaderMap, header};
 use axum::routing::{delete, get, post};
-use tollgate_catalog::{AuthOptions, LoginThrottle};
+use tollgate_catalog::{AuthOptions, ChannelKind, LoginThrottle};
 use tollgate_planner::QueryService;
+use tollgate_planner::metering::Protocol;
 use tower_http::compression::CompressionLayer;
 
 use auth::WebAuth;
@@ -73,7 +74,12 @@ impl WebApi {
         let statements = Arc::new(Statements::default());
         Statements::start_sweeper(&statements, statement_idle);
         Self {
-            auth: WebAuth::new(Arc::clone(&service), LoginThrottle::new(auth)),
+            auth: WebAuth::new(
+                Arc::clone(&service),
+                LoginThrottle::new(auth),
+                ChannelKind::Http,
+                Protocol::Http,
+            ),
             service,
             statements,
             tls,

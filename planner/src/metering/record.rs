@@ -14,6 +14,8 @@ pub enum Protocol {
     FlightSql,
     /// The Web-API on the HTTP listener.
     Http,
+    /// Delta Sharing: a `file` channel's files written, and handed out.
+    DeltaSharing,
 }
 
 impl Protocol {
@@ -23,6 +25,7 @@ impl Protocol {
             Self::Pgwire => "pgwire",
             Self::FlightSql => "flight_sql",
             Self::Http => "http",
+            Self::DeltaSharing => "delta_sharing",
         }
     }
 }

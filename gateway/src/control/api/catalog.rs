@@ -76,6 +76,7 @@ async fn entries(plane: &ControlPlane, tenant: &str) -> Result<Vec<CatalogEntry>
     }
     if plane.endpoints.http_base.is_some() {
         kinds.push(ChannelKind::Http.as_str());
+        kinds.push(ChannelKind::File.as_str());
     }
     let profiles = profiles::known(plane).await?;
     let mut entries = Vec::new();

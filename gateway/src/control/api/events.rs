@@ -13,7 +13,7 @@ use tollgate_catalog::store::records::{SECRET, SecretRecord};
 use tollgate_catalog::store::{EventQuery, Expect, StoreError, Write};
 
 use super::{ApiState, Caller, QueryParams};
-use crate::control::credentials::bearer_token;
+use crate::control::credentials::add_token;
 use crate::control::problem::{CallerProblems, ProblemBody};
 use crate::control::{ControlPlane, Problem};
 
@@ -77,16 +77,11 @@ pub async fn events(
             .map(str::to_owned)
         {
             let password = take_secret(plane, &login).await?;
-            // A Web-API channel's clients send the login and password as one bearer token.
-            if let (Some(password), Some(connection)) = (
-                password.as_str(),
-                body.get_mut("connection").and_then(Value::as_object_mut),
-            ) && connection.contains_key("base_url")
+            // Web-API and Delta Sharing clients send the login and password as one token.
+            if let (Some(password), Some(connection)) =
+                (password.as_str(), body.get_mut("connection"))
             {
-                connection.insert(
-                    "token".to_owned(),
-                    Value::String(bearer_token(&login, password)),
-                );
+                add_token(connection, &login, password);
             }
             body["password"] = password;
         }

@@ -13,6 +13,7 @@
 //! | `entitlements.rs` | entitlements, checked before stored; the audit trail |
 //! | `datasets.rs` | datasets registered from a source path, described and priced; read before stored |
 //! | `profiles.rs` | performance profiles, checked before stored |
+//! | `refresh.rs` | a new version of a `file` channel's datasets, announced by event |
 //! | `usage.rs` | usage and cost from the ledger, grouped by day, dataset, channel (tenant) |
 
 mod admin;
@@ -23,6 +24,7 @@ mod events;
 mod notifications;
 mod openapi;
 mod profiles;
+mod refresh;
 mod tenant;
 mod usage;
 
@@ -127,6 +129,10 @@ pub fn router(plane: Arc<ControlPlane>) -> Router {
         .route(
             "/v1/admin/profiles/{name}",
             put(profiles::put_profile).delete(profiles::delete_profile),
+        )
+        .route(
+            "/v1/admin/channels/{id}/refresh",
+            post(refresh::refresh_channel),
         )
         .route("/v1/usage", get(usage::usage))
         .route("/v1/admin/usage", get(usage::admin_usage))

@@ -7,7 +7,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    admin, catalog, datasets, entitlements, events, notifications, profiles, tenant, usage,
+    admin, catalog, datasets, entitlements, events, notifications, profiles, refresh, tenant, usage,
 };
 use crate::control::problem::ProblemBody;
 
@@ -52,6 +52,7 @@ use crate::control::problem::ProblemBody;
         profiles::profiles,
         profiles::put_profile,
         profiles::delete_profile,
+        refresh::refresh_channel,
     ),
     components(schemas(ProblemBody)),
     modifiers(&ApiKeys),

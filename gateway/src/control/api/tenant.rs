@@ -17,7 +17,7 @@ use tollgate_catalog::store::{Expect, Write};
 use tollgate_catalog::{ChannelKind, GrantColumnOptions};
 
 use super::{ApiState, Caller, JsonBody, PathParams, profiles};
-use crate::control::credentials::{self, bearer_token, connection_details, login_name};
+use crate::control::credentials::{self, add_token, connection_details, login_name};
 use crate::control::keys::random_text;
 use crate::control::problem::{BodyProblems, CallerProblems, ProblemBody};
 use crate::control::{ControlPlane, Problem};
@@ -411,14 +411,7 @@ pub async fn rotate_credentials(
         channel.request.kind,
         &issued.login
     ));
-    if channel.request.kind == ChannelKind::Http
-        && let Some(connection) = connection.as_object_mut()
-    {
-        connection.insert(
-            "token".to_owned(),
-            json!(bearer_token(&issued.login, &issued.password)),
-        );
-    }
+    add_token(&mut connection, &issued.login, &issued.password);
     Ok((
         StatusCode::CREATED,
         Json(json!({
