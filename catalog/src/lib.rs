@@ -42,7 +42,7 @@ pub use options::{
     PgListenerOptions, PrincipalOptions, ProfileOptions, ReplicaTlsOptions, SourceOptions,
     TenantOptions, TlsOptions, TollgateOptions, UsageOptions,
 };
-pub use throttle::LoginThrottle;
+pub use throttle::{LoginRefusal, LoginThrottle};
 pub use units::{ByteSize, HumanDuration};
 
 #[cfg(test)]

@@ -11,6 +11,17 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::AuthOptions;
+use crate::model::Principal;
+use crate::scram::{DEFAULT_ITERATIONS, Verifier};
+
+/// Why a password login was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginRefusal {
+    /// Too many failures from this address for this user; the password was not checked.
+    LockedOut,
+    /// An unknown user or a wrong password (alike, and alike in time).
+    Failed,
+}
 
 /// Failure counts keyed by (user, client address).
 #[derive(Debug)]
@@ -39,6 +50,46 @@ impl LoginThrottle {
             window: options.failure_window.duration(),
             lockout: options.lockout.duration(),
             entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Checks `password` of `user` (the login `principal` found, if any) from `address`:
+    /// refused without a check while locked out; an unknown user costs one key derivation
+    /// like a known one, so timing does not tell which users exist; the outcome counts
+    /// toward the lockout.
+    ///
+    /// # Errors
+    /// [`LoginRefusal`].
+    pub fn check_password<P: std::ops::Deref<Target = Principal>>(
+        &self,
+        user: &str,
+        password: &str,
+        principal: Option<P>,
+        address: IpAddr,
+    ) -> Result<P, LoginRefusal> {
+        if self.locked(user, address).is_some() {
+            return Err(LoginRefusal::LockedOut);
+        }
+        let verified = match &principal {
+            Some(principal) => principal.verifier.verify_password(password),
+            None => {
+                let _ = Verifier::derive_with_salt(
+                    password,
+                    user.as_bytes().to_vec(),
+                    DEFAULT_ITERATIONS,
+                );
+                false
+            }
+        };
+        match principal {
+            Some(principal) if verified => {
+                self.succeeded(user, address);
+                Ok(principal)
+            }
+            _ => {
+                self.failed(user, address);
+                Err(LoginRefusal::Failed)
+            }
         }
     }
 

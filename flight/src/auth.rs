@@ -19,8 +19,7 @@ use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, URL_SAFE_NO_PAD};
 use base64::{Engine, alphabet};
 use serde::{Deserialize, Serialize};
-use tollgate_catalog::scram::{DEFAULT_ITERATIONS, Verifier};
-use tollgate_catalog::{ChannelKind, LoginThrottle, Principal};
+use tollgate_catalog::{ChannelKind, LoginRefusal, LoginThrottle, Principal};
 use tollgate_planner::QueryService;
 use tollgate_planner::metering::{ClientInfo, Protocol};
 use tonic::Status;
@@ -137,33 +136,22 @@ impl Authenticator {
             .split_once(':')
             .ok_or_else(|| Status::unauthenticated("malformed Basic credentials"))?;
         let address = address.unwrap_or(IpAddr::from([0, 0, 0, 0]));
-        if self.throttle.locked(user, address).is_some() {
-            tracing::warn!(target: "tollgate::audit", event = "authentication", outcome = "locked_out", user, client = %address, protocol = "flight_sql", "login refused: too many failures");
-            return Err(Status::unauthenticated(format!(
-                "too many failed logins for user \"{user}\"; try again later"
-            )));
-        }
         let principal = self.service.principal_on(user, ChannelKind::Flight);
-        let verified = match &principal {
-            Some(principal) => principal.verifier.verify_password(password),
-            None => {
-                // Same cost as a real check, so timing does not tell which users exist.
-                let _ = Verifier::derive_with_salt(
-                    password,
-                    user.as_bytes().to_vec(),
-                    DEFAULT_ITERATIONS,
-                );
-                false
-            }
-        };
-        match principal {
-            Some(principal) if verified => {
-                self.throttle.succeeded(user, address);
+        match self
+            .throttle
+            .check_password(user, password, principal, address)
+        {
+            Ok(principal) => {
                 tracing::info!(target: "tollgate::audit", event = "authentication", outcome = "success", user, tenant = %principal.tenant, client = %address, protocol = "flight_sql", "login");
                 Ok(principal)
             }
-            _ => {
-                self.throttle.failed(user, address);
+            Err(LoginRefusal::LockedOut) => {
+                tracing::warn!(target: "tollgate::audit", event = "authentication", outcome = "locked_out", user, client = %address, protocol = "flight_sql", "login refused: too many failures");
+                Err(Status::unauthenticated(format!(
+                    "too many failed logins for user \"{user}\"; try again later"
+                )))
+            }
+            Err(LoginRefusal::Failed) => {
                 tracing::warn!(target: "tollgate::audit", event = "authentication", outcome = "failure", user, client = %address, protocol = "flight_sql", "login failed");
                 Err(Status::unauthenticated(format!(
                     "password authentication failed for user \"{user}\""

@@ -23,8 +23,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use moka::sync::Cache;
 use ring::digest::{SHA256, digest};
-use tollgate_catalog::scram::{DEFAULT_ITERATIONS, Verifier};
-use tollgate_catalog::{ChannelKind, LoginThrottle, Principal};
+use tollgate_catalog::scram::Verifier;
+use tollgate_catalog::{ChannelKind, LoginRefusal, LoginThrottle, Principal};
 use tollgate_planner::metering::{ClientInfo, Protocol};
 use tollgate_planner::{QueryService, TenantSession};
 
@@ -142,20 +142,10 @@ impl WebAuth {
         address: Option<IpAddr>,
     ) -> Result<Arc<Principal>, WebError> {
         let address = address.unwrap_or(IpAddr::from([0, 0, 0, 0]));
-        let refused = || {
-            WebError::Unauthorized(format!(
-                "password authentication failed for user \"{user}\""
-            ))
-        };
-        if self.throttle.locked(user, address).is_some() {
-            tracing::warn!(target: "tollgate::audit", event = "authentication", outcome = "locked_out", user, client = %address, protocol = self.protocol.as_str(), "login refused: too many failures");
-            return Err(WebError::Unauthorized(format!(
-                "too many failed logins for user \"{user}\"; try again later"
-            )));
-        }
         let principal = self.service.principal_on(user, self.kind);
         let key = (user.to_owned(), sha256(password));
         if let Some(principal) = &principal
+            && self.throttle.locked(user, address).is_none()
             && self
                 .verified
                 .get(&key)
@@ -163,29 +153,27 @@ impl WebAuth {
         {
             return Ok(Arc::clone(principal));
         }
-        let verified = match &principal {
-            Some(principal) => principal.verifier.verify_password(password),
-            None => {
-                // Same cost as a real check, so timing does not tell which users exist.
-                let _ = Verifier::derive_with_salt(
-                    password,
-                    user.as_bytes().to_vec(),
-                    DEFAULT_ITERATIONS,
-                );
-                false
-            }
-        };
-        match principal {
-            Some(principal) if verified => {
-                self.throttle.succeeded(user, address);
+        let protocol = self.protocol.as_str();
+        match self
+            .throttle
+            .check_password(user, password, principal, address)
+        {
+            Ok(principal) => {
                 self.verified.insert(key, principal.verifier.clone());
-                tracing::info!(target: "tollgate::audit", event = "authentication", outcome = "success", user, tenant = %principal.tenant, client = %address, protocol = self.protocol.as_str(), "login");
+                tracing::info!(target: "tollgate::audit", event = "authentication", outcome = "success", user, tenant = %principal.tenant, client = %address, protocol, "login");
                 Ok(principal)
             }
-            _ => {
-                self.throttle.failed(user, address);
-                tracing::warn!(target: "tollgate::audit", event = "authentication", outcome = "failure", user, client = %address, protocol = self.protocol.as_str(), "login failed");
-                Err(refused())
+            Err(LoginRefusal::LockedOut) => {
+                tracing::warn!(target: "tollgate::audit", event = "authentication", outcome = "locked_out", user, client = %address, protocol, "login refused: too many failures");
+                Err(WebError::Unauthorized(format!(
+                    "too many failed logins for user \"{user}\"; try again later"
+                )))
+            }
+            Err(LoginRefusal::Failed) => {
+                tracing::warn!(target: "tollgate::audit", event = "authentication", outcome = "failure", user, client = %address, protocol, "login failed");
+                Err(WebError::Unauthorized(format!(
+                    "password authentication failed for user \"{user}\""
+                )))
             }
         }
     }

@@ -18,6 +18,8 @@
 //!   runs interleaved.
 //! * B7 — connect time with SCRAM, and with TLS + SCRAM, against a private PostgreSQL cluster
 //!   configured with the same authentication.
+//! * B9 — the Web-API: B2's projection streamed as NDJSON and as Arrow IPC over HTTP vs
+//!   Flight SQL, and a one-row resource `GET` vs the same lookup prepared over pgwire (p50).
 //!
 //! The gateway runs as a child process (`tollgate serve`), so it can be pinned to one core
 //! while this process, the load generator, runs on the other. Every measurement is taken in
@@ -34,6 +36,7 @@ mod postgres;
 mod replica;
 mod report;
 mod throughput;
+mod webapi;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -100,7 +103,7 @@ fn parse_options() -> Result<Options, String> {
             "--smoke" => options.smoke = true,
             "--help" | "-h" => {
                 println!(
-                    "bench [--scale SF (1)] [--runs N (5)] [--connects N (200)] [--only B2,B3,B4,B5,B7] [--smoke] [--out DIR (bench-results)]"
+                    "bench [--scale SF (1)] [--runs N (5)] [--connects N (200)] [--only B2,B3,B4,B5,B7,B9] [--smoke] [--out DIR (bench-results)]"
                 );
                 std::process::exit(0);
             }
@@ -153,7 +156,7 @@ async fn run(options: &Options) -> Result<Report, String> {
     let mut report = Report::new(options.scale);
     let fixture = gateway::Fixture::prepare(options.scale).await?;
     // The PostgreSQL copy of lineitem (B2, B5) and the private cluster (B7) only when used.
-    let rows = if options.includes("B2") || options.includes("B5") {
+    let rows = if options.includes("B2") || options.includes("B5") || options.includes("B9") {
         let rows = postgres::load_lineitem(&fixture).await?;
         eprintln!("bench: {rows} lineitem rows at scale {}", options.scale);
         rows
@@ -204,6 +207,16 @@ async fn run(options: &Options) -> Result<Report, String> {
         }
         if options.includes("B4") {
             noisy::measure(&fixture, placement, options.noisy_phase, &mut report).await?;
+        }
+        if options.includes("B9") {
+            let lookups = if options.smoke { 20 } else { 2_000 };
+            webapi::measure(
+                &fixture,
+                placement,
+                (rows, options.runs, lookups),
+                &mut report,
+            )
+            .await?;
         }
         placement::Placement::unpin_self()?;
     }

@@ -128,7 +128,7 @@ pub async fn measure(
 }
 
 /// One warm-up, then `runs` timed runs of `work`; seconds per run.
-async fn time_runs<F, Fut>(runs: usize, mut work: F) -> Result<Vec<f64>, String>
+pub async fn time_runs<F, Fut>(runs: usize, mut work: F) -> Result<Vec<f64>, String>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<u64, String>>,
