@@ -585,13 +585,24 @@ async fn the_ready_event_reaches_the_webhook_signed_and_nats_once() {
         .filter(|event| event["password"].is_string())
         .count();
     assert_eq!(passwords, 1, "{bodies:?} {published}");
-    let (_, deliveries) = tenant.get("/v1/deliveries").await;
-    let webhook_attempts = deliveries["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .find(|d| d["target"] == "webhook" && d["delivered"] == true)
-        .expect("the webhook delivery is listed");
+    // The delivery is marked once the receiver's answer is back, just after it saw the body.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (deliveries, webhook_attempts) = loop {
+        let (_, deliveries) = tenant.get("/v1/deliveries").await;
+        let delivered = deliveries["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|d| d["target"] == "webhook" && d["delivered"] == true)
+            .cloned();
+        match delivered {
+            Some(attempts) => break (deliveries, attempts),
+            None if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            None => panic!("the webhook delivery is not listed: {deliveries}"),
+        }
+    };
     assert_eq!(webhook_attempts["attempts"], 2, "{deliveries}");
     gateway.stop().await;
 }
