@@ -47,8 +47,14 @@ pub struct ControlOptions {
     /// Subject prefix tenants' event subjects must start with; the tenant id follows it.
     pub nats_subject_prefix: String,
     /// The directory `file` channels' Parquet files are written to, relative to the
-    /// configuration file.
+    /// configuration file, unless `delivery_s3` names a bucket.
     pub delivery_path: PathBuf,
+    /// An S3 bucket `file` channels' files are written to instead of `delivery_path`;
+    /// clients then read them by presigned S3 URLs.
+    pub delivery_s3: Option<S3DeliveryOptions>,
+    /// How often `file` channels are refreshed: a dataset whose files changed (or that is
+    /// read live from a database) gets a new table version. `0s` refreshes only on request.
+    pub file_refresh_interval: HumanDuration,
     /// How long a file URL handed out by the Delta Sharing endpoint stays valid.
     pub file_url_ttl: HumanDuration,
     /// Base64 key (32 bytes or more) signing file URLs; gateways sharing a store need the
@@ -71,10 +77,40 @@ impl Default for ControlOptions {
             nats_url: None,
             nats_subject_prefix: "tollgate.events".to_owned(),
             delivery_path: PathBuf::from("tollgate-delivery"),
+            delivery_s3: None,
+            file_refresh_interval: HumanDuration(Duration::from_secs(600)),
             file_url_ttl: HumanDuration(Duration::from_secs(3600)),
             signing_key: None,
         }
     }
+}
+
+/// The S3 bucket (or S3-compatible store) of `file` channels' files.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3DeliveryOptions {
+    /// Bucket name.
+    pub bucket: String,
+    /// Key prefix under which channels' files are written.
+    #[serde(default)]
+    pub prefix: String,
+    /// AWS region (default `us-east-1`, or `AWS_REGION`).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Endpoint of an S3-compatible store, e.g. `http://127.0.0.1:9000`; `http://`
+    /// endpoints are allowed.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// Access key id; with `secret_access_key`, overrides the AWS chain. Presigned URLs
+    /// carry the signature of these credentials.
+    #[serde(default)]
+    pub access_key_id: Option<String>,
+    /// Secret access key.
+    #[serde(default)]
+    pub secret_access_key: Option<String>,
+    /// Session token of temporary credentials.
+    #[serde(default)]
+    pub session_token: Option<String>,
 }
 
 /// An API key declared in the configuration: `tg_<id>.<secret>`, of which only the SHA-256

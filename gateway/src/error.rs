@@ -41,6 +41,9 @@ pub enum GatewayError {
     /// `tollgate usage export` could not write its output.
     #[error("usage export: {0}")]
     Export(String),
+    /// The delivery store of `file` channels cannot be used.
+    #[error("delivery store: {0}")]
+    Delivery(String),
     /// The bundled demo could not be prepared.
     #[error("demo: {0}")]
     Demo(String),

@@ -19,6 +19,7 @@ use crate::metrics::UsageMetrics;
 use tollgate_flight::FlightServer;
 
 use crate::pgwire::PgServer;
+use crate::sharing::store::DeliveryStore;
 use crate::sharing::{self, SharingApi};
 use crate::tls;
 use crate::webapi::{self, WebApi};
@@ -161,9 +162,11 @@ pub async fn start(options: &TollgateOptions) -> Result<RunningGateway, GatewayE
             http: http.as_ref().map(|(server, addr)| (*addr, server.is_tls())),
         };
         let endpoints = Endpoints::new(options, control, &listeners);
+        let delivery = Arc::new(DeliveryStore::new(control)?);
         routes = routes.merge(sharing::router(SharingApi::new(
             Arc::clone(&service),
             Arc::clone(&store),
+            Arc::clone(&delivery),
             Arc::clone(&ledger) as _,
             &options.auth,
             control,
@@ -176,6 +179,7 @@ pub async fn start(options: &TollgateOptions) -> Result<RunningGateway, GatewayE
             ledger,
             endpoints,
             control.clone(),
+            delivery,
         ));
         tasks.extend(plane.spawn(&shutdown));
         routes = routes.merge(api::router(plane));

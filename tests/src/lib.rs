@@ -10,6 +10,7 @@ pub mod moto;
 pub mod pg_cluster;
 pub mod process;
 pub mod raw;
+pub mod sharing;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -2,59 +2,35 @@
 //! control API is written as Parquet files and read with `load_as_pandas` (values equal to
 //! the same query over pgwire); file URLs expire; another tenant cannot list or read the
 //! share; a refresh adds a version with the dataset's new rows, and the old version stays
-//! readable.
+//! readable. Delivered into S3 (moto), the files are read by presigned URLs, with the
+//! connector and with Spark, and new source files make a new version on schedule.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tollgate_catalog::{DatasetOptions, GrantOptions, HumanDuration, SourceOptions};
-use tollgate_planner::datafusion::arrow::array::{Int64Array, StringArray};
-use tollgate_planner::datafusion::arrow::datatypes::{DataType, Field, Schema};
-use tollgate_planner::datafusion::arrow::record_batch::RecordBatch;
-use tollgate_planner::datafusion::parquet::arrow::ArrowWriter;
+use tollgate_catalog::{
+    DatasetOptions, GrantOptions, HumanDuration, S3DeliveryOptions, SourceOptions,
+};
 use tollgate_tests::TestGateway;
 use tollgate_tests::api::{ADMIN, Api, GLOBEX, event};
-use tollgate_tests::moto::delta_sharing_python;
+use tollgate_tests::moto::{ACCESS_KEY, MotoServer, REGION, SECRET_KEY};
+use tollgate_tests::sharing::{
+    file_actions, load_tables, order_file_channel, sharing, spark_read_table, write_events,
+};
 
 /// Seconds a file URL stays valid in these tests.
 const URL_TTL: u64 = 4;
 
-/// Writes `rows` rows (`id` from `first`, `label`) as `name` in `dir`.
-fn write_events(dir: &Path, name: &str, first: i64, rows: i64) {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("id", DataType::Int64, false),
-        Field::new("label", DataType::Utf8, false),
-    ]));
-    let ids: Vec<i64> = (first..first + rows).collect();
-    let batch = RecordBatch::try_new(
-        Arc::clone(&schema),
-        vec![
-            Arc::new(Int64Array::from(ids.clone())),
-            Arc::new(StringArray::from_iter_values(
-                ids.iter().map(|id| format!("event-{id}")),
-            )),
-        ],
-    )
-    .expect("a batch");
-    let partial = dir.join(format!("{name}.tmp"));
-    let mut writer = ArrowWriter::try_new(
-        std::fs::File::create(&partial).expect("create"),
-        schema,
-        None,
-    )
-    .expect("a writer");
-    writer.write(&batch).expect("write");
-    writer.close().expect("close");
-    std::fs::rename(partial, dir.join(name)).expect("publish");
-}
-
-/// The demo gateway with globex granted `feed.events` (a directory of this test), file
-/// channels delivered into `delivery`, file URLs valid for [`URL_TTL`] seconds.
-async fn gateway(feed: &Path, delivery: &Path) -> TestGateway {
-    let (feed, delivery) = (feed.to_owned(), delivery.to_owned());
+/// The demo gateway with globex granted the even rows of `feed.events` (a directory of
+/// this test), file URLs valid for [`URL_TTL`] seconds, and its control plane's settings
+/// changed by `control`.
+async fn gateway(
+    feed: &Path,
+    control: impl FnOnce(&mut tollgate_catalog::ControlOptions) + Send + 'static,
+) -> TestGateway {
+    let feed = feed.to_owned();
     TestGateway::start_with(move |options| {
         options
             .sources
@@ -70,56 +46,12 @@ async fn gateway(feed: &Path, delivery: &Path) -> TestGateway {
             row_filter: Some("id % 2 = 0".to_owned()),
             source: None,
         });
-        if let Some(control) = &mut options.control {
-            control.delivery_path = delivery;
-            control.file_url_ttl = HumanDuration(Duration::from_secs(URL_TTL));
+        if let Some(options) = &mut options.control {
+            options.file_url_ttl = HumanDuration(Duration::from_secs(URL_TTL));
+            control(options);
         }
     })
     .await
-}
-
-/// Runs the `bi-examples/delta-sharing` script over `profile`: `(table, rows, sum)` per
-/// table, the sum over its first integer column.
-async fn load_tables(profile: &Value, dir: &Path) -> Vec<(String, i64, i64)> {
-    let file = dir.join(format!(
-        "profile-{}.share",
-        chrono::Utc::now().timestamp_micros()
-    ));
-    std::fs::write(&file, profile.to_string()).expect("write the profile");
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../bi-examples/delta-sharing/load_tables.py"
-    );
-    let python = delta_sharing_python();
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(python)
-            .arg(script)
-            .arg(file)
-            .output()
-    })
-    .await
-    .expect("the script's thread")
-    .expect("run python");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let mut tables = Vec::new();
-    for line in stdout.lines() {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        if let ["TABLE", table, "ROWS", rows] = words[..] {
-            tables.push((table.to_owned(), rows.parse().expect("rows"), 0));
-        }
-        if let ["SUM", table, _, sum] = words[..]
-            && let Some(entry) = tables.iter_mut().find(|(name, _, _)| name == table)
-        {
-            entry.2 = sum.parse().expect("a sum");
-        }
-    }
-    tables.sort();
-    tables
 }
 
 /// (rows, sum of the first column) of `sql` over pgwire as globex.
@@ -129,70 +61,31 @@ async fn over_pgwire(gateway: &TestGateway, sql: &str) -> (i64, i64) {
     (row.get(0), row.get::<_, Option<i64>>(1).unwrap_or(0))
 }
 
-/// A client of the Delta Sharing endpoint with `token`.
-async fn sharing(
-    method: Method,
-    url: &str,
-    token: &str,
-    body: Option<Value>,
-) -> (StatusCode, reqwest::header::HeaderMap, String) {
-    let mut request = reqwest::Client::new()
-        .request(method, url)
-        .header("authorization", format!("Bearer {token}"));
-    if let Some(body) = body {
-        request = request
-            .header("content-type", "application/json")
-            .body(body.to_string());
-    }
-    let response = request.send().await.expect("a response");
-    let status = response.status();
-    let headers = response.headers().clone();
-    (status, headers, response.text().await.expect("a body"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_channel_is_read_with_the_delta_sharing_connector() {
     let feed = tempfile::tempdir().expect("a feed directory");
     let delivery = tempfile::tempdir().expect("a delivery directory");
     write_events(feed.path(), "part-0.parquet", 0, 1_000);
-    let gateway = gateway(feed.path(), delivery.path()).await;
+    let delivery_path = delivery.path().to_owned();
+    let gateway = gateway(feed.path(), move |control| {
+        control.delivery_path = delivery_path;
+    })
+    .await;
     let globex = Api::new(&gateway, GLOBEX);
-    let (_, events) = globex.get("/v1/events?after=0").await;
-    let after = events["next_after"].as_i64().unwrap_or(0);
-    let (status, body) = globex
-        .post(
-            "/v1/channels",
-            json!({
-                "kind": "file",
-                "datasets": [
-                    {
-                        "dataset": "tpch.orders",
-                        "columns": ["o_orderkey", "o_custkey", "o_totalprice", "o_orderdate"],
-                        "row_filter": "o_totalprice > 200000"
-                    },
-                    { "dataset": "feed.events" }
-                ]
-            }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    let order = body["id"].as_str().expect("an order id");
-    loop {
-        let (_, state) = globex.get(&format!("/v1/orders/{order}")).await;
-        match state["state"].as_str() {
-            Some("ready") => break,
-            Some("failed") => panic!("the order failed: {state}"),
-            _ => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
-    let ready = event(&globex, after, "channel.ready").await;
-    let channel = ready["channel"].as_str().expect("a channel").to_owned();
-    let profile = ready["connection"]["profile"].clone();
-    let token = profile["bearerToken"].as_str().expect("a token").to_owned();
-    let endpoint = profile["endpoint"]
-        .as_str()
-        .expect("an endpoint")
-        .to_owned();
+    let channel = order_file_channel(
+        &globex,
+        json!([
+            {
+                "dataset": "tpch.orders",
+                "columns": ["o_orderkey", "o_custkey", "o_totalprice", "o_orderdate"],
+                "row_filter": "o_totalprice > 200000"
+            },
+            { "dataset": "feed.events" }
+        ]),
+    )
+    .await;
+    let channel_id = &channel.id;
+    let (endpoint, token) = (channel.endpoint().to_owned(), channel.token().to_owned());
     // The connector reads each table as the channel's model over pgwire reads it.
     let orders = over_pgwire(
         &gateway,
@@ -205,12 +98,16 @@ async fn a_file_channel_is_read_with_the_delta_sharing_connector() {
     )
     .await;
     assert_eq!(events_v1, (500, (0..1_000).step_by(2).sum::<i64>()));
-    let tables = load_tables(&profile, delivery.path()).await;
+    let tables = load_tables(&channel, delivery.path()).await;
     assert_eq!(
         tables,
         vec![
-            (format!("{channel}.feed.events"), events_v1.0, events_v1.1),
-            (format!("{channel}.tpch.orders"), orders.0, orders.1),
+            (
+                format!("{channel_id}.feed.events"),
+                events_v1.0,
+                events_v1.1
+            ),
+            (format!("{channel_id}.tpch.orders"), orders.0, orders.1),
         ]
     );
     // The files handed out are metered, as the export that wrote them was.
@@ -228,7 +125,7 @@ async fn a_file_channel_is_read_with_the_delta_sharing_connector() {
         "two exports and two handouts at least: {handouts}"
     );
     // A file URL works with ranges, then expires.
-    let table_url = format!("{endpoint}/shares/{channel}/schemas/feed/tables/events");
+    let table_url = channel.table_url("feed", "events");
     let (status, headers, lines) = sharing(
         Method::POST,
         &format!("{table_url}/query"),
@@ -238,10 +135,16 @@ async fn a_file_channel_is_read_with_the_delta_sharing_connector() {
     .await;
     assert_eq!(status, StatusCode::OK, "{lines}");
     assert_eq!(headers["delta-table-version"], "1");
-    let file: Value =
-        serde_json::from_str(lines.lines().nth(2).expect("a file line")).expect("json");
-    let url = file["file"]["url"].as_str().expect("a URL").to_owned();
-    let size = file["file"]["size"].as_u64().expect("a size");
+    let file = file_actions(&lines).remove(0);
+    let url = file["url"].as_str().expect("a URL").to_owned();
+    let size = file["size"].as_u64().expect("a size");
+    // Statistics let readers skip files: the bounds of the even ids kept, and no nulls.
+    let stats: Value = serde_json::from_str(file["stats"].as_str().expect("stats")).expect("json");
+    assert_eq!(stats["numRecords"], 500);
+    assert_eq!(stats["minValues"]["id"], 0);
+    assert_eq!(stats["maxValues"]["id"], 998);
+    assert_eq!(stats["minValues"]["label"], "event-0");
+    assert_eq!(stats["nullCount"]["label"], 0);
     let ranged = reqwest::Client::new()
         .get(&url)
         .header("range", "bytes=0-3")
@@ -283,7 +186,7 @@ async fn a_file_channel_is_read_with_the_delta_sharing_connector() {
     .expect("json");
     assert_eq!(listed["items"], json!([]));
     for path in [
-        format!("{endpoint}/shares/{channel}/all-tables"),
+        format!("{endpoint}/shares/{channel_id}/all-tables"),
         format!("{table_url}/metadata"),
         format!("{table_url}/version"),
     ] {
@@ -307,7 +210,10 @@ async fn a_file_channel_is_read_with_the_delta_sharing_connector() {
     let after = events["next_after"].as_i64().unwrap_or(0);
     let admin = Api::new(&gateway, ADMIN);
     let (status, refreshed) = admin
-        .post(&format!("/v1/admin/channels/{channel}/refresh"), json!({}))
+        .post(
+            &format!("/v1/admin/channels/{channel_id}/refresh"),
+            json!({}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{refreshed}");
     assert_eq!(refreshed["versions"]["feed.events"], 2);
@@ -321,9 +227,13 @@ async fn a_file_channel_is_read_with_the_delta_sharing_connector() {
     )
     .await;
     assert_eq!(events_v2.0, 1_000);
-    let tables = load_tables(&profile, delivery.path()).await;
+    let tables = load_tables(&channel, delivery.path()).await;
     assert!(
-        tables.contains(&(format!("{channel}.feed.events"), events_v2.0, events_v2.1)),
+        tables.contains(&(
+            format!("{channel_id}.feed.events"),
+            events_v2.0,
+            events_v2.1
+        )),
         "{tables:?}"
     );
     let (status, headers, lines) = sharing(
@@ -337,23 +247,152 @@ async fn a_file_channel_is_read_with_the_delta_sharing_connector() {
         (status, &headers["delta-table-version"]),
         (StatusCode::OK, &"1".parse().expect("header"))
     );
-    let rows: u64 = lines
-        .lines()
-        .skip(2)
-        .map(|line| {
-            let file: Value = serde_json::from_str(line).expect("json");
+    let rows: u64 = file_actions(&lines)
+        .iter()
+        .map(|file| {
             let stats: Value =
-                serde_json::from_str(file["file"]["stats"].as_str().expect("stats")).expect("json");
+                serde_json::from_str(file["stats"].as_str().expect("stats")).expect("json");
             stats["numRecords"].as_u64().expect("rows")
         })
         .sum();
     assert_eq!(rows, 500);
     // Revoked: the token is refused.
     let (status, _) = globex
-        .call(Method::DELETE, &format!("/v1/channels/{channel}"), None)
+        .call(Method::DELETE, &format!("/v1/channels/{channel_id}"), None)
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _, _) = sharing(Method::GET, &format!("{endpoint}/shares"), &token, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+    gateway.stop().await;
+}
+
+/// The keys of the delivery bucket, one per line.
+fn bucket_keys(moto: &MotoServer) -> String {
+    moto.python(
+        "print('\\n'.join(o['Key'] for o in client('s3').list_objects_v2(Bucket='deliveries')['Contents']))",
+    )
+}
+
+/// Rows of `feed.events` globex's channel holds after `files` files of 1,000 rows: the
+/// even ids, and their sum.
+fn even_events(files: i64) -> (i64, i64) {
+    (files * 500, (0..files * 1_000).step_by(2).sum())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_channel_delivered_into_s3_is_read_by_presigned_urls_and_refreshed_on_schedule() {
+    let moto = MotoServer::start();
+    moto.python("client('s3').create_bucket(Bucket='deliveries')");
+    let feed = tempfile::tempdir().expect("a feed directory");
+    let scratch = tempfile::tempdir().expect("a directory for profiles");
+    write_events(feed.path(), "part-0.parquet", 0, 1_000);
+    let endpoint = moto.endpoint().to_owned();
+    let gateway = gateway(feed.path(), move |control| {
+        control.delivery_s3 = Some(S3DeliveryOptions {
+            bucket: "deliveries".to_owned(),
+            prefix: "tollgate/out".to_owned(),
+            region: Some(REGION.to_owned()),
+            endpoint: Some(endpoint),
+            access_key_id: Some(ACCESS_KEY.to_owned()),
+            secret_access_key: Some(SECRET_KEY.to_owned()),
+            session_token: None,
+        });
+        control.file_refresh_interval = HumanDuration(Duration::from_secs(1));
+    })
+    .await;
+    let globex = Api::new(&gateway, GLOBEX);
+    let channel = order_file_channel(
+        &globex,
+        json!([
+            { "dataset": "feed.events" },
+            {
+                "dataset": "tpch.orders",
+                "columns": ["o_orderkey", "o_totalprice", "o_orderdate"],
+                "row_filter": "o_totalprice > 300000"
+            }
+        ]),
+    )
+    .await;
+    // The files are in the bucket, under the prefix, and nowhere else.
+    let keys = bucket_keys(&moto);
+    assert!(
+        keys.lines().all(
+            |key| key.starts_with(&format!("tollgate/out/globex/{}/", channel.id))
+                && key.ends_with(".parquet")
+        ),
+        "{keys}"
+    );
+    assert_eq!(keys.lines().count(), 2, "{keys}");
+    // The connector and Spark read the tables from presigned S3 URLs, as pgwire reads them.
+    let tables = load_tables(&channel, scratch.path()).await;
+    let orders = over_pgwire(
+        &gateway,
+        "SELECT count(*), sum(o_orderkey)::bigint FROM tpch.orders WHERE o_totalprice > 300000",
+    )
+    .await;
+    assert_eq!(
+        tables,
+        vec![
+            (
+                format!("{}.feed.events", channel.id),
+                even_events(1).0,
+                even_events(1).1
+            ),
+            (format!("{}.tpch.orders", channel.id), orders.0, orders.1),
+        ]
+    );
+    let spark = spark_read_table(&channel, scratch.path(), "feed.events").await;
+    assert_eq!(spark, (1, even_events(1).0, even_events(1).1));
+    let (status, headers, lines) = sharing(
+        Method::POST,
+        &format!("{}/query", channel.table_url("feed", "events")),
+        channel.token(),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{lines}");
+    assert_eq!(headers["delta-table-version"], "1");
+    let file = file_actions(&lines).remove(0);
+    let url = reqwest::Url::parse(file["url"].as_str().expect("a URL")).expect("a URL");
+    assert_eq!(url.origin().ascii_serialization(), moto.endpoint());
+    let query: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+    assert_eq!(query["X-Amz-Expires"], URL_TTL.to_string());
+    assert!(query.contains_key("X-Amz-Signature"), "{url}");
+    let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
+    let expires = file["expirationTimestamp"].as_u64().expect("an expiry") / 1_000;
+    assert!(
+        (now..=now + URL_TTL).contains(&expires),
+        "{expires} vs {now}"
+    );
+    // New files in the feed: the schedule writes version 2 of that dataset alone.
+    let (_, events) = globex.get("/v1/events?after=0").await;
+    let after = events["next_after"].as_i64().unwrap_or(0);
+    write_events(feed.path(), "part-1.parquet", 1_000, 1_000);
+    let refreshed = event(&globex, after, "channel.refreshed").await;
+    assert_eq!(refreshed["channel"], channel.id.as_str());
+    assert_eq!(refreshed["versions"], json!({ "feed.events": 2 }));
+    // Its files joined the bucket; no other attempt left any behind.
+    assert_eq!(bucket_keys(&moto).lines().count(), 3);
+    let tables = load_tables(&channel, scratch.path()).await;
+    assert!(
+        tables.contains(&(
+            format!("{}.feed.events", channel.id),
+            even_events(2).0,
+            even_events(2).1
+        )),
+        "{tables:?}"
+    );
+    // Nothing changed since: no version 3 after several rounds.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let version = |schema: &str, table: &str| {
+        let url = format!("{}/version", channel.table_url(schema, table));
+        let token = channel.token().to_owned();
+        async move {
+            let (_, headers, _) = sharing(Method::GET, &url, &token, None).await;
+            headers["delta-table-version"].clone()
+        }
+    };
+    assert_eq!(version("feed", "events").await, "2");
+    assert_eq!(version("tpch", "orders").await, "1");
     gateway.stop().await;
 }

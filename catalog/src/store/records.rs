@@ -281,10 +281,15 @@ pub struct SharedTableRecord {
     pub version: u64,
     /// Delta's `schemaString` of the files.
     pub schema_string: String,
-    /// The files, relative to the delivery directory.
+    /// The files, relative to the delivery store's root.
     pub files: Vec<SharedFile>,
     /// When this version was written.
     pub created_at: DateTime<Utc>,
+    /// What the dataset's source looked like when it was read (its files, bytes and newest
+    /// file), to tell whether a scheduled refresh has anything new; `None` for a source read
+    /// live from a database.
+    #[serde(default)]
+    pub source: Option<String>,
 }
 
 impl SharedTableRecord {
@@ -295,12 +300,15 @@ impl SharedTableRecord {
 }
 
 /// A Parquet file of a shared table version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SharedFile {
-    /// Path relative to the delivery directory.
+    /// Path relative to the delivery store's root.
     pub path: String,
     /// Size in bytes.
     pub size: u64,
     /// Rows it holds.
     pub rows: u64,
+    /// Delta's per-column statistics of its rows: `minValues`, `maxValues`, `nullCount`.
+    #[serde(default)]
+    pub stats: serde_json::Value,
 }

@@ -113,13 +113,25 @@ pub(super) async fn provision(
             Expect::Any,
         ));
     }
+    let files = || {
+        tables
+            .iter()
+            .flat_map(|table| table.files.iter().map(|file| file.path.clone()))
+            .collect::<Vec<_>>()
+    };
     match plane.store.write(writes).await {
         Ok(_) => {
             tracing::info!(target: "tollgate::audit", event = "channel_ready", tenant = %order.tenant, order = %order.id, channel = %id, "file channel provisioned");
             Ok(Provisioned::Done)
         }
-        Err(StoreError::Conflict { .. }) => Ok(Provisioned::Done),
-        Err(error) => Err(error),
+        Err(StoreError::Conflict { .. }) => {
+            plane.delivery.remove(files()).await;
+            Ok(Provisioned::Done)
+        }
+        Err(error) => {
+            plane.delivery.remove(files()).await;
+            Err(error)
+        }
     }
 }
 
@@ -137,19 +149,27 @@ async fn export_all(
         .service
         .session(&principal)
         .ok_or_else(|| format!("the session of `{login}` is not served yet; retry"))?;
-    let mut tables = Vec::new();
+    let mut tables: Vec<SharedTableRecord> = Vec::new();
     for dataset in &order.request.datasets {
-        let table = export::write_version(
+        let written = export::write_version(
             &plane.service,
             std::sync::Arc::clone(&session),
             std::sync::Arc::clone(&principal),
-            &plane.options.delivery_path,
+            &plane.delivery,
             &dataset.dataset,
             1,
         )
-        .await
-        .map_err(|error| error.to_string())?;
-        tables.push(table);
+        .await;
+        match written {
+            Ok(table) => tables.push(table),
+            Err(error) => {
+                let files = tables
+                    .iter()
+                    .flat_map(|table| table.files.iter().map(|file| file.path.clone()));
+                plane.delivery.remove(files.collect::<Vec<_>>()).await;
+                return Err(error.to_string());
+            }
+        }
     }
     Ok(tables)
 }

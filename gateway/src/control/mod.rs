@@ -13,6 +13,7 @@
 //! | --- | --- |
 //! | `sync.rs` | the catalog served: state + configuration, rebuilt when the store's version moves |
 //! | `file_channels.rs` | provisioning a `file` channel: channel and login first, then its files, then ready |
+//! | `file_versions.rs` | new versions of a `file` channel's datasets: by request, and on a schedule when changed |
 //! | `orders.rs` | provisioning orders: claim with a lease, check, create channel and login, emit the event |
 //! | `delivery.rs` | events to webhooks (signed) and NATS JetStream (deduplicated), retried with backoff |
 //! | `credentials.rs` | channel passwords, login names and connection details |
@@ -24,6 +25,7 @@ pub mod api;
 mod credentials;
 pub mod delivery;
 mod file_channels;
+mod file_versions;
 pub mod keys;
 mod orders;
 mod problem;
@@ -41,6 +43,7 @@ use tollgate_catalog::{ApiKeyOptions, ControlOptions, TollgateOptions};
 use tollgate_planner::QueryService;
 use tollgate_planner::metering::UsageLedger;
 
+use crate::sharing::store::DeliveryStore;
 pub use problem::Problem;
 pub use sync::CatalogSync;
 
@@ -107,13 +110,15 @@ pub struct ControlPlane {
     ledger: Arc<dyn UsageLedger>,
     endpoints: Endpoints,
     options: ControlOptions,
+    /// Where `file` channels' files are written.
+    delivery: Arc<DeliveryStore>,
     /// Wakes the orders worker when an order is placed here.
     orders: Notify,
 }
 
 impl ControlPlane {
     /// A control plane over `store`, serving its catalog through `sync`; usage is read
-    /// from `ledger`.
+    /// from `ledger`; `file` channels write to `delivery`.
     pub fn new(
         store: Arc<ControlStore>,
         sync: Arc<CatalogSync>,
@@ -121,6 +126,7 @@ impl ControlPlane {
         ledger: Arc<dyn UsageLedger>,
         endpoints: Endpoints,
         options: ControlOptions,
+        delivery: Arc<DeliveryStore>,
     ) -> Self {
         Self {
             store,
@@ -129,18 +135,29 @@ impl ControlPlane {
             ledger,
             endpoints,
             options,
+            delivery,
             orders: Notify::new(),
         }
     }
 
-    /// Starts the catalog poller and the orders worker; both stop with `shutdown`.
+    /// Starts the catalog poller, the orders and event delivery workers and, unless its
+    /// interval is zero, the scheduled refresh of file channels; all stop with `shutdown`.
     pub fn spawn(self: &Arc<Self>, shutdown: &CancellationToken) -> Vec<JoinHandle<()>> {
         let poll = self.options.poll_interval.duration();
-        vec![
+        let mut tasks = vec![
             tokio::spawn(Arc::clone(&self.sync).run(poll, shutdown.clone())),
             tokio::spawn(orders::run(Arc::clone(self), shutdown.clone())),
             tokio::spawn(delivery::run(Arc::clone(self), shutdown.clone())),
-        ]
+        ];
+        let refresh = self.options.file_refresh_interval.duration();
+        if !refresh.is_zero() {
+            tasks.push(tokio::spawn(file_versions::run(
+                Arc::clone(self),
+                refresh,
+                shutdown.clone(),
+            )));
+        }
+        tasks
     }
 
     /// The API keys declared in the configuration.

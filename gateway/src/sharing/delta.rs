@@ -116,12 +116,22 @@ pub fn file_line(
             "id": file.path,
             "partitionValues": {},
             "size": file.size,
-            "stats": json!({ "numRecords": file.rows }).to_string(),
+            "stats": stats(file).to_string(),
             "version": table.version,
             "timestamp": table.created_at.timestamp_millis(),
             "expirationTimestamp": expires_ms,
         }
     })
+}
+
+/// Delta's `stats` of `file`: its rows and, where known, its columns' bounds and nulls.
+fn stats(file: &SharedFile) -> Value {
+    let mut stats = match &file.stats {
+        Value::Object(columns) => columns.clone(),
+        _ => serde_json::Map::new(),
+    };
+    stats.insert("numRecords".to_owned(), json!(file.rows));
+    Value::Object(stats)
 }
 
 #[cfg(test)]

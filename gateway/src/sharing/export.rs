@@ -1,28 +1,37 @@
 //! Writing a version of a `file` channel's dataset: its output model read through the
 //! engine as the channel's login (so scoped, limited and metered like any query, with
-//! protocol `delta_sharing`) and written as Parquet files into the delivery directory.
+//! protocol `delta_sharing`) and written as Parquet files, with Delta statistics, into the
+//! delivery store.
 //!
 //! ```text
 //! SELECT * FROM "schema"."table"   (the channel's session: its columns and row filter)
-//!   ─▶ {delivery}/{tenant}/{channel}/{dataset}/v{version}/part-00000.parquet, part-00001, …
+//!   ─▶ {tenant}/{channel}/{dataset}/v{version}-{attempt}/part-00000.parquet, part-00001, …
 //! ```
+//!
+//! Each attempt writes under a directory of its own, so two gateways refreshing the same
+//! channel never overwrite each other's files; an attempt that fails deletes its files.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use chrono::Utc;
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::arrow::AsyncArrowWriter;
+use datafusion::parquet::basic::Compression;
+use datafusion::parquet::file::properties::WriterProperties;
 use futures::StreamExt;
+use object_store::buffered::BufWriter;
 use tokio_util::sync::CancellationToken;
-use tollgate_catalog::Principal;
 use tollgate_catalog::store::records::{SharedFile, SharedTableRecord};
+use tollgate_catalog::{DatasetId, Principal};
 use tollgate_planner::metering::{ClientInfo, Protocol};
 use tollgate_planner::{PlannerError, QueryContext, QueryService, TenantSession};
+use uuid::Uuid;
 
 use super::delta;
+use super::stats::FileStats;
+use super::store::DeliveryStore;
 
 /// Rows per file.
 const FILE_ROWS: usize = 1_000_000;
@@ -57,111 +66,186 @@ pub enum ExportError {
 }
 
 /// Writes version `version` of `dataset` (`schema.table`) of `principal`'s channel, read
-/// in `session`, under `root`.
+/// in `session`, into `store`.
 ///
 /// # Errors
-/// [`ExportError`] naming the dataset; files already written stay (a retry overwrites).
+/// [`ExportError`] naming the dataset; the files of the attempt are deleted.
 pub async fn write_version(
     service: &QueryService,
     session: Arc<TenantSession>,
     principal: Arc<Principal>,
-    root: &Path,
+    store: &DeliveryStore,
     dataset: &str,
     version: u64,
 ) -> Result<SharedTableRecord, ExportError> {
     let channel = principal.channel.clone().unwrap_or_default();
-    let query_error = |source| ExportError::Query {
-        dataset: dataset.to_owned(),
-        source,
-    };
-    let write_error = |message: String| ExportError::Write {
-        dataset: dataset.to_owned(),
-        message,
-    };
-    let (schema_name, table) = dataset.split_once('.').unwrap_or(("", dataset));
-    let sql = format!(
-        "SELECT * FROM \"{}\".\"{}\"",
-        schema_name.replace('"', "\"\""),
-        table.replace('"', "\"\"")
+    let tenant = principal.tenant.clone();
+    let attempt = Uuid::now_v7().simple().to_string();
+    let directory = format!(
+        "{tenant}/{channel}/{dataset}/v{version}-{}",
+        &attempt[attempt.len() - 8..]
     );
-    let client = Arc::new(ClientInfo {
-        protocol: Protocol::DeltaSharing,
-        address: None,
-        application_name: Some("tollgate file channel".to_owned()),
-    });
-    let context = QueryContext::new(
-        session,
-        Arc::clone(&principal),
-        CancellationToken::new(),
-        client,
-    );
-    let mut statements = service.parse(&context, &sql).map_err(query_error)?;
-    let statement = statements
-        .pop()
-        .ok_or_else(|| write_error("no statement".to_owned()))?;
-    let planned = service
-        .plan(&context, statement)
-        .await
-        .map_err(query_error)?;
-    let mut stream = service
-        .execute(&context, &planned, Vec::new())
-        .await
-        .map_err(query_error)?;
-    let file_schema: SchemaRef = Arc::new(Schema::new(
-        stream
-            .schema()
-            .fields()
-            .iter()
-            .map(|field| {
-                Field::new(
-                    field.name(),
-                    delta::file_type(field.data_type()),
-                    field.is_nullable(),
-                )
-            })
-            .collect::<Vec<_>>(),
-    ));
-    let schema_string =
-        delta::schema_string(&file_schema).map_err(|message| ExportError::Schema {
+    let mut export = Export {
+        store,
+        dataset,
+        directory,
+        started: Vec::new(),
+        files: Vec::new(),
+    };
+    match export.run(service, session, principal).await {
+        Ok((schema_string, source)) => Ok(SharedTableRecord {
+            channel,
+            tenant,
             dataset: dataset.to_owned(),
-            message,
-        })?;
-    let directory = format!("{}/{channel}/{dataset}/v{version}", principal.tenant);
-    tokio::fs::create_dir_all(root.join(&directory))
-        .await
-        .map_err(|e| write_error(e.to_string()))?;
-    let mut files = Vec::new();
-    let mut part = FilePart::new(&file_schema).map_err(write_error)?;
-    while let Some(batch) = stream.next().await {
-        let batch = batch.map_err(query_error)?;
-        let batch = conform(batch, &file_schema).map_err(write_error)?;
-        part.write(&batch).map_err(write_error)?;
-        if part.rows >= FILE_ROWS {
-            let full =
-                std::mem::replace(&mut part, FilePart::new(&file_schema).map_err(write_error)?);
-            files.push(
-                full.finish(root, &directory, files.len())
-                    .await
-                    .map_err(write_error)?,
-            );
+            version,
+            schema_string,
+            files: export.files,
+            created_at: Utc::now(),
+            source,
+        }),
+        Err(error) => {
+            store.remove(export.started).await;
+            Err(error)
         }
     }
-    if part.rows > 0 || files.is_empty() {
-        files.push(
-            part.finish(root, &directory, files.len())
-                .await
-                .map_err(write_error)?,
-        );
+}
+
+/// One attempt at a version: where it writes and what it has written.
+struct Export<'a> {
+    store: &'a DeliveryStore,
+    dataset: &'a str,
+    /// Relative to the store's root.
+    directory: String,
+    /// Every file begun, finished or not: what a failed attempt deletes.
+    started: Vec<String>,
+    files: Vec<SharedFile>,
+}
+
+impl Export<'_> {
+    fn query_error(&self, source: PlannerError) -> ExportError {
+        ExportError::Query {
+            dataset: self.dataset.to_owned(),
+            source,
+        }
     }
-    Ok(SharedTableRecord {
-        channel,
-        tenant: principal.tenant.clone(),
-        dataset: dataset.to_owned(),
-        version,
-        schema_string,
-        files,
-        created_at: Utc::now(),
-    })
+
+    fn write_error(&self, message: impl ToString) -> ExportError {
+        ExportError::Write {
+            dataset: self.dataset.to_owned(),
+            message: message.to_string(),
+        }
+    }
+
+    /// Runs the query and writes its rows; the Delta schema of the files and the source's
+    /// version as it was before the query read it.
+    async fn run(
+        &mut self,
+        service: &QueryService,
+        session: Arc<TenantSession>,
+        principal: Arc<Principal>,
+    ) -> Result<(String, Option<String>), ExportError> {
+        let id = DatasetId::parse(self.dataset).map_err(|e| self.write_error(e))?;
+        let source = service
+            .source_version(&id)
+            .await
+            .map_err(|e| self.query_error(e))?;
+        let (schema_name, table) = (id.domain(), id.name());
+        let sql = format!(
+            "SELECT * FROM \"{}\".\"{}\"",
+            schema_name.replace('"', "\"\""),
+            table.replace('"', "\"\"")
+        );
+        let client = Arc::new(ClientInfo {
+            protocol: Protocol::DeltaSharing,
+            address: None,
+            application_name: Some("tollgate file channel".to_owned()),
+        });
+        let context = QueryContext::new(session, principal, CancellationToken::new(), client);
+        let statement = service
+            .parse(&context, &sql)
+            .map_err(|e| self.query_error(e))?
+            .pop()
+            .ok_or_else(|| self.write_error("no statement"))?;
+        let planned = service
+            .plan(&context, statement)
+            .await
+            .map_err(|e| self.query_error(e))?;
+        let mut stream = service
+            .execute(&context, &planned, Vec::new())
+            .await
+            .map_err(|e| self.query_error(e))?;
+        let file_schema: SchemaRef = Arc::new(Schema::new(
+            stream
+                .schema()
+                .fields()
+                .iter()
+                .map(|field| {
+                    Field::new(
+                        field.name(),
+                        delta::file_type(field.data_type()),
+                        field.is_nullable(),
+                    )
+                })
+                .collect::<Vec<_>>(),
+        ));
+        let schema_string =
+            delta::schema_string(&file_schema).map_err(|message| ExportError::Schema {
+                dataset: self.dataset.to_owned(),
+                message,
+            })?;
+        let mut part: Option<FilePart> = None;
+        while let Some(batch) = stream.next().await {
+            let batch = batch.map_err(|e| self.query_error(e))?;
+            let batch = conform(batch, &file_schema).map_err(|e| self.write_error(e))?;
+            let writing = match part.take() {
+                Some(writing) => writing,
+                None => self.start_part(&file_schema)?,
+            };
+            let writing = writing
+                .write(batch)
+                .await
+                .map_err(|e| self.write_error(e))?;
+            if writing.rows >= FILE_ROWS {
+                self.finish_part(writing).await?;
+            } else {
+                part = Some(writing);
+            }
+        }
+        match part {
+            Some(last) => self.finish_part(last).await?,
+            // A version of no rows still has a file, with the schema.
+            None if self.files.is_empty() => {
+                let empty = self.start_part(&file_schema)?;
+                self.finish_part(empty).await?;
+            }
+            None => {}
+        }
+        Ok((schema_string, source))
+    }
+
+    /// A new file, the next part of the directory.
+    fn start_part(&mut self, schema: &SchemaRef) -> Result<FilePart, ExportError> {
+        let path = format!("{}/part-{:05}.parquet", self.directory, self.files.len());
+        self.started.push(path.clone());
+        let sink = BufWriter::new(Arc::clone(self.store.objects()), self.store.location(&path));
+        let properties = WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .build();
+        let writer = AsyncArrowWriter::try_new(sink, Arc::clone(schema), Some(properties))
+            .map_err(|e| self.write_error(e))?;
+        Ok(FilePart {
+            path,
+            writer,
+            rows: 0,
+            stats: FileStats::new(schema),
+        })
+    }
+
+    async fn finish_part(&mut self, part: FilePart) -> Result<(), ExportError> {
+        let file = part.finish().await.map_err(|e| self.write_error(e))?;
+        self.files.push(file);
+        Ok(())
+    }
 }
 
 /// `batch` with its columns cast to `schema`'s types.
@@ -176,43 +260,31 @@ fn conform(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, String
     RecordBatch::try_new(Arc::clone(schema), columns).map_err(|e| e.to_string())
 }
 
-/// One Parquet file being written, in memory until it is full.
+/// One Parquet file being written to the store.
 struct FilePart {
-    writer: ArrowWriter<Vec<u8>>,
+    /// Relative to the store's root.
+    path: String,
+    writer: AsyncArrowWriter<BufWriter>,
     rows: usize,
+    stats: FileStats,
 }
 
 impl FilePart {
-    fn new(schema: &SchemaRef) -> Result<Self, String> {
-        Ok(Self {
-            writer: ArrowWriter::try_new(Vec::new(), Arc::clone(schema), None)
-                .map_err(|e| e.to_string())?,
-            rows: 0,
-        })
-    }
-
-    fn write(&mut self, batch: &RecordBatch) -> Result<(), String> {
+    async fn write(mut self, batch: RecordBatch) -> Result<Self, String> {
         self.rows += batch.num_rows();
-        self.writer.write(batch).map_err(|e| e.to_string())
+        self.stats.add(&batch);
+        self.writer.write(&batch).await.map_err(|e| e.to_string())?;
+        Ok(self)
     }
 
-    /// Writes the file as part `index` of `directory`.
-    async fn finish(
-        self,
-        root: &Path,
-        directory: &str,
-        index: usize,
-    ) -> Result<SharedFile, String> {
-        let bytes = self.writer.into_inner().map_err(|e| e.to_string())?;
-        let path = format!("{directory}/part-{index:05}.parquet");
-        let size = bytes.len() as u64;
-        tokio::fs::write(root.join(&path), bytes)
-            .await
-            .map_err(|e| e.to_string())?;
+    /// Closes the file: its footer written and its upload completed.
+    async fn finish(mut self) -> Result<SharedFile, String> {
+        self.writer.finish().await.map_err(|e| e.to_string())?;
         Ok(SharedFile {
-            path,
-            size,
+            path: self.path,
+            size: self.writer.bytes_written() as u64,
             rows: self.rows as u64,
+            stats: self.stats.finish(),
         })
     }
 }

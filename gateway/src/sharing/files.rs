@@ -1,6 +1,7 @@
-//! Shared files over signed URLs: the gateway hands out `…/delta-sharing/files/{signed}`
-//! naming one file of the delivery directory until an expiry, and serves it (`HEAD`,
-//! `GET`, one byte range) to whoever holds the URL, as a presigned object-store URL would.
+//! Shared files over signed URLs, for a delivery directory: the gateway hands out
+//! `…/delta-sharing/files/{signed}` naming one file of the directory until an expiry, and
+//! serves it (`HEAD`, `GET`, one byte range) to whoever holds the URL, as a presigned
+//! object-store URL would. (A delivery bucket presigns its own URLs.)
 
 use std::io::SeekFrom;
 use std::path::{Component, Path, PathBuf};
@@ -74,7 +75,10 @@ pub async fn file(
     method: Method,
     headers: HeaderMap,
 ) -> Response {
-    let path = match open_claims(&api.signer, &api.root, &signed) {
+    let Some(root) = api.delivery.served_directory() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let path = match open_claims(&api.signer, root, &signed) {
         Ok(path) => path,
         Err(status) => {
             return (

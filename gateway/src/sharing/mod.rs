@@ -1,30 +1,34 @@
 //! `file` channels: a channel's output model written as Parquet files into the delivery
-//! directory, one table version per write, and served by the Delta Sharing protocol to
-//! the channel's login only, with signed file URLs that expire.
+//! store (a directory, or an S3 bucket), one table version per write, and served by the
+//! Delta Sharing protocol to the channel's login only, with file URLs that expire.
 //!
 //! ```text
 //! order (kind file) ─▶ export: SELECT * of each dataset as the channel ─▶ v1 files + records
-//! POST /v1/admin/channels/{id}/refresh ─▶ v2, … + `channel.refreshed` event
+//! POST /v1/admin/channels/{id}/refresh, or a changed source ─▶ v2, … + `channel.refreshed`
 //! Authorization: Bearer <token of the profile file>
 //!   GET  /delta-sharing/shares[/{share}[/schemas[/{schema}/tables]|/all-tables]]
 //!   GET  …/tables/{table}/version | /metadata     (header delta-table-version)
-//!   POST …/tables/{table}/query  ─▶ protocol, metaData, file lines with signed URLs (metered)
-//!   GET|HEAD /delta-sharing/files/{signed}        (ranges; refused once expired)
+//!   POST …/tables/{table}/query  ─▶ protocol, metaData, file lines with URLs (metered)
+//!   GET|HEAD /delta-sharing/files/{signed}        (a directory's; ranges; refused once expired)
+//!   presigned S3 URLs                             (a bucket's; the bucket refuses them once expired)
 //! ```
 //!
 //! | module | job |
 //! | --- | --- |
 //! | `export.rs` | a version of a dataset of a channel: the query as the channel, Parquet files |
+//! | `stats.rs` | Delta's per-file statistics: bounds and null counts of each column |
+//! | `store.rs` | the delivery store: a directory or an S3 bucket, and its file URLs |
 //! | `protocol.rs` | the Delta Sharing REST routes over the channel's shared tables |
 //! | `delta.rs` | Delta's `schemaString`, the `protocol`, `metaData` and `file` lines |
-//! | `files.rs` | signed file URLs and the files served with byte ranges |
+//! | `files.rs` | the gateway's signed file URLs and the files served with byte ranges |
 
 mod delta;
 pub mod export;
 mod files;
 mod protocol;
+mod stats;
+pub mod store;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,13 +42,14 @@ use tollgate_planner::metering::{Protocol, UsageLedger};
 
 use crate::error::GatewayError;
 use crate::webapi::auth::WebAuth;
+use store::DeliveryStore;
 
 /// The Delta Sharing endpoint of one gateway.
 pub struct SharingApi {
     store: Arc<ControlStore>,
     auth: WebAuth,
     signer: Signer,
-    root: PathBuf,
+    delivery: Arc<DeliveryStore>,
     url_ttl: Duration,
     ledger: Arc<dyn UsageLedger>,
     tls: bool,
@@ -53,21 +58,22 @@ pub struct SharingApi {
 impl std::fmt::Debug for SharingApi {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SharingApi")
-            .field("root", &self.root)
+            .field("delivery", &self.delivery)
             .finish_non_exhaustive()
     }
 }
 
 impl SharingApi {
-    /// The endpoint over the shared tables of `store`, for the `file` channels' logins of
-    /// `service`; handouts are recorded in `ledger`; `tls` when the listener serves HTTPS
-    /// (for the URLs it writes).
+    /// The endpoint over the shared tables of `store`, whose files are in `delivery`, for
+    /// the `file` channels' logins of `service`; handouts are recorded in `ledger`; `tls`
+    /// when the listener serves HTTPS (for the URLs it writes).
     ///
     /// # Errors
     /// [`GatewayError::Flight`] for a signing key that is not base64 of 32 bytes or more.
     pub fn new(
         service: Arc<QueryService>,
         store: Arc<ControlStore>,
+        delivery: Arc<DeliveryStore>,
         ledger: Arc<dyn UsageLedger>,
         auth: &AuthOptions,
         control: &ControlOptions,
@@ -83,7 +89,7 @@ impl SharingApi {
                 Protocol::DeltaSharing,
             ),
             signer,
-            root: control.delivery_path.clone(),
+            delivery,
             url_ttl: control.file_url_ttl.duration(),
             ledger,
             tls,

@@ -233,7 +233,7 @@ pub struct QueryBody {
     limit_hint: Option<u64>,
 }
 
-/// `POST …/tables/{table}/query`: the files of a version, with signed URLs. The bytes and
+/// `POST …/tables/{table}/query`: the files of a version, with URLs that expire. The bytes and
 /// rows handed out are recorded as one usage record of the channel.
 pub async fn query(
     State(api): State<Arc<SharingApi>>,
@@ -257,8 +257,19 @@ pub async fn query(
         if request.limit_hint.is_some_and(|limit| rows >= limit) {
             break;
         }
-        let signed = files::sign(&api.signer, &file.path, expires)?;
-        let url = format!("{base}/delta-sharing/files/{signed}");
+        let url = match api.delivery.presigned_url(&file.path, api.url_ttl).await {
+            Some(presigned) => presigned.map_err(|error| {
+                tracing::error!(%error, "cannot presign a shared file's URL");
+                WebError::Query(tollgate_planner::PlannerError::Source {
+                    dataset: shared.dataset.clone(),
+                    message: "the delivery store cannot sign URLs; retry later".to_owned(),
+                })
+            })?,
+            None => {
+                let signed = files::sign(&api.signer, &file.path, expires)?;
+                format!("{base}/delta-sharing/files/{signed}")
+            }
+        };
         lines.push(delta::file_line(
             &shared,
             file,

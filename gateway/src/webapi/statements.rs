@@ -165,11 +165,47 @@ impl Statements {
         }
     }
 
-    /// Forgets a statement read to its end or failed.
+    /// Forgets a statement read to its end, failed, or dropped with its request.
     fn forget(&self, id: &str) {
         self.lock().remove(id);
     }
 
+    /// Statement `id` is being read until the returned guard is parked or dropped.
+    fn reading<'a>(&'a self, id: &'a str) -> Reading<'a> {
+        Reading {
+            statements: self,
+            id,
+            parked: false,
+        }
+    }
+}
+
+/// A page of a statement being read. Unless the statement is parked for its next page, it
+/// is forgotten when this is dropped: read to its end, failed, or dropped with a request
+/// whose client went away (the statement went with it, which stopped its query).
+struct Reading<'a> {
+    statements: &'a Statements,
+    id: &'a str,
+    parked: bool,
+}
+
+impl Reading<'_> {
+    /// Parks the statement for its next page.
+    fn park(mut self, statement: Box<Statement>) {
+        self.statements.park(self.id, statement);
+        self.parked = true;
+    }
+}
+
+impl Drop for Reading<'_> {
+    fn drop(&mut self) {
+        if !self.parked {
+            self.statements.forget(self.id);
+        }
+    }
+}
+
+impl Statements {
     /// Cancels statement `id` of `user`.
     fn cancel(&self, id: &str, user: &str) -> Result<(), WebError> {
         let removed = {
@@ -308,7 +344,7 @@ fn statement_body(headers: &HeaderMap, body: &Bytes) -> Result<(String, Vec<Valu
 }
 
 /// Reads a page of `statement` and answers it; parks the statement for its next page, or
-/// forgets it when it ended or failed.
+/// forgets it when it ended, failed, or its client went away.
 async fn serve_page(
     api: &WebApi,
     headers: &HeaderMap,
@@ -317,6 +353,7 @@ async fn serve_page(
     size: PageSize,
     format: Format,
 ) -> Result<Response, WebError> {
+    let reading = api.statements.reading(id);
     let page = statement.next_page;
     let schema = statement.reader.schema();
     // In the JSON document, `data` is the rows as an array of objects.
@@ -332,25 +369,16 @@ async fn serve_page(
             Ok(())
         })
         .await;
-    let rows = match read {
-        Ok(rows) => rows,
-        Err(error) => {
-            api.statements.forget(id);
-            return Err(error);
-        }
-    };
+    let rows = read?;
     data.extend(encoder.finish()?);
     let next = statement
         .reader
         .has_more()
         .then(|| format!("{}/v1/statements/{id}/{}", api.base_url(headers), page + 1));
-    match &next {
-        Some(_) => {
-            statement.next_page = page + 1;
-            statement.last_used = Instant::now();
-            api.statements.park(id, statement);
-        }
-        None => api.statements.forget(id),
+    if next.is_some() {
+        statement.next_page = page + 1;
+        statement.last_used = Instant::now();
+        reading.park(statement);
     }
     let mut response = if format == Format::Json {
         let columns: Vec<Value> = schema

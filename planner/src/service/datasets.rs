@@ -25,4 +25,26 @@ impl QueryService {
         let dataset = self.catalog().dataset(id).cloned()?;
         self.live.stats(&dataset).await
     }
+
+    /// A digest of what the files of the served dataset `id` look like now (names, sizes,
+    /// modification times), which changes when a file is added, replaced or removed;
+    /// `Ok(None)` for a dataset read live from a database.
+    ///
+    /// # Errors
+    /// [`PlannerError::Source`] if `id` is not served or its files cannot be listed.
+    pub async fn source_version(&self, id: &DatasetId) -> Result<Option<String>, PlannerError> {
+        let source_error = |message: String| PlannerError::Source {
+            dataset: id.to_string(),
+            message,
+        };
+        let dataset = self
+            .catalog()
+            .dataset(id)
+            .cloned()
+            .ok_or_else(|| source_error("not served".to_owned()))?;
+        self.live
+            .source_version(&dataset)
+            .await
+            .map_err(source_error)
+    }
 }

@@ -247,6 +247,11 @@ impl LiveSessions {
         self.factory.sources.stats(dataset).await
     }
 
+    /// See [`QueryService::source_version`].
+    pub(super) async fn source_version(&self, dataset: &Dataset) -> Result<Option<String>, String> {
+        self.factory.sources.source_version(dataset).await
+    }
+
     /// The session of the tenant `tenant` (over all its entitlements).
     pub(super) fn tenant_session(&self, tenant: &str) -> Option<Arc<TenantSession>> {
         self.current()

@@ -11,6 +11,8 @@ use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
 use datafusion::execution::SessionState;
 use futures::TryStreamExt;
 use moka::future::Cache;
+use object_store::{ObjectMeta, ObjectStore};
+use ring::digest;
 use serde::Serialize;
 use tollgate_catalog::{Dataset, DatasetId, DatasetLocation};
 
@@ -34,23 +36,67 @@ pub struct DatasetStats {
     pub live: bool,
 }
 
-/// The files, bytes, rows and newest file under `url`.
-///
-/// # Errors
-/// Why the files cannot be listed or a footer read.
-pub(crate) async fn parquet_stats(state: &SessionState, url: &str) -> Result<DatasetStats, String> {
+/// The Parquet files under `url` and the store they are in.
+async fn parquet_files(
+    state: &SessionState,
+    url: &str,
+) -> Result<(Arc<dyn ObjectStore>, Vec<ObjectMeta>), String> {
     let path = ListingTableUrl::parse(url).map_err(|e| e.to_string())?;
     let store = state
         .runtime_env()
         .object_store(&path)
         .map_err(|e| e.to_string())?;
-    let files: Vec<_> = path
+    let files = path
         .list_all_files(state, store.as_ref(), "parquet")
         .await
         .map_err(|e| e.to_string())?
         .try_collect()
         .await
         .map_err(|e| e.to_string())?;
+    Ok((store, files))
+}
+
+/// What the files of `dataset` look like now, as a digest of their names, sizes and
+/// modification times: it changes when a file is added, replaced or removed. `None` for a
+/// dataset read live from a database, which may change at any time.
+///
+/// # Errors
+/// Why the files cannot be listed.
+pub(crate) async fn source_version(
+    state: &SessionState,
+    dataset: &Dataset,
+) -> Result<Option<String>, String> {
+    let DatasetLocation::Parquet { url, .. } = &dataset.location else {
+        return Ok(None);
+    };
+    let (_, mut files) = parquet_files(state, url).await?;
+    files.sort_by(|a, b| a.location.cmp(&b.location));
+    let mut listing = digest::Context::new(&digest::SHA256);
+    for file in &files {
+        let line = format!(
+            "{}\t{}\t{}\n",
+            file.location,
+            file.size,
+            file.last_modified.timestamp_micros()
+        );
+        listing.update(line.as_bytes());
+    }
+    let digest = listing.finish();
+    Ok(Some(
+        digest
+            .as_ref()
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect(),
+    ))
+}
+
+/// The files, bytes, rows and newest file under `url`.
+///
+/// # Errors
+/// Why the files cannot be listed or a footer read.
+pub(crate) async fn parquet_stats(state: &SessionState, url: &str) -> Result<DatasetStats, String> {
+    let (store, files) = parquet_files(state, url).await?;
     let mut stats = DatasetStats {
         bytes: Some(files.iter().map(|f| f.size).sum()),
         rows: Some(0),

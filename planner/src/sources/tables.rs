@@ -33,7 +33,7 @@ use tollgate_catalog::{Catalog, Dataset, DatasetId, DatasetLocation, Grant, Narr
 
 use crate::error::PlannerError;
 use crate::sources::athena::AthenaTable;
-use crate::sources::dataset_stats::{DatasetStats, StatsCache};
+use crate::sources::dataset_stats::{self, DatasetStats, StatsCache};
 use crate::sources::postgres_table::PostgresTable;
 use crate::sources::pushdown::quote;
 use crate::sources::source_clients::{SourceClients, declared_schema, sql_type};
@@ -404,6 +404,14 @@ impl SourceTables {
         self.stats
             .get(dataset, &self.context.state(), &self.clients)
             .await
+    }
+
+    /// A digest of what `dataset`'s files look like now; `None` for a dataset read live.
+    ///
+    /// # Errors
+    /// Why the files cannot be listed.
+    pub async fn source_version(&self, dataset: &Dataset) -> Result<Option<String>, String> {
+        dataset_stats::source_version(&self.context.state(), dataset).await
     }
 
     /// Whether `grant`'s dataset could not be opened, on its own source or the grant's

@@ -20,6 +20,8 @@
 //!   configured with the same authentication.
 //! * B9 — the Web-API: B2's projection streamed as NDJSON and as Arrow IPC over HTTP vs
 //!   Flight SQL, and a one-row resource `GET` vs the same lookup prepared over pgwire (p50).
+//! * B10 — a `file` channel of B2's projection: the export, then the `delta-sharing`
+//!   connector's `load_as_pandas` vs pyarrow reading the same Parquet files from disk.
 //!
 //! The gateway runs as a child process (`tollgate serve`), so it can be pinned to one core
 //! while this process, the load generator, runs on the other. Every measurement is taken in
@@ -35,6 +37,7 @@ mod placement;
 mod postgres;
 mod replica;
 mod report;
+mod sharing;
 mod throughput;
 mod webapi;
 
@@ -103,7 +106,7 @@ fn parse_options() -> Result<Options, String> {
             "--smoke" => options.smoke = true,
             "--help" | "-h" => {
                 println!(
-                    "bench [--scale SF (1)] [--runs N (5)] [--connects N (200)] [--only B2,B3,B4,B5,B7,B9] [--smoke] [--out DIR (bench-results)]"
+                    "bench [--scale SF (1)] [--runs N (5)] [--connects N (200)] [--only B2,B3,B4,B5,B7,B9,B10] [--smoke] [--out DIR (bench-results)]"
                 );
                 std::process::exit(0);
             }
@@ -217,6 +220,9 @@ async fn run(options: &Options) -> Result<Report, String> {
                 &mut report,
             )
             .await?;
+        }
+        if options.includes("B10") {
+            sharing::measure(&fixture, placement, options.runs, &mut report).await?;
         }
         placement::Placement::unpin_self()?;
     }

@@ -202,7 +202,7 @@ where
 }
 
 /// Waits until the HTTP listener at `base` answers.
-async fn wait_for_http(base: &str) -> Result<(), String> {
+pub async fn wait_for_http(base: &str) -> Result<(), String> {
     let started = Instant::now();
     while reqwest::get(format!("{base}/metrics")).await.is_err() {
         if started.elapsed().as_secs() > 60 {
