@@ -10,6 +10,7 @@ it prints `TABLE share.schema.table ROWS n`, and for its first integer column
 `SUM share.schema.table column value`, figures a test compares with SQL.
 """
 
+import gc
 import sys
 
 import delta_sharing
@@ -30,6 +31,10 @@ def main():
         if integers:
             column = integers[0]
             print(f"SUM {name} {column} {int(frame[column].sum())}")
+        # Drop the frame and its Arrow scanner now: Arrow's reader threads that outlive the
+        # interpreter's own teardown can abort it (apache/arrow#34314).
+        del frame
+        gc.collect()
 
 
 if __name__ == "__main__":

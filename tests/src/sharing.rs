@@ -16,12 +16,13 @@ use tollgate_planner::datafusion::parquet::arrow::ArrowWriter;
 use crate::api::{Api, event};
 use crate::moto::{delta_sharing_python, venv_python};
 
-/// Writes `rows` rows (`id` from `first`, `label`) as the Parquet file `name` in `dir`,
-/// atomically (written aside, then renamed).
+/// Writes `rows` rows (`id` from `first`, `label`) as the Parquet file `name` in `dir`
+/// (made if missing), atomically (written aside, then renamed).
 ///
 /// # Panics
 /// If the file cannot be written.
 pub fn write_events(dir: &Path, name: &str, first: i64, rows: i64) {
+    std::fs::create_dir_all(dir).expect("the feed's directory");
     let schema = Arc::new(Schema::new(vec![
         Field::new("id", DataType::Int64, false),
         Field::new("label", DataType::Utf8, false),
@@ -47,6 +48,35 @@ pub fn write_events(dir: &Path, name: &str, first: i64, rows: i64) {
     writer.write(&batch).expect("write");
     writer.close().expect("close");
     std::fs::rename(partial, dir.join(name)).expect("publish");
+}
+
+/// Writes `rows` rows of a `label` column alone as the Parquet file `name` in `dir` (made
+/// if missing), as a partition of a dataset partitioned by directory.
+///
+/// # Panics
+/// If the file cannot be written.
+pub fn write_labels(dir: &Path, name: &str, rows: usize) {
+    std::fs::create_dir_all(dir).expect("the partition's directory");
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "label",
+        DataType::Utf8,
+        false,
+    )]));
+    let batch = RecordBatch::try_new(
+        Arc::clone(&schema),
+        vec![Arc::new(StringArray::from_iter_values(
+            (0..rows).map(|row| format!("label-{row}")),
+        ))],
+    )
+    .expect("a batch");
+    let mut writer = ArrowWriter::try_new(
+        std::fs::File::create(dir.join(name)).expect("create"),
+        schema,
+        None,
+    )
+    .expect("a writer");
+    writer.write(&batch).expect("write");
+    writer.close().expect("close");
 }
 
 /// A `file` channel, ready: its id and the profile of its `channel.ready` event.

@@ -18,34 +18,53 @@ use tollgate_tests::api::{ADMIN, Api, GLOBEX, event};
 use tollgate_tests::moto::{ACCESS_KEY, MotoServer, REGION, SECRET_KEY};
 use tollgate_tests::sharing::{
     file_actions, load_tables, order_file_channel, sharing, spark_read_table, write_events,
+    write_labels,
 };
 
 /// Seconds a file URL stays valid in these tests.
 const URL_TTL: u64 = 4;
 
-/// The demo gateway with globex granted the even rows of `feed.events` (a directory of
-/// this test), file URLs valid for [`URL_TTL`] seconds, and its control plane's settings
-/// changed by `control`.
+/// The demo gateway with globex granted the even rows of `feed.events` (`events/` of the
+/// test's directory `feed`) and all of `feed.yearly` (`yearly/`, partitioned by `year`),
+/// file URLs valid for [`URL_TTL`] seconds, and its control plane's settings changed by
+/// `control`.
 async fn gateway(
     feed: &Path,
     control: impl FnOnce(&mut tollgate_catalog::ControlOptions) + Send + 'static,
 ) -> TestGateway {
     let feed = feed.to_owned();
+    for (year, rows) in [(2023, 300), (2024, 400)] {
+        write_labels(
+            &feed.join(format!("yearly/year={year}")),
+            "part-0.parquet",
+            rows,
+        );
+    }
+    write_events(&feed.join("events"), "part-0.parquet", 0, 1_000);
     TestGateway::start_with(move |options| {
         options
             .sources
             .insert("feed".to_owned(), SourceOptions::Local { path: feed });
-        let dataset: DatasetOptions =
-            toml::from_str("id = \"feed.events\"\nsource = \"feed\"\npath = \"\"\n")
-                .expect("a dataset");
-        options.datasets.push(dataset);
-        options.grants.push(GrantOptions {
-            tenant: "globex".to_owned(),
-            dataset: "feed.events".to_owned(),
-            columns: None,
-            row_filter: Some("id % 2 = 0".to_owned()),
-            source: None,
-        });
+        for dataset in [
+            "id = \"feed.events\"\nsource = \"feed\"\npath = \"events/\"\n",
+            "id = \"feed.yearly\"\nsource = \"feed\"\npath = \"yearly/\"\n\
+             partition_columns = [{ name = \"year\", type = \"int\" }]\n",
+        ] {
+            let dataset: DatasetOptions = toml::from_str(dataset).expect("a dataset");
+            options.datasets.push(dataset);
+        }
+        for (dataset, row_filter) in [
+            ("feed.events", Some("id % 2 = 0".to_owned())),
+            ("feed.yearly", None),
+        ] {
+            options.grants.push(GrantOptions {
+                tenant: "globex".to_owned(),
+                dataset: dataset.to_owned(),
+                columns: None,
+                row_filter,
+                source: None,
+            });
+        }
         if let Some(options) = &mut options.control {
             options.file_url_ttl = HumanDuration(Duration::from_secs(URL_TTL));
             control(options);
@@ -65,7 +84,6 @@ async fn over_pgwire(gateway: &TestGateway, sql: &str) -> (i64, i64) {
 async fn a_file_channel_is_read_with_the_delta_sharing_connector() {
     let feed = tempfile::tempdir().expect("a feed directory");
     let delivery = tempfile::tempdir().expect("a delivery directory");
-    write_events(feed.path(), "part-0.parquet", 0, 1_000);
     let delivery_path = delivery.path().to_owned();
     let gateway = gateway(feed.path(), move |control| {
         control.delivery_path = delivery_path;
@@ -80,7 +98,8 @@ async fn a_file_channel_is_read_with_the_delta_sharing_connector() {
                 "columns": ["o_orderkey", "o_custkey", "o_totalprice", "o_orderdate"],
                 "row_filter": "o_totalprice > 200000"
             },
-            { "dataset": "feed.events" }
+            { "dataset": "feed.events" },
+            { "dataset": "feed.yearly" }
         ]),
     )
     .await;
@@ -98,6 +117,13 @@ async fn a_file_channel_is_read_with_the_delta_sharing_connector() {
     )
     .await;
     assert_eq!(events_v1, (500, (0..1_000).step_by(2).sum::<i64>()));
+    // The partition column is rebuilt from the files' partition values.
+    let yearly = over_pgwire(
+        &gateway,
+        "SELECT count(*), sum(year)::bigint FROM feed.yearly",
+    )
+    .await;
+    assert_eq!(yearly, (700, 300 * 2023 + 400 * 2024));
     let tables = load_tables(&channel, delivery.path()).await;
     assert_eq!(
         tables,
@@ -107,7 +133,36 @@ async fn a_file_channel_is_read_with_the_delta_sharing_connector() {
                 events_v1.0,
                 events_v1.1
             ),
+            (format!("{channel_id}.feed.yearly"), yearly.0, yearly.1),
             (format!("{channel_id}.tpch.orders"), orders.0, orders.1),
+        ]
+    );
+    let (_, _, lines) = sharing(
+        Method::POST,
+        &format!("{}/query", channel.table_url("feed", "yearly")),
+        &token,
+        Some(json!({})),
+    )
+    .await;
+    let metadata: Value =
+        serde_json::from_str(lines.lines().nth(1).expect("metadata")).expect("json");
+    assert_eq!(metadata["metaData"]["partitionColumns"], json!(["year"]));
+    let partitions: Vec<(Value, u64)> = file_actions(&lines)
+        .iter()
+        .map(|file| {
+            let stats: Value =
+                serde_json::from_str(file["stats"].as_str().expect("stats")).expect("json");
+            (
+                file["partitionValues"].clone(),
+                stats["numRecords"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(
+        partitions,
+        vec![
+            (json!({ "year": "2023" }), 300),
+            (json!({ "year": "2024" }), 400)
         ]
     );
     // The files handed out are metered, as the export that wrote them was.
@@ -205,7 +260,7 @@ async fn a_file_channel_is_read_with_the_delta_sharing_connector() {
     .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     // New rows land; a refresh makes version 2, announced by event; version 1 stays.
-    write_events(feed.path(), "part-1.parquet", 1_000, 1_000);
+    write_events(&feed.path().join("events"), "part-1.parquet", 1_000, 1_000);
     let (_, events) = globex.get("/v1/events?after=0").await;
     let after = events["next_after"].as_i64().unwrap_or(0);
     let admin = Api::new(&gateway, ADMIN);
@@ -285,7 +340,6 @@ async fn a_file_channel_delivered_into_s3_is_read_by_presigned_urls_and_refreshe
     moto.python("client('s3').create_bucket(Bucket='deliveries')");
     let feed = tempfile::tempdir().expect("a feed directory");
     let scratch = tempfile::tempdir().expect("a directory for profiles");
-    write_events(feed.path(), "part-0.parquet", 0, 1_000);
     let endpoint = moto.endpoint().to_owned();
     let gateway = gateway(feed.path(), move |control| {
         control.delivery_s3 = Some(S3DeliveryOptions {
@@ -367,7 +421,7 @@ async fn a_file_channel_delivered_into_s3_is_read_by_presigned_urls_and_refreshe
     // New files in the feed: the schedule writes version 2 of that dataset alone.
     let (_, events) = globex.get("/v1/events?after=0").await;
     let after = events["next_after"].as_i64().unwrap_or(0);
-    write_events(feed.path(), "part-1.parquet", 1_000, 1_000);
+    write_events(&feed.path().join("events"), "part-1.parquet", 1_000, 1_000);
     let refreshed = event(&globex, after, "channel.refreshed").await;
     assert_eq!(refreshed["channel"], channel.id.as_str());
     assert_eq!(refreshed["versions"], json!({ "feed.events": 2 }));

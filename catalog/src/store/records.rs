@@ -279,8 +279,12 @@ pub struct SharedTableRecord {
     pub dataset: String,
     /// Table version, from 1.
     pub version: u64,
-    /// Delta's `schemaString` of the files.
+    /// Delta's `schemaString` of the table (partition columns included).
     pub schema_string: String,
+    /// The partition columns, whose values are in each file's `partition_values` rather
+    /// than in the file.
+    #[serde(default)]
+    pub partition_columns: Vec<String>,
     /// The files, relative to the delivery store's root.
     pub files: Vec<SharedFile>,
     /// When this version was written.
@@ -311,4 +315,7 @@ pub struct SharedFile {
     /// Delta's per-column statistics of its rows: `minValues`, `maxValues`, `nullCount`.
     #[serde(default)]
     pub stats: serde_json::Value,
+    /// The value of each partition column for every row of the file (`None`: null).
+    #[serde(default)]
+    pub partition_values: BTreeMap<String, Option<String>>,
 }

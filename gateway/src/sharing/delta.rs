@@ -94,7 +94,7 @@ pub fn metadata_line(table: &SharedTableRecord) -> Value {
             "name": table.dataset,
             "format": { "provider": "parquet" },
             "schemaString": table.schema_string,
-            "partitionColumns": [],
+            "partitionColumns": table.partition_columns,
             "configuration": {},
             "version": table.version,
             "size": size,
@@ -114,7 +114,7 @@ pub fn file_line(
         "file": {
             "url": url,
             "id": file.path,
-            "partitionValues": {},
+            "partitionValues": file.partition_values,
             "size": file.size,
             "stats": stats(file).to_string(),
             "version": table.version,

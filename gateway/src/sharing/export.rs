@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! SELECT * FROM "schema"."table"   (the channel's session: its columns and row filter)
-//!   ─▶ {tenant}/{channel}/{dataset}/v{version}-{attempt}/part-00000.parquet, part-00001, …
+//!          [ORDER BY the dataset's partition columns, if the channel has them]
+//!   ─▶ {tenant}/{channel}/{dataset}/v{version}-{attempt}/[col=value/…/]part-00000.parquet, …
 //! ```
 //!
 //! Each attempt writes under a directory of its own, so two gateways refreshing the same
@@ -24,12 +25,13 @@ use futures::StreamExt;
 use object_store::buffered::BufWriter;
 use tokio_util::sync::CancellationToken;
 use tollgate_catalog::store::records::{SharedFile, SharedTableRecord};
-use tollgate_catalog::{DatasetId, Principal};
+use tollgate_catalog::{DatasetId, DatasetLocation, Principal};
 use tollgate_planner::metering::{ClientInfo, Protocol};
-use tollgate_planner::{PlannerError, QueryContext, QueryService, TenantSession};
+use tollgate_planner::{PlannedQuery, PlannerError, QueryContext, QueryService, TenantSession};
 use uuid::Uuid;
 
 use super::delta;
+use super::partitions::{self, PartitionValues, Partitioning};
 use super::stats::FileStats;
 use super::store::DeliveryStore;
 
@@ -93,12 +95,17 @@ pub async fn write_version(
         files: Vec::new(),
     };
     match export.run(service, session, principal).await {
-        Ok((schema_string, source)) => Ok(SharedTableRecord {
+        Ok(Written {
+            schema_string,
+            partition_columns,
+            source,
+        }) => Ok(SharedTableRecord {
             channel,
             tenant,
             dataset: dataset.to_owned(),
             version,
             schema_string,
+            partition_columns,
             files: export.files,
             created_at: Utc::now(),
             source,
@@ -108,6 +115,14 @@ pub async fn write_version(
             Err(error)
         }
     }
+}
+
+/// What a finished attempt wrote, beside its files.
+struct Written {
+    schema_string: String,
+    partition_columns: Vec<String>,
+    /// The source's version as it was before the query read it.
+    source: Option<String>,
 }
 
 /// One attempt at a version: where it writes and what it has written.
@@ -136,45 +151,51 @@ impl Export<'_> {
         }
     }
 
-    /// Runs the query and writes its rows; the Delta schema of the files and the source's
-    /// version as it was before the query read it.
+    /// Runs the query and writes its rows.
     async fn run(
         &mut self,
         service: &QueryService,
         session: Arc<TenantSession>,
         principal: Arc<Principal>,
-    ) -> Result<(String, Option<String>), ExportError> {
+    ) -> Result<Written, ExportError> {
         let id = DatasetId::parse(self.dataset).map_err(|e| self.write_error(e))?;
         let source = service
             .source_version(&id)
             .await
             .map_err(|e| self.query_error(e))?;
-        let (schema_name, table) = (id.domain(), id.name());
-        let sql = format!(
-            "SELECT * FROM \"{}\".\"{}\"",
-            schema_name.replace('"', "\"\""),
-            table.replace('"', "\"\"")
-        );
         let client = Arc::new(ClientInfo {
             protocol: Protocol::DeltaSharing,
             address: None,
             application_name: Some("tollgate file channel".to_owned()),
         });
         let context = QueryContext::new(session, principal, CancellationToken::new(), client);
-        let statement = service
-            .parse(&context, &sql)
-            .map_err(|e| self.query_error(e))?
-            .pop()
-            .ok_or_else(|| self.write_error("no statement"))?;
-        let planned = service
-            .plan(&context, statement)
-            .await
-            .map_err(|e| self.query_error(e))?;
+        let table = format!("{}.{}", quote(id.domain()), quote(id.name()));
+        let everything = format!("SELECT * FROM {table}");
+        let mut planned = self.plan(service, &context, &everything).await?;
+        // The dataset's partition columns the channel has, in the order of its rows.
+        let partition_names: Vec<String> = match service.catalog().dataset(&id).map(|d| &d.location)
+        {
+            Some(DatasetLocation::Parquet {
+                partition_columns, ..
+            }) => planned
+                .schema()
+                .fields()
+                .iter()
+                .map(|field| field.name().clone())
+                .filter(|name| partition_columns.iter().any(|column| &column.name == name))
+                .collect(),
+            _ => Vec::new(),
+        };
+        if !partition_names.is_empty() {
+            let order: Vec<String> = partition_names.iter().map(|name| quote(name)).collect();
+            let sql = format!("{everything} ORDER BY {}", order.join(", "));
+            planned = self.plan(service, &context, &sql).await?;
+        }
         let mut stream = service
             .execute(&context, &planned, Vec::new())
             .await
             .map_err(|e| self.query_error(e))?;
-        let file_schema: SchemaRef = Arc::new(Schema::new(
+        let table_schema: SchemaRef = Arc::new(Schema::new(
             stream
                 .schema()
                 .fields()
@@ -189,43 +210,85 @@ impl Export<'_> {
                 .collect::<Vec<_>>(),
         ));
         let schema_string =
-            delta::schema_string(&file_schema).map_err(|message| ExportError::Schema {
+            delta::schema_string(&table_schema).map_err(|message| ExportError::Schema {
                 dataset: self.dataset.to_owned(),
                 message,
             })?;
+        let partitioning = Partitioning::new(&table_schema, &partition_names);
         let mut part: Option<FilePart> = None;
         while let Some(batch) = stream.next().await {
             let batch = batch.map_err(|e| self.query_error(e))?;
-            let batch = conform(batch, &file_schema).map_err(|e| self.write_error(e))?;
-            let writing = match part.take() {
-                Some(writing) => writing,
-                None => self.start_part(&file_schema)?,
-            };
-            let writing = writing
-                .write(batch)
-                .await
+            let batch = conform(batch, &table_schema).map_err(|e| self.write_error(e))?;
+            let runs = partitioning
+                .split(&batch)
                 .map_err(|e| self.write_error(e))?;
-            if writing.rows >= FILE_ROWS {
-                self.finish_part(writing).await?;
-            } else {
-                part = Some(writing);
+            for (values, rows) in runs {
+                let writing = match part.take() {
+                    Some(writing) if writing.values == values => writing,
+                    Some(other) => {
+                        self.finish_part(other).await?;
+                        self.start_part(partitioning.file_schema(), values)?
+                    }
+                    None => self.start_part(partitioning.file_schema(), values)?,
+                };
+                let writing = writing.write(rows).await.map_err(|e| self.write_error(e))?;
+                if writing.rows >= FILE_ROWS {
+                    self.finish_part(writing).await?;
+                } else {
+                    part = Some(writing);
+                }
             }
         }
         match part {
             Some(last) => self.finish_part(last).await?,
             // A version of no rows still has a file, with the schema.
             None if self.files.is_empty() => {
-                let empty = self.start_part(&file_schema)?;
+                let empty = self.start_part(partitioning.file_schema(), Vec::new())?;
                 self.finish_part(empty).await?;
             }
             None => {}
         }
-        Ok((schema_string, source))
+        Ok(Written {
+            schema_string,
+            partition_columns: partition_names,
+            source,
+        })
     }
 
-    /// A new file, the next part of the directory.
-    fn start_part(&mut self, schema: &SchemaRef) -> Result<FilePart, ExportError> {
-        let path = format!("{}/part-{:05}.parquet", self.directory, self.files.len());
+    /// `sql` parsed and planned in `context`.
+    async fn plan(
+        &self,
+        service: &QueryService,
+        context: &QueryContext,
+        sql: &str,
+    ) -> Result<PlannedQuery, ExportError> {
+        let statement = service
+            .parse(context, sql)
+            .map_err(|e| self.query_error(e))?
+            .pop()
+            .ok_or_else(|| self.write_error("no statement"))?;
+        service
+            .plan(context, statement)
+            .await
+            .map_err(|e| self.query_error(e))
+    }
+
+    /// A new file of the partition of `values`, the next part of the version.
+    fn start_part(
+        &mut self,
+        schema: &SchemaRef,
+        values: PartitionValues,
+    ) -> Result<FilePart, ExportError> {
+        let name = format!("part-{:05}.parquet", self.files.len());
+        let path = if values.is_empty() {
+            format!("{}/{name}", self.directory)
+        } else {
+            format!(
+                "{}/{}/{name}",
+                self.directory,
+                partitions::directory(&values)
+            )
+        };
         self.started.push(path.clone());
         let sink = BufWriter::new(Arc::clone(self.store.objects()), self.store.location(&path));
         let properties = WriterProperties::builder()
@@ -235,6 +298,7 @@ impl Export<'_> {
             .map_err(|e| self.write_error(e))?;
         Ok(FilePart {
             path,
+            values,
             writer,
             rows: 0,
             stats: FileStats::new(schema),
@@ -264,6 +328,8 @@ fn conform(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, String
 struct FilePart {
     /// Relative to the store's root.
     path: String,
+    /// The partition its rows are of.
+    values: PartitionValues,
     writer: AsyncArrowWriter<BufWriter>,
     rows: usize,
     stats: FileStats,
@@ -285,6 +351,12 @@ impl FilePart {
             size: self.writer.bytes_written() as u64,
             rows: self.rows as u64,
             stats: self.stats.finish(),
+            partition_values: partitions::value_map(&self.values),
         })
     }
+}
+
+/// `name` as a quoted SQL identifier.
+fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
 }

@@ -17,6 +17,7 @@
 //! | --- | --- |
 //! | `export.rs` | a version of a dataset of a channel: the query as the channel, Parquet files |
 //! | `stats.rs` | Delta's per-file statistics: bounds and null counts of each column |
+//! | `partitions.rs` | a partitioned dataset's rows split by partition, files under `col=value/` |
 //! | `store.rs` | the delivery store: a directory or an S3 bucket, and its file URLs |
 //! | `protocol.rs` | the Delta Sharing REST routes over the channel's shared tables |
 //! | `delta.rs` | Delta's `schemaString`, the `protocol`, `metaData` and `file` lines |
@@ -25,6 +26,7 @@
 mod delta;
 pub mod export;
 mod files;
+mod partitions;
 mod protocol;
 mod stats;
 pub mod store;

@@ -7,6 +7,7 @@ Prints one line per run after a warm-up of each: `RUN <connector rows> <connecto
 <pyarrow rows> <pyarrow seconds>`.
 """
 
+import gc
 import sys
 import time
 
@@ -33,6 +34,8 @@ def main():
         local = from_disk()
         local_seconds = time.perf_counter() - started
         print(f"RUN {shared} {shared_seconds} {local} {local_seconds}", flush=True)
+        # Arrow's reader threads must not outlive the interpreter (apache/arrow#34314).
+        gc.collect()
 
 
 if __name__ == "__main__":

@@ -95,8 +95,16 @@ pub async fn measure(
             ));
         }
         rows = shared_rows.parse().map_err(|_| format!("rows: {line}"))?;
-        connector.push(shared_seconds.parse().map_err(|_| format!("seconds: {line}"))?);
-        from_disk.push(local_seconds.parse().map_err(|_| format!("seconds: {line}"))?);
+        connector.push(
+            shared_seconds
+                .parse()
+                .map_err(|_| format!("seconds: {line}"))?,
+        );
+        from_disk.push(
+            local_seconds
+                .parse()
+                .map_err(|_| format!("seconds: {line}"))?,
+        );
     }
     if connector.is_empty() {
         return Err("the Delta Sharing reader printed no runs".to_owned());
