@@ -62,6 +62,28 @@ impl Report {
         self.measurements.push(measurement);
     }
 
+    /// Records `rows` over the median of `seconds` as `<name>: rows/s` of benchmark `id`;
+    /// returns the rate.
+    pub fn rows_per_second(
+        &mut self,
+        (id, placement): (&'static str, &'static str),
+        name: &str,
+        rows: u64,
+        seconds: &[f64],
+    ) -> f64 {
+        let (median, spread) = summarize(seconds);
+        let rate = rows as f64 / median;
+        self.add(Measurement {
+            id,
+            placement,
+            name: format!("{name}: rows/s"),
+            value: rate,
+            spread: (rows as f64 / spread.1, rows as f64 / spread.0),
+            unit: "rows/s",
+        });
+        rate
+    }
+
     pub fn ratio(&mut self, ratio: Ratio) {
         self.ratios.push(ratio);
     }

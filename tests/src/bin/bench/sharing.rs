@@ -13,7 +13,7 @@ use tollgate_tests::sharing::order_file_channel;
 
 use crate::gateway::{Fixture, PROJECTION};
 use crate::placement::Placement;
-use crate::report::{Measurement, Ratio, Report, summarize};
+use crate::report::{Measurement, Ratio, Report};
 use crate::webapi::wait_for_http;
 
 /// Measures the export and both loads, `runs` times each, and records rows/s and the ratio.
@@ -117,22 +117,13 @@ pub async fn measure(
         spread: (rows as f64 / export_seconds, rows as f64 / export_seconds),
         unit: "rows/s",
     });
-    let mut rates = Vec::new();
-    for (name, seconds) in [
+    let rates: Vec<f64> = [
         ("delta-sharing load_as_pandas", &connector),
         ("pyarrow read_table from disk", &from_disk),
-    ] {
-        let (median, spread) = summarize(seconds);
-        report.add(Measurement {
-            id: "B10",
-            placement: placement.name(),
-            name: format!("{name}: rows/s"),
-            value: rows as f64 / median,
-            spread: (rows as f64 / spread.1, rows as f64 / spread.0),
-            unit: "rows/s",
-        });
-        rates.push(rows as f64 / median);
-    }
+    ]
+    .iter()
+    .map(|(name, seconds)| report.rows_per_second(("B10", placement.name()), name, rows, seconds))
+    .collect();
     report.ratio(Ratio {
         id: "B10",
         placement: placement.name(),

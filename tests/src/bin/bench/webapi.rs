@@ -74,19 +74,12 @@ pub async fn measure(
     }
     let flight_sql = time_runs(runs, || flight::fetch_parallel(&server, rows)).await?;
     paths.push(("Flight SQL", flight_sql));
-    let mut rates = Vec::new();
-    for (name, seconds) in &paths {
-        let (median, spread) = summarize(seconds);
-        report.add(Measurement {
-            id: "B9",
-            placement: placement.name(),
-            name: format!("{name}: rows/s"),
-            value: rows as f64 / median,
-            spread: (rows as f64 / spread.1, rows as f64 / spread.0),
-            unit: "rows/s",
-        });
-        rates.push(rows as f64 / median);
-    }
+    let rates: Vec<f64> = paths
+        .iter()
+        .map(|(name, seconds)| {
+            report.rows_per_second(("B9", placement.name()), name, rows, seconds)
+        })
+        .collect();
     for (i, name) in ["Web-API NDJSON", "Web-API Arrow IPC"].iter().enumerate() {
         report.ratio(Ratio {
             id: "B9",
