@@ -503,3 +503,70 @@ async fn tls_with_scram_and_required_tls() {
         .expect_err("plain TCP refused");
     assert_eq!(sqlstate(&plain), "28000");
 }
+
+/// The text of `COPY … TO STDOUT` as `user`.
+async fn copy_out(
+    gateway: &TestGateway,
+    user: &str,
+    sql: &str,
+) -> Result<String, tokio_postgres::Error> {
+    use futures::TryStreamExt;
+    let client = gateway.connect(user).await;
+    let stream = client.copy_out(sql).await?;
+    let chunks: Vec<bytes::Bytes> = stream.try_collect().await?;
+    Ok(chunks
+        .iter()
+        .map(|chunk| String::from_utf8_lossy(chunk))
+        .collect())
+}
+
+#[tokio::test]
+async fn a_dataset_is_copied_to_the_client_as_its_query_would_be() {
+    let gateway = TestGateway::start().await;
+    let whole = copy_out(&gateway, "acme", "COPY tpch.region TO STDOUT")
+        .await
+        .expect("copy a dataset");
+    let query = copy_out(
+        &gateway,
+        "acme",
+        "COPY (SELECT * FROM tpch.region) TO STDOUT",
+    )
+    .await
+    .expect("copy a query");
+    let mut whole_lines: Vec<&str> = whole.lines().collect();
+    let mut query_lines: Vec<&str> = query.lines().collect();
+    whole_lines.sort_unstable();
+    query_lines.sort_unstable();
+    assert_eq!(whole_lines, query_lines);
+    assert_eq!(whole_lines.len(), 5);
+    let csv = copy_out(
+        &gateway,
+        "acme",
+        "COPY tpch.region (r_regionkey, r_name) TO STDOUT WITH (FORMAT csv, HEADER)",
+    )
+    .await
+    .expect("copy columns as CSV");
+    assert_eq!(csv.lines().next(), Some("r_regionkey,r_name"));
+    assert!(csv.lines().any(|line| line == "0,AFRICA"), "{csv}");
+    // Scoped as queries are: a hidden column does not exist, another tenant's rows are not copied.
+    let hidden = copy_out(&gateway, "globex", "COPY tpch.orders (o_comment) TO STDOUT")
+        .await
+        .expect_err("o_comment is not granted to globex");
+    assert_eq!(sqlstate(&hidden), "42703", "{hidden:?}");
+    let globex = copy_out(
+        &gateway,
+        "globex",
+        "COPY tpch.orders (o_orderdate) TO STDOUT",
+    )
+    .await
+    .expect("globex's orders");
+    assert!(
+        globex.lines().all(|date| date >= "1995-01-01"),
+        "globex sees orders from 1995 on"
+    );
+    // A file is still no target.
+    let file = copy_out(&gateway, "acme", "COPY tpch.region TO '/tmp/region.csv'")
+        .await
+        .expect_err("a file");
+    assert_eq!(sqlstate(&file), "42501", "{file:?}");
+}

@@ -1,8 +1,9 @@
-//! `COPY (SELECT …) TO STDOUT` in text, CSV and binary format, streamed batch by batch.
+//! `COPY (SELECT …) TO STDOUT` and `COPY dataset [(columns)] TO STDOUT` in text, CSV and
+//! binary format, streamed batch by batch.
 //!
-//! psql's `\copy (…) to …`, psycopg's `copy()` and ADBC all read results this way. Only the
-//! query form to the client is served; `COPY … FROM` and `COPY … TO 'file'` are refused by
-//! the planner's policy like any other write or file access.
+//! psql's `\copy … to …`, psycopg's `copy()`, asyncpg's `copy_from_table` and ADBC all read
+//! results this way. Only copies to the client are served; `COPY … FROM` and
+//! `COPY … TO 'file'` are refused by the planner's policy like any other write or file access.
 
 use std::sync::Arc;
 

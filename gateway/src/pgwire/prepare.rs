@@ -20,7 +20,8 @@ pub enum PreparedStatement {
     Session(Box<Statement>),
     /// Planned in the tenant's session.
     Query(Box<PlannedQuery>),
-    /// `COPY (query) TO STDOUT`: a planned query sent as COPY data.
+    /// `COPY (query) TO STDOUT` or `COPY dataset [(columns)] TO STDOUT`: a planned query
+    /// sent as COPY data.
     CopyOut(Box<PlannedQuery>, CopyFormat),
     /// `DECLARE name CURSOR FOR query`: a planned query whose rows later `FETCH`es read.
     Declare {
@@ -113,6 +114,45 @@ pub(super) async fn prepare(
                 plan(Statement::Query(query)).await?,
                 format,
             ))
+        }
+        Statement::Copy {
+            source:
+                CopySource::Table {
+                    table_name,
+                    columns,
+                },
+            to: true,
+            target: CopyTarget::Stdout,
+            options,
+            legacy_options,
+            ..
+        } => {
+            // `COPY dataset [(columns)] TO STDOUT` is `COPY (SELECT columns FROM dataset)`.
+            let format = CopyFormat::from_options(&options, &legacy_options)?;
+            let selected = if columns.is_empty() {
+                "*".to_owned()
+            } else {
+                columns
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let sql = format!("SELECT {selected} FROM {table_name}");
+            let mut parsed = shared
+                .service
+                .parse(ctx, &sql)
+                .map_err(|e| planner_error(&e))?;
+            let query = match parsed.pop() {
+                Some(query @ Statement::Query(_)) if parsed.is_empty() => query,
+                _ => {
+                    return Err(user_error(
+                        "42601",
+                        format!("cannot copy from {table_name}"),
+                    ));
+                }
+            };
+            Ok(PreparedStatement::CopyOut(plan(query).await?, format))
         }
         statement => Ok(PreparedStatement::Query(plan(statement).await?)),
     }

@@ -9,6 +9,7 @@ pub(crate) mod catalog_operators;
 pub(crate) mod catalog_subqueries;
 pub(crate) mod catalog_types;
 pub(crate) mod expand_array;
+pub(crate) mod fetch_first;
 pub(crate) mod generate_subscripts;
 pub(crate) mod like_escape;
 pub(crate) mod output_names;
@@ -36,6 +37,7 @@ use catalog_operators::QualifiedOperators;
 use catalog_subqueries::AggregatedScalarSubqueries;
 use catalog_types::CatalogColumnTypes;
 use expand_array::ExpandArray;
+use fetch_first::FetchFirstToLimit;
 use generate_subscripts::GenerateSubscripts;
 use like_escape::LikeEscapeToBackslash;
 use regclass_names::SystemCatalogNames;
@@ -114,6 +116,7 @@ impl CompatibilityRewrites {
                 .fold(statement, |statement, rule| rule.rewrite(statement))
         };
         let statement = GenerateSubscripts.rewrite(UnnestInFrom.rewrite(statement));
+        let statement = FetchFirstToLimit.rewrite(statement);
         let mut statement = LikeEscapeToBackslash.rewrite(statement);
         output_names::apply(&mut statement);
         statement
