@@ -318,6 +318,7 @@ fn classify(error: &DataFusionError) -> ErrorKind {
         Some(ParameterRefused::ReadOnly(_) | ParameterRefused::EngineSetting(_)) => {
             return ErrorKind::Denied;
         }
+        Some(ParameterRefused::InvalidValue(..)) => return ErrorKind::InvalidInput,
         None => {}
     }
     match error.find_root() {

@@ -89,3 +89,19 @@ def test_cursor_and_copy_of_a_query(pg_conninfo):
     assert status == "COPY 5"
     assert copied.splitlines()[0] == "0\tAFRICA"
     assert len(copied.splitlines()) == 5
+
+
+def test_copy_of_a_dataset(pg_conninfo):
+    async def read(connection):
+        buffer = io.BytesIO()
+        status = await connection.copy_from_table(
+            "region", schema_name="tpch", columns=["r_regionkey", "r_name"], output=buffer,
+            format="csv",
+        )
+        return status, buffer.getvalue().decode()
+
+    status, copied = run(read, pg_conninfo)
+    assert status == "COPY 5"
+    assert sorted(copied.splitlines()) == [
+        "0,AFRICA", "1,AMERICA", "2,ASIA", "3,EUROPE", "4,MIDDLE EAST",
+    ]

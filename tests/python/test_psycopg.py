@@ -92,6 +92,14 @@ def test_copy_to_stdout_text_and_binary(acme):
         assert binary_rows == [(int(key), name) for key, name in text_rows]
 
 
+def test_copy_of_a_dataset_with_its_columns(acme):
+    with acme.cursor() as cursor:
+        with cursor.copy("COPY tpch.region (r_regionkey, r_name) TO STDOUT") as copy:
+            rows = sorted(copy.rows())
+    assert rows[0] == ("0", "AFRICA")
+    assert len(rows) == 5
+
+
 def test_a_tenant_sees_only_its_grants(globex):
     tables = globex.execute(
         "SELECT table_schema, table_name FROM information_schema.tables "

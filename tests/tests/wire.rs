@@ -570,3 +570,28 @@ async fn a_dataset_is_copied_to_the_client_as_its_query_would_be() {
         .expect_err("a file");
     assert_eq!(sqlstate(&file), "42501", "{file:?}");
 }
+
+#[tokio::test]
+async fn client_encoding_is_normalised_to_utf8_and_other_encodings_are_refused() {
+    let gateway = TestGateway::start().await;
+    let acme = gateway.connect("acme").await;
+    async fn show(client: &tokio_postgres::Client) -> String {
+        let row = client
+            .query_one("SHOW client_encoding", &[])
+            .await
+            .expect("show");
+        row.get(0)
+    }
+    for name in ["utf-8", "Unicode", "utf8"] {
+        acme.batch_execute(&format!("SET client_encoding = '{name}'"))
+            .await
+            .expect(name);
+        assert_eq!(show(&acme).await, "UTF8", "{name}");
+    }
+    let error = acme
+        .batch_execute("SET client_encoding = 'LATIN1'")
+        .await
+        .expect_err("only UTF-8 is served");
+    assert_eq!(sqlstate(&error), "22023", "{error:?}");
+    assert_eq!(show(&acme).await, "UTF8");
+}

@@ -96,6 +96,7 @@ pub fn refusal_error(refusal: ParameterRefused) -> PgWireError {
         ParameterRefused::Unknown(_) => "42704",
         ParameterRefused::ReadOnly(_) => "55P02",
         ParameterRefused::EngineSetting(_) => "42501",
+        ParameterRefused::InvalidValue(..) => "22023",
     };
     user_error(code, refusal.to_string())
 }
@@ -142,6 +143,26 @@ fn server_version_num(version: &str) -> String {
     (major * 10_000 + minor).to_string()
 }
 
+/// `value` as PostgreSQL spells it for parameter `canonical`: the encoding names of UTF-8
+/// (`utf-8`, `utf8`, `unicode`, any case) as `UTF8`, the only encoding served.
+///
+/// # Errors
+/// [`ParameterRefused::InvalidValue`] for another client encoding.
+fn normalised(canonical: &str, value: String) -> Result<String, ParameterRefused> {
+    if canonical != "client_encoding" {
+        return Ok(value);
+    }
+    let name: String = value
+        .chars()
+        .filter(|c| !matches!(c, '-' | '_'))
+        .collect::<String>()
+        .to_ascii_lowercase();
+    match name.as_str() {
+        "utf8" | "unicode" => Ok("UTF8".to_owned()),
+        _ => Err(ParameterRefused::InvalidValue(canonical.to_owned(), value)),
+    }
+}
+
 /// One connection's parameters.
 #[derive(Debug, Clone)]
 pub struct SessionSettings {
@@ -158,10 +179,12 @@ impl SessionSettings {
             defaults,
         };
         for (name, value) in startup {
+            // A value the server cannot take keeps the default, which the client is told.
             if let Some(canonical) = settings.canonical(name)
                 && !READ_ONLY.contains(&canonical.as_str())
+                && let Ok(value) = normalised(&canonical, value.clone())
             {
-                settings.values.insert(canonical, value.clone());
+                settings.values.insert(canonical, value);
             }
         }
         settings
@@ -207,6 +230,7 @@ impl SessionSettings {
             return Err(ParameterRefused::ReadOnly(canonical));
         }
         let reported = REPORTED.contains(&canonical.as_str());
+        let value = normalised(&canonical, value)?;
         self.values.insert(canonical.clone(), value);
         Ok((canonical, reported))
     }
@@ -277,6 +301,23 @@ mod tests {
         s.reset_all();
         assert_eq!(s.show("TimeZone").expect("known").1, "UTC");
         assert_eq!(s.show("server_version_num").expect("known").1, "160006");
+    }
+
+    #[test]
+    fn client_encodings_are_spelled_as_postgresql_does_and_only_utf8_is_taken() {
+        let startup = BTreeMap::from([("client_encoding".to_owned(), "utf-8".to_owned())]);
+        let mut s = SessionSettings::new("acme", "16.6", &startup);
+        assert!(s.reported().any(|pair| pair == ("client_encoding", "UTF8")));
+        s.set("client_encoding", "Unicode".to_owned())
+            .expect("UTF-8 by another name");
+        assert_eq!(s.show("client_encoding").expect("known").1, "UTF8");
+        assert!(matches!(
+            s.set("client_encoding", "LATIN1".to_owned()),
+            Err(ParameterRefused::InvalidValue(..))
+        ));
+        let latin = BTreeMap::from([("client_encoding".to_owned(), "LATIN1".to_owned())]);
+        let s = SessionSettings::new("acme", "16.6", &latin);
+        assert_eq!(s.show("client_encoding").expect("known").1, "UTF8");
     }
 
     #[test]

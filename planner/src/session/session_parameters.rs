@@ -41,6 +41,9 @@ pub enum ParameterRefused {
         "permission denied to set parameter \"{0}\": engine settings are not available to tenants"
     )]
     EngineSetting(String),
+    /// The parameter does not take this value (`client_encoding` other than UTF8, …).
+    #[error("invalid value for parameter \"{0}\": \"{1}\"")]
+    InvalidValue(String, String),
 }
 
 impl ParameterRefused {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{AsArray, StringArray, StringBuilder};
-use datafusion::arrow::datatypes::{DataType, Int64Type};
+use datafusion::arrow::datatypes::{DataType, Int32Type, Int64Type};
 use datafusion::common::{DataFusionError, Result, ScalarValue};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, create_udf,
@@ -23,6 +23,7 @@ pub(crate) fn all() -> Vec<ScalarUDF> {
         index_definition(),
         temporary_schema(),
         size_pretty(),
+        encoding_to_char(),
         ScalarUDF::new_from_impl(JsonBuildObject::new()),
         crate::pg_compat::rewrite::like_escape::like_escape_udf(),
         ScalarUDF::new_from_impl(
@@ -53,6 +54,32 @@ fn relation_size(name: &str) -> ScalarUDF {
         DataType::Int64,
         Volatility::Volatile,
         Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Int64(Some(0))))),
+    )
+}
+
+/// `pg_encoding_to_char(int)`: an encoding's name as PostgreSQL spells it (`UTF8`, which
+/// psql's `\l` shows for the database), an empty string for a number that names none.
+fn encoding_to_char() -> ScalarUDF {
+    create_udf(
+        "pg_encoding_to_char",
+        vec![DataType::Int32],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let codes = ColumnarValue::values_to_arrays(args)?;
+            let names: StringArray = codes[0]
+                .as_primitive::<Int32Type>()
+                .iter()
+                .map(|code| {
+                    code.map(|code| match code {
+                        0 => "SQL_ASCII",
+                        6 => "UTF8",
+                        _ => "",
+                    })
+                })
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(names)))
+        }),
     )
 }
 
