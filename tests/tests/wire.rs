@@ -595,3 +595,60 @@ async fn client_encoding_is_normalised_to_utf8_and_other_encodings_are_refused()
     assert_eq!(sqlstate(&error), "22023", "{error:?}");
     assert_eq!(show(&acme).await, "UTF8");
 }
+
+#[tokio::test]
+async fn a_failed_transaction_block_refuses_statements_until_it_ends() {
+    let gateway = TestGateway::start().await;
+    let acme = gateway.connect("acme").await;
+    async fn one(client: &tokio_postgres::Client) -> Result<i64, tokio_postgres::Error> {
+        let row = client.query_one("SELECT 1::bigint", &[]).await?;
+        Ok(row.get(0))
+    }
+    // Simple protocol: the error aborts the block; COMMIT then rolls back.
+    acme.batch_execute("BEGIN").await.expect("begin");
+    let error = acme
+        .batch_execute("SELECT * FROM tpch.nosuch")
+        .await
+        .expect_err("no such dataset");
+    assert_eq!(sqlstate(&error), "42P01");
+    let aborted = acme.batch_execute("SELECT 1").await.expect_err("aborted");
+    assert_eq!(sqlstate(&aborted), "25P02", "{aborted:?}");
+    // Extended protocol too.
+    let aborted = one(&acme).await.expect_err("aborted");
+    assert_eq!(sqlstate(&aborted), "25P02", "{aborted:?}");
+    let ended = acme.simple_query("COMMIT").await.expect("commit");
+    assert!(
+        matches!(
+            ended.first(),
+            Some(tokio_postgres::SimpleQueryMessage::CommandComplete(_))
+        ),
+        "{ended:?}"
+    );
+    assert_eq!(one(&acme).await.expect("out of the block"), 1);
+    // A savepoint taken before the failure: the block goes on after ROLLBACK TO.
+    acme.batch_execute("BEGIN; SAVEPOINT before_failure")
+        .await
+        .expect("begin");
+    acme.batch_execute("SELECT 1/0")
+        .await
+        .expect_err("division by zero");
+    acme.batch_execute("ROLLBACK TO SAVEPOINT before_failure")
+        .await
+        .expect("back to the savepoint");
+    assert_eq!(one(&acme).await.expect("the block goes on"), 1);
+    acme.batch_execute("COMMIT").await.expect("commit");
+    // A transaction of tokio-postgres's own rolls back after an error, as against PostgreSQL.
+    let mut acme = acme;
+    let transaction = acme.transaction().await.expect("a transaction");
+    transaction
+        .query("SELECT * FROM tpch.nosuch", &[])
+        .await
+        .expect_err("no such dataset");
+    let aborted = transaction
+        .query("SELECT 1", &[])
+        .await
+        .expect_err("aborted");
+    assert_eq!(sqlstate(&aborted), "25P02");
+    transaction.rollback().await.expect("rollback");
+    assert_eq!(one(&acme).await.expect("after the rollback"), 1);
+}

@@ -15,6 +15,7 @@ use tollgate_planner::{QueryContext, QueryService, TenantSession};
 use super::cursors::Cursors;
 use super::errors::user_error;
 use super::settings::{SessionSettings, SharedSettings};
+use super::transaction_block::Recovery;
 use tollgate_planner::session_parameters::SessionParameters;
 
 /// The key a client quotes in a CancelRequest: backend pid and secret key bytes.
@@ -65,6 +66,7 @@ pub struct ConnectionState {
     running: Mutex<Option<CancellationToken>>,
     cancel_key: OnceLock<CancelKey>,
     cursors: Cursors,
+    recovery: Recovery,
 }
 
 /// An authenticated principal and its tenant's session.
@@ -95,6 +97,7 @@ impl ConnectionState {
             running: Mutex::new(None),
             cancel_key: OnceLock::new(),
             cursors: Cursors::default(),
+            recovery: Recovery::default(),
         }
     }
 
@@ -156,6 +159,11 @@ impl ConnectionState {
     /// The connection's open SQL cursors.
     pub fn cursors(&self) -> &Cursors {
         &self.cursors
+    }
+
+    /// Whether a failed transaction block went on after `ROLLBACK TO SAVEPOINT`.
+    pub fn recovery(&self) -> &Recovery {
+        &self.recovery
     }
 
     /// The login, once authenticated.

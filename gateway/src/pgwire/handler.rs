@@ -25,6 +25,7 @@ use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::data::DataRow;
 use pgwire::messages::extendedquery::{Describe, TARGET_TYPE_BYTE_PORTAL};
+use pgwire::messages::response::TransactionStatus;
 use tollgate_planner::datafusion::common::ScalarValue;
 use tollgate_planner::datafusion::sql::sqlparser::ast::Statement;
 use tollgate_planner::{PlannedQuery, QueryContext, QueryStream};
@@ -36,7 +37,8 @@ use super::encode;
 use super::errors::{planner_error, user_error};
 use super::params;
 use super::prepare::{PreparedStatement, prepare};
-use super::session_statements::{answer_session_statement, shown_parameter};
+use super::session_statements::{answer_session_statement, is_session_statement, shown_parameter};
+use super::transaction_block;
 
 /// The query handlers of one connection.
 pub struct TollgateQueryHandler {
@@ -249,13 +251,23 @@ impl SimpleQueryHandler for TollgateQueryHandler {
             .map_err(|e| planner_error(&e))?;
         let mut responses = Vec::with_capacity(statements.len());
         let last = statements.len().saturating_sub(1);
+        let mut failed = client.transaction_status() == TransactionStatus::Error;
         for (position, statement) in statements.into_iter().enumerate() {
             // A context per statement: a SET earlier in the batch applies to the next one.
             let ctx = self.connection.query_context()?;
+            let session = is_session_statement(&statement).then_some(&statement);
+            let refusal = transaction_block::refusal(failed, session);
             // As PostgreSQL, the first failing statement ends the batch.
-            let response = match prepare(&self.shared, &ctx, statement).await {
+            let prepared = match refusal {
+                Some(refusal) => Err(refusal),
+                None => prepare(&self.shared, &ctx, statement).await,
+            };
+            let response = match prepared {
                 Ok(PreparedStatement::Session(statement)) => {
-                    answer_session_statement(&self.connection, client, &statement).await
+                    // Only the block's end or a return to a savepoint get here if it failed.
+                    let ended_failure = std::mem::take(&mut failed);
+                    answer_session_statement(&self.connection, client, &statement, ended_failure)
+                        .await
                 }
                 Ok(PreparedStatement::Query(planned)) => {
                     run_query(
@@ -434,9 +446,17 @@ impl ExtendedQueryHandler for TollgateQueryHandler {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let stored: &StoredStatement<PreparedStatement> = &portal.statement;
+        let failed = client.transaction_status() == TransactionStatus::Error;
+        let session = match &stored.statement {
+            PreparedStatement::Session(statement) => Some(&**statement),
+            _ => None,
+        };
+        if let Some(refusal) = transaction_block::refusal(failed, session) {
+            return Err(refusal);
+        }
         match &stored.statement {
             PreparedStatement::Session(statement) => {
-                answer_session_statement(&self.connection, client, statement).await
+                answer_session_statement(&self.connection, client, statement, failed).await
             }
             PreparedStatement::CopyOut(planned, format) => {
                 run_copy(

@@ -23,6 +23,7 @@ use std::time::Duration;
 use futures::{FutureExt, SinkExt};
 use pgwire::api::{ClientInfo, ErrorHandler, PgWireServerHandlers};
 use pgwire::error::{ErrorInfo, PgWireError};
+use pgwire::messages::response::TransactionStatus;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use pgwire::tokio::TlsAcceptor;
 use pgwire::tokio::server::{
@@ -151,6 +152,11 @@ where
             pgwire::api::PgWireConnectionState::CopyInProgress(extended) => extended,
             _ => message.is_extended_query(),
         };
+        // A failed transaction block that went back to a savepoint goes on (pgwire knows
+        // no way back from `E` but the block's end).
+        if connection.recovery().take() && socket.transaction_status() == TransactionStatus::Error {
+            socket.set_transaction_status(TransactionStatus::Transaction);
+        }
         // `process_message` closes a CancelRequest's dedicated connection.
         let is_cancel_request = matches!(message, PgWireFrontendMessage::CancelRequest(_));
         // Unwind safety: a panicking handler's state for this connection is not used again

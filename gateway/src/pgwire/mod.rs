@@ -30,6 +30,7 @@ mod peer;
 mod prepare;
 mod session_statements;
 mod settings;
+mod transaction_block;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

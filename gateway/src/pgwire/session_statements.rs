@@ -194,11 +194,13 @@ fn apply_to_settings(
     }
 }
 
-/// Answers a session statement from the connection's state.
+/// Answers a session statement from the connection's state; `failed` when it runs in a
+/// failed transaction block (only its end or a return to a savepoint get here then).
 pub(super) async fn answer_session_statement<C>(
     connection: &ConnectionState,
     client: &mut C,
     statement: &Statement,
+    failed: bool,
 ) -> PgWireResult<Response>
 where
     C: Sink<PgWireBackendMessage> + Unpin + Send,
@@ -211,11 +213,18 @@ where
         }
         Statement::Commit { .. } => {
             connection.cursors().end_transaction();
-            return Ok(Response::TransactionEnd(Tag::new("COMMIT")));
+            // A failed block is rolled back, and PostgreSQL says so.
+            let tag = if failed { "ROLLBACK" } else { "COMMIT" };
+            return Ok(Response::TransactionEnd(Tag::new(tag)));
         }
         Statement::Rollback {
             savepoint: Some(_), ..
-        } => return Ok(Response::Execution(Tag::new("ROLLBACK"))),
+        } => {
+            if failed {
+                connection.recovery().recovered();
+            }
+            return Ok(Response::Execution(Tag::new("ROLLBACK")));
+        }
         Statement::Rollback { .. } => {
             connection.cursors().end_transaction();
             return Ok(Response::TransactionEnd(Tag::new("ROLLBACK")));
