@@ -31,7 +31,7 @@ use postgres_types::ToSql;
 use rust_decimal::Decimal;
 
 use super::convert::{decimal, in_range, instant, numeric_out_of_range, time};
-use super::text::{Float, IsoDate, Numeric, TrimmedInterval};
+use super::text::{Float, IsoDate, Numeric, TrimmedInterval, TrimmedTimestamp};
 use super::types::{FEATURE_NOT_SUPPORTED, pg_type};
 use crate::pgwire::errors::user_error;
 
@@ -376,9 +376,11 @@ fn timestamps<'a, T: ArrowTimestampType, W: Wrap<'a>>(
 ) -> PgWireResult<Box<dyn ColumnEncoder + 'a>> {
     let array = downcast::<PrimitiveArray<T>>(array)?;
     Ok(if zoned {
-        wrap.wrap(values(array, instant::<T>))
+        wrap.wrap(values(array, |v| instant::<T>(v).map(TrimmedTimestamp)))
     } else {
-        wrap.wrap(values(array, |v| instant::<T>(v).map(|t| t.naive_utc())))
+        wrap.wrap(values(array, |v| {
+            instant::<T>(v).map(|t| TrimmedTimestamp(t.naive_utc()))
+        }))
     })
 }
 
@@ -598,9 +600,17 @@ mod tests {
             ),
         ];
         for (unit, value, micros) in cases {
-            let wall = format!("2023-03-05 10:20:00.{micros:06}");
-            let naive =
-                NaiveDateTime::parse_from_str(&wall, "%Y-%m-%d %H:%M:%S%.f").expect("valid");
+            let naive = NaiveDateTime::parse_from_str(
+                &format!("2023-03-05 10:20:00.{micros:06}"),
+                "%Y-%m-%d %H:%M:%S%.f",
+            )
+            .expect("valid");
+            // As PostgreSQL writes it: the fraction a value has, none for whole seconds.
+            let wall = if micros == 0 {
+                "2023-03-05 10:20:00".to_owned()
+            } else {
+                "2023-03-05 10:20:00.5".to_owned()
+            };
             // Binary timestamps count microseconds from 2000-01-01 00:00:00.
             let since_2000 = (731_326_800_000_000i64 + micros).to_be_bytes().to_vec();
 
@@ -693,7 +703,7 @@ mod tests {
         let instants: ArrayRef = Arc::new(builder.finish());
         let ty = pg_type(instants.data_type()).expect("supported");
         assert_eq!(ty, Type::TIMESTAMPTZ_ARRAY);
-        let text_form = [Some("{1970-01-01 00:00:00.000000+00,NULL}")];
+        let text_form = [Some("{1970-01-01 00:00:00+00,NULL}")];
         let binary_form = [Some(vec![Some(DateTime::<Utc>::UNIX_EPOCH), None])];
         assert_column(instants, &text_form, &binary_form);
     }

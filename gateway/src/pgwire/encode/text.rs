@@ -5,7 +5,7 @@
 use std::error::Error;
 
 use bytes::{BufMut, BytesMut};
-use chrono::{Datelike, NaiveDate};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Utc};
 use pg_interval::Interval;
 use pgwire::api::Type;
 use pgwire::types::ToSqlText;
@@ -110,21 +110,60 @@ impl ToSqlText for TrimmedInterval {
         let null = self.0.to_sql_text(ty, out, format_options)?;
         // The fraction ends the postgres style's text; where a unit follows it (verbose and
         // ISO 8601 styles) the text is kept.
-        let text = &out[start..];
-        if let Some(point) = text.iter().rposition(|b| *b == b'.') {
-            let digits = &text[point + 1..];
-            let kept = digits.iter().rposition(|b| *b != b'0').map_or(0, |i| i + 1);
-            let fraction_ends_text = digits.iter().all(u8::is_ascii_digit);
-            if fraction_ends_text {
-                let end = if kept == 0 { point } else { point + 1 + kept };
-                out.truncate(start + end);
-            }
-        }
+        trim_fraction(out, start, true);
         Ok(null)
     }
 }
 
+/// A `timestamp` or `timestamptz` whose text has PostgreSQL's fraction of a second: none
+/// for a whole second (`10:30:00`), else as many digits as it needs (`10:30:00.5+00`),
+/// where pgwire always writes six.
+#[derive(Debug)]
+pub(super) struct TrimmedTimestamp<T>(pub(super) T);
+
+impl<T: ToSqlText + std::fmt::Debug> ToSqlText for TrimmedTimestamp<T> {
+    fn to_sql_text(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+        format_options: &FormatOptions,
+    ) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
+        let start = out.len();
+        let null = self.0.to_sql_text(ty, out, format_options)?;
+        trim_fraction(out, start, false);
+        Ok(null)
+    }
+}
+
+/// Drops the trailing zeros of the fraction of a second in `out[start..]`, and its point
+/// when every digit is zero; the text after the digits (a zone, ` BC`) stays, unless
+/// `only_at_end` asks that the fraction end the text to be trimmed.
+fn trim_fraction(out: &mut BytesMut, start: usize, only_at_end: bool) {
+    let text = &out[start..];
+    let Some(point) = text.iter().rposition(|b| *b == b'.') else {
+        return;
+    };
+    let digits = text[point + 1..]
+        .iter()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(text.len() - point - 1);
+    if digits == 0 || (only_at_end && point + 1 + digits != text.len()) {
+        return;
+    }
+    let fraction = &text[point + 1..point + 1 + digits];
+    let kept = fraction
+        .iter()
+        .rposition(|b| *b != b'0')
+        .map_or(0, |i| i + 1);
+    let cut_from = if kept == 0 { point } else { point + 1 + kept };
+    let suffix = text[point + 1 + digits..].to_vec();
+    out.truncate(start + cut_from);
+    out.extend_from_slice(&suffix);
+}
+
 binary_as_wrapped!(TrimmedInterval, Interval);
+binary_as_wrapped!(TrimmedTimestamp<NaiveDateTime>, NaiveDateTime);
+binary_as_wrapped!(TrimmedTimestamp<DateTime<Utc>>, DateTime<Utc>);
 binary_as_wrapped!(Float<f32>, f32);
 binary_as_wrapped!(Float<f64>, f64);
 binary_as_wrapped!(IsoDate, NaiveDate);
@@ -195,6 +234,36 @@ mod tests {
                 Some("00:00:01.25"),
                 Some("00:00:03"),
                 Some("00:00:00.000001"),
+                None,
+            ])
+        );
+    }
+
+    #[test]
+    fn timestamp_text_has_the_fraction_it_needs() {
+        use datafusion::arrow::array::TimestampMicrosecondArray;
+        let micros = vec![
+            Some(1_700_000_000_000_000),
+            Some(1_700_000_000_500_000),
+            Some(1_700_000_000_000_001),
+            None,
+        ];
+        assert_eq!(
+            text(Arc::new(TimestampMicrosecondArray::from(micros.clone()))),
+            strings(&[
+                Some("2023-11-14 22:13:20"),
+                Some("2023-11-14 22:13:20.5"),
+                Some("2023-11-14 22:13:20.000001"),
+                None,
+            ])
+        );
+        let zoned = TimestampMicrosecondArray::from(micros).with_timezone("UTC");
+        assert_eq!(
+            text(Arc::new(zoned)),
+            strings(&[
+                Some("2023-11-14 22:13:20+00"),
+                Some("2023-11-14 22:13:20.5+00"),
+                Some("2023-11-14 22:13:20.000001+00"),
                 None,
             ])
         );
