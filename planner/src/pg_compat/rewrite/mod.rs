@@ -8,6 +8,7 @@ pub(crate) mod catalog_lookups;
 pub(crate) mod catalog_operators;
 pub(crate) mod catalog_subqueries;
 pub(crate) mod catalog_types;
+pub(crate) mod distinct_from;
 pub(crate) mod expand_array;
 pub(crate) mod fetch_first;
 pub(crate) mod generate_subscripts;
@@ -36,6 +37,7 @@ use catalog_lookups::CatalogLookups;
 use catalog_operators::QualifiedOperators;
 use catalog_subqueries::AggregatedScalarSubqueries;
 use catalog_types::CatalogColumnTypes;
+use distinct_from::DistinctFromPrecedence;
 use expand_array::ExpandArray;
 use fetch_first::FetchFirstToLimit;
 use generate_subscripts::GenerateSubscripts;
@@ -116,7 +118,7 @@ impl CompatibilityRewrites {
                 .fold(statement, |statement, rule| rule.rewrite(statement))
         };
         let statement = GenerateSubscripts.rewrite(UnnestInFrom.rewrite(statement));
-        let statement = FetchFirstToLimit.rewrite(statement);
+        let statement = DistinctFromPrecedence.rewrite(FetchFirstToLimit.rewrite(statement));
         let mut statement = LikeEscapeToBackslash.rewrite(statement);
         output_names::apply(&mut statement);
         statement
