@@ -8,4 +8,5 @@
 pub mod functions;
 pub mod information_schema;
 pub(crate) mod pg_catalog_overlay;
+pub(crate) mod pg_settings;
 pub(crate) mod rewrite;

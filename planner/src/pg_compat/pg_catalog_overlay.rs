@@ -1,7 +1,7 @@
 //! `pg_catalog` tables whose vector and array columns have PostgreSQL's types,
 //! `pg_class` with the columns it lacks, `pg_description` with the tenant's datasets'
 //! descriptions, `pg_attribute` with the type modifiers of its columns (`numeric(15,2)`),
-//! and `pg_user` (the login roles of `pg_roles`).
+//! `pg_user` (the login roles of `pg_roles`) and `pg_settings` (the server's fixed settings).
 //!
 //! `datafusion-pg-catalog` keeps `int2vector`, `oidvector` and `int2[]`/`oid[]` columns as
 //! text (`'1 2'`, `'[1, 2]'`), so what clients do with them fails: SQLAlchemy's
@@ -132,6 +132,10 @@ impl PgCatalogOverlay {
         }
         if let Some(pg_roles) = inner.table("pg_roles").await? {
             retyped.insert("pg_user".to_owned(), users(pg_roles)?);
+        }
+        if let Some(pg_settings) = inner.table("pg_settings").await? {
+            let fixed = crate::pg_compat::pg_settings::settings(pg_settings.schema())?;
+            retyped.insert("pg_settings".to_owned(), Arc::new(fixed));
         }
         Ok(Self { inner, retyped })
     }
