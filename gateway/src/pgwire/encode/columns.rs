@@ -31,7 +31,7 @@ use postgres_types::ToSql;
 use rust_decimal::Decimal;
 
 use super::convert::{decimal, in_range, instant, numeric_out_of_range, time};
-use super::text::{Float, IsoDate, Numeric, TrimmedInterval, TrimmedTimestamp};
+use super::text::{Float, IsoDate, Numeric, TrimmedFraction, TrimmedInterval};
 use super::types::{FEATURE_NOT_SUPPORTED, pg_type};
 use crate::pgwire::errors::user_error;
 
@@ -376,10 +376,10 @@ fn timestamps<'a, T: ArrowTimestampType, W: Wrap<'a>>(
 ) -> PgWireResult<Box<dyn ColumnEncoder + 'a>> {
     let array = downcast::<PrimitiveArray<T>>(array)?;
     Ok(if zoned {
-        wrap.wrap(values(array, |v| instant::<T>(v).map(TrimmedTimestamp)))
+        wrap.wrap(values(array, |v| instant::<T>(v).map(TrimmedFraction)))
     } else {
         wrap.wrap(values(array, |v| {
-            instant::<T>(v).map(|t| TrimmedTimestamp(t.naive_utc()))
+            instant::<T>(v).map(|t| TrimmedFraction(t.naive_utc()))
         }))
     })
 }
@@ -569,10 +569,10 @@ mod tests {
 
         let micros = Time64MicrosecondArray::from(vec![Some(45_045_500_000), None]);
         let half_past = NaiveTime::from_hms_milli_opt(12, 30, 45, 500);
-        let text_form = [Some("12:30:45.500000"), None];
+        let text_form = [Some("12:30:45.5"), None];
         assert_column(Arc::new(micros), &text_form, &[half_past, None]);
         let seconds: ArrayRef = Arc::new(Time32SecondArray::from(vec![3661]));
-        assert_eq!(text(seconds), strings(&[Some("01:01:01.000000")]));
+        assert_eq!(text(seconds), strings(&[Some("01:01:01")]));
     }
 
     /// A timestamp column holding `value` and a NULL.

@@ -9,6 +9,7 @@ use datafusion::arrow::datatypes::{ArrowTimestampType, TimeUnit, format_decimal_
 use pgwire::error::{PgWireError, PgWireResult};
 use rust_decimal::Decimal;
 
+use super::text::TrimmedFraction;
 use crate::pgwire::errors::user_error;
 
 /// SQLSTATE `numeric_value_out_of_range`.
@@ -27,8 +28,9 @@ pub(super) fn instant<T: ArrowTimestampType>(value: i64) -> PgWireResult<DateTim
     in_range(instant, "timestamp")
 }
 
-pub(super) fn time(value: Option<NaiveTime>) -> PgWireResult<NaiveTime> {
-    in_range(value, "time")
+/// A `time`, written with the fraction of a second it has.
+pub(super) fn time(value: Option<NaiveTime>) -> PgWireResult<TrimmedFraction<NaiveTime>> {
+    in_range(value, "time").map(TrimmedFraction)
 }
 
 pub(super) fn in_range<T>(value: Option<T>, kind: &str) -> PgWireResult<T> {

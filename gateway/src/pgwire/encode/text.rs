@@ -5,7 +5,7 @@
 use std::error::Error;
 
 use bytes::{BufMut, BytesMut};
-use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use pg_interval::Interval;
 use pgwire::api::Type;
 use pgwire::types::ToSqlText;
@@ -115,13 +115,13 @@ impl ToSqlText for TrimmedInterval {
     }
 }
 
-/// A `timestamp` or `timestamptz` whose text has PostgreSQL's fraction of a second: none
-/// for a whole second (`10:30:00`), else as many digits as it needs (`10:30:00.5+00`),
-/// where pgwire always writes six.
+/// A `time`, `timestamp` or `timestamptz` whose text has PostgreSQL's fraction of a
+/// second: none for a whole second (`10:30:00`), else as many digits as it needs
+/// (`10:30:00.5+00`), where pgwire always writes six.
 #[derive(Debug)]
-pub(super) struct TrimmedTimestamp<T>(pub(super) T);
+pub(super) struct TrimmedFraction<T>(pub(super) T);
 
-impl<T: ToSqlText + std::fmt::Debug> ToSqlText for TrimmedTimestamp<T> {
+impl<T: ToSqlText + std::fmt::Debug> ToSqlText for TrimmedFraction<T> {
     fn to_sql_text(
         &self,
         ty: &Type,
@@ -162,8 +162,9 @@ fn trim_fraction(out: &mut BytesMut, start: usize, only_at_end: bool) {
 }
 
 binary_as_wrapped!(TrimmedInterval, Interval);
-binary_as_wrapped!(TrimmedTimestamp<NaiveDateTime>, NaiveDateTime);
-binary_as_wrapped!(TrimmedTimestamp<DateTime<Utc>>, DateTime<Utc>);
+binary_as_wrapped!(TrimmedFraction<NaiveDateTime>, NaiveDateTime);
+binary_as_wrapped!(TrimmedFraction<DateTime<Utc>>, DateTime<Utc>);
+binary_as_wrapped!(TrimmedFraction<NaiveTime>, NaiveTime);
 binary_as_wrapped!(Float<f32>, f32);
 binary_as_wrapped!(Float<f64>, f64);
 binary_as_wrapped!(IsoDate, NaiveDate);
