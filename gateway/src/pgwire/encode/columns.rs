@@ -703,7 +703,7 @@ mod tests {
         let instants: ArrayRef = Arc::new(builder.finish());
         let ty = pg_type(instants.data_type()).expect("supported");
         assert_eq!(ty, Type::TIMESTAMPTZ_ARRAY);
-        let text_form = [Some("{1970-01-01 00:00:00+00,NULL}")];
+        let text_form = [Some(r#"{"1970-01-01 00:00:00+00",NULL}"#)];
         let binary_form = [Some(vec![Some(DateTime::<Utc>::UNIX_EPOCH), None])];
         assert_column(instants, &text_form, &binary_form);
     }

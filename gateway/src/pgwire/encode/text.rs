@@ -10,7 +10,7 @@ use pg_interval::Interval;
 use pgwire::api::Type;
 use pgwire::types::ToSqlText;
 use pgwire::types::format::FormatOptions;
-use postgres_types::{IsNull, ToSql, to_sql_checked};
+use postgres_types::{IsNull, Kind, ToSql, to_sql_checked};
 use rust_decimal::Decimal;
 
 /// A float whose text form is PostgreSQL's: pgwire writes infinities as `inf` and loses the
@@ -111,6 +111,7 @@ impl ToSqlText for TrimmedInterval {
         // The fraction ends the postgres style's text; where a unit follows it (verbose and
         // ISO 8601 styles) the text is kept.
         trim_fraction(out, start, true);
+        quote_array_item(out, start, ty);
         Ok(null)
     }
 }
@@ -131,7 +132,20 @@ impl<T: ToSqlText + std::fmt::Debug> ToSqlText for TrimmedFraction<T> {
         let start = out.len();
         let null = self.0.to_sql_text(ty, out, format_options)?;
         trim_fraction(out, start, false);
+        quote_array_item(out, start, ty);
         Ok(null)
+    }
+}
+
+/// Quotes the text in `out[start..]` when it is an item of an array (`ty` is an array
+/// type) and holds a space, as PostgreSQL writes `{"2024-01-01 10:30:00"}`; these texts
+/// hold no quote or backslash to escape.
+fn quote_array_item(out: &mut BytesMut, start: usize, ty: &Type) {
+    if matches!(ty.kind(), Kind::Array(_)) && out[start..].contains(&b' ') {
+        let item = out.split_off(start);
+        out.put_u8(b'"');
+        out.extend_from_slice(&item);
+        out.put_u8(b'"');
     }
 }
 
