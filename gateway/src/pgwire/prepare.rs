@@ -102,7 +102,7 @@ pub(super) async fn prepare(
             CloseCursor::Specific { name } => Some(name.value),
         })),
         Statement::Copy {
-            source: CopySource::Query(query),
+            source,
             to: true,
             target: CopyTarget::Stdout,
             options,
@@ -110,46 +110,36 @@ pub(super) async fn prepare(
             ..
         } => {
             let format = CopyFormat::from_options(&options, &legacy_options)?;
-            Ok(PreparedStatement::CopyOut(
-                plan(Statement::Query(query)).await?,
-                format,
-            ))
-        }
-        Statement::Copy {
-            source:
+            let query = match source {
+                CopySource::Query(query) => Statement::Query(query),
+                // `COPY dataset [(columns)]` is `COPY (SELECT columns FROM dataset)`.
                 CopySource::Table {
                     table_name,
                     columns,
-                },
-            to: true,
-            target: CopyTarget::Stdout,
-            options,
-            legacy_options,
-            ..
-        } => {
-            // `COPY dataset [(columns)] TO STDOUT` is `COPY (SELECT columns FROM dataset)`.
-            let format = CopyFormat::from_options(&options, &legacy_options)?;
-            let selected = if columns.is_empty() {
-                "*".to_owned()
-            } else {
-                columns
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            let sql = format!("SELECT {selected} FROM {table_name}");
-            let mut parsed = shared
-                .service
-                .parse(ctx, &sql)
-                .map_err(|e| planner_error(&e))?;
-            let query = match parsed.pop() {
-                Some(query @ Statement::Query(_)) if parsed.is_empty() => query,
-                _ => {
-                    return Err(user_error(
-                        "42601",
-                        format!("cannot copy from {table_name}"),
-                    ));
+                } => {
+                    let selected = if columns.is_empty() {
+                        "*".to_owned()
+                    } else {
+                        columns
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    };
+                    let sql = format!("SELECT {selected} FROM {table_name}");
+                    let mut parsed = shared
+                        .service
+                        .parse(ctx, &sql)
+                        .map_err(|e| planner_error(&e))?;
+                    match parsed.pop() {
+                        Some(query @ Statement::Query(_)) if parsed.is_empty() => query,
+                        _ => {
+                            return Err(user_error(
+                                "42601",
+                                format!("cannot copy from {table_name}"),
+                            ));
+                        }
+                    }
                 }
             };
             Ok(PreparedStatement::CopyOut(plan(query).await?, format))

@@ -31,7 +31,7 @@ use postgres_types::ToSql;
 use rust_decimal::Decimal;
 
 use super::convert::{decimal, in_range, instant, numeric_out_of_range, time};
-use super::text::{Float, IsoDate, Numeric, TrimmedFraction, TrimmedInterval};
+use super::text::{Float, IsoDate, Numeric, TrimmedFraction};
 use super::types::{FEATURE_NOT_SUPPORTED, pg_type};
 use crate::pgwire::errors::user_error;
 
@@ -334,7 +334,7 @@ fn with_source<'a, W: Wrap<'a>>(
             let array = downcast::<IntervalMonthDayNanoArray>(array)?;
             // PostgreSQL keeps microseconds: nanoseconds are truncated.
             wrap.wrap(values(array, |v| {
-                Ok(TrimmedInterval(Interval::new(
+                Ok(TrimmedFraction(Interval::new(
                     v.months,
                     v.days,
                     v.nanoseconds / 1_000,

@@ -94,31 +94,9 @@ impl ToSqlText for IsoDate {
     }
 }
 
-/// An `interval` whose text has PostgreSQL's fraction of a second: as many digits as it
-/// needs (`04:05:06.5`), where pgwire always writes six (`04:05:06.500000`).
-#[derive(Debug)]
-pub(super) struct TrimmedInterval(pub(super) Interval);
-
-impl ToSqlText for TrimmedInterval {
-    fn to_sql_text(
-        &self,
-        ty: &Type,
-        out: &mut BytesMut,
-        format_options: &FormatOptions,
-    ) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
-        let start = out.len();
-        let null = self.0.to_sql_text(ty, out, format_options)?;
-        // The fraction ends the postgres style's text; where a unit follows it (verbose and
-        // ISO 8601 styles) the text is kept.
-        trim_fraction(out, start, true);
-        quote_array_item(out, start, ty);
-        Ok(null)
-    }
-}
-
-/// A `time`, `timestamp` or `timestamptz` whose text has PostgreSQL's fraction of a
-/// second: none for a whole second (`10:30:00`), else as many digits as it needs
-/// (`10:30:00.5+00`), where pgwire always writes six.
+/// A `time`, `timestamp`, `timestamptz` or `interval` whose text has PostgreSQL's fraction
+/// of a second: none for a whole second (`10:30:00`), else as many digits as it needs
+/// (`10:30:00.5+00`, `1 day 04:05:06.5`), where pgwire always writes six.
 #[derive(Debug)]
 pub(super) struct TrimmedFraction<T>(pub(super) T);
 
@@ -131,7 +109,7 @@ impl<T: ToSqlText + std::fmt::Debug> ToSqlText for TrimmedFraction<T> {
     ) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
         let start = out.len();
         let null = self.0.to_sql_text(ty, out, format_options)?;
-        trim_fraction(out, start, false);
+        trim_fraction(out, start);
         quote_array_item(out, start, ty);
         Ok(null)
     }
@@ -150,9 +128,9 @@ fn quote_array_item(out: &mut BytesMut, start: usize, ty: &Type) {
 }
 
 /// Drops the trailing zeros of the fraction of a second in `out[start..]`, and its point
-/// when every digit is zero; the text after the digits (a zone, ` BC`) stays, unless
-/// `only_at_end` asks that the fraction end the text to be trimmed.
-fn trim_fraction(out: &mut BytesMut, start: usize, only_at_end: bool) {
+/// when every digit is zero; the text after the digits (a zone, ` BC`, an interval's unit)
+/// stays.
+fn trim_fraction(out: &mut BytesMut, start: usize) {
     let text = &out[start..];
     let Some(point) = text.iter().rposition(|b| *b == b'.') else {
         return;
@@ -161,7 +139,7 @@ fn trim_fraction(out: &mut BytesMut, start: usize, only_at_end: bool) {
         .iter()
         .position(|b| !b.is_ascii_digit())
         .unwrap_or(text.len() - point - 1);
-    if digits == 0 || (only_at_end && point + 1 + digits != text.len()) {
+    if digits == 0 {
         return;
     }
     let fraction = &text[point + 1..point + 1 + digits];
@@ -175,7 +153,7 @@ fn trim_fraction(out: &mut BytesMut, start: usize, only_at_end: bool) {
     out.extend_from_slice(&suffix);
 }
 
-binary_as_wrapped!(TrimmedInterval, Interval);
+binary_as_wrapped!(TrimmedFraction<Interval>, Interval);
 binary_as_wrapped!(TrimmedFraction<NaiveDateTime>, NaiveDateTime);
 binary_as_wrapped!(TrimmedFraction<DateTime<Utc>>, DateTime<Utc>);
 binary_as_wrapped!(TrimmedFraction<NaiveTime>, NaiveTime);
