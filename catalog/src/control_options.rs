@@ -60,6 +60,8 @@ pub struct ControlOptions {
     /// Base64 key (32 bytes or more) signing file URLs; gateways sharing a store need the
     /// same one. Absent: a random key, so URLs work only on the gateway that gave them.
     pub signing_key: Option<String>,
+    /// The NATS server `nats` channels push to; absent means no `nats` channels.
+    pub nats_push: Option<NatsPushOptions>,
 }
 
 impl Default for ControlOptions {
@@ -81,8 +83,57 @@ impl Default for ControlOptions {
             file_refresh_interval: HumanDuration(Duration::from_secs(600)),
             file_url_ttl: HumanDuration(Duration::from_secs(3600)),
             signing_key: None,
+            nats_push: None,
         }
     }
+}
+
+/// The NATS server (in operator mode, with a full account resolver and JetStream) that
+/// `nats` channels push to. Each tenant gets an account of its own, signed by the operator
+/// key, holding one stream; each channel login a user of that account that may read it.
+/// `tollgate nats-operator` makes the keys and the server's configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatsPushOptions {
+    /// Where the gateway connects (`nats://127.0.0.1:4222`).
+    pub url: String,
+    /// The URL given to tenants; `url` if absent.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// The operator's seed (`SO…`): signs the tenants' accounts.
+    pub operator_seed: String,
+    /// The system account's seed (`SA…`): the gateway signs itself a user of it to send the
+    /// server account updates.
+    pub system_account_seed: String,
+    /// Rows per message at most.
+    #[serde(default = "default_message_rows")]
+    pub message_rows: usize,
+    /// How often datasets are looked at for new files.
+    #[serde(default = "default_push_poll")]
+    pub poll_interval: HumanDuration,
+    /// How long the stream remembers a message id, so a message published again within it
+    /// (a retry after a crash) is stored once.
+    #[serde(default = "default_duplicate_window")]
+    pub duplicate_window: HumanDuration,
+    /// How long a tenant's stream keeps messages.
+    #[serde(default = "default_retention")]
+    pub max_age: HumanDuration,
+}
+
+fn default_message_rows() -> usize {
+    10_000
+}
+
+fn default_push_poll() -> HumanDuration {
+    HumanDuration(Duration::from_secs(2))
+}
+
+fn default_duplicate_window() -> HumanDuration {
+    HumanDuration(Duration::from_secs(24 * 3600))
+}
+
+fn default_retention() -> HumanDuration {
+    HumanDuration(Duration::from_secs(7 * 24 * 3600))
 }
 
 /// The S3 bucket (or S3-compatible store) of `file` channels' files.
@@ -151,6 +202,8 @@ pub enum ChannelKind {
     Http,
     /// Parquet files in the delivery store, shared by the Delta Sharing protocol.
     File,
+    /// Rows pushed to a NATS JetStream stream of the tenant's own, as they land.
+    Nats,
 }
 
 impl ChannelKind {
@@ -161,6 +214,34 @@ impl ChannelKind {
             Self::Flight => "flight",
             Self::Http => "http",
             Self::File => "file",
+            Self::Nats => "nats",
+        }
+    }
+
+    /// Whether the gateway pushes the channel's rows to a broker (rather than clients
+    /// pulling them).
+    pub fn is_push(self) -> bool {
+        matches!(self, Self::Nats)
+    }
+}
+
+/// How a push channel's messages carry rows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageFormat {
+    /// JSON lines: one JSON object per row (`application/x-ndjson`).
+    #[default]
+    Json,
+    /// One Arrow IPC stream per message (`application/vnd.apache.arrow.stream`).
+    Arrow,
+}
+
+impl MessageFormat {
+    /// The messages' content type.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Json => "application/x-ndjson",
+            Self::Arrow => "application/vnd.apache.arrow.stream",
         }
     }
 }

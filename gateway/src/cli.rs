@@ -16,6 +16,7 @@ use crate::control::keys;
 use crate::demo::{self, DemoOptions};
 use crate::error::GatewayError;
 use crate::ledger::{self, export::ExportFormat};
+use crate::push::nats_jwt;
 use crate::server;
 
 /// Tollgate: a multi-tenant SQL gateway.
@@ -74,6 +75,16 @@ enum Command {
         /// The tenant the key acts for; without it, an admin (provider) key.
         #[arg(long)]
         tenant: Option<String>,
+    },
+    /// Print new NATS operator and system account keys: the NATS server's configuration
+    /// that trusts them, and the `[control.nats_push]` entry of `nats` channels.
+    NatsOperator {
+        /// Where the NATS server keeps accounts and JetStream data.
+        #[arg(long, default_value = "/var/lib/nats")]
+        store_dir: String,
+        /// The NATS server's URL.
+        #[arg(long, default_value = "nats://127.0.0.1:4222")]
+        url: String,
     },
 }
 
@@ -195,6 +206,17 @@ impl Cli {
                 println!("key (give it to its holder; it is not stored): {key}");
                 println!("entry for [control] api_keys:");
                 println!("  {{ id = \"{id}\", {tenant}secret_sha256 = \"{hash}\" }},");
+                Ok(())
+            }
+            Command::NatsOperator { store_dir, url } => {
+                let setup = nats_jwt::operator_setup(&store_dir)?;
+                println!("# --- the NATS server's configuration ---");
+                print!("{}", setup.server_config);
+                println!("# --- tollgate.toml ---");
+                println!("[control.nats_push]");
+                println!("url = \"{url}\"");
+                println!("operator_seed = \"{}\"", setup.operator_seed);
+                println!("system_account_seed = \"{}\"", setup.system_account_seed);
                 Ok(())
             }
         }

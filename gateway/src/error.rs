@@ -44,6 +44,9 @@ pub enum GatewayError {
     /// The delivery store of `file` channels cannot be used.
     #[error("delivery store: {0}")]
     Delivery(String),
+    /// The NATS settings of push channels are not usable.
+    #[error("control.nats_push: {0}")]
+    Push(#[from] crate::push::nats_jwt::JwtError),
     /// The bundled demo could not be prepared.
     #[error("demo: {0}")]
     Demo(String),

@@ -8,6 +8,7 @@
 //! | [`pgwire`] | the Postgres wire protocol front end |
 //! | [`webapi`] | the Web-API: datasets as PostgREST-style resources and paged SQL statements |
 //! | [`sharing`] | `file` channels: Parquet files of a channel's output, served by Delta Sharing |
+//! | [`push`] | `nats` channels: tenants' broker accounts and users, rows pushed as messages |
 //! | [`control`] | the control plane: live catalog from the state store, REST API `/v1`, orders |
 //! | [`ledger`] | the usage ledger (SQLite or PostgreSQL, group commit) and its export |
 //! | [`metrics`] | Prometheus metrics of usage |
@@ -26,6 +27,7 @@ pub mod http;
 pub mod ledger;
 pub mod metrics;
 pub mod pgwire;
+pub mod push;
 pub mod server;
 pub mod sharing;
 pub mod tls;

@@ -19,6 +19,7 @@ use crate::metrics::UsageMetrics;
 use tollgate_flight::FlightServer;
 
 use crate::pgwire::PgServer;
+use crate::push::nats_broker::NatsBroker;
 use crate::sharing::store::DeliveryStore;
 use crate::sharing::{self, SharingApi};
 use crate::tls;
@@ -163,6 +164,10 @@ pub async fn start(options: &TollgateOptions) -> Result<RunningGateway, GatewayE
         };
         let endpoints = Endpoints::new(options, control, &listeners);
         let delivery = Arc::new(DeliveryStore::new(control)?);
+        let broker = match &control.nats_push {
+            Some(push) => Some(Arc::new(NatsBroker::new(push.clone())?)),
+            None => None,
+        };
         routes = routes.merge(sharing::router(SharingApi::new(
             Arc::clone(&service),
             Arc::clone(&store),
@@ -179,7 +184,7 @@ pub async fn start(options: &TollgateOptions) -> Result<RunningGateway, GatewayE
             ledger,
             endpoints,
             control.clone(),
-            delivery,
+            (delivery, broker),
         ));
         tasks.extend(plane.spawn(&shutdown));
         routes = routes.merge(api::router(plane));

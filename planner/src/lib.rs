@@ -31,7 +31,7 @@ mod service;
 mod session;
 mod sources;
 
-pub use grants::granted_view;
+pub use grants::{file_subset, granted_view};
 pub use pg_compat::information_schema;
 pub use resources::{complexity, pool};
 pub use session::{policy, session_parameters, tenant};

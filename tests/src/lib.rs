@@ -7,6 +7,7 @@
 pub mod api;
 pub mod cpu;
 pub mod moto;
+pub mod nats;
 pub mod pg_cluster;
 pub mod process;
 pub mod raw;

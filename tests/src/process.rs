@@ -41,6 +41,27 @@ pub fn run(args: &[&str]) -> Output {
         .expect("run tollgate")
 }
 
+/// Every record `tollgate usage export --config <config> <extra>` writes as JSON lines.
+///
+/// # Panics
+/// If the export fails.
+pub fn usage_export(config: &Path, extra: &[&str]) -> Vec<serde_json::Value> {
+    let config = config.to_str().expect("utf-8 path");
+    let mut args = vec!["usage", "export", "--config", config, "--format", "jsonl"];
+    args.extend_from_slice(extra);
+    let output = run(&args);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .expect("utf-8")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON record"))
+        .collect()
+}
+
 /// Writes `options` as a configuration file in `dir`.
 pub fn write_config(dir: &Path, options: &TollgateOptions) -> PathBuf {
     let path = dir.join("tollgate.toml");
@@ -52,7 +73,8 @@ pub fn write_config(dir: &Path, options: &TollgateOptions) -> PathBuf {
     path
 }
 
-pub(crate) fn free_port() -> SocketAddr {
+/// A loopback address whose port was free a moment ago.
+pub fn free_port() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .expect("a free port")

@@ -26,24 +26,6 @@ fn marker(sql: &str) -> Option<u64> {
     sql.strip_prefix("SELECT ")?.split(' ').next()?.parse().ok()
 }
 
-/// Every record `tollgate usage export` writes as JSON lines.
-fn export_jsonl(config: &std::path::Path, extra: &[&str]) -> Vec<Value> {
-    let config = config.to_str().expect("utf-8 path");
-    let mut args = vec!["usage", "export", "--config", config, "--format", "jsonl"];
-    args.extend_from_slice(extra);
-    let output = process::run(&args);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout)
-        .expect("utf-8")
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("a JSON record"))
-        .collect()
-}
-
 /// Every record, exported by `tollgate usage export` in `format` to `path`; returns `path`.
 fn export_file(
     config: &std::path::Path,
@@ -175,7 +157,7 @@ async fn kill_9_under_load_loses_no_completed_query() {
     );
 
     // Every completion is in the ledger, as its own record(s), once.
-    let records = export_jsonl(&config, &[]);
+    let records = process::usage_export(&config, &[]);
     let mut ids = HashSet::new();
     let mut recorded = HashSet::new();
     for record in &records {
@@ -305,14 +287,14 @@ async fn audit_lines_and_exports_from_the_binary() {
         today.to_string(),
         today.succ_opt().expect("tomorrow").to_string(),
     );
-    let all = export_jsonl(&config, &["--from", &from, "--to", &to]);
+    let all = process::usage_export(&config, &["--from", &from, "--to", &to]);
     let tenants: HashSet<&str> = all.iter().filter_map(|r| r["tenant"].as_str()).collect();
     assert_eq!(tenants, HashSet::from(["acme", "globex"]));
-    let acme_only = export_jsonl(&config, &["--tenant", "acme"]);
+    let acme_only = process::usage_export(&config, &["--tenant", "acme"]);
     assert!(acme_only.iter().all(|r| r["tenant"] == "acme"));
     assert!(!acme_only.is_empty() && acme_only.len() < all.len());
     assert!(
-        export_jsonl(&config, &["--to", &from]).is_empty(),
+        process::usage_export(&config, &["--to", &from]).is_empty(),
         "nothing before today"
     );
 

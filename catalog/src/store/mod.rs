@@ -12,6 +12,7 @@
 //! of the documents live in [`records`]; turning them into catalog options in [`state`].
 
 mod postgres;
+pub mod push_records;
 pub mod records;
 mod sqlite;
 pub mod state;

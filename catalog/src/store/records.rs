@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::control_options::{ChannelDatasetOptions, ChannelKind};
+use crate::control_options::{ChannelDatasetOptions, ChannelKind, MessageFormat};
 use crate::options::{DatasetOptions, GrantColumnOptions, ProfileOptions};
 
 /// Document kind of [`TenantRecord`]s.
@@ -139,6 +139,9 @@ pub struct ChannelRequest {
     pub profile: Option<String>,
     /// The datasets and their output model.
     pub datasets: Vec<ChannelDatasetOptions>,
+    /// How a push channel's messages carry rows; only for push kinds (`nats`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_format: Option<MessageFormat>,
 }
 
 /// Whether a channel serves.

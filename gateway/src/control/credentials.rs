@@ -107,6 +107,8 @@ pub fn connection_details(
                 base_url: None,
             })
         }
+        // Its clients connect to the broker, whose details come with the broker user.
+        ChannelKind::Nats => None,
         ChannelKind::Http | ChannelKind::File => {
             let mut base = endpoints.http_base.clone()?;
             if kind == ChannelKind::File {

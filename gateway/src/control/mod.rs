@@ -14,6 +14,8 @@
 //! | `sync.rs` | the catalog served: state + configuration, rebuilt when the store's version moves |
 //! | `file_channels.rs` | provisioning a `file` channel: channel and login first, then its files, then ready |
 //! | `file_versions.rs` | new versions of a `file` channel's datasets: by request, and on a schedule when changed |
+//! | `push_channels.rs` | a `nats` channel's broker user: the tenant's account on the server, the login's credentials |
+//! | `push_delivery.rs` | `nats` channels' rows pushed: every file on order, then each new one, exactly once |
 //! | `orders.rs` | provisioning orders: claim with a lease, check, create channel and login, emit the event |
 //! | `delivery.rs` | events to webhooks (signed) and NATS JetStream (deduplicated), retried with backoff |
 //! | `credentials.rs` | channel passwords, login names and connection details |
@@ -29,6 +31,8 @@ mod file_versions;
 pub mod keys;
 mod orders;
 mod problem;
+mod push_channels;
+mod push_delivery;
 mod sync;
 
 use std::net::SocketAddr;
@@ -43,6 +47,7 @@ use tollgate_catalog::{ApiKeyOptions, ControlOptions, TollgateOptions};
 use tollgate_planner::QueryService;
 use tollgate_planner::metering::UsageLedger;
 
+use crate::push::nats_broker::NatsBroker;
 use crate::sharing::store::DeliveryStore;
 pub use problem::Problem;
 pub use sync::CatalogSync;
@@ -114,11 +119,16 @@ pub struct ControlPlane {
     delivery: Arc<DeliveryStore>,
     /// Wakes the orders worker when an order is placed here.
     orders: Notify,
+    /// The NATS server `nats` channels push to, if there is one.
+    broker: Option<Arc<NatsBroker>>,
+    /// Wakes the push worker when a push channel is made or revoked here.
+    push: Notify,
 }
 
 impl ControlPlane {
     /// A control plane over `store`, serving its catalog through `sync`; usage is read
-    /// from `ledger`; `file` channels write to `delivery`.
+    /// from `ledger`; `file` channels write to `delivery`, `nats` channels push through
+    /// `broker`.
     pub fn new(
         store: Arc<ControlStore>,
         sync: Arc<CatalogSync>,
@@ -126,7 +136,7 @@ impl ControlPlane {
         ledger: Arc<dyn UsageLedger>,
         endpoints: Endpoints,
         options: ControlOptions,
-        delivery: Arc<DeliveryStore>,
+        (delivery, broker): (Arc<DeliveryStore>, Option<Arc<NatsBroker>>),
     ) -> Self {
         Self {
             store,
@@ -137,11 +147,14 @@ impl ControlPlane {
             options,
             delivery,
             orders: Notify::new(),
+            broker,
+            push: Notify::new(),
         }
     }
 
-    /// Starts the catalog poller, the orders and event delivery workers and, unless its
-    /// interval is zero, the scheduled refresh of file channels; all stop with `shutdown`.
+    /// Starts the catalog poller, the orders and event delivery workers, the push worker
+    /// when there is a broker and, unless its interval is zero, the scheduled refresh of
+    /// file channels; all stop with `shutdown`.
     pub fn spawn(self: &Arc<Self>, shutdown: &CancellationToken) -> Vec<JoinHandle<()>> {
         let poll = self.options.poll_interval.duration();
         let mut tasks = vec![
@@ -149,6 +162,13 @@ impl ControlPlane {
             tokio::spawn(orders::run(Arc::clone(self), shutdown.clone())),
             tokio::spawn(delivery::run(Arc::clone(self), shutdown.clone())),
         ];
+        if let Some(broker) = &self.broker {
+            tasks.push(tokio::spawn(push_delivery::run(
+                Arc::clone(self),
+                Arc::clone(broker),
+                shutdown.clone(),
+            )));
+        }
         let refresh = self.options.file_refresh_interval.duration();
         if !refresh.is_zero() {
             tasks.push(tokio::spawn(file_versions::run(

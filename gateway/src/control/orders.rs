@@ -27,6 +27,7 @@ use tollgate_catalog::{Catalog, ChannelKind, ChannelOptions};
 use super::ControlPlane;
 use super::credentials::{self, connection_details, login_name};
 use super::file_channels::{self, Provisioned};
+use super::push_channels;
 
 /// How long a claim holds an order before another gateway may take it up.
 const LEASE: Duration = Duration::from_secs(10);
@@ -161,7 +162,7 @@ async fn provision(
         updated_at: now,
         ..order.clone()
     };
-    let event = json!({
+    let mut event = json!({
         "type": "channel.ready",
         "at": now,
         "order": order.id,
@@ -175,7 +176,7 @@ async fn provision(
         login: issued.login.clone(),
         password: issued.password,
     };
-    let first = vec![
+    let mut first = vec![
         Write::put(CHANNEL, &id, &order.tenant, &channel, Expect::Absent),
         Write::put(
             CREDENTIAL,
@@ -192,6 +193,15 @@ async fn provision(
             Expect::Absent,
         ),
     ];
+    if request.kind == ChannelKind::Nats {
+        match push_channels::broker_user(plane, &order.tenant, &id, &issued.login, now).await? {
+            Ok((user, connection)) => {
+                first.push(user);
+                event["connection"] = connection;
+            }
+            Err(reason) => return Ok(Err(reason)),
+        }
+    }
     if request.kind == ChannelKind::File {
         let provisioned =
             file_channels::provision(plane, (order, revision), id, first, ready, event).await?;
@@ -212,6 +222,8 @@ async fn provision(
     match plane.store.write(writes).await {
         Ok(_) => {
             tracing::info!(target: "tollgate::audit", event = "channel_ready", tenant = %order.tenant, order = %order.id, channel = %id, "channel provisioned");
+            // A push channel's snapshot starts now, not at the next round.
+            plane.push.notify_one();
             Ok(Ok(()))
         }
         // Lost the claim, or the channel exists already: whoever holds it finishes.

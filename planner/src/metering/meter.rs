@@ -103,6 +103,8 @@ impl WireBytes {
 #[derive(Debug, Clone)]
 pub(crate) struct Execution {
     pub query_id: Uuid,
+    /// The id its record is kept under, where the front end fixed it; else a new one.
+    pub record_id: Option<Uuid>,
     pub part: u32,
     pub parts: u32,
     pub tenant: String,
@@ -227,7 +229,7 @@ pub(crate) fn failed_record(
 
 fn base_record(execution: &Execution, outcome: Outcome, sqlstate: Option<&str>) -> UsageRecord {
     UsageRecord {
-        record_id: Uuid::now_v7(),
+        record_id: execution.record_id.unwrap_or_else(Uuid::now_v7),
         query_id: execution.query_id,
         part: execution.part,
         parts: execution.parts,

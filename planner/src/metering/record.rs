@@ -16,6 +16,8 @@ pub enum Protocol {
     Http,
     /// Delta Sharing: a `file` channel's files written, and handed out.
     DeltaSharing,
+    /// A push channel's rows published to its broker.
+    Push,
 }
 
 impl Protocol {
@@ -26,6 +28,7 @@ impl Protocol {
             Self::FlightSql => "flight_sql",
             Self::Http => "http",
             Self::DeltaSharing => "delta_sharing",
+            Self::Push => "push",
         }
     }
 }

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tollgate_catalog::Principal;
 use uuid::Uuid;
 
+use crate::grants::file_subset::FileSubset;
 use crate::metering::ClientInfo;
 use crate::session::session_parameters::{NoParameters, SessionParameters};
 use crate::session::tenant::TenantSession;
@@ -24,6 +25,8 @@ pub struct QueryContext {
     pub(super) settings: Arc<dyn SessionParameters>,
     pub(super) client: Arc<ClientInfo>,
     pub(super) query_id: Option<Uuid>,
+    pub(super) record_id: Option<Uuid>,
+    pub(super) file_subset: Option<Arc<FileSubset>>,
     pub(super) declared_parameters: Vec<Option<SqlDataType>>,
 }
 
@@ -43,6 +46,8 @@ impl QueryContext {
             settings: Arc::new(NoParameters),
             client,
             query_id: None,
+            record_id: None,
+            file_subset: None,
             declared_parameters: Vec::new(),
         }
     }
@@ -58,6 +63,22 @@ impl QueryContext {
     /// endpoints of one Flight SQL query share it). Otherwise each execution gets its own.
     pub fn with_query_id(mut self, query_id: Uuid) -> Self {
         self.query_id = Some(query_id);
+        self
+    }
+
+    /// The id the execution's usage record is kept under, instead of a new one: work that
+    /// may be redone after a crash (a push channel's file) is then recorded once, since the
+    /// ledger keeps the first record of an id. Failures before execution (parsing,
+    /// planning) are recorded under new ids.
+    pub fn with_record_id(mut self, record_id: Uuid) -> Self {
+        self.record_id = Some(record_id);
+        self
+    }
+
+    /// Reads the granted view of `subset.dataset` from `subset.files` only (a push
+    /// channel's new files); planning fails if the statement does not read that view.
+    pub fn with_file_subset(mut self, subset: FileSubset) -> Self {
+        self.file_subset = Some(Arc::new(subset));
         self
     }
 

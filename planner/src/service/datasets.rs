@@ -6,7 +6,7 @@ use tollgate_catalog::{Dataset, DatasetId};
 
 use crate::error::PlannerError;
 use crate::service::engine::QueryService;
-use crate::sources::dataset_stats::DatasetStats;
+use crate::sources::dataset_stats::{DatasetStats, SourceFile};
 
 impl QueryService {
     /// The columns `dataset` (not necessarily served) would have, read from its source:
@@ -46,5 +46,26 @@ impl QueryService {
             .source_version(&dataset)
             .await
             .map_err(source_error)
+    }
+
+    /// The Parquet files of the served dataset `id`, oldest first; `Ok(None)` for a dataset
+    /// read live from a database. New files show within the source's `listing_cache_ttl`.
+    ///
+    /// # Errors
+    /// [`PlannerError::Source`] if `id` is not served or its files cannot be listed.
+    pub async fn source_files(
+        &self,
+        id: &DatasetId,
+    ) -> Result<Option<Vec<SourceFile>>, PlannerError> {
+        let source_error = |message: String| PlannerError::Source {
+            dataset: id.to_string(),
+            message,
+        };
+        let dataset = self
+            .catalog()
+            .dataset(id)
+            .cloned()
+            .ok_or_else(|| source_error("not served".to_owned()))?;
+        self.live.source_files(&dataset).await.map_err(source_error)
     }
 }

@@ -28,6 +28,7 @@ use tollgate_catalog::{Catalog, ChannelKind, Principal};
 use uuid::Uuid;
 
 use crate::error::PlannerError;
+use crate::grants::file_subset;
 use crate::metering::{
     Execution, MeteredRegistry, QueryMemoryPool, QueryMeter, Rates, ScanMeter, UsageLedger,
     failed_record,
@@ -268,6 +269,7 @@ impl QueryService {
         let profile = &ctx.session.tenant().profile;
         let revoked = self.live.revocation(&ctx.principal);
         let mut limits = Limits::new(&ctx.cancel, &revoked, profile, profile.statement_timeout);
+        let file_subset = ctx.file_subset.clone();
         let planning = ctx.session.pool().executor().spawn(async move {
             let plan = match state
                 .statement_to_plan(EngineStatement::Statement(Box::new(statement)))
@@ -278,6 +280,10 @@ impl QueryService {
                     Arc::unwrap_or_clone(prepared.input)
                 }
                 plan => plan,
+            };
+            let plan = match &file_subset {
+                Some(subset) => file_subset::restrict(plan, subset)?,
+                None => plan,
             };
             // The rows come from the plan after type coercion, so the described columns
             // and parameters must too (`CASE … THEN int4 ELSE 0 END` is int8 after it).
@@ -369,6 +375,7 @@ impl QueryService {
     ) -> Result<QueryStream, PlannerError> {
         let mut execution = self.execution(ctx, &planned.sql, Utc::now(), part);
         execution.planning = planned.planning;
+        execution.record_id = ctx.record_id;
         self.try_execute_part(ctx, planned, parameters, part, &execution)
             .await
             .inspect_err(|error| self.record_failure(&execution, error))
@@ -485,6 +492,7 @@ impl QueryService {
         };
         Execution {
             query_id: ctx.query_id.unwrap_or_else(Uuid::now_v7),
+            record_id: None,
             part,
             parts,
             tenant: ctx.principal.tenant.clone(),

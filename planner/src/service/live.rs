@@ -20,7 +20,7 @@ use crate::metering::UsageLedger;
 use crate::resources::executor::DedicatedExecutor;
 use crate::resources::pool::TenantPool;
 use crate::session::tenant::TenantSession;
-use crate::sources::dataset_stats::DatasetStats;
+use crate::sources::dataset_stats::{self, DatasetStats, SourceFile};
 use crate::sources::tables::SourceTables;
 
 /// What builds sessions: the opened sources and what every session shares.
@@ -249,7 +249,15 @@ impl LiveSessions {
 
     /// See [`QueryService::source_version`].
     pub(super) async fn source_version(&self, dataset: &Dataset) -> Result<Option<String>, String> {
-        self.factory.sources.source_version(dataset).await
+        dataset_stats::source_version(&self.factory.sources.listing_state(), dataset).await
+    }
+
+    /// See [`QueryService::source_files`].
+    pub(super) async fn source_files(
+        &self,
+        dataset: &Dataset,
+    ) -> Result<Option<Vec<SourceFile>>, String> {
+        dataset_stats::source_files(&self.factory.sources.listing_state(), dataset).await
     }
 
     /// The session of the tenant `tenant` (over all its entitlements).

@@ -91,6 +91,42 @@ pub(crate) async fn source_version(
     ))
 }
 
+/// One Parquet file of a dataset, as its store lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceFile {
+    /// Its path in the store (`tpch/orders/part-0.parquet`).
+    pub path: String,
+    /// Bytes.
+    pub size: u64,
+    /// When it was last written.
+    pub last_modified: DateTime<Utc>,
+}
+
+/// The files of `dataset`, oldest first (by modification time, then path); `None` for a
+/// dataset read live from a database.
+///
+/// # Errors
+/// Why the files cannot be listed.
+pub(crate) async fn source_files(
+    state: &SessionState,
+    dataset: &Dataset,
+) -> Result<Option<Vec<SourceFile>>, String> {
+    let DatasetLocation::Parquet { url, .. } = &dataset.location else {
+        return Ok(None);
+    };
+    let (_, files) = parquet_files(state, url).await?;
+    let mut files: Vec<SourceFile> = files
+        .into_iter()
+        .map(|file| SourceFile {
+            path: file.location.to_string(),
+            size: file.size,
+            last_modified: file.last_modified,
+        })
+        .collect();
+    files.sort_by(|a, b| (a.last_modified, &a.path).cmp(&(b.last_modified, &b.path)));
+    Ok(Some(files))
+}
+
 /// The files, bytes, rows and newest file under `url`.
 ///
 /// # Errors

@@ -33,7 +33,7 @@ use tollgate_catalog::{Catalog, Dataset, DatasetId, DatasetLocation, Grant, Narr
 
 use crate::error::PlannerError;
 use crate::sources::athena::AthenaTable;
-use crate::sources::dataset_stats::{self, DatasetStats, StatsCache};
+use crate::sources::dataset_stats::{DatasetStats, StatsCache};
 use crate::sources::postgres_table::PostgresTable;
 use crate::sources::pushdown::quote;
 use crate::sources::source_clients::{SourceClients, declared_schema, sql_type};
@@ -406,12 +406,9 @@ impl SourceTables {
             .await
     }
 
-    /// A digest of what `dataset`'s files look like now; `None` for a dataset read live.
-    ///
-    /// # Errors
-    /// Why the files cannot be listed.
-    pub async fn source_version(&self, dataset: &Dataset) -> Result<Option<String>, String> {
-        dataset_stats::source_version(&self.context.state(), dataset).await
+    /// The private session's state, whose object stores list the datasets' files.
+    pub fn listing_state(&self) -> SessionState {
+        self.context.state()
     }
 
     /// Whether `grant`'s dataset could not be opened, on its own source or the grant's

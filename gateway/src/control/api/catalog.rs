@@ -78,6 +78,9 @@ async fn entries(plane: &ControlPlane, tenant: &str) -> Result<Vec<CatalogEntry>
         kinds.push(ChannelKind::Http.as_str());
         kinds.push(ChannelKind::File.as_str());
     }
+    if plane.broker.is_some() {
+        kinds.push(ChannelKind::Nats.as_str());
+    }
     let profiles = profiles::known(plane).await?;
     let mut entries = Vec::new();
     for table in session.tables() {

@@ -14,12 +14,13 @@ use tollgate_catalog::store::records::{
     OrderRecord, OrderState, SECRET,
 };
 use tollgate_catalog::store::{Expect, Write};
-use tollgate_catalog::{ChannelKind, GrantColumnOptions};
+use tollgate_catalog::{ChannelKind, DatasetId, GrantColumnOptions};
 
 use super::{ApiState, Caller, JsonBody, PathParams, profiles};
 use crate::control::credentials::{self, add_token, connection_details, login_name};
 use crate::control::keys::random_text;
 use crate::control::problem::{BodyProblems, CallerProblems, ProblemBody};
+use crate::control::push_channels;
 use crate::control::{ControlPlane, Problem};
 
 /// `POST /v1/channels`: accepts an order (202) and provisions it in the background.
@@ -88,6 +89,17 @@ async fn validate_request(
             "channel kind `flight` is not offered: Flight SQL is off".to_owned(),
         ));
     }
+    if request.kind == ChannelKind::Nats && plane.broker.is_none() {
+        return Err(Problem::Unprocessable(
+            "channel kind `nats` is not offered: no NATS server is set up".to_owned(),
+        ));
+    }
+    if request.message_format.is_some() && !request.kind.is_push() {
+        return Err(Problem::Unprocessable(format!(
+            "`message_format` is for push channels; a `{}` channel has none",
+            request.kind.as_str()
+        )));
+    }
     let session = plane
         .service
         .tenant_session(tenant)
@@ -118,6 +130,18 @@ async fn validate_request(
                     wanted.dataset
                 )));
             }
+        }
+        let pushable = || async {
+            match DatasetId::parse(&wanted.dataset) {
+                Ok(id) => matches!(plane.service.source_files(&id).await, Ok(Some(_))),
+                Err(_) => false,
+            }
+        };
+        if request.kind.is_push() && !pushable().await {
+            return Err(Problem::Unprocessable(format!(
+                "datasets[{i}]: `{}` is not a dataset of files, whose new files a push channel sends",
+                wanted.dataset
+            )));
         }
         if wanted.columns.as_ref().is_some_and(Vec::is_empty) {
             return Err(Problem::Unprocessable(format!(
@@ -327,8 +351,9 @@ pub async fn delete_channel(
     ));
     plane.store.write(writes).await?;
     // This gateway ends the channel's sessions before answering; the others within their
-    // poll interval.
+    // poll interval. Its broker users are revoked at the push worker's next round, now.
     plane.sync.refresh().await?;
+    plane.push.notify_one();
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -393,6 +418,16 @@ pub async fn rotate_credentials(
         &credential,
         Expect::Absent,
     ));
+    let mut broker_connection = None;
+    if channel.request.kind == ChannelKind::Nats {
+        match push_channels::broker_user(plane, tenant, &id, &issued.login, now).await? {
+            Ok((user, connection)) => {
+                writes.push(user);
+                broker_connection = Some(connection);
+            }
+            Err(reason) => return Err(Problem::Unprocessable(reason)),
+        }
+    }
     writes.push(Write::event(
         tenant,
         "tenant",
@@ -412,6 +447,9 @@ pub async fn rotate_credentials(
         &issued.login
     ));
     add_token(&mut connection, &issued.login, &issued.password);
+    if let Some(broker) = broker_connection {
+        connection = broker;
+    }
     Ok((
         StatusCode::CREATED,
         Json(json!({

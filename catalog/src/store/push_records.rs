@@ -1,0 +1,93 @@
+//! The state of push channels: each tenant's broker account, each login's broker user, and
+//! how far each channel's datasets have been pushed.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Kind of [`PushAccountRecord`]s, by tenant.
+pub const PUSH_ACCOUNT: &str = "push_account";
+/// Kind of [`PushUserRecord`]s, by login.
+pub const PUSH_USER: &str = "push_user";
+/// Kind of [`PushCursorRecord`]s, by `channel/dataset`.
+pub const PUSH_CURSOR: &str = "push_cursor";
+
+/// A tenant's account on the NATS server: its key pair, which signs its users. Every
+/// gateway sharing the store signs with the same one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushAccountRecord {
+    /// Tenant id.
+    pub tenant: String,
+    /// The account's public key (`A…`).
+    pub public_key: String,
+    /// The account's seed (`SA…`).
+    pub seed: String,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+}
+
+/// The broker user of a channel login. Kept after the login is gone: the account revokes
+/// users whose login no longer serves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushUserRecord {
+    /// The channel login it belongs to.
+    pub login: String,
+    /// Tenant id.
+    pub tenant: String,
+    /// Channel id.
+    pub channel: String,
+    /// The user's public key (`U…`); its seed was given to the tenant only.
+    pub public_key: String,
+    /// When its credentials were signed (their `iat`).
+    pub issued_at: DateTime<Utc>,
+}
+
+/// How far a channel's dataset has been pushed: the files sent whole, and the one being
+/// sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushCursorRecord {
+    /// Channel id.
+    pub channel: String,
+    /// Tenant id.
+    pub tenant: String,
+    /// Dataset id.
+    pub dataset: String,
+    /// Files pushed whole, in the order they were pushed.
+    pub delivered: Vec<PushedFile>,
+    /// The file being pushed and how many attempts at it ended without finishing (each
+    /// attempt's usage record has an id of its own).
+    #[serde(default)]
+    pub pending: Option<PendingFile>,
+    /// When it last moved.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl PushCursorRecord {
+    /// The document id of `channel`'s cursor on `dataset`.
+    pub fn id(channel: &str, dataset: &str) -> String {
+        format!("{channel}/{dataset}")
+    }
+}
+
+/// A file pushed whole.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushedFile {
+    /// Its path in the dataset's store.
+    pub path: String,
+    /// Its size when it was read.
+    pub size: u64,
+    /// Rows pushed from it (after the channel's filter).
+    pub rows: u64,
+    /// Messages they went out in.
+    pub messages: u64,
+    /// The dataset version it made: 1 for the first file pushed, and so on.
+    pub version: u64,
+}
+
+/// A file whose push has begun.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingFile {
+    /// Its path in the dataset's store.
+    pub path: String,
+    /// Attempts that ended without finishing.
+    pub failed_attempts: u32,
+}

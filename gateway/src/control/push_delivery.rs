@@ -1,0 +1,249 @@
+//! Pushing `nats` channels' rows: on order, every file of each dataset (the initial
+//! snapshot), then each new file as it lands, each exactly once per channel.
+//!
+//! ```text
+//! every poll_interval (or when woken):
+//!   accounts ─▶ server (users of logins that no longer serve revoked)
+//!   active nats channels ─▶ each dataset's files now ─▶ files the cursor lacks, oldest first
+//!     ─▶ cursor: pending (file, attempt) ─▶ push_file ─▶ cursor: delivered (rows, messages)
+//! ```
+//!
+//! The cursor is written before a file's push starts and after it ends. A gateway killed
+//! in between leaves the file pending: whoever goes on pushes it again, under the same
+//! message ids (so the stream stores each message once) and the same usage record id (so
+//! it is billed once). An attempt that ends with an error counts as failed, and the next
+//! one gets a record of its own.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::Utc;
+use ring::digest;
+use tokio_util::sync::CancellationToken;
+use tollgate_catalog::store::push_records::{
+    PUSH_CURSOR, PendingFile, PushCursorRecord, PushedFile,
+};
+use tollgate_catalog::store::records::{
+    CHANNEL, CREDENTIAL, ChannelRecord, ChannelState, CredentialRecord,
+};
+use tollgate_catalog::store::{Expect, StoreError, Write};
+use tollgate_catalog::{ChannelKind, DatasetId};
+use tollgate_planner::dataset_stats::SourceFile;
+use uuid::Uuid;
+
+use super::ControlPlane;
+use crate::push::accounts::{self, AccountError};
+use crate::push::file_push::{FileTarget, push_file};
+use crate::push::nats_broker::{NatsBroker, subject};
+
+/// Pushes new files of every `nats` channel until `shutdown`.
+pub(super) async fn run(
+    plane: Arc<ControlPlane>,
+    broker: Arc<NatsBroker>,
+    shutdown: CancellationToken,
+) {
+    let interval = broker.options().poll_interval.duration();
+    loop {
+        if let Err(error) = accounts::sync_all(&plane.store, &broker).await {
+            tracing::warn!(%error, "cannot update the push accounts now");
+        }
+        if let Err(error) = push_due(&plane, &broker).await {
+            tracing::warn!(%error, "cannot push channels now");
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = plane.push.notified() => {}
+            () = tokio::time::sleep(interval) => {}
+        }
+    }
+}
+
+/// One round of [`run`]: each active `nats` channel's files not pushed yet.
+async fn push_due(plane: &ControlPlane, broker: &NatsBroker) -> Result<(), AccountError> {
+    let mut listings: HashMap<String, Option<Vec<SourceFile>>> = HashMap::new();
+    for document in plane.store.list(CHANNEL, None).await? {
+        let channel: ChannelRecord = document.parse()?;
+        if channel.state != ChannelState::Active || channel.request.kind != ChannelKind::Nats {
+            continue;
+        }
+        let Some(login) = newest_login(plane, &channel).await? else {
+            continue;
+        };
+        let (Some(principal), Some(session)) = (
+            plane.service.principal(&login),
+            plane
+                .service
+                .principal(&login)
+                .and_then(|principal| plane.service.session(&principal)),
+        ) else {
+            // Not served yet on this gateway: the next round.
+            continue;
+        };
+        let account = accounts::account(&plane.store, &channel.tenant).await?;
+        let publisher = broker.publisher(&channel.tenant, &account.seed).await?;
+        for dataset in &channel.request.datasets {
+            let Ok(id) = DatasetId::parse(&dataset.dataset) else {
+                continue;
+            };
+            if !listings.contains_key(&dataset.dataset) {
+                let files = match plane.service.source_files(&id).await {
+                    Ok(files) => files,
+                    Err(error) => {
+                        tracing::warn!(dataset = %dataset.dataset, %error, "cannot list a pushed dataset's files");
+                        continue;
+                    }
+                };
+                listings.insert(dataset.dataset.clone(), files);
+            }
+            let Some(Some(files)) = listings.get(&dataset.dataset) else {
+                continue;
+            };
+            let (mut revision, mut cursor) = cursor(plane, &channel, &dataset.dataset).await?;
+            for file in files {
+                if cursor.delivered.iter().any(|done| done.path == file.path) {
+                    continue;
+                }
+                let attempt = match &cursor.pending {
+                    Some(pending) if pending.path == file.path => pending.failed_attempts,
+                    _ => 0,
+                };
+                cursor.pending = Some(PendingFile {
+                    path: file.path.clone(),
+                    failed_attempts: attempt,
+                });
+                let Some(next) = save(plane, &cursor, revision).await? else {
+                    break; // Another gateway is on it.
+                };
+                revision = Some(next);
+                let target = FileTarget {
+                    dataset: id.clone(),
+                    file: file.path.clone(),
+                    version: cursor.delivered.len() as u64 + 1,
+                    subject: subject(&channel.tenant, &channel.id),
+                    format: channel.request.message_format.unwrap_or_default(),
+                    message_rows: broker.options().message_rows,
+                    record_id: record_id(&channel.id, &dataset.dataset, &file.path, attempt),
+                };
+                let pushed = push_file(
+                    &plane.service,
+                    Arc::clone(&session),
+                    Arc::clone(&principal),
+                    &publisher,
+                    &target,
+                )
+                .await;
+                match pushed {
+                    Ok(pushed) => {
+                        tracing::info!(target: "tollgate::audit", event = "file_pushed", tenant = %channel.tenant, channel = %channel.id, dataset = %dataset.dataset, file = %file.path, rows = pushed.rows, messages = pushed.messages, duplicates = pushed.duplicates, "file pushed");
+                        cursor.delivered.push(PushedFile {
+                            path: file.path.clone(),
+                            size: file.size,
+                            rows: pushed.rows,
+                            messages: pushed.messages,
+                            version: target.version,
+                        });
+                        cursor.pending = None;
+                    }
+                    Err(error) => {
+                        tracing::warn!(channel = %channel.id, dataset = %dataset.dataset, file = %file.path, %error, "pushing a file failed; it is tried again");
+                        broker.drop_publisher(&account.seed).await;
+                        cursor.pending = Some(PendingFile {
+                            path: file.path.clone(),
+                            failed_attempts: attempt + 1,
+                        });
+                    }
+                }
+                let failed = cursor.pending.is_some();
+                match save(plane, &cursor, revision).await? {
+                    Some(next) => revision = Some(next),
+                    None => break,
+                }
+                if failed {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The login the channel's rows are read as: its newest.
+async fn newest_login(
+    plane: &ControlPlane,
+    channel: &ChannelRecord,
+) -> Result<Option<String>, StoreError> {
+    let mut newest: Option<CredentialRecord> = None;
+    for document in plane.store.list(CREDENTIAL, Some(&channel.tenant)).await? {
+        let login: CredentialRecord = document.parse()?;
+        if login.channel == channel.id
+            && newest
+                .as_ref()
+                .is_none_or(|known| known.created_at < login.created_at)
+        {
+            newest = Some(login);
+        }
+    }
+    Ok(newest.map(|login| login.login))
+}
+
+/// The cursor of `channel` on `dataset` and its revision; a new one if there is none.
+async fn cursor(
+    plane: &ControlPlane,
+    channel: &ChannelRecord,
+    dataset: &str,
+) -> Result<(Option<i64>, PushCursorRecord), StoreError> {
+    let id = PushCursorRecord::id(&channel.id, dataset);
+    match plane.store.get(PUSH_CURSOR, &id).await? {
+        Some(document) => Ok((Some(document.revision), document.parse()?)),
+        None => Ok((
+            None,
+            PushCursorRecord {
+                channel: channel.id.clone(),
+                tenant: channel.tenant.clone(),
+                dataset: dataset.to_owned(),
+                delivered: Vec::new(),
+                pending: None,
+                updated_at: Utc::now(),
+            },
+        )),
+    }
+}
+
+/// Stores `cursor` over `revision` (`None`: not stored yet); its new revision, or `None`
+/// when another gateway moved it first.
+async fn save(
+    plane: &ControlPlane,
+    cursor: &PushCursorRecord,
+    revision: Option<i64>,
+) -> Result<Option<i64>, StoreError> {
+    let cursor = PushCursorRecord {
+        updated_at: Utc::now(),
+        ..cursor.clone()
+    };
+    let expect = revision.map_or(Expect::Absent, Expect::Revision);
+    let id = PushCursorRecord::id(&cursor.channel, &cursor.dataset);
+    match plane
+        .store
+        .write(vec![Write::put(
+            PUSH_CURSOR,
+            &id,
+            &cursor.tenant,
+            &cursor,
+            expect,
+        )])
+        .await
+    {
+        Ok(_) => Ok(Some(revision.map_or(1, |revision| revision + 1))),
+        Err(StoreError::Conflict { .. }) => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
+/// The usage record id of attempt `attempt` at pushing `file` of `dataset` to `channel`.
+fn record_id(channel: &str, dataset: &str, file: &str, attempt: u32) -> Uuid {
+    let key = format!("{channel}\n{dataset}\n{file}\n{attempt}");
+    let hash = digest::digest(&digest::SHA256, key.as_bytes());
+    let mut bytes = [0_u8; 16];
+    bytes.copy_from_slice(&hash.as_ref()[..16]);
+    uuid::Builder::from_custom_bytes(bytes).into_uuid()
+}

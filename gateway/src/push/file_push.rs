@@ -1,0 +1,198 @@
+//! Pushing one file of a dataset to one channel: the channel's view of the dataset read
+//! from that file alone, as the channel's login (scoped, limited and metered like any
+//! query, with protocol `push`), its rows published to the tenant's stream.
+//!
+//! ```text
+//! SELECT * FROM "schema"."table"  [only the file]  ─▶ batches ─▶ messages (ids from content)
+//!   ─▶ JetStream publish (Nats-Msg-Id) ─▶ each batch's acks awaited ─▶ the stream ends,
+//!      its record durable
+//! ```
+//!
+//! The usage record is kept under the id the caller gives: a push redone after a crash
+//! (whose first attempt left no record) is recorded once, and its messages, published
+//! again under the same ids, are stored once by the stream.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream;
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+use tollgate_catalog::{DatasetId, MessageFormat, Principal};
+use tollgate_planner::file_subset::FileSubset;
+use tollgate_planner::metering::{ClientInfo, Protocol};
+use tollgate_planner::{PlannerError, QueryContext, QueryService, TenantSession};
+use uuid::Uuid;
+
+use super::messages::Messages;
+use super::nats_broker::{BrokerError, NatsBroker};
+
+/// Publishes awaiting their acknowledgement at most.
+const IN_FLIGHT: usize = 64;
+
+/// Why a file was not pushed whole.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    /// Reading the file failed.
+    #[error("reading `{dataset}` failed: {}", .source.client_message())]
+    Query {
+        /// The dataset.
+        dataset: String,
+        /// The planner's error.
+        source: PlannerError,
+    },
+    /// Encoding rows failed.
+    #[error("cannot encode rows of `{dataset}`: {message}")]
+    Encode {
+        /// The dataset.
+        dataset: String,
+        /// What failed.
+        message: String,
+    },
+    /// The broker refused a message.
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+}
+
+/// Where and how one file goes out.
+#[derive(Debug, Clone)]
+pub struct FileTarget {
+    /// The dataset.
+    pub dataset: DatasetId,
+    /// The file's path in the dataset's store.
+    pub file: String,
+    /// The dataset version it makes (headers say so).
+    pub version: u64,
+    /// The subject of the channel.
+    pub subject: String,
+    /// JSON lines or Arrow.
+    pub format: MessageFormat,
+    /// Rows per message at most.
+    pub message_rows: usize,
+    /// The id the push's usage record is kept under.
+    pub record_id: Uuid,
+}
+
+/// What was pushed of a file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pushed {
+    /// Rows published.
+    pub rows: u64,
+    /// Messages published.
+    pub messages: u64,
+    /// Of those, messages the stream had already (from an earlier attempt).
+    pub duplicates: u64,
+}
+
+/// Pushes `target.file` of `principal`'s channel, read in `session`, through `publisher`.
+///
+/// # Errors
+/// [`PushError`]; the messages published before it stay, and a retry publishes them
+/// again under the same ids.
+pub async fn push_file(
+    service: &QueryService,
+    session: Arc<TenantSession>,
+    principal: Arc<Principal>,
+    publisher: &jetstream::Context,
+    target: &FileTarget,
+) -> Result<Pushed, PushError> {
+    let query_error = |source| PushError::Query {
+        dataset: target.dataset.to_string(),
+        source,
+    };
+    let channel = principal.channel.clone().unwrap_or_default();
+    let client = Arc::new(ClientInfo {
+        protocol: Protocol::Push,
+        address: None,
+        application_name: Some("tollgate push channel".to_owned()),
+    });
+    let context = QueryContext::new(session, principal, CancellationToken::new(), client)
+        .with_record_id(target.record_id)
+        .with_file_subset(FileSubset {
+            dataset: target.dataset.clone(),
+            files: vec![target.file.clone()],
+        });
+    let sql = format!(
+        "SELECT * FROM {}.{}",
+        quote(target.dataset.domain()),
+        quote(target.dataset.name())
+    );
+    let statement = service
+        .parse(&context, &sql)
+        .map_err(query_error)?
+        .pop()
+        .ok_or_else(|| {
+            query_error(PlannerError::Source {
+                dataset: target.dataset.to_string(),
+                message: "no statement".to_owned(),
+            })
+        })?;
+    let planned = service
+        .plan(&context, statement)
+        .await
+        .map_err(query_error)?;
+    let mut stream = service
+        .execute(&context, &planned, Vec::new())
+        .await
+        .map_err(query_error)?;
+    let wire = stream.wire_bytes();
+    let mut messages = Messages::new(target.format, target.message_rows, &channel, &target.file);
+    let mut pending = VecDeque::new();
+    let mut pushed = Pushed::default();
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(query_error)?;
+        let encoded = messages.of(&batch).map_err(|e| PushError::Encode {
+            dataset: target.dataset.to_string(),
+            message: e.to_string(),
+        })?;
+        for message in encoded {
+            let mut headers = HeaderMap::new();
+            headers.insert("Nats-Msg-Id", message.id.as_str());
+            headers.insert("Content-Type", target.format.content_type());
+            headers.insert("Tollgate-Dataset", target.dataset.to_string().as_str());
+            headers.insert("Tollgate-Version", target.version.to_string().as_str());
+            headers.insert(
+                "Tollgate-Sequence",
+                (pushed.messages + 1).to_string().as_str(),
+            );
+            headers.insert("Tollgate-Rows", message.rows.to_string().as_str());
+            wire.add(message.payload.len() as u64);
+            let ack =
+                NatsBroker::publish(publisher, target.subject.clone(), headers, message.payload)
+                    .await?;
+            pending.push_back(ack);
+            pushed.rows += message.rows as u64;
+            pushed.messages += 1;
+            if pending.len() >= IN_FLIGHT {
+                pushed.duplicates += u64::from(acknowledged(pending.pop_front()).await?);
+            }
+        }
+        // A batch's messages are stored before the next batch is read, so the stream
+        // ends, and its record says every row went out, only once they all did.
+        while let Some(ack) = pending.pop_front() {
+            pushed.duplicates += u64::from(acknowledged(Some(ack)).await?);
+        }
+    }
+    Ok(pushed)
+}
+
+/// Whether the acknowledged message was a duplicate.
+async fn acknowledged(
+    ack: Option<jetstream::context::PublishAckFuture>,
+) -> Result<bool, BrokerError> {
+    let Some(ack) = ack else {
+        return Ok(false);
+    };
+    ack.await
+        .map(|ack| ack.duplicate)
+        .map_err(|e| BrokerError::Refused {
+            what: "a message",
+            message: e.to_string(),
+        })
+}
+
+/// `name` as a quoted SQL identifier.
+fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}

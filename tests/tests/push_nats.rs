@@ -1,0 +1,379 @@
+//! `nats` channels against a private NATS server in operator mode: a channel ordered
+//! through the control API receives its snapshot, then exactly the matching rows of each
+//! new file (equal to the same query over pgwire); a durable consumer resumes without loss
+//! or duplicates; another tenant's credentials cannot read the subjects; revocation ends
+//! the credentials and the pushes; usage records with protocol `push` match what was
+//! delivered; a gateway killed with -9 in the middle of a push delivers every row exactly
+//! once after its restart.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tollgate_catalog::{
+    DatasetOptions, GrantOptions, NatsPushOptions, SourceOptions, TollgateOptions,
+};
+use tollgate_tests::api::{ACME, Api, GLOBEX, event};
+use tollgate_tests::nats::{NatsServer, connect, consumer, fetch, ids};
+use tollgate_tests::process::{GatewayProcess, write_config};
+use tollgate_tests::sharing::write_events;
+use tollgate_tests::{TestGateway, demo_options};
+
+/// How often the gateways of these tests look for new files.
+const POLL: Duration = Duration::from_millis(200);
+
+/// `feed.events` (the files of `feed/events/`) granted to globex (even ids) and acme (odd
+/// ids), and `nats` channels pushing as `push` says.
+fn with_feed(options: &mut TollgateOptions, feed: &Path, push: NatsPushOptions) {
+    options.sources.insert(
+        "feed".to_owned(),
+        SourceOptions::Local {
+            path: feed.to_owned(),
+        },
+    );
+    let dataset: DatasetOptions =
+        toml::from_str("id = \"feed.events\"\nsource = \"feed\"\npath = \"events/\"\n")
+            .expect("a dataset");
+    options.datasets.push(dataset);
+    for (tenant, row_filter) in [("globex", "id % 2 = 0"), ("acme", "id % 2 = 1")] {
+        options.grants.push(GrantOptions {
+            tenant: tenant.to_owned(),
+            dataset: "feed.events".to_owned(),
+            columns: None,
+            row_filter: Some(row_filter.to_owned()),
+            source: None,
+        });
+    }
+    if let Some(control) = &mut options.control {
+        control.nats_push = Some(push);
+    }
+}
+
+/// A ready `nats` channel of `feed.events` with `row_filter`: (channel id, connection).
+async fn order_nats_channel(tenant: &Api, row_filter: &str) -> (String, Value) {
+    let (_, events) = tenant.get("/v1/events?after=0").await;
+    let after = events["next_after"].as_i64().unwrap_or(0);
+    let (status, body) = tenant
+        .post(
+            "/v1/channels",
+            json!({
+                "kind": "nats",
+                "message_format": "json",
+                "datasets": [{ "dataset": "feed.events", "row_filter": row_filter }]
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let ready = event(tenant, after, "channel.ready").await;
+    let channel = ready["channel"].as_str().expect("a channel").to_owned();
+    (channel, ready["connection"].clone())
+}
+
+/// Every message of `consumer` until `expected` ids arrived (or 30 seconds passed).
+async fn receive_until(
+    consumer: &async_nats::jetstream::consumer::Consumer<
+        async_nats::jetstream::consumer::pull::Config,
+    >,
+    expected: usize,
+) -> Vec<i64> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut received = Vec::new();
+    while received.len() < expected && Instant::now() < deadline {
+        let messages = fetch(consumer, 500, Duration::from_millis(500)).await;
+        assert!(
+            messages
+                .iter()
+                .all(|m| m.dataset == "feed.events" && m.version > 0)
+        );
+        received.extend(ids(&messages));
+    }
+    received
+}
+
+/// The ids of `sql` over pgwire as `user`.
+async fn over_pgwire(gateway: &TestGateway, user: &str, sql: &str) -> Vec<i64> {
+    let client = gateway.connect(user).await;
+    client
+        .query(sql, &[])
+        .await
+        .expect("query")
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
+}
+
+/// Rows and records of the tenant's pushes to `channel`, from `tollgate.usage_records`.
+async fn pushed_usage(gateway: &TestGateway, user: &str, channel: &str) -> (i64, i64) {
+    let client = gateway.connect(user).await;
+    let row = client
+        .query_one(
+            &format!(
+                "SELECT count(*), coalesce(sum(rows_returned), 0) FROM tollgate.usage_records \
+                 WHERE protocol = 'push' AND channel = '{channel}' AND outcome = 'ok'"
+            ),
+            &[],
+        )
+        .await
+        .expect("usage");
+    (row.get(0), row.get::<_, i64>(1))
+}
+
+/// Messages in `stream` now.
+async fn stored(client: &async_nats::Client, stream: &str) -> u64 {
+    let mut stream = async_nats::jetstream::new(client.clone())
+        .get_stream(stream)
+        .await
+        .expect("the tenant's stream");
+    stream.info().await.expect("stream info").state.messages
+}
+
+fn sorted(ids: &[i64]) -> Vec<i64> {
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nats_channel_pushes_its_snapshot_then_each_new_file_exactly_once() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let feed = dir.path().join("feed");
+    let nats_dir = dir.path().join("nats");
+    std::fs::create_dir_all(&nats_dir).expect("the NATS directory");
+    let nats = NatsServer::start(&nats_dir);
+    write_events(&feed.join("events"), "part-0.parquet", 0, 1_000);
+    let (feed_dir, push) = (feed.clone(), nats.push_options(POLL, 40));
+    let gateway = TestGateway::start_with(move |options| with_feed(options, &feed_dir, push)).await;
+    let globex = Api::new(&gateway, GLOBEX);
+    let acme = Api::new(&gateway, ACME);
+
+    // The snapshot: globex's even ids, narrowed by the channel to multiples of 3.
+    let (channel, connection) = order_nats_channel(&globex, "id % 3 = 0").await;
+    let url = connection["nats_url"].as_str().expect("a URL").to_owned();
+    let creds = connection["creds"].as_str().expect("creds").to_owned();
+    let subject = connection["subject"]
+        .as_str()
+        .expect("a subject")
+        .to_owned();
+    assert_eq!(subject, format!("tollgate.push.globex.{channel}"));
+    let stream = connection["stream"].as_str().expect("a stream").to_owned();
+    let client = connect(&url, &creds).await.expect("globex's credentials");
+    let reader = consumer(&client, &stream, "reader", &subject).await;
+    let expected = over_pgwire(
+        &gateway,
+        "globex",
+        "SELECT id FROM feed.events WHERE id % 3 = 0 ORDER BY id",
+    )
+    .await;
+    assert_eq!(expected.len(), 167);
+    let snapshot = receive_until(&reader, expected.len()).await;
+    assert_eq!(sorted(&snapshot), expected);
+
+    // A new file: exactly its matching rows.
+    write_events(&feed.join("events"), "part-1.parquet", 1_000, 300);
+    let expected_new = over_pgwire(
+        &gateway,
+        "globex",
+        "SELECT id FROM feed.events WHERE id % 3 = 0 AND id >= 1000 ORDER BY id",
+    )
+    .await;
+    assert_eq!(expected_new.len(), 50);
+    let new = receive_until(&reader, expected_new.len()).await;
+    assert_eq!(sorted(&new), expected_new);
+
+    // The subscriber leaves; a file lands meanwhile; the durable consumer resumes.
+    drop(reader);
+    drop(client);
+    write_events(&feed.join("events"), "part-2.parquet", 1_300, 300);
+    tokio::time::sleep(POLL * 5).await;
+    let client = connect(&url, &creds).await.expect("globex's credentials");
+    let reader = consumer(&client, &stream, "reader", &subject).await;
+    let resumed = receive_until(&reader, 50).await;
+    let expected_resumed = over_pgwire(
+        &gateway,
+        "globex",
+        "SELECT id FROM feed.events WHERE id % 3 = 0 AND id >= 1300 ORDER BY id",
+    )
+    .await;
+    assert_eq!(sorted(&resumed), expected_resumed);
+    assert!(
+        fetch(&reader, 10, Duration::from_millis(500))
+            .await
+            .is_empty(),
+        "no duplicates"
+    );
+    let delivered = snapshot.len() + new.len() + resumed.len();
+    let all: BTreeSet<i64> = snapshot
+        .iter()
+        .chain(&new)
+        .chain(&resumed)
+        .copied()
+        .collect();
+    assert_eq!(all.len(), delivered, "each row once");
+
+    // Usage: one record per file, rows as delivered.
+    let (records, rows) = pushed_usage(&gateway, "globex", &channel).await;
+    assert_eq!((records, rows), (3, delivered as i64));
+
+    // acme's own channel gets acme's rows; globex's credentials cannot read acme's subjects.
+    let (acme_channel, acme_connection) = order_nats_channel(&acme, "id < 100").await;
+    let acme_client = connect(&url, acme_connection["creds"].as_str().expect("creds"))
+        .await
+        .expect("acme's credentials");
+    let acme_subject = format!("tollgate.push.acme.{acme_channel}");
+    let acme_reader = consumer(&acme_client, &stream, "acme", &acme_subject).await;
+    let acme_rows = receive_until(&acme_reader, 50).await;
+    assert_eq!(
+        sorted(&acme_rows),
+        (1..100).step_by(2).collect::<Vec<i64>>()
+    );
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&errors);
+    let spy = async_nats::ConnectOptions::new()
+        .credentials(&creds)
+        .expect("creds")
+        .event_callback(move |event| {
+            let seen = Arc::clone(&seen);
+            async move { seen.lock().expect("errors").push(event.to_string()) }
+        })
+        .connect(&url)
+        .await
+        .expect("globex's credentials");
+    let mut stolen = spy
+        .subscribe(acme_subject.clone())
+        .await
+        .expect("a subscription");
+    let got = tokio::time::timeout(
+        Duration::from_secs(2),
+        futures::StreamExt::next(&mut stolen),
+    )
+    .await;
+    assert!(!matches!(got, Ok(Some(_))), "globex read acme's subject");
+    assert!(
+        errors
+            .lock()
+            .expect("errors")
+            .iter()
+            .any(|e| e.to_lowercase().contains("permissions violation")),
+        "{:?}",
+        errors.lock().expect("errors")
+    );
+    // Globex's stream is globex's alone: acme's channel is not in it.
+    let globex_stream = async_nats::jetstream::new(client.clone())
+        .get_stream(&stream)
+        .await
+        .expect("globex's stream")
+        .info()
+        .await
+        .expect("stream info")
+        .config
+        .subjects
+        .clone();
+    assert_eq!(globex_stream, vec!["tollgate.push.globex.>".to_owned()]);
+
+    // Revoked: the credentials are refused and nothing more is pushed.
+    let (status, body) = globex
+        .call(Method::DELETE, &format!("/v1/channels/{channel}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match connect(&url, &creds).await {
+            Err(_) => break,
+            Ok(_) if Instant::now() < deadline => tokio::time::sleep(POLL).await,
+            Ok(_) => panic!("revoked credentials still connect"),
+        }
+    }
+    write_events(&feed.join("events"), "part-3.parquet", 1_600, 300);
+    tokio::time::sleep(POLL * 10).await;
+    assert_eq!(
+        pushed_usage(&gateway, "globex", &channel).await,
+        (records, rows)
+    );
+    let (_, acme_rows_pushed) = pushed_usage(&gateway, "acme", &acme_channel).await;
+    assert_eq!(
+        acme_rows_pushed, 50,
+        "acme's channel gets nothing of ids >= 100"
+    );
+    drop(nats);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_killed_in_the_middle_of_a_push_delivers_every_row_once_after_restart() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let feed = dir.path().join("feed");
+    let nats_dir = dir.path().join("nats");
+    std::fs::create_dir_all(&nats_dir).expect("the NATS directory");
+    let nats = NatsServer::start(&nats_dir);
+    write_events(&feed.join("events"), "part-0.parquet", 0, 1_000);
+    let mut options = demo_options(dir.path());
+    with_feed(&mut options, &feed, nats.push_options(POLL, 20));
+    let http = tollgate_tests::process::free_port();
+    if let Some(listener) = &mut options.http {
+        listener.listen = http;
+    }
+    let config = write_config(dir.path(), &options);
+    let mut gateway = GatewayProcess::spawn(&config, &dir.path().join("gateway-1.log"));
+    let globex = Api::at(http, GLOBEX);
+    let (channel, connection) = order_nats_channel(&globex, "id >= 0").await;
+    let url = connection["nats_url"].as_str().expect("a URL").to_owned();
+    let creds = connection["creds"].as_str().expect("creds").to_owned();
+    let subject = connection["subject"]
+        .as_str()
+        .expect("a subject")
+        .to_owned();
+    let stream = connection["stream"].as_str().expect("a stream").to_owned();
+    let client = connect(&url, &creds).await.expect("globex's credentials");
+    let reader = consumer(&client, &stream, "reader", &subject).await;
+    assert_eq!(receive_until(&reader, 500).await.len(), 500);
+
+    // A big file: killed once its first messages arrived.
+    write_events(&feed.join("events"), "part-1.parquet", 1_000, 400_000);
+    let mut before = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while before.is_empty() && Instant::now() < deadline {
+        before = ids(&fetch(&reader, 50, Duration::from_millis(100)).await);
+    }
+    gateway.kill();
+    assert!(!before.is_empty(), "nothing of the big file arrived");
+    let at_kill = stored(&client, &stream).await;
+    let mut restarted = GatewayProcess::spawn(&config, &dir.path().join("gateway-2.log"));
+    let rest = receive_until(&reader, 200_000 - before.len()).await;
+    assert!(
+        fetch(&reader, 10, Duration::from_millis(1_000))
+            .await
+            .is_empty(),
+        "no duplicates"
+    );
+    let all: Vec<i64> = before.iter().chain(&rest).copied().collect();
+    assert!(all.len() < 200_000 + 1, "{} rows", all.len());
+    assert_eq!(
+        sorted(&all),
+        (1_000..401_000).step_by(2).collect::<Vec<i64>>(),
+        "every row once"
+    );
+    // The push had not ended when the gateway was killed.
+    let in_the_end = stored(&client, &stream).await;
+    assert!(
+        at_kill < in_the_end,
+        "{at_kill} messages at the kill, {in_the_end} in the end"
+    );
+    restarted.kill();
+
+    // The ledger bills each pushed row once: the killed attempt left no record.
+    let records = tollgate_tests::process::usage_export(&config, &[]);
+    let pushed: Vec<&Value> = records
+        .iter()
+        .filter(|r| {
+            r["protocol"] == "push" && r["channel"] == channel.as_str() && r["outcome"] == "ok"
+        })
+        .collect();
+    let rows: u64 = pushed
+        .iter()
+        .map(|r| r["rows_returned"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(rows, 200_500, "{pushed:?}");
+    drop(nats);
+}
