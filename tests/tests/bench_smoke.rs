@@ -20,8 +20,9 @@ fn bench_smoke_runs_and_reports_every_ratio() {
         .lines()
         .filter(|line| line.contains("\"kind\":\"ratio\""))
         .collect();
-    // B2: 7, B3: 2, B4: 3, B5: 2, B7: 2, B9: 3, B10: 1 (one placement in a smoke run).
-    assert_eq!(ratios.len(), 20, "{jsonl}");
+    // B2: 7, B3: 2, B4: 3, B5: 2, B7: 2, B9: 3, B10: 1, B11: 1 (one placement in a smoke
+    // run).
+    assert_eq!(ratios.len(), 21, "{jsonl}");
     assert!(
         ratios
             .iter()

@@ -22,6 +22,9 @@
 //!   Flight SQL, and a one-row resource `GET` vs the same lookup prepared over pgwire (p50).
 //! * B10 — a `file` channel of B2's projection: the export, then the `delta-sharing`
 //!   connector's `load_as_pandas` vs pyarrow reading the same Parquet files from disk.
+//! * B11 — a `nats` channel: a 1 M-row snapshot from the order to its last row at a JetStream
+//!   subscriber vs the same messages published straight to JetStream; the latency from a
+//!   file landing to its rows at the subscriber (p50, p99).
 //!
 //! The gateway runs as a child process (`tollgate serve`), so it can be pinned to one core
 //! while this process, the load generator, runs on the other. Every measurement is taken in
@@ -35,6 +38,7 @@ mod metering;
 mod noisy;
 mod placement;
 mod postgres;
+mod push;
 mod replica;
 mod report;
 mod sharing;
@@ -106,7 +110,7 @@ fn parse_options() -> Result<Options, String> {
             "--smoke" => options.smoke = true,
             "--help" | "-h" => {
                 println!(
-                    "bench [--scale SF (1)] [--runs N (5)] [--connects N (200)] [--only B2,B3,B4,B5,B7,B9,B10] [--smoke] [--out DIR (bench-results)]"
+                    "bench [--scale SF (1)] [--runs N (5)] [--connects N (200)] [--only B2,B3,B4,B5,B7,B9,B10,B11] [--smoke] [--out DIR (bench-results)]"
                 );
                 std::process::exit(0);
             }
@@ -223,6 +227,14 @@ async fn run(options: &Options) -> Result<Report, String> {
         }
         if options.includes("B10") {
             sharing::measure(&fixture, placement, options.runs, &mut report).await?;
+        }
+        if options.includes("B11") {
+            let plan = if options.smoke {
+                (20_000, 1, 3)
+            } else {
+                (1_000_000, options.runs, 50)
+            };
+            push::measure(&fixture, placement, plan, &mut report).await?;
         }
         placement::Placement::unpin_self()?;
     }
