@@ -62,6 +62,8 @@ pub struct ControlOptions {
     pub signing_key: Option<String>,
     /// The NATS server `nats` channels push to; absent means no `nats` channels.
     pub nats_push: Option<NatsPushOptions>,
+    /// The MQTT broker `mqtt` channels publish to; absent means no `mqtt` channels.
+    pub mqtt_push: Option<MqttPushOptions>,
 }
 
 impl Default for ControlOptions {
@@ -84,6 +86,7 @@ impl Default for ControlOptions {
             file_url_ttl: HumanDuration(Duration::from_secs(3600)),
             signing_key: None,
             nats_push: None,
+            mqtt_push: None,
         }
     }
 }
@@ -118,6 +121,41 @@ pub struct NatsPushOptions {
     /// How long a tenant's stream keeps messages.
     #[serde(default = "default_retention")]
     pub max_age: HumanDuration,
+}
+
+/// The MQTT broker (Mosquitto with its dynamic security plugin) that `mqtt` channels
+/// publish to. The gateway manages the broker's clients and roles through the plugin's
+/// control topic: a role per tenant that may subscribe to `tollgate/<tenant>/#` only, a
+/// client per channel login (its password the login's), removed when the login goes.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttPushOptions {
+    /// Broker host.
+    pub host: String,
+    /// Broker port.
+    #[serde(default = "default_mqtt_port")]
+    pub port: u16,
+    /// The `mqtt://host:port` URL given to tenants; the broker's own if absent.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// A dynamic security client allowed to send the plugin's commands.
+    pub admin_username: String,
+    /// Its password.
+    pub admin_password: String,
+    /// Rows per message at most.
+    #[serde(default = "default_mqtt_message_rows")]
+    pub message_rows: usize,
+    /// How often datasets are looked at for new files.
+    #[serde(default = "default_push_poll")]
+    pub poll_interval: HumanDuration,
+}
+
+fn default_mqtt_port() -> u16 {
+    1883
+}
+
+fn default_mqtt_message_rows() -> usize {
+    1_000
 }
 
 fn default_message_rows() -> usize {
@@ -204,6 +242,8 @@ pub enum ChannelKind {
     File,
     /// Rows pushed to a NATS JetStream stream of the tenant's own, as they land.
     Nats,
+    /// Rows published to an MQTT broker's topic of the tenant's own at QoS 1, as they land.
+    Mqtt,
 }
 
 impl ChannelKind {
@@ -215,13 +255,14 @@ impl ChannelKind {
             Self::Http => "http",
             Self::File => "file",
             Self::Nats => "nats",
+            Self::Mqtt => "mqtt",
         }
     }
 
     /// Whether the gateway pushes the channel's rows to a broker (rather than clients
     /// pulling them).
     pub fn is_push(self) -> bool {
-        matches!(self, Self::Nats)
+        matches!(self, Self::Nats | Self::Mqtt)
     }
 }
 

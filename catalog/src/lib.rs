@@ -29,7 +29,7 @@ mod units;
 
 pub use control_options::{
     ApiKeyOptions, ChannelDatasetOptions, ChannelKind, ChannelOptions, ControlOptions,
-    MessageFormat, NatsPushOptions, S3DeliveryOptions, StateStoreKind,
+    MessageFormat, MqttPushOptions, NatsPushOptions, S3DeliveryOptions, StateStoreKind,
 };
 pub use error::CatalogError;
 pub use model::{

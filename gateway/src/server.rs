@@ -19,7 +19,7 @@ use crate::metrics::UsageMetrics;
 use tollgate_flight::FlightServer;
 
 use crate::pgwire::PgServer;
-use crate::push::nats_broker::NatsBroker;
+use crate::push::PushBrokers;
 use crate::sharing::store::DeliveryStore;
 use crate::sharing::{self, SharingApi};
 use crate::tls;
@@ -164,10 +164,7 @@ pub async fn start(options: &TollgateOptions) -> Result<RunningGateway, GatewayE
         };
         let endpoints = Endpoints::new(options, control, &listeners);
         let delivery = Arc::new(DeliveryStore::new(control)?);
-        let broker = match &control.nats_push {
-            Some(push) => Some(Arc::new(NatsBroker::new(push.clone())?)),
-            None => None,
-        };
+        let brokers = PushBrokers::new(control)?;
         routes = routes.merge(sharing::router(SharingApi::new(
             Arc::clone(&service),
             Arc::clone(&store),
@@ -184,7 +181,7 @@ pub async fn start(options: &TollgateOptions) -> Result<RunningGateway, GatewayE
             ledger,
             endpoints,
             control.clone(),
-            (delivery, broker),
+            (delivery, brokers),
         ));
         tasks.extend(plane.spawn(&shutdown));
         routes = routes.merge(api::router(plane));

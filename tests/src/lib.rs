@@ -7,9 +7,11 @@
 pub mod api;
 pub mod cpu;
 pub mod moto;
+pub mod mqtt;
 pub mod nats;
 pub mod pg_cluster;
 pub mod process;
+pub mod push;
 pub mod raw;
 pub mod sharing;
 

@@ -7,70 +7,19 @@
 //! once after its restart.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
-use tollgate_catalog::{
-    DatasetOptions, GrantOptions, NatsPushOptions, SourceOptions, TollgateOptions,
-};
-use tollgate_tests::api::{ACME, Api, GLOBEX, event};
+use serde_json::Value;
+use tollgate_tests::api::{ACME, Api, GLOBEX};
 use tollgate_tests::nats::{NatsServer, connect, consumer, fetch, ids};
 use tollgate_tests::process::{GatewayProcess, write_config};
+use tollgate_tests::push::{
+    POLL, order_push_channel, over_pgwire, pushed_usage, sorted, with_feed,
+};
 use tollgate_tests::sharing::write_events;
 use tollgate_tests::{TestGateway, demo_options};
-
-/// How often the gateways of these tests look for new files.
-const POLL: Duration = Duration::from_millis(200);
-
-/// `feed.events` (the files of `feed/events/`) granted to globex (even ids) and acme (odd
-/// ids), and `nats` channels pushing as `push` says.
-fn with_feed(options: &mut TollgateOptions, feed: &Path, push: NatsPushOptions) {
-    options.sources.insert(
-        "feed".to_owned(),
-        SourceOptions::Local {
-            path: feed.to_owned(),
-        },
-    );
-    let dataset: DatasetOptions =
-        toml::from_str("id = \"feed.events\"\nsource = \"feed\"\npath = \"events/\"\n")
-            .expect("a dataset");
-    options.datasets.push(dataset);
-    for (tenant, row_filter) in [("globex", "id % 2 = 0"), ("acme", "id % 2 = 1")] {
-        options.grants.push(GrantOptions {
-            tenant: tenant.to_owned(),
-            dataset: "feed.events".to_owned(),
-            columns: None,
-            row_filter: Some(row_filter.to_owned()),
-            source: None,
-        });
-    }
-    if let Some(control) = &mut options.control {
-        control.nats_push = Some(push);
-    }
-}
-
-/// A ready `nats` channel of `feed.events` with `row_filter`: (channel id, connection).
-async fn order_nats_channel(tenant: &Api, row_filter: &str) -> (String, Value) {
-    let (_, events) = tenant.get("/v1/events?after=0").await;
-    let after = events["next_after"].as_i64().unwrap_or(0);
-    let (status, body) = tenant
-        .post(
-            "/v1/channels",
-            json!({
-                "kind": "nats",
-                "message_format": "json",
-                "datasets": [{ "dataset": "feed.events", "row_filter": row_filter }]
-            }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    let ready = event(tenant, after, "channel.ready").await;
-    let channel = ready["channel"].as_str().expect("a channel").to_owned();
-    (channel, ready["connection"].clone())
-}
 
 /// Every message of `consumer` until `expected` ids arrived (or 30 seconds passed).
 async fn receive_until(
@@ -93,34 +42,6 @@ async fn receive_until(
     received
 }
 
-/// The ids of `sql` over pgwire as `user`.
-async fn over_pgwire(gateway: &TestGateway, user: &str, sql: &str) -> Vec<i64> {
-    let client = gateway.connect(user).await;
-    client
-        .query(sql, &[])
-        .await
-        .expect("query")
-        .iter()
-        .map(|row| row.get(0))
-        .collect()
-}
-
-/// Rows and records of the tenant's pushes to `channel`, from `tollgate.usage_records`.
-async fn pushed_usage(gateway: &TestGateway, user: &str, channel: &str) -> (i64, i64) {
-    let client = gateway.connect(user).await;
-    let row = client
-        .query_one(
-            &format!(
-                "SELECT count(*), coalesce(sum(rows_returned), 0) FROM tollgate.usage_records \
-                 WHERE protocol = 'push' AND channel = '{channel}' AND outcome = 'ok'"
-            ),
-            &[],
-        )
-        .await
-        .expect("usage");
-    (row.get(0), row.get::<_, i64>(1))
-}
-
 /// Messages in `stream` now.
 async fn stored(client: &async_nats::Client, stream: &str) -> u64 {
     let mut stream = async_nats::jetstream::new(client.clone())
@@ -128,12 +49,6 @@ async fn stored(client: &async_nats::Client, stream: &str) -> u64 {
         .await
         .expect("the tenant's stream");
     stream.info().await.expect("stream info").state.messages
-}
-
-fn sorted(ids: &[i64]) -> Vec<i64> {
-    let mut ids = ids.to_vec();
-    ids.sort_unstable();
-    ids
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -145,12 +60,15 @@ async fn a_nats_channel_pushes_its_snapshot_then_each_new_file_exactly_once() {
     let nats = NatsServer::start(&nats_dir);
     write_events(&feed.join("events"), "part-0.parquet", 0, 1_000);
     let (feed_dir, push) = (feed.clone(), nats.push_options(POLL, 40));
-    let gateway = TestGateway::start_with(move |options| with_feed(options, &feed_dir, push)).await;
+    let gateway = TestGateway::start_with(move |options| {
+        with_feed(options, &feed_dir, |control| control.nats_push = Some(push))
+    })
+    .await;
     let globex = Api::new(&gateway, GLOBEX);
     let acme = Api::new(&gateway, ACME);
 
     // The snapshot: globex's even ids, narrowed by the channel to multiples of 3.
-    let (channel, connection) = order_nats_channel(&globex, "id % 3 = 0").await;
+    let (channel, connection) = order_push_channel(&globex, "nats", "id % 3 = 0").await;
     let url = connection["nats_url"].as_str().expect("a URL").to_owned();
     let creds = connection["creds"].as_str().expect("creds").to_owned();
     let subject = connection["subject"]
@@ -218,7 +136,7 @@ async fn a_nats_channel_pushes_its_snapshot_then_each_new_file_exactly_once() {
     assert_eq!((records, rows), (3, delivered as i64));
 
     // acme's own channel gets acme's rows; globex's credentials cannot read acme's subjects.
-    let (acme_channel, acme_connection) = order_nats_channel(&acme, "id < 100").await;
+    let (acme_channel, acme_connection) = order_push_channel(&acme, "nats", "id < 100").await;
     let acme_client = connect(&url, acme_connection["creds"].as_str().expect("creds"))
         .await
         .expect("acme's credentials");
@@ -309,7 +227,10 @@ async fn a_gateway_killed_in_the_middle_of_a_push_delivers_every_row_once_after_
     let nats = NatsServer::start(&nats_dir);
     write_events(&feed.join("events"), "part-0.parquet", 0, 1_000);
     let mut options = demo_options(dir.path());
-    with_feed(&mut options, &feed, nats.push_options(POLL, 20));
+    let push = nats.push_options(POLL, 20);
+    with_feed(&mut options, &feed, |control| {
+        control.nats_push = Some(push)
+    });
     let http = tollgate_tests::process::free_port();
     if let Some(listener) = &mut options.http {
         listener.listen = http;
@@ -317,7 +238,7 @@ async fn a_gateway_killed_in_the_middle_of_a_push_delivers_every_row_once_after_
     let config = write_config(dir.path(), &options);
     let mut gateway = GatewayProcess::spawn(&config, &dir.path().join("gateway-1.log"));
     let globex = Api::at(http, GLOBEX);
-    let (channel, connection) = order_nats_channel(&globex, "id >= 0").await;
+    let (channel, connection) = order_push_channel(&globex, "nats", "id >= 0").await;
     let url = connection["nats_url"].as_str().expect("a URL").to_owned();
     let creds = connection["creds"].as_str().expect("creds").to_owned();
     let subject = connection["subject"]

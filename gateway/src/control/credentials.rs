@@ -108,7 +108,7 @@ pub fn connection_details(
             })
         }
         // Its clients connect to the broker, whose details come with the broker user.
-        ChannelKind::Nats => None,
+        ChannelKind::Nats | ChannelKind::Mqtt => None,
         ChannelKind::Http | ChannelKind::File => {
             let mut base = endpoints.http_base.clone()?;
             if kind == ChannelKind::File {

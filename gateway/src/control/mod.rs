@@ -14,8 +14,8 @@
 //! | `sync.rs` | the catalog served: state + configuration, rebuilt when the store's version moves |
 //! | `file_channels.rs` | provisioning a `file` channel: channel and login first, then its files, then ready |
 //! | `file_versions.rs` | new versions of a `file` channel's datasets: by request, and on a schedule when changed |
-//! | `push_channels.rs` | a `nats` channel's broker user: the tenant's account on the server, the login's credentials |
-//! | `push_delivery.rs` | `nats` channels' rows pushed: every file on order, then each new one, exactly once |
+//! | `push_channels.rs` | a push channel's broker user: NATS account and user `.creds`, or an MQTT client |
+//! | `push_delivery.rs` | push channels' rows: every file on order, then each new one, exactly once |
 //! | `orders.rs` | provisioning orders: claim with a lease, check, create channel and login, emit the event |
 //! | `delivery.rs` | events to webhooks (signed) and NATS JetStream (deduplicated), retried with backoff |
 //! | `credentials.rs` | channel passwords, login names and connection details |
@@ -47,7 +47,7 @@ use tollgate_catalog::{ApiKeyOptions, ControlOptions, TollgateOptions};
 use tollgate_planner::QueryService;
 use tollgate_planner::metering::UsageLedger;
 
-use crate::push::nats_broker::NatsBroker;
+use crate::push::PushBrokers;
 use crate::sharing::store::DeliveryStore;
 pub use problem::Problem;
 pub use sync::CatalogSync;
@@ -119,16 +119,16 @@ pub struct ControlPlane {
     delivery: Arc<DeliveryStore>,
     /// Wakes the orders worker when an order is placed here.
     orders: Notify,
-    /// The NATS server `nats` channels push to, if there is one.
-    broker: Option<Arc<NatsBroker>>,
+    /// The brokers push channels publish to.
+    brokers: PushBrokers,
     /// Wakes the push worker when a push channel is made or revoked here.
     push: Notify,
 }
 
 impl ControlPlane {
     /// A control plane over `store`, serving its catalog through `sync`; usage is read
-    /// from `ledger`; `file` channels write to `delivery`, `nats` channels push through
-    /// `broker`.
+    /// from `ledger`; `file` channels write to `delivery`, push channels publish to
+    /// `brokers`.
     pub fn new(
         store: Arc<ControlStore>,
         sync: Arc<CatalogSync>,
@@ -136,7 +136,7 @@ impl ControlPlane {
         ledger: Arc<dyn UsageLedger>,
         endpoints: Endpoints,
         options: ControlOptions,
-        (delivery, broker): (Arc<DeliveryStore>, Option<Arc<NatsBroker>>),
+        (delivery, brokers): (Arc<DeliveryStore>, PushBrokers),
     ) -> Self {
         Self {
             store,
@@ -147,7 +147,7 @@ impl ControlPlane {
             options,
             delivery,
             orders: Notify::new(),
-            broker,
+            brokers,
             push: Notify::new(),
         }
     }
@@ -162,10 +162,10 @@ impl ControlPlane {
             tokio::spawn(orders::run(Arc::clone(self), shutdown.clone())),
             tokio::spawn(delivery::run(Arc::clone(self), shutdown.clone())),
         ];
-        if let Some(broker) = &self.broker {
+        if let Some(interval) = self.brokers.poll_interval() {
             tasks.push(tokio::spawn(push_delivery::run(
                 Arc::clone(self),
-                Arc::clone(broker),
+                interval,
                 shutdown.clone(),
             )));
         }

@@ -193,10 +193,13 @@ async fn provision(
             Expect::Absent,
         ),
     ];
-    if request.kind == ChannelKind::Nats {
-        match push_channels::broker_user(plane, &order.tenant, &id, &issued.login, now).await? {
+    if request.kind.is_push() {
+        let login = (issued.login.as_str(), secret.password.as_str());
+        match push_channels::broker_user(plane, request.kind, &order.tenant, &id, login, now)
+            .await?
+        {
             Ok((user, connection)) => {
-                first.push(user);
+                first.extend(user);
                 event["connection"] = connection;
             }
             Err(reason) => return Ok(Err(reason)),

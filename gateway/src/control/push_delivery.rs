@@ -1,21 +1,23 @@
-//! Pushing `nats` channels' rows: on order, every file of each dataset (the initial
-//! snapshot), then each new file as it lands, each exactly once per channel.
+//! Pushing push channels' rows (`nats`, `mqtt`): on order, every file of each dataset (the
+//! initial snapshot), then each new file as it lands, each once per channel.
 //!
 //! ```text
 //! every poll_interval (or when woken):
-//!   accounts ─▶ server (users of logins that no longer serve revoked)
-//!   active nats channels ─▶ each dataset's files now ─▶ files the cursor lacks, oldest first
+//!   NATS accounts ─▶ server (users of logins that no longer serve revoked); MQTT clients
+//!   of such logins removed
+//!   active push channels ─▶ each dataset's files now ─▶ files the cursor lacks, oldest first
 //!     ─▶ cursor: pending (file, attempt) ─▶ push_file ─▶ cursor: delivered (rows, messages)
 //! ```
 //!
 //! The cursor is written before a file's push starts and after it ends. A gateway killed
 //! in between leaves the file pending: whoever goes on pushes it again, under the same
-//! message ids (so the stream stores each message once) and the same usage record id (so
-//! it is billed once). An attempt that ends with an error counts as failed, and the next
+//! message ids (so a JetStream stream stores each message once; MQTT subscribers drop
+//! repeated ids) and the same usage record id (so it is billed once). An attempt that ends with an error counts as failed, and the next
 //! one gets a record of its own.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::Utc;
 use ring::digest;
@@ -34,20 +36,25 @@ use uuid::Uuid;
 use super::ControlPlane;
 use crate::push::accounts::{self, AccountError};
 use crate::push::file_push::{FileTarget, push_file};
-use crate::push::nats_broker::{NatsBroker, subject};
+use crate::push::mqtt_broker::topic;
+use crate::push::nats_broker::subject;
+use crate::push::sink::Sink;
 
-/// Pushes new files of every `nats` channel until `shutdown`.
-pub(super) async fn run(
-    plane: Arc<ControlPlane>,
-    broker: Arc<NatsBroker>,
-    shutdown: CancellationToken,
-) {
-    let interval = broker.options().poll_interval.duration();
+/// Pushes new files of every push channel, every `interval` (or when woken), until
+/// `shutdown`.
+pub(super) async fn run(plane: Arc<ControlPlane>, interval: Duration, shutdown: CancellationToken) {
     loop {
-        if let Err(error) = accounts::sync_all(&plane.store, &broker).await {
-            tracing::warn!(%error, "cannot update the push accounts now");
+        if let Some(broker) = &plane.brokers.nats
+            && let Err(error) = accounts::sync_all(&plane.store, broker).await
+        {
+            tracing::warn!(%error, "cannot update the NATS push accounts now");
         }
-        if let Err(error) = push_due(&plane, &broker).await {
+        if let Some(broker) = &plane.brokers.mqtt
+            && let Err(error) = accounts::sync_mqtt_logins(&plane.store, broker).await
+        {
+            tracing::warn!(%error, "cannot update the MQTT push clients now");
+        }
+        if let Err(error) = push_due(&plane).await {
             tracing::warn!(%error, "cannot push channels now");
         }
         tokio::select! {
@@ -58,12 +65,52 @@ pub(super) async fn run(
     }
 }
 
-/// One round of [`run`]: each active `nats` channel's files not pushed yet.
-async fn push_due(plane: &ControlPlane, broker: &NatsBroker) -> Result<(), AccountError> {
+/// The sink of `channel` and the most rows a message of it holds; `None` when this
+/// gateway has no broker of its kind.
+async fn sink(
+    plane: &ControlPlane,
+    channel: &ChannelRecord,
+) -> Result<Option<(Sink, usize)>, AccountError> {
+    match channel.request.kind {
+        ChannelKind::Nats => {
+            let Some(broker) = &plane.brokers.nats else {
+                return Ok(None);
+            };
+            let account = accounts::account(&plane.store, &channel.tenant).await?;
+            let publisher = match broker.publisher(&channel.tenant, &account.seed).await {
+                Ok(publisher) => publisher,
+                Err(error) => {
+                    broker.drop_publisher(&account.seed).await;
+                    return Err(error.into());
+                }
+            };
+            let sink = Sink::Nats {
+                publisher: Box::new(publisher),
+                subject: subject(&channel.tenant, &channel.id),
+                pending: VecDeque::new(),
+            };
+            Ok(Some((sink, broker.options().message_rows)))
+        }
+        ChannelKind::Mqtt => {
+            let Some(broker) = &plane.brokers.mqtt else {
+                return Ok(None);
+            };
+            let sink = Sink::Mqtt {
+                publisher: broker.publisher().await?,
+                topic: topic(&channel.tenant, &channel.id),
+            };
+            Ok(Some((sink, broker.options().message_rows)))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// One round of [`run`]: each active push channel's files not pushed yet.
+async fn push_due(plane: &ControlPlane) -> Result<(), AccountError> {
     let mut listings: HashMap<String, Option<Vec<SourceFile>>> = HashMap::new();
     for document in plane.store.list(CHANNEL, None).await? {
         let channel: ChannelRecord = document.parse()?;
-        if channel.state != ChannelState::Active || channel.request.kind != ChannelKind::Nats {
+        if channel.state != ChannelState::Active || !channel.request.kind.is_push() {
             continue;
         }
         let Some(login) = newest_login(plane, &channel).await? else {
@@ -79,8 +126,9 @@ async fn push_due(plane: &ControlPlane, broker: &NatsBroker) -> Result<(), Accou
             // Not served yet on this gateway: the next round.
             continue;
         };
-        let account = accounts::account(&plane.store, &channel.tenant).await?;
-        let publisher = broker.publisher(&channel.tenant, &account.seed).await?;
+        let Some((mut sink, message_rows)) = sink(plane, &channel).await? else {
+            continue;
+        };
         for dataset in &channel.request.datasets {
             let Ok(id) = DatasetId::parse(&dataset.dataset) else {
                 continue;
@@ -119,16 +167,15 @@ async fn push_due(plane: &ControlPlane, broker: &NatsBroker) -> Result<(), Accou
                     dataset: id.clone(),
                     file: file.path.clone(),
                     version: cursor.delivered.len() as u64 + 1,
-                    subject: subject(&channel.tenant, &channel.id),
                     format: channel.request.message_format.unwrap_or_default(),
-                    message_rows: broker.options().message_rows,
+                    message_rows,
                     record_id: record_id(&channel.id, &dataset.dataset, &file.path, attempt),
                 };
                 let pushed = push_file(
                     &plane.service,
                     Arc::clone(&session),
                     Arc::clone(&principal),
-                    &publisher,
+                    &mut sink,
                     &target,
                 )
                 .await;
@@ -146,7 +193,6 @@ async fn push_due(plane: &ControlPlane, broker: &NatsBroker) -> Result<(), Accou
                     }
                     Err(error) => {
                         tracing::warn!(channel = %channel.id, dataset = %dataset.dataset, file = %file.path, %error, "pushing a file failed; it is tried again");
-                        broker.drop_publisher(&account.seed).await;
                         cursor.pending = Some(PendingFile {
                             path: file.path.clone(),
                             failed_attempts: attempt + 1,

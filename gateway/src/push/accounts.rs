@@ -1,5 +1,6 @@
 //! Tenants' broker accounts and their users, kept in the state store so every gateway signs
-//! with the same keys; the server is told of each account and of the users it revokes.
+//! with the same keys; the NATS server is told of each account and of the users it
+//! revokes, the MQTT broker loses the clients of logins that no longer serve.
 //!
 //! A user is revoked once its login no longer serves: the channel was revoked, or the
 //! login expired after a rotation.
@@ -14,6 +15,7 @@ use tollgate_catalog::store::push_records::{
 use tollgate_catalog::store::records::{CREDENTIAL, CredentialRecord};
 use tollgate_catalog::store::{ControlStore, Expect, StoreError, Write};
 
+use super::mqtt_broker::MqttBroker;
 use super::nats_broker::{AccountState, BrokerError, NatsBroker, reader_permissions};
 use super::nats_jwt;
 
@@ -106,14 +108,10 @@ pub fn issue_user(
     })
 }
 
-/// Sends every tenant account to the server as the store has it now, with the users
-/// whose logins no longer serve revoked.
-///
-/// # Errors
-/// The first failure; the other accounts are still sent.
-pub async fn sync_all(store: &ControlStore, broker: &NatsBroker) -> Result<(), AccountError> {
+/// The channel logins that serve now (stored, not expired).
+async fn serving_logins(store: &ControlStore) -> Result<HashSet<String>, StoreError> {
     let now = Utc::now();
-    let serving: HashSet<String> = store
+    Ok(store
         .list(CREDENTIAL, None)
         .await?
         .iter()
@@ -122,7 +120,41 @@ pub async fn sync_all(store: &ControlStore, broker: &NatsBroker) -> Result<(), A
         .into_iter()
         .filter(|login| login.expires_at.is_none_or(|at| at > now))
         .map(|login| login.login)
-        .collect();
+        .collect())
+}
+
+/// Removes the MQTT broker's clients of channel logins that no longer serve (revoked
+/// channels, logins expired after a rotation); their connections are closed.
+///
+/// # Errors
+/// The store's or the broker's.
+pub async fn sync_mqtt_logins(
+    store: &ControlStore,
+    broker: &MqttBroker,
+) -> Result<(), AccountError> {
+    let serving = serving_logins(store).await?;
+    for login in broker.logins().await? {
+        if is_channel_login(&login) && !serving.contains(&login) {
+            broker.remove_login(&login).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether `name` is a channel login's (`ch_<order>_<generation>`), so one the gateway made.
+fn is_channel_login(name: &str) -> bool {
+    name.strip_prefix("ch_")
+        .and_then(|rest| rest.rsplit_once('_'))
+        .is_some_and(|(_, generation)| generation.parse::<u32>().is_ok())
+}
+
+/// Sends every tenant account to the server as the store has it now, with the users
+/// whose logins no longer serve revoked.
+///
+/// # Errors
+/// The first failure; the other accounts are still sent.
+pub async fn sync_all(store: &ControlStore, broker: &NatsBroker) -> Result<(), AccountError> {
+    let serving = serving_logins(store).await?;
     let mut revoked: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
     for document in store.list(PUSH_USER, None).await? {
         let user: PushUserRecord = document.parse()?;

@@ -4,19 +4,17 @@
 //!
 //! ```text
 //! SELECT * FROM "schema"."table"  [only the file]  ─▶ batches ─▶ messages (ids from content)
-//!   ─▶ JetStream publish (Nats-Msg-Id) ─▶ each batch's acks awaited ─▶ the stream ends,
-//!      its record durable
+//!   ─▶ the channel's sink (JetStream, MQTT) ─▶ each batch's acks awaited ─▶ the stream
+//!      ends, its record durable
 //! ```
 //!
 //! The usage record is kept under the id the caller gives: a push redone after a crash
 //! (whose first attempt left no record) is recorded once, and its messages, published
-//! again under the same ids, are stored once by the stream.
+//! again under the same ids, are stored once by a JetStream stream (MQTT subscribers
+//! deduplicate by the id themselves).
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 
-use async_nats::HeaderMap;
-use async_nats::jetstream;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tollgate_catalog::{DatasetId, MessageFormat, Principal};
@@ -26,10 +24,8 @@ use tollgate_planner::{PlannerError, QueryContext, QueryService, TenantSession};
 use uuid::Uuid;
 
 use super::messages::Messages;
-use super::nats_broker::{BrokerError, NatsBroker};
-
-/// Publishes awaiting their acknowledgement at most.
-const IN_FLIGHT: usize = 64;
+use super::nats_broker::BrokerError;
+use super::sink::{Labels, Sink};
 
 /// Why a file was not pushed whole.
 #[derive(Debug, thiserror::Error)]
@@ -64,8 +60,6 @@ pub struct FileTarget {
     pub file: String,
     /// The dataset version it makes (headers say so).
     pub version: u64,
-    /// The subject of the channel.
-    pub subject: String,
     /// JSON lines or Arrow.
     pub format: MessageFormat,
     /// Rows per message at most.
@@ -81,11 +75,11 @@ pub struct Pushed {
     pub rows: u64,
     /// Messages published.
     pub messages: u64,
-    /// Of those, messages the stream had already (from an earlier attempt).
+    /// Of those, messages the stream had already (from an earlier attempt; NATS only).
     pub duplicates: u64,
 }
 
-/// Pushes `target.file` of `principal`'s channel, read in `session`, through `publisher`.
+/// Pushes `target.file` of `principal`'s channel, read in `session`, into `sink`.
 ///
 /// # Errors
 /// [`PushError`]; the messages published before it stay, and a retry publishes them
@@ -94,7 +88,7 @@ pub async fn push_file(
     service: &QueryService,
     session: Arc<TenantSession>,
     principal: Arc<Principal>,
-    publisher: &jetstream::Context,
+    sink: &mut Sink,
     target: &FileTarget,
 ) -> Result<Pushed, PushError> {
     let query_error = |source| PushError::Query {
@@ -138,7 +132,6 @@ pub async fn push_file(
         .map_err(query_error)?;
     let wire = stream.wire_bytes();
     let mut messages = Messages::new(target.format, target.message_rows, &channel, &target.file);
-    let mut pending = VecDeque::new();
     let mut pushed = Pushed::default();
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(query_error)?;
@@ -147,49 +140,21 @@ pub async fn push_file(
             message: e.to_string(),
         })?;
         for message in encoded {
-            let mut headers = HeaderMap::new();
-            headers.insert("Nats-Msg-Id", message.id.as_str());
-            headers.insert("Content-Type", target.format.content_type());
-            headers.insert("Tollgate-Dataset", target.dataset.to_string().as_str());
-            headers.insert("Tollgate-Version", target.version.to_string().as_str());
-            headers.insert(
-                "Tollgate-Sequence",
-                (pushed.messages + 1).to_string().as_str(),
-            );
-            headers.insert("Tollgate-Rows", message.rows.to_string().as_str());
+            let labels = Labels {
+                dataset: target.dataset.to_string(),
+                version: target.version,
+                sequence: pushed.messages + 1,
+            };
             wire.add(message.payload.len() as u64);
-            let ack =
-                NatsBroker::publish(publisher, target.subject.clone(), headers, message.payload)
-                    .await?;
-            pending.push_back(ack);
             pushed.rows += message.rows as u64;
             pushed.messages += 1;
-            if pending.len() >= IN_FLIGHT {
-                pushed.duplicates += u64::from(acknowledged(pending.pop_front()).await?);
-            }
+            pushed.duplicates += sink.send(message, target.format, &labels).await?;
         }
         // A batch's messages are stored before the next batch is read, so the stream
         // ends, and its record says every row went out, only once they all did.
-        while let Some(ack) = pending.pop_front() {
-            pushed.duplicates += u64::from(acknowledged(Some(ack)).await?);
-        }
+        pushed.duplicates += sink.flush().await?;
     }
     Ok(pushed)
-}
-
-/// Whether the acknowledged message was a duplicate.
-async fn acknowledged(
-    ack: Option<jetstream::context::PublishAckFuture>,
-) -> Result<bool, BrokerError> {
-    let Some(ack) = ack else {
-        return Ok(false);
-    };
-    ack.await
-        .map(|ack| ack.duplicate)
-        .map_err(|e| BrokerError::Refused {
-            what: "a message",
-            message: e.to_string(),
-        })
 }
 
 /// `name` as a quoted SQL identifier.

@@ -78,8 +78,10 @@ async fn entries(plane: &ControlPlane, tenant: &str) -> Result<Vec<CatalogEntry>
         kinds.push(ChannelKind::Http.as_str());
         kinds.push(ChannelKind::File.as_str());
     }
-    if plane.broker.is_some() {
-        kinds.push(ChannelKind::Nats.as_str());
+    for kind in [ChannelKind::Nats, ChannelKind::Mqtt] {
+        if plane.brokers.offers(kind) {
+            kinds.push(kind.as_str());
+        }
     }
     let profiles = profiles::known(plane).await?;
     let mut entries = Vec::new();

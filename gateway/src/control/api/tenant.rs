@@ -89,10 +89,11 @@ async fn validate_request(
             "channel kind `flight` is not offered: Flight SQL is off".to_owned(),
         ));
     }
-    if request.kind == ChannelKind::Nats && plane.broker.is_none() {
-        return Err(Problem::Unprocessable(
-            "channel kind `nats` is not offered: no NATS server is set up".to_owned(),
-        ));
+    if request.kind.is_push() && !plane.brokers.offers(request.kind) {
+        return Err(Problem::Unprocessable(format!(
+            "channel kind `{}` is not offered: no such broker is set up",
+            request.kind.as_str()
+        )));
     }
     if request.message_format.is_some() && !request.kind.is_push() {
         return Err(Problem::Unprocessable(format!(
@@ -419,10 +420,13 @@ pub async fn rotate_credentials(
         Expect::Absent,
     ));
     let mut broker_connection = None;
-    if channel.request.kind == ChannelKind::Nats {
-        match push_channels::broker_user(plane, tenant, &id, &issued.login, now).await? {
+    if channel.request.kind.is_push() {
+        let login = (issued.login.as_str(), issued.password.as_str());
+        match push_channels::broker_user(plane, channel.request.kind, tenant, &id, login, now)
+            .await?
+        {
             Ok((user, connection)) => {
-                writes.push(user);
+                writes.extend(user);
                 broker_connection = Some(connection);
             }
             Err(reason) => return Err(Problem::Unprocessable(reason)),
