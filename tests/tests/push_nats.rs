@@ -1,7 +1,8 @@
 //! `nats` channels against a private NATS server in operator mode: a channel ordered
 //! through the control API receives its snapshot, then exactly the matching rows of each
 //! new file (equal to the same query over pgwire); a durable consumer resumes without loss
-//! or duplicates; another tenant's credentials cannot read the subjects; revocation ends
+//! or duplicates; a version the provider publishes arrives whole; rotated credentials read it, the old ones too for the overlap; another
+//! tenant's credentials cannot read the subjects; revocation ends
 //! the credentials and the pushes; usage records with protocol `push` match what was
 //! delivered; a gateway killed with -9 in the middle of a push delivers every row exactly
 //! once after its restart.
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use tollgate_tests::api::{ACME, Api, GLOBEX};
+use tollgate_tests::api::{ACME, ADMIN, Api, GLOBEX};
 use tollgate_tests::nats::{NatsServer, connect, consumer, fetch, ids};
 use tollgate_tests::process::{GatewayProcess, write_config};
 use tollgate_tests::push::{
@@ -131,9 +132,43 @@ async fn a_nats_channel_pushes_its_snapshot_then_each_new_file_exactly_once() {
         .collect();
     assert_eq!(all.len(), delivered, "each row once");
 
-    // Usage: one record per file, rows as delivered.
+    // The provider publishes the dataset: the channel gets all of it again, as it sees it.
+    let (status, body) = Api::new(&gateway, ADMIN)
+        .post(
+            "/v1/admin/datasets/feed.events/publish",
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["publication"], 1);
+    let republished = receive_until(&reader, delivered).await;
+    assert_eq!(
+        sorted(&republished),
+        all.iter().copied().collect::<Vec<i64>>()
+    );
+
+    // Usage: one record per file and publication, rows as delivered.
     let (records, rows) = pushed_usage(&gateway, "globex", &channel).await;
-    assert_eq!((records, rows), (3, delivered as i64));
+    assert_eq!((records, rows), (4, 2 * delivered as i64));
+
+    // Rotation: new credentials read the stream; the old ones work for the overlap.
+    let (status, rotated) = globex
+        .post(
+            &format!("/v1/channels/{channel}/credentials"),
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{rotated}");
+    let new_creds = rotated["connection"]["creds"].as_str().expect("new creds");
+    assert_ne!(new_creds, creds);
+    let rotated_client = connect(&url, new_creds).await.expect("the new credentials");
+    assert_eq!(
+        stored(&rotated_client, &stream).await,
+        stored(&client, &stream).await
+    );
+    connect(&url, &creds)
+        .await
+        .expect("the old credentials, within the overlap");
 
     // acme's own channel gets acme's rows; globex's credentials cannot read acme's subjects.
     let (acme_channel, acme_connection) = order_push_channel(&acme, "nats", "id < 100").await;
@@ -196,12 +231,14 @@ async fn a_nats_channel_pushes_its_snapshot_then_each_new_file_exactly_once() {
         .call(Method::DELETE, &format!("/v1/channels/{channel}"), None)
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match connect(&url, &creds).await {
-            Err(_) => break,
-            Ok(_) if Instant::now() < deadline => tokio::time::sleep(POLL).await,
-            Ok(_) => panic!("revoked credentials still connect"),
+    for revoked in [creds.as_str(), new_creds] {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match connect(&url, revoked).await {
+                Err(_) => break,
+                Ok(_) if Instant::now() < deadline => tokio::time::sleep(POLL).await,
+                Ok(_) => panic!("revoked credentials still connect"),
+            }
         }
     }
     write_events(&feed.join("events"), "part-3.parquet", 1_600, 300);

@@ -1,5 +1,5 @@
-//! The state of push channels: each tenant's broker account, each login's broker user, and
-//! how far each channel's datasets have been pushed.
+//! The state of push channels: each tenant's broker account, each login's broker user, how
+//! far each channel's datasets have been pushed, and the versions the provider published.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -51,7 +51,8 @@ pub struct PushCursorRecord {
     pub tenant: String,
     /// Dataset id.
     pub dataset: String,
-    /// Files pushed whole, in the order they were pushed.
+    /// Files (and whole-dataset versions: `@snapshot`, `@publication/<n>`) pushed whole,
+    /// in the order they were pushed.
     pub delivered: Vec<PushedFile>,
     /// The file being pushed and how many attempts at it ended without finishing (each
     /// attempt's usage record has an id of its own).
@@ -90,4 +91,31 @@ pub struct PendingFile {
     pub path: String,
     /// Attempts that ended without finishing.
     pub failed_attempts: u32,
+}
+
+/// Kind of [`PushPublicationRecord`]s, by `dataset/number`.
+pub const PUSH_PUBLICATION: &str = "push_publication";
+
+/// A version of a dataset the provider published: every push channel of the dataset made
+/// before it gets the whole dataset again, as that channel sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushPublicationRecord {
+    /// Dataset id.
+    pub dataset: String,
+    /// 1 for the dataset's first publication, and so on.
+    pub number: u64,
+    /// When it was published.
+    pub created_at: DateTime<Utc>,
+}
+
+impl PushPublicationRecord {
+    /// The document id of publication `number` of `dataset`.
+    pub fn id(dataset: &str, number: u64) -> String {
+        format!("{dataset}/{number:010}")
+    }
+
+    /// The name its push goes by in a channel's cursor.
+    pub fn entry(&self) -> String {
+        format!("@publication/{}", self.number)
+    }
 }

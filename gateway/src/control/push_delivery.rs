@@ -1,5 +1,6 @@
 //! Pushing push channels' rows (`nats`, `mqtt`): on order, every file of each dataset (the
-//! initial snapshot), then each new file as it lands, each once per channel.
+//! initial snapshot; for a dataset read live from a database, the whole dataset), then each
+//! new file as it lands and each version the provider publishes, each once per channel.
 //!
 //! ```text
 //! every poll_interval (or when woken):
@@ -23,7 +24,7 @@ use chrono::Utc;
 use ring::digest;
 use tokio_util::sync::CancellationToken;
 use tollgate_catalog::store::push_records::{
-    PUSH_CURSOR, PendingFile, PushCursorRecord, PushedFile,
+    PUSH_CURSOR, PUSH_PUBLICATION, PendingFile, PushCursorRecord, PushPublicationRecord, PushedFile,
 };
 use tollgate_catalog::store::records::{
     CHANNEL, CREDENTIAL, ChannelRecord, ChannelState, CredentialRecord,
@@ -105,9 +106,73 @@ async fn sink(
     }
 }
 
-/// One round of [`run`]: each active push channel's files not pushed yet.
+/// Something to push to a channel: a file of its dataset, or a whole version of it.
+#[derive(Debug, Clone)]
+struct Entry {
+    /// The file's path, or `@snapshot` / `@publication/<n>`.
+    path: String,
+    size: u64,
+    is_file: bool,
+}
+
+/// What `channel` gets of `dataset` whose files are `files` (`None`: read live), with the
+/// provider's `publications` of it: each file, oldest first, or, for a dataset read live,
+/// its snapshot; then each version published since the channel was made.
+fn entries(
+    channel: &ChannelRecord,
+    files: Option<&Vec<SourceFile>>,
+    publications: &[PushPublicationRecord],
+) -> Vec<Entry> {
+    let mut entries: Vec<Entry> = match files {
+        Some(files) => files
+            .iter()
+            .map(|file| Entry {
+                path: file.path.clone(),
+                size: file.size,
+                is_file: true,
+            })
+            .collect(),
+        None => vec![Entry {
+            path: "@snapshot".to_owned(),
+            size: 0,
+            is_file: false,
+        }],
+    };
+    entries.extend(
+        publications
+            .iter()
+            .filter(|publication| publication.created_at > channel.created_at)
+            .map(|publication| Entry {
+                path: publication.entry(),
+                size: 0,
+                is_file: false,
+            }),
+    );
+    entries
+}
+
+/// The provider's publications, by dataset, oldest first.
+async fn publications(
+    plane: &ControlPlane,
+) -> Result<HashMap<String, Vec<PushPublicationRecord>>, StoreError> {
+    let mut by_dataset: HashMap<String, Vec<PushPublicationRecord>> = HashMap::new();
+    for document in plane.store.list(PUSH_PUBLICATION, None).await? {
+        let publication: PushPublicationRecord = document.parse()?;
+        by_dataset
+            .entry(publication.dataset.clone())
+            .or_default()
+            .push(publication);
+    }
+    for list in by_dataset.values_mut() {
+        list.sort_by_key(|publication| publication.number);
+    }
+    Ok(by_dataset)
+}
+
+/// One round of [`run`]: each active push channel's files and versions not pushed yet.
 async fn push_due(plane: &ControlPlane) -> Result<(), AccountError> {
     let mut listings: HashMap<String, Option<Vec<SourceFile>>> = HashMap::new();
+    let published = publications(plane).await?;
     for document in plane.store.list(CHANNEL, None).await? {
         let channel: ChannelRecord = document.parse()?;
         if channel.state != ChannelState::Active || !channel.request.kind.is_push() {
@@ -143,11 +208,14 @@ async fn push_due(plane: &ControlPlane) -> Result<(), AccountError> {
                 };
                 listings.insert(dataset.dataset.clone(), files);
             }
-            let Some(Some(files)) = listings.get(&dataset.dataset) else {
+            let Some(files) = listings.get(&dataset.dataset) else {
                 continue;
             };
+            let publications = published
+                .get(&dataset.dataset)
+                .map_or(&[][..], Vec::as_slice);
             let (mut revision, mut cursor) = cursor(plane, &channel, &dataset.dataset).await?;
-            for file in files {
+            for file in entries(&channel, files.as_ref(), publications) {
                 if cursor.delivered.iter().any(|done| done.path == file.path) {
                     continue;
                 }
@@ -165,7 +233,8 @@ async fn push_due(plane: &ControlPlane) -> Result<(), AccountError> {
                 revision = Some(next);
                 let target = FileTarget {
                     dataset: id.clone(),
-                    file: file.path.clone(),
+                    entry: file.path.clone(),
+                    is_file: file.is_file,
                     version: cursor.delivered.len() as u64 + 1,
                     format: channel.request.message_format.unwrap_or_default(),
                     message_rows,

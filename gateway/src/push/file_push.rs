@@ -1,4 +1,5 @@
-//! Pushing one file of a dataset to one channel: the channel's view of the dataset read
+//! Pushing one file of a dataset to one channel (or the whole dataset, for a dataset read
+//! live and for versions the provider publishes): the channel's view of the dataset read
 //! from that file alone, as the channel's login (scoped, limited and metered like any
 //! query, with protocol `push`), its rows published to the tenant's stream.
 //!
@@ -56,8 +57,11 @@ pub enum PushError {
 pub struct FileTarget {
     /// The dataset.
     pub dataset: DatasetId,
-    /// The file's path in the dataset's store.
-    pub file: String,
+    /// What is pushed: a file's path in the dataset's store, or the name of a whole
+    /// version of the dataset (`@snapshot`, `@publication/<n>`).
+    pub entry: String,
+    /// Whether `entry` is a file, read alone; else the whole dataset is read.
+    pub is_file: bool,
     /// The dataset version it makes (headers say so).
     pub version: u64,
     /// JSON lines or Arrow.
@@ -79,7 +83,8 @@ pub struct Pushed {
     pub duplicates: u64,
 }
 
-/// Pushes `target.file` of `principal`'s channel, read in `session`, into `sink`.
+/// Pushes `target.entry` (a file, or the whole dataset) of `principal`'s channel, read in
+/// `session`, into `sink`.
 ///
 /// # Errors
 /// [`PushError`]; the messages published before it stay, and a retry publishes them
@@ -101,12 +106,14 @@ pub async fn push_file(
         address: None,
         application_name: Some("tollgate push channel".to_owned()),
     });
-    let context = QueryContext::new(session, principal, CancellationToken::new(), client)
-        .with_record_id(target.record_id)
-        .with_file_subset(FileSubset {
+    let mut context = QueryContext::new(session, principal, CancellationToken::new(), client)
+        .with_record_id(target.record_id);
+    if target.is_file {
+        context = context.with_file_subset(FileSubset {
             dataset: target.dataset.clone(),
-            files: vec![target.file.clone()],
+            files: vec![target.entry.clone()],
         });
+    }
     let sql = format!(
         "SELECT * FROM {}.{}",
         quote(target.dataset.domain()),
@@ -131,7 +138,7 @@ pub async fn push_file(
         .await
         .map_err(query_error)?;
     let wire = stream.wire_bytes();
-    let mut messages = Messages::new(target.format, target.message_rows, &channel, &target.file);
+    let mut messages = Messages::new(target.format, target.message_rows, &channel, &target.entry);
     let mut pushed = Pushed::default();
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(query_error)?;

@@ -14,6 +14,7 @@
 //! | `datasets.rs` | datasets registered from a source path, described and priced; read before stored |
 //! | `profiles.rs` | performance profiles, checked before stored |
 //! | `refresh.rs` | a new version of a `file` channel's datasets, announced by event |
+//! | `publish.rs` | a new version of a dataset for its push channels: the whole dataset again |
 //! | `usage.rs` | usage and cost from the ledger, grouped by day, dataset, channel (tenant) |
 
 mod admin;
@@ -24,6 +25,7 @@ mod events;
 mod notifications;
 mod openapi;
 mod profiles;
+mod publish;
 mod refresh;
 mod tenant;
 mod usage;
@@ -133,6 +135,10 @@ pub fn router(plane: Arc<ControlPlane>) -> Router {
         .route(
             "/v1/admin/channels/{id}/refresh",
             post(refresh::refresh_channel),
+        )
+        .route(
+            "/v1/admin/datasets/{id}/publish",
+            post(publish::publish_dataset),
         )
         .route("/v1/usage", get(usage::usage))
         .route("/v1/admin/usage", get(usage::admin_usage))

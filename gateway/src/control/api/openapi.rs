@@ -7,7 +7,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    admin, catalog, datasets, entitlements, events, notifications, profiles, refresh, tenant, usage,
+    admin, catalog, datasets, entitlements, events, notifications, profiles, publish, refresh,
+    tenant, usage,
 };
 use crate::control::problem::ProblemBody;
 
@@ -53,6 +54,7 @@ use crate::control::problem::ProblemBody;
         profiles::put_profile,
         profiles::delete_profile,
         refresh::refresh_channel,
+        publish::publish_dataset,
     ),
     components(schemas(ProblemBody)),
     modifiers(&ApiKeys),

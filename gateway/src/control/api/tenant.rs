@@ -14,7 +14,7 @@ use tollgate_catalog::store::records::{
     OrderRecord, OrderState, SECRET,
 };
 use tollgate_catalog::store::{Expect, Write};
-use tollgate_catalog::{ChannelKind, DatasetId, GrantColumnOptions};
+use tollgate_catalog::{ChannelKind, GrantColumnOptions};
 
 use super::{ApiState, Caller, JsonBody, PathParams, profiles};
 use crate::control::credentials::{self, add_token, connection_details, login_name};
@@ -131,18 +131,6 @@ async fn validate_request(
                     wanted.dataset
                 )));
             }
-        }
-        let pushable = || async {
-            match DatasetId::parse(&wanted.dataset) {
-                Ok(id) => matches!(plane.service.source_files(&id).await, Ok(Some(_))),
-                Err(_) => false,
-            }
-        };
-        if request.kind.is_push() && !pushable().await {
-            return Err(Problem::Unprocessable(format!(
-                "datasets[{i}]: `{}` is not a dataset of files, whose new files a push channel sends",
-                wanted.dataset
-            )));
         }
         if wanted.columns.as_ref().is_some_and(Vec::is_empty) {
             return Err(Problem::Unprocessable(format!(
