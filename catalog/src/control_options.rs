@@ -115,12 +115,10 @@ pub struct NatsPushOptions {
     #[serde(default = "default_push_poll")]
     pub poll_interval: HumanDuration,
     /// How long the stream remembers a message id, so a message published again within it
-    /// (a retry after a crash) is stored once.
+    /// (a retry after a crash) is stored once. A tenant's stream keeps messages as its
+    /// profile says (`push_retention`, `push_max_bytes`).
     #[serde(default = "default_duplicate_window")]
     pub duplicate_window: HumanDuration,
-    /// How long a tenant's stream keeps messages.
-    #[serde(default = "default_retention")]
-    pub max_age: HumanDuration,
 }
 
 /// The MQTT broker (Mosquitto with its dynamic security plugin) that `mqtt` channels
@@ -168,10 +166,6 @@ fn default_push_poll() -> HumanDuration {
 
 fn default_duplicate_window() -> HumanDuration {
     HumanDuration(Duration::from_secs(24 * 3600))
-}
-
-fn default_retention() -> HumanDuration {
-    HumanDuration(Duration::from_secs(7 * 24 * 3600))
 }
 
 /// The S3 bucket (or S3-compatible store) of `file` channels' files.

@@ -22,6 +22,7 @@ mod error;
 mod grant_columns;
 mod model;
 mod options;
+mod profile_options;
 pub mod scram;
 pub mod store;
 mod throttle;

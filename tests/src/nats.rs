@@ -67,7 +67,6 @@ impl NatsServer {
             message_rows,
             poll_interval: HumanDuration(poll),
             duplicate_window: HumanDuration(Duration::from_secs(3600)),
-            max_age: HumanDuration(Duration::from_secs(3600)),
         }
     }
 }

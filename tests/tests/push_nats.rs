@@ -2,7 +2,8 @@
 //! through the control API receives its snapshot, then exactly the matching rows of each
 //! new file (equal to the same query over pgwire); a durable consumer resumes without loss
 //! or duplicates; a version the provider publishes arrives whole; rotated credentials read it, the old ones too for the overlap; another
-//! tenant's credentials cannot read the subjects; revocation ends
+//! tenant's credentials cannot read the subjects, and its stream keeps what its profile
+//! says; revocation ends
 //! the credentials and the pushes; usage records with protocol `push` match what was
 //! delivered; a gateway killed with -9 in the middle of a push delivers every row exactly
 //! once after its restart.
@@ -13,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
+use tollgate_catalog::{ByteSize, HumanDuration};
 use tollgate_tests::api::{ACME, ADMIN, Api, GLOBEX};
 use tollgate_tests::nats::{NatsServer, connect, consumer, fetch, ids};
 use tollgate_tests::process::{GatewayProcess, write_config};
@@ -62,7 +64,12 @@ async fn a_nats_channel_pushes_its_snapshot_then_each_new_file_exactly_once() {
     write_events(&feed.join("events"), "part-0.parquet", 0, 1_000);
     let (feed_dir, push) = (feed.clone(), nats.push_options(POLL, 40));
     let gateway = TestGateway::start_with(move |options| {
-        with_feed(options, &feed_dir, |control| control.nats_push = Some(push))
+        with_feed(options, &feed_dir, |control| control.nats_push = Some(push));
+        // globex's profile keeps its pushed messages two hours, at most 64 MiB.
+        if let Some(profile) = options.profiles.get_mut("S") {
+            profile.push_retention = HumanDuration(Duration::from_secs(7_200));
+            profile.push_max_bytes = Some(ByteSize(64 << 20));
+        }
     })
     .await;
     let globex = Api::new(&gateway, GLOBEX);
@@ -222,9 +229,13 @@ async fn a_nats_channel_pushes_its_snapshot_then_each_new_file_exactly_once() {
         .await
         .expect("stream info")
         .config
-        .subjects
         .clone();
-    assert_eq!(globex_stream, vec!["tollgate.push.globex.>".to_owned()]);
+    assert_eq!(
+        globex_stream.subjects,
+        vec!["tollgate.push.globex.>".to_owned()]
+    );
+    assert_eq!(globex_stream.max_age, Duration::from_secs(7_200));
+    assert_eq!(globex_stream.max_bytes, 64 << 20);
 
     // Revoked: the credentials are refused and nothing more is pushed.
     let (status, body) = globex

@@ -110,6 +110,8 @@ impl Catalog {
                     max_generated_rows: profile.max_generated_rows,
                     max_value_size: profile.max_value_size,
                     price_factor: profile.price_factor,
+                    push_retention: profile.push_retention.duration(),
+                    push_max_bytes: profile.push_max_bytes,
                 }),
             );
         }

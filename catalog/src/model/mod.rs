@@ -174,6 +174,10 @@ pub struct Profile {
     pub max_value_size: ByteSize,
     /// The factor on datasets' prices.
     pub price_factor: f64,
+    /// How long a tenant's pushed messages are kept.
+    pub push_retention: Duration,
+    /// Bytes of pushed messages kept at most.
+    pub push_max_bytes: Option<ByteSize>,
 }
 
 /// A token bucket: `per_second` sustained, `burst` at once.

@@ -12,7 +12,7 @@ use tollgate_catalog::ChannelKind;
 use tollgate_catalog::store::push_records::PUSH_USER;
 use tollgate_catalog::store::{Expect, StoreError, Write};
 
-use super::ControlPlane;
+use super::{ControlPlane, push_delivery};
 use crate::push::accounts;
 use crate::push::mqtt_broker::topic;
 use crate::push::nats_broker::{STREAM, subject};
@@ -45,7 +45,11 @@ pub(super) async fn broker_user(
                 .await
                 .map_err(|error| unavailable(error.to_string()))?;
             broker
-                .publisher(tenant, &account.seed)
+                .publisher(
+                    tenant,
+                    &account.seed,
+                    push_delivery::stream_limits(plane, tenant),
+                )
                 .await
                 .map_err(|error| unavailable(error.to_string()))?;
             let issued = accounts::issue_user(&account, channel, login, now)

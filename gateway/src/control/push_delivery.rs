@@ -30,7 +30,7 @@ use tollgate_catalog::store::records::{
     CHANNEL, CREDENTIAL, ChannelRecord, ChannelState, CredentialRecord,
 };
 use tollgate_catalog::store::{Expect, StoreError, Write};
-use tollgate_catalog::{ChannelKind, DatasetId};
+use tollgate_catalog::{ChannelKind, DatasetId, ProfileOptions};
 use tollgate_planner::dataset_stats::SourceFile;
 use uuid::Uuid;
 
@@ -38,7 +38,7 @@ use super::ControlPlane;
 use crate::push::accounts::{self, AccountError};
 use crate::push::file_push::{FileTarget, push_file};
 use crate::push::mqtt_broker::topic;
-use crate::push::nats_broker::subject;
+use crate::push::nats_broker::{StreamLimits, subject};
 use crate::push::sink::Sink;
 
 /// Pushes new files of every push channel, every `interval` (or when woken), until
@@ -78,7 +78,11 @@ async fn sink(
                 return Ok(None);
             };
             let account = accounts::account(&plane.store, &channel.tenant).await?;
-            let publisher = match broker.publisher(&channel.tenant, &account.seed).await {
+            let limits = stream_limits(plane, &channel.tenant);
+            let publisher = match broker
+                .publisher(&channel.tenant, &account.seed, limits)
+                .await
+            {
                 Ok(publisher) => publisher,
                 Err(error) => {
                     broker.drop_publisher(&account.seed).await;
@@ -169,6 +173,21 @@ async fn publications(
     Ok(by_dataset)
 }
 
+/// What the stream of `tenant` keeps, by its profile (a profile's defaults for a tenant
+/// not served).
+pub(super) fn stream_limits(plane: &ControlPlane, tenant: &str) -> StreamLimits {
+    match plane.service.catalog().tenant(tenant) {
+        Some(tenant) => StreamLimits::of(&tenant.profile),
+        None => {
+            let defaults = ProfileOptions::default();
+            StreamLimits {
+                max_age: defaults.push_retention.duration(),
+                max_bytes: defaults.push_max_bytes.map(|bytes| bytes.0),
+            }
+        }
+    }
+}
+
 /// One round of [`run`]: each active push channel's files and versions not pushed yet.
 async fn push_due(plane: &ControlPlane) -> Result<(), AccountError> {
     let mut listings: HashMap<String, Option<Vec<SourceFile>>> = HashMap::new();
@@ -181,14 +200,11 @@ async fn push_due(plane: &ControlPlane) -> Result<(), AccountError> {
         let Some(login) = newest_login(plane, &channel).await? else {
             continue;
         };
-        let (Some(principal), Some(session)) = (
-            plane.service.principal(&login),
-            plane
-                .service
-                .principal(&login)
-                .and_then(|principal| plane.service.session(&principal)),
-        ) else {
-            // Not served yet on this gateway: the next round.
+        // A login not served yet on this gateway is taken up in a later round.
+        let Some(principal) = plane.service.principal(&login) else {
+            continue;
+        };
+        let Some(session) = plane.service.session(&principal) else {
             continue;
         };
         let Some((mut sink, message_rows)) = sink(plane, &channel).await? else {

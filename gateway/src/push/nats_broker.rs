@@ -12,13 +12,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_nats::jetstream;
 use async_nats::{AuthError, ConnectOptions, HeaderMap};
 use chrono::{DateTime, Utc};
 use nkeys::KeyPair;
 use tokio::sync::Mutex;
-use tollgate_catalog::NatsPushOptions;
+use tollgate_catalog::{NatsPushOptions, Profile};
 
 use super::nats_jwt::{self, JwtError, Permissions};
 
@@ -74,6 +75,25 @@ pub fn reader_permissions() -> Permissions {
     }
 }
 
+/// What a tenant's stream keeps: its profile's `push_retention` and `push_max_bytes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamLimits {
+    /// Messages older than this are dropped.
+    pub max_age: Duration,
+    /// Beyond this many bytes the oldest messages are dropped.
+    pub max_bytes: Option<u64>,
+}
+
+impl StreamLimits {
+    /// The limits of `profile`.
+    pub fn of(profile: &Profile) -> Self {
+        Self {
+            max_age: profile.push_retention,
+            max_bytes: profile.push_max_bytes.map(|bytes| bytes.0),
+        }
+    }
+}
+
 /// A tenant account as the server should have it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountState {
@@ -91,8 +111,9 @@ pub struct NatsBroker {
     operator: KeyPair,
     system_account: KeyPair,
     system: Mutex<Option<async_nats::Client>>,
-    /// The JetStream publisher of each tenant account, by account key.
-    publishers: Mutex<HashMap<String, jetstream::Context>>,
+    /// The JetStream publisher of each tenant account, by account key, and the limits its
+    /// stream was given.
+    publishers: Mutex<HashMap<String, (jetstream::Context, StreamLimits)>>,
     /// What was last sent for each account, and when it was signed.
     sent: Mutex<HashMap<String, (AccountState, i64)>>,
 }
@@ -194,7 +215,7 @@ impl NatsBroker {
     }
 
     /// The publisher into the stream of the account of `seed` (tenant `tenant`), the
-    /// stream made on first use.
+    /// stream made, or its limits changed, to keep what `limits` says.
     ///
     /// # Errors
     /// [`BrokerError`] when the server cannot be reached or refuses the stream.
@@ -202,10 +223,13 @@ impl NatsBroker {
         &self,
         tenant: &str,
         seed: &str,
+        limits: StreamLimits,
     ) -> Result<jetstream::Context, BrokerError> {
         let account = nats_jwt::key_pair(seed, "account seed", "account")?;
         let key = account.public_key();
-        if let Some(publisher) = self.publishers.lock().await.get(&key) {
+        if let Some((publisher, kept)) = self.publishers.lock().await.get(&key)
+            && *kept == limits
+        {
             return Ok(publisher.clone());
         }
         let client = self.connect(&account, "tollgate publisher").await?;
@@ -213,19 +237,25 @@ impl NatsBroker {
         let config = jetstream::stream::Config {
             name: STREAM.to_owned(),
             subjects: vec![format!("tollgate.push.{tenant}.>")],
-            max_age: self.options.max_age.duration(),
+            max_age: limits.max_age,
+            max_bytes: limits
+                .max_bytes
+                .map_or(-1, |bytes| i64::try_from(bytes).unwrap_or(i64::MAX)),
             duplicate_window: self.options.duplicate_window.duration(),
             storage: jetstream::stream::StorageType::File,
             ..Default::default()
         };
         publisher
-            .get_or_create_stream(config)
+            .create_or_update_stream(config)
             .await
             .map_err(|e| BrokerError::Refused {
                 what: "the tenant's stream",
                 message: e.to_string(),
             })?;
-        self.publishers.lock().await.insert(key, publisher.clone());
+        self.publishers
+            .lock()
+            .await
+            .insert(key, (publisher.clone(), limits));
         Ok(publisher)
     }
 

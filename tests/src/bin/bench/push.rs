@@ -16,7 +16,9 @@ use tollgate_catalog::store::push_records::PushAccountRecord;
 use tollgate_catalog::{DatasetOptions, GrantOptions, MessageFormat, SourceOptions};
 use tollgate_gateway::push::accounts::issue_user;
 use tollgate_gateway::push::messages::Messages;
-use tollgate_gateway::push::nats_broker::{AccountState, NatsBroker, STREAM, subject};
+use tollgate_gateway::push::nats_broker::{
+    AccountState, NatsBroker, STREAM, StreamLimits, subject,
+};
 use tollgate_planner::datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use tollgate_tests::api::{ACME, Api, event};
 use tollgate_tests::nats::{NatsServer, connect, consumer};
@@ -241,7 +243,14 @@ async fn publish_directly(
         .await
         .map_err(|e| e.to_string())?;
     let publisher = broker
-        .publisher(&record.tenant, &record.seed)
+        .publisher(
+            &record.tenant,
+            &record.seed,
+            StreamLimits {
+                max_age: Duration::from_secs(3600),
+                max_bytes: None,
+            },
+        )
         .await
         .map_err(|e| e.to_string())?;
     let user = issue_user(&record, "bench", "bench", Utc::now()).map_err(|e| e.to_string())?;
