@@ -4,8 +4,8 @@
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command};
+use std::time::Duration;
 
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode, Packet, SubscribeReasonCode};
@@ -13,7 +13,7 @@ use rumqttc::v5::{AsyncClient, ConnectionError, Event, MqttOptions};
 use tokio::sync::mpsc;
 use tollgate_catalog::{HumanDuration, MqttPushOptions};
 
-use crate::process::free_port;
+use crate::process::{free_port, start_server};
 
 /// The dynamic security plugin of Debian's mosquitto.
 const DYNAMIC_SECURITY: &str = "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so";
@@ -55,23 +55,7 @@ impl MqttServer {
             ),
         )
         .expect("write the mosquitto configuration");
-        let log = std::fs::File::create(dir.join("mosquitto.log")).expect("the broker's log");
-        let child = Command::new("mosquitto")
-            .arg("-c")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start mosquitto");
-        let started = Instant::now();
-        while std::net::TcpStream::connect(addr).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "mosquitto did not listen"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let child = start_server("mosquitto", &config, &dir.join("mosquitto.log"), addr);
         Self {
             child,
             port: addr.port(),

@@ -3,8 +3,8 @@
 //! a full account resolver in a temporary directory, on a free loopback port.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Child;
+use std::time::Duration;
 
 use async_nats::jetstream::consumer::{AckPolicy, pull};
 use async_nats::{Client, ConnectOptions};
@@ -12,7 +12,7 @@ use futures::StreamExt;
 use tollgate_catalog::{HumanDuration, NatsPushOptions};
 use tollgate_gateway::push::nats_jwt::{OperatorSetup, operator_setup};
 
-use crate::process::free_port;
+use crate::process::{free_port, start_server};
 
 /// A running `nats-server`; stopped when dropped.
 pub struct NatsServer {
@@ -32,23 +32,7 @@ impl NatsServer {
         let config = dir.join("nats-server.conf");
         std::fs::write(&config, format!("listen: {addr}\n{}", setup.server_config))
             .expect("write the NATS configuration");
-        let log = std::fs::File::create(dir.join("nats-server.log")).expect("the NATS log");
-        let child = Command::new("nats-server")
-            .arg("-c")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start nats-server");
-        let started = Instant::now();
-        while std::net::TcpStream::connect(addr).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "nats-server did not listen"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let child = start_server("nats-server", &config, &dir.join("nats-server.log"), addr);
         Self {
             child,
             url: format!("nats://{addr}"),

@@ -73,6 +73,32 @@ pub fn write_config(dir: &Path, options: &TollgateOptions) -> PathBuf {
     path
 }
 
+/// Starts `program -c <config>` (a server of the machine's), its log in `log`, and waits
+/// until it accepts connections on `addr`.
+///
+/// # Panics
+/// If it cannot be started or does not listen within 20 seconds.
+pub fn start_server(program: &str, config: &Path, log: &Path, addr: SocketAddr) -> Child {
+    let log = std::fs::File::create(log).expect("the server's log");
+    let child = Command::new(program)
+        .arg("-c")
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {program}: {e}"));
+    let started = Instant::now();
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{program} did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
 /// A loopback address whose port was free a moment ago.
 pub fn free_port() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0")

@@ -45,6 +45,22 @@ async fn receive_until(
     received
 }
 
+/// The ids globex's rows matching `filter` have over pgwire, once they all arrived at
+/// `reader` (and nothing else did).
+async fn receive_rows_of(
+    gateway: &TestGateway,
+    reader: &async_nats::jetstream::consumer::Consumer<
+        async_nats::jetstream::consumer::pull::Config,
+    >,
+    filter: &str,
+) -> Vec<i64> {
+    let sql = format!("SELECT id FROM feed.events WHERE {filter} ORDER BY id");
+    let expected = over_pgwire(gateway, "globex", &sql).await;
+    let received = receive_until(reader, expected.len()).await;
+    assert_eq!(sorted(&received), expected, "{filter}");
+    received
+}
+
 /// Messages in `stream` now.
 async fn stored(client: &async_nats::Client, stream: &str) -> u64 {
     let mut stream = async_nats::jetstream::new(client.clone())
@@ -87,27 +103,13 @@ async fn a_nats_channel_pushes_its_snapshot_then_each_new_file_exactly_once() {
     let stream = connection["stream"].as_str().expect("a stream").to_owned();
     let client = connect(&url, &creds).await.expect("globex's credentials");
     let reader = consumer(&client, &stream, "reader", &subject).await;
-    let expected = over_pgwire(
-        &gateway,
-        "globex",
-        "SELECT id FROM feed.events WHERE id % 3 = 0 ORDER BY id",
-    )
-    .await;
-    assert_eq!(expected.len(), 167);
-    let snapshot = receive_until(&reader, expected.len()).await;
-    assert_eq!(sorted(&snapshot), expected);
+    let snapshot = receive_rows_of(&gateway, &reader, "id % 3 = 0").await;
+    assert_eq!(snapshot.len(), 167);
 
     // A new file: exactly its matching rows.
     write_events(&feed.join("events"), "part-1.parquet", 1_000, 300);
-    let expected_new = over_pgwire(
-        &gateway,
-        "globex",
-        "SELECT id FROM feed.events WHERE id % 3 = 0 AND id >= 1000 ORDER BY id",
-    )
-    .await;
-    assert_eq!(expected_new.len(), 50);
-    let new = receive_until(&reader, expected_new.len()).await;
-    assert_eq!(sorted(&new), expected_new);
+    let new = receive_rows_of(&gateway, &reader, "id % 3 = 0 AND id >= 1000").await;
+    assert_eq!(new.len(), 50);
 
     // The subscriber leaves; a file lands meanwhile; the durable consumer resumes.
     drop(reader);
@@ -116,14 +118,7 @@ async fn a_nats_channel_pushes_its_snapshot_then_each_new_file_exactly_once() {
     tokio::time::sleep(POLL * 5).await;
     let client = connect(&url, &creds).await.expect("globex's credentials");
     let reader = consumer(&client, &stream, "reader", &subject).await;
-    let resumed = receive_until(&reader, 50).await;
-    let expected_resumed = over_pgwire(
-        &gateway,
-        "globex",
-        "SELECT id FROM feed.events WHERE id % 3 = 0 AND id >= 1300 ORDER BY id",
-    )
-    .await;
-    assert_eq!(sorted(&resumed), expected_resumed);
+    let resumed = receive_rows_of(&gateway, &reader, "id % 3 = 0 AND id >= 1300").await;
     assert!(
         fetch(&reader, 10, Duration::from_millis(500))
             .await

@@ -1,6 +1,8 @@
 //! What the control plane asks of datasets beside queries: the columns a dataset would
 //! have before it is served, and how big and fresh a served one is.
 
+use std::sync::Arc;
+
 use datafusion::arrow::datatypes::SchemaRef;
 use tollgate_catalog::{Dataset, DatasetId};
 
@@ -33,19 +35,11 @@ impl QueryService {
     /// # Errors
     /// [`PlannerError::Source`] if `id` is not served or its files cannot be listed.
     pub async fn source_version(&self, id: &DatasetId) -> Result<Option<String>, PlannerError> {
-        let source_error = |message: String| PlannerError::Source {
-            dataset: id.to_string(),
-            message,
-        };
-        let dataset = self
-            .catalog()
-            .dataset(id)
-            .cloned()
-            .ok_or_else(|| source_error("not served".to_owned()))?;
+        let dataset = self.served(id)?;
         self.live
             .source_version(&dataset)
             .await
-            .map_err(source_error)
+            .map_err(|message| source_error(id, message))
     }
 
     /// The Parquet files of the served dataset `id`, oldest first; `Ok(None)` for a dataset
@@ -57,15 +51,26 @@ impl QueryService {
         &self,
         id: &DatasetId,
     ) -> Result<Option<Vec<SourceFile>>, PlannerError> {
-        let source_error = |message: String| PlannerError::Source {
-            dataset: id.to_string(),
-            message,
-        };
-        let dataset = self
-            .catalog()
+        let dataset = self.served(id)?;
+        self.live
+            .source_files(&dataset)
+            .await
+            .map_err(|message| source_error(id, message))
+    }
+
+    /// The served dataset `id`.
+    fn served(&self, id: &DatasetId) -> Result<Arc<Dataset>, PlannerError> {
+        self.catalog()
             .dataset(id)
             .cloned()
-            .ok_or_else(|| source_error("not served".to_owned()))?;
-        self.live.source_files(&dataset).await.map_err(source_error)
+            .ok_or_else(|| source_error(id, "not served".to_owned()))
+    }
+}
+
+/// A source error of dataset `id`.
+fn source_error(id: &DatasetId, message: String) -> PlannerError {
+    PlannerError::Source {
+        dataset: id.to_string(),
+        message,
     }
 }
