@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use tollgate_catalog::{HumanDuration, MqttPushOptions};
 
 use crate::process::{free_port, start_server};
+use crate::push::json_line_ids;
 
 /// The dynamic security plugin of Debian's mosquitto.
 const DYNAMIC_SECURITY: &str = "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so";
@@ -262,14 +263,6 @@ impl Subscriber {
 pub fn ids(messages: &[MqttMessage]) -> Vec<i64> {
     messages
         .iter()
-        .flat_map(|message| {
-            String::from_utf8_lossy(&message.payload)
-                .lines()
-                .map(|line| {
-                    let row: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
-                    row["id"].as_i64().expect("an id")
-                })
-                .collect::<Vec<_>>()
-        })
+        .flat_map(|message| json_line_ids(&message.payload))
         .collect()
 }

@@ -13,6 +13,7 @@ use tollgate_catalog::{HumanDuration, NatsPushOptions};
 use tollgate_gateway::push::nats_jwt::{OperatorSetup, operator_setup};
 
 use crate::process::{free_port, start_server};
+use crate::push::json_line_ids;
 
 /// A running `nats-server`; stopped when dropped.
 pub struct NatsServer {
@@ -160,14 +161,6 @@ pub async fn fetch(
 pub fn ids(messages: &[Received]) -> Vec<i64> {
     messages
         .iter()
-        .flat_map(|message| {
-            String::from_utf8_lossy(&message.payload)
-                .lines()
-                .map(|line| {
-                    let row: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
-                    row["id"].as_i64().expect("an id")
-                })
-                .collect::<Vec<_>>()
-        })
+        .flat_map(|message| json_line_ids(&message.payload))
         .collect()
 }

@@ -102,3 +102,17 @@ pub fn sorted(ids: &[i64]) -> Vec<i64> {
     ids.sort_unstable();
     ids
 }
+
+/// The `id` of each JSON line of a message's `payload`.
+///
+/// # Panics
+/// If a line is not a JSON object with an integer `id`.
+pub fn json_line_ids(payload: &[u8]) -> Vec<i64> {
+    String::from_utf8_lossy(payload)
+        .lines()
+        .map(|line| {
+            let row: Value = serde_json::from_str(line).expect("a JSON line");
+            row["id"].as_i64().expect("an id")
+        })
+        .collect()
+}
