@@ -252,6 +252,19 @@ impl MqttBroker {
             .subscribe(format!("{CONTROL}/response"), QoS::AtLeastOnce)
             .await
             .map_err(|e| BrokerError::Connect(e.to_string()))?;
+        // The responses' subscription is in place before the first command goes out.
+        let subscribed = async {
+            loop {
+                match events.poll().await {
+                    Ok(Event::Incoming(Packet::SubAck(_))) => return Ok(()),
+                    Ok(_) => {}
+                    Err(error) => return Err(BrokerError::Connect(error.to_string())),
+                }
+            }
+        };
+        tokio::time::timeout(PATIENCE, subscribed)
+            .await
+            .map_err(|_| BrokerError::Connect("the broker did not answer".to_owned()))??;
         tokio::spawn(async move {
             while let Ok(event) = events.poll().await {
                 if let Event::Incoming(Packet::Publish(message)) = event
@@ -262,8 +275,6 @@ impl MqttBroker {
                 }
             }
         });
-        // The subscription is in place before the first command goes out.
-        tokio::time::sleep(Duration::from_millis(50)).await;
         Ok(Admin { client, responses })
     }
 }
