@@ -253,18 +253,7 @@ impl MqttBroker {
             .await
             .map_err(|e| BrokerError::Connect(e.to_string()))?;
         // The responses' subscription is in place before the first command goes out.
-        let subscribed = async {
-            loop {
-                match events.poll().await {
-                    Ok(Event::Incoming(Packet::SubAck(_))) => return Ok(()),
-                    Ok(_) => {}
-                    Err(error) => return Err(BrokerError::Connect(error.to_string())),
-                }
-            }
-        };
-        tokio::time::timeout(PATIENCE, subscribed)
-            .await
-            .map_err(|_| BrokerError::Connect("the broker did not answer".to_owned()))??;
+        wait_for(&mut events, |packet| matches!(packet, Packet::SubAck(_))).await?;
         tokio::spawn(async move {
             while let Ok(event) = events.poll().await {
                 if let Event::Incoming(Packet::Publish(message)) = event
@@ -391,18 +380,26 @@ impl MqttPublisher {
     }
 }
 
-/// Polls `events` until the broker accepted the connection.
-async fn wait_connected(events: &mut EventLoop) -> Result<(), BrokerError> {
-    let connecting = async {
+/// Polls `events` until the broker sent a packet that `wanted` picks.
+async fn wait_for(
+    events: &mut EventLoop,
+    wanted: impl Fn(&Packet) -> bool,
+) -> Result<(), BrokerError> {
+    let waiting = async {
         loop {
             match events.poll().await {
-                Ok(Event::Incoming(Packet::ConnAck(_))) => return Ok(()),
+                Ok(Event::Incoming(packet)) if wanted(&packet) => return Ok(()),
                 Ok(_) => {}
                 Err(error) => return Err(BrokerError::Connect(error.to_string())),
             }
         }
     };
-    tokio::time::timeout(PATIENCE, connecting)
+    tokio::time::timeout(PATIENCE, waiting)
         .await
         .map_err(|_| BrokerError::Connect("the broker did not answer".to_owned()))?
+}
+
+/// Polls `events` until the broker accepted the connection.
+async fn wait_connected(events: &mut EventLoop) -> Result<(), BrokerError> {
+    wait_for(events, |packet| matches!(packet, Packet::ConnAck(_))).await
 }
