@@ -12,7 +12,9 @@ use nkeys::KeyPair;
 use tollgate_catalog::store::push_records::{
     PUSH_ACCOUNT, PUSH_USER, PushAccountRecord, PushUserRecord,
 };
-use tollgate_catalog::store::records::{CREDENTIAL, CredentialRecord};
+use tollgate_catalog::store::records::{
+    CHANNEL, CREDENTIAL, ChannelRecord, ChannelState, CredentialRecord,
+};
 use tollgate_catalog::store::{ControlStore, Expect, StoreError, Write};
 
 use super::mqtt_broker::MqttBroker;
@@ -132,20 +134,43 @@ pub async fn sync_mqtt_logins(
     store: &ControlStore,
     broker: &MqttBroker,
 ) -> Result<(), AccountError> {
-    let serving = serving_logins(store).await?;
+    let now = Utc::now();
+    let logins: Vec<CredentialRecord> = store
+        .list(CREDENTIAL, None)
+        .await?
+        .iter()
+        .map(|document| document.parse())
+        .collect::<Result<_, _>>()?;
+    let channels: Vec<ChannelRecord> = store
+        .list(CHANNEL, None)
+        .await?
+        .iter()
+        .map(|document| document.parse())
+        .collect::<Result<_, _>>()?;
     for login in broker.logins().await? {
-        if is_channel_login(&login) && !serving.contains(&login) {
+        let Some(channel) = channel_of(&login) else {
+            continue;
+        };
+        // A login being provisioned is on the broker before its channel and credential
+        // are stored: only a revoked channel or an expired login retires it.
+        let retired = match logins.iter().find(|known| known.login == login) {
+            Some(known) => known.expires_at.is_some_and(|at| at <= now),
+            None => channels
+                .iter()
+                .any(|known| known.id == channel && known.state == ChannelState::Revoked),
+        };
+        if retired {
             broker.remove_login(&login).await?;
         }
     }
     Ok(())
 }
 
-/// Whether `name` is a channel login's (`ch_<order>_<generation>`), so one the gateway made.
-fn is_channel_login(name: &str) -> bool {
-    name.strip_prefix("ch_")
-        .and_then(|rest| rest.rsplit_once('_'))
-        .is_some_and(|(_, generation)| generation.parse::<u32>().is_ok())
+/// The channel of a channel login's name (`ch_<order>_<generation>`), so one the gateway
+/// made; `None` for other names.
+fn channel_of(name: &str) -> Option<&str> {
+    let (channel, generation) = name.rsplit_once('_')?;
+    (channel.starts_with("ch_") && generation.parse::<u32>().is_ok()).then_some(channel)
 }
 
 /// Sends every tenant account to the server as the store has it now, with the users
