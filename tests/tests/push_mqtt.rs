@@ -1,7 +1,8 @@
 //! `mqtt` channels against a private Mosquitto with its dynamic security plugin: a channel
 //! ordered through the control API publishes its snapshot at QoS 1, then exactly the
-//! matching rows of each new file (equal to the same query over pgwire); a subscriber with
-//! a persistent session gets what was published while it was away; another tenant's login
+//! matching rows of each new file (equal to the same query over pgwire); the channel's
+//! persistent session, opened by the gateway before the ready event, holds what was
+//! published before the tenant first connected and while it was away; another tenant's login
 //! is refused the topic; revocation closes the login's connection and refuses it; usage
 //! records with protocol `push` match what was delivered; a gateway killed with -9 in the
 //! middle of a push delivers every row after its restart, once each by message id.
@@ -20,15 +21,37 @@ use tollgate_tests::push::{
 use tollgate_tests::sharing::write_events;
 use tollgate_tests::{TestGateway, demo_options};
 
-/// The broker URL, topic, login and password of a ready event's connection.
-fn login_of(connection: &Value) -> (String, String, String, String) {
-    let field = |name: &str| connection[name].as_str().expect(name).to_owned();
-    (
-        field("mqtt_url"),
-        field("topic"),
-        field("username"),
-        field("password"),
-    )
+/// What a ready event's connection tells: where and what to read, and as whom.
+struct Login {
+    url: String,
+    topic: String,
+    /// The persistent session already subscribed to the topic.
+    client_id: String,
+    username: String,
+    password: String,
+}
+
+impl Login {
+    fn of(connection: &Value) -> Self {
+        let field = |name: &str| connection[name].as_str().expect(name).to_owned();
+        Self {
+            url: field("mqtt_url"),
+            topic: field("topic"),
+            client_id: field("client_id"),
+            username: field("username"),
+            password: field("password"),
+        }
+    }
+
+    /// Connects to the channel's own session, which holds everything published so far.
+    async fn resume(&self) -> Subscriber {
+        self.connect(&self.client_id).await
+    }
+
+    /// Connects as this login in the session `client_id`.
+    async fn connect(&self, client_id: &str) -> Subscriber {
+        Subscriber::connect(&self.url, client_id, &self.username, &self.password).await
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -48,10 +71,13 @@ async fn an_mqtt_channel_publishes_its_snapshot_then_each_new_file() {
     let acme = Api::new(&gateway, ACME);
 
     let (channel, connection) = order_push_channel(&globex, "mqtt", "id % 3 = 0").await;
-    let (url, topic, login, password) = login_of(&connection);
-    assert_eq!(topic, format!("tollgate/globex/{channel}"));
-    let mut reader = Subscriber::connect(&url, "globex-reader", &login, &password).await;
-    assert!(reader.subscribe(&topic).await, "globex may read its topic");
+    let login = Login::of(&connection);
+    assert_eq!(login.topic, format!("tollgate/globex/{channel}"));
+    let mut reader = login.resume().await;
+    assert!(
+        reader.subscribe(&login.topic).await,
+        "globex may read its topic"
+    );
     let mut seen = HashSet::new();
     let expected = over_pgwire(
         &gateway,
@@ -76,7 +102,7 @@ async fn an_mqtt_channel_publishes_its_snapshot_then_each_new_file() {
     reader.disconnect().await;
     write_events(&feed.join("events"), "part-2.parquet", 1_300, 300);
     tokio::time::sleep(POLL * 10).await;
-    let mut reader = Subscriber::connect(&url, "globex-reader", &login, &password).await;
+    let mut reader = login.resume().await;
     let (resumed, repeated) = reader.receive(50, &mut seen).await;
     let expected_resumed = over_pgwire(
         &gateway,
@@ -100,16 +126,17 @@ async fn an_mqtt_channel_publishes_its_snapshot_then_each_new_file() {
 
     // acme's channel; globex's login is refused acme's topic.
     let (acme_channel, acme_connection) = order_push_channel(&acme, "mqtt", "id < 100").await;
-    let (_, acme_topic, acme_login, acme_password) = login_of(&acme_connection);
-    let mut acme_reader =
-        Subscriber::connect(&url, "acme-reader", &acme_login, &acme_password).await;
-    assert!(acme_reader.subscribe(&acme_topic).await);
+    let acme_login = Login::of(&acme_connection);
+    let acme_topic = acme_login.topic.clone();
+    // The snapshot was published before acme first connected: its session kept it.
+    tokio::time::sleep(POLL * 10).await;
+    let mut acme_reader = acme_login.resume().await;
     let (acme_rows, _) = acme_reader.receive(50, &mut HashSet::new()).await;
     assert_eq!(
         sorted(&ids(&acme_rows)),
         (1..100).step_by(2).collect::<Vec<i64>>()
     );
-    let mut spy = Subscriber::connect(&url, "globex-spy", &login, &password).await;
+    let mut spy = login.connect("globex-spy").await;
     assert!(
         !spy.subscribe(&acme_topic).await,
         "globex subscribed to acme's topic"
@@ -128,7 +155,7 @@ async fn an_mqtt_channel_publishes_its_snapshot_then_each_new_file() {
         reader.refused_within(Duration::from_secs(10)).await,
         "still connected"
     );
-    let mut again = Subscriber::connect(&url, "globex-again", &login, &password).await;
+    let mut again = login.connect("globex-again").await;
     assert!(
         again.refused_within(Duration::from_secs(10)).await,
         "revoked login connects"
@@ -164,9 +191,7 @@ async fn a_gateway_killed_in_the_middle_of_an_mqtt_push_delivers_every_row_after
     let mut gateway = GatewayProcess::spawn(&config, &dir.path().join("gateway-1.log"));
     let globex = Api::at(http, GLOBEX);
     let (channel, connection) = order_push_channel(&globex, "mqtt", "id >= 0").await;
-    let (url, topic, login, password) = login_of(&connection);
-    let mut reader = Subscriber::connect(&url, "globex-reader", &login, &password).await;
-    assert!(reader.subscribe(&topic).await);
+    let mut reader = Login::of(&connection).resume().await;
     let mut seen = HashSet::new();
     let (first, _) = reader.receive(500, &mut seen).await;
     assert_eq!(ids(&first).len(), 500);

@@ -4,7 +4,9 @@
 //! * `nats`: the tenant's account on the server (made on the tenant's first such channel)
 //!   with its stream, and a user of that account who may read the stream: `.creds`;
 //! * `mqtt`: a broker client with the login's name and password, in the tenant's role,
-//!   which may subscribe to `tollgate/<tenant>/#` only.
+//!   which may subscribe to `tollgate/<tenant>/#` only, and a persistent session of the
+//!   same name already subscribed to the channel's topic, kept as long as the profile's
+//!   `push_retention`, so that nothing published before the tenant first connects is lost.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -67,13 +69,21 @@ pub(super) async fn broker_user(
             let Some(broker) = &plane.brokers.mqtt else {
                 return Ok(Err("MQTT push is not enabled on this gateway".to_owned()));
             };
+            let topic = topic(tenant, channel);
+            let retention = push_delivery::stream_limits(plane, tenant).max_age;
             broker
                 .add_login(tenant, login, password)
                 .await
                 .map_err(|error| unavailable(error.to_string()))?;
+            // The session exists before anything is published, so the snapshot waits in it.
+            broker
+                .open_session(login, password, &topic, retention)
+                .await
+                .map_err(|error| unavailable(error.to_string()))?;
             let connection = json!({
                 "mqtt_url": broker.public_url(),
-                "topic": topic(tenant, channel),
+                "topic": topic,
+                "client_id": login,
                 "username": login,
                 "password": password,
                 "qos": 1,

@@ -16,7 +16,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use ring::hmac;
 use rumqttc::v5::mqttbytes::QoS;
-use rumqttc::v5::mqttbytes::v5::{Packet, PublishProperties};
+use rumqttc::v5::mqttbytes::v5::{Packet, PublishProperties, SubscribeReasonCode};
 use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, Notify, mpsc};
@@ -105,6 +105,58 @@ impl MqttBroker {
                     "roles": [{ "rolename": role }] }),
         ])
         .await
+    }
+
+    /// Opens the persistent session `login` (the client id tenants are told) subscribed at
+    /// QoS 1 to `topic`, kept `expiry` after its last connection: the broker queues what is
+    /// published from now on, the snapshot included, until the tenant connects to it with
+    /// a clean start of false.
+    ///
+    /// # Errors
+    /// [`BrokerError`] when the broker cannot be reached, or refuses the login or the
+    /// subscription.
+    pub async fn open_session(
+        &self,
+        login: &str,
+        password: &str,
+        topic: &str,
+        expiry: Duration,
+    ) -> Result<(), BrokerError> {
+        let mut options = MqttOptions::new(login, &self.options.host, self.options.port);
+        options.set_credentials(login, password);
+        options.set_clean_start(false);
+        let seconds = u32::try_from(expiry.as_secs()).unwrap_or(u32::MAX);
+        options.set_session_expiry_interval(Some(seconds));
+        options.set_keep_alive(Duration::from_secs(30));
+        let (client, mut events) = AsyncClient::new(options, 16);
+        wait_connected(&mut events).await?;
+        client
+            .subscribe(topic, QoS::AtLeastOnce)
+            .await
+            .map_err(|e| BrokerError::Connect(e.to_string()))?;
+        let mut granted = false;
+        wait_for(&mut events, |packet| match packet {
+            Packet::SubAck(ack) => {
+                granted = ack
+                    .return_codes
+                    .iter()
+                    .all(|code| matches!(code, SubscribeReasonCode::Success(_)));
+                true
+            }
+            _ => false,
+        })
+        .await?;
+        let _ = client.disconnect().await;
+        // The DISCONNECT is written before the connection is dropped.
+        let _ = tokio::time::timeout(Duration::from_secs(1), events.poll()).await;
+        if granted {
+            Ok(())
+        } else {
+            Err(BrokerError::Refused {
+                what: "a subscription",
+                message: format!("{login} may not subscribe to {topic}"),
+            })
+        }
     }
 
     /// The logins the broker has as clients (the gateway's own and the admin aside).
@@ -383,7 +435,7 @@ impl MqttPublisher {
 /// Polls `events` until the broker sent a packet that `wanted` picks.
 async fn wait_for(
     events: &mut EventLoop,
-    wanted: impl Fn(&Packet) -> bool,
+    mut wanted: impl FnMut(&Packet) -> bool,
 ) -> Result<(), BrokerError> {
     let waiting = async {
         loop {
