@@ -446,6 +446,10 @@ pub struct DatasetOptions {
     /// Price per GiB read from the dataset's source, in the provider's currency.
     #[serde(default)]
     pub price_per_gib_scanned: f64,
+    /// For a table of a `postgres` source: a column whose value only grows as rows are
+    /// added (a serial id, an insertion time), by which push channels find new rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watermark: Option<String>,
 }
 
 fn default_format() -> String {

@@ -31,11 +31,11 @@ mod service;
 mod session;
 mod sources;
 
-pub use grants::{file_subset, granted_view};
+pub use grants::{granted_view, provided_rows};
 pub use pg_compat::information_schema;
 pub use resources::{complexity, pool};
 pub use session::{policy, session_parameters, tenant};
-pub use sources::{dataset_stats, source_error};
+pub use sources::{dataset_stats, shared_rows, source_error, source_slice};
 
 pub use error::{ErrorKind, Limit, PlannerError};
 pub use pg_compat::functions::pg_functions::SERVER_VERSION;

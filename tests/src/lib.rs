@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod cpu;
+pub mod machine_pg;
 pub mod moto;
 pub mod mqtt;
 pub mod nats;

@@ -50,6 +50,17 @@ pub fn with_feed(
 /// A ready push channel of `kind` (JSON lines) of `feed.events` with `row_filter`:
 /// (channel id, connection).
 pub async fn order_push_channel(tenant: &Api, kind: &str, row_filter: &str) -> (String, Value) {
+    order_push_channel_of(tenant, kind, "feed.events", row_filter).await
+}
+
+/// A ready push channel of `kind` (JSON lines) of `dataset` with `row_filter`: (channel
+/// id, connection).
+pub async fn order_push_channel_of(
+    tenant: &Api,
+    kind: &str,
+    dataset: &str,
+    row_filter: &str,
+) -> (String, Value) {
     let (_, events) = tenant.get("/v1/events?after=0").await;
     let after = events["next_after"].as_i64().unwrap_or(0);
     let (status, body) = tenant
@@ -58,7 +69,7 @@ pub async fn order_push_channel(tenant: &Api, kind: &str, row_filter: &str) -> (
             json!({
                 "kind": kind,
                 "message_format": "json",
-                "datasets": [{ "dataset": "feed.events", "row_filter": row_filter }]
+                "datasets": [{ "dataset": dataset, "row_filter": row_filter }]
             }),
         )
         .await;

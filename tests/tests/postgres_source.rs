@@ -6,31 +6,19 @@
 
 use std::time::Duration;
 
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 use tollgate_catalog::{
     DatasetOptions, GrantOptions, HumanDuration, ReplicaTlsOptions, SourceOptions, TollgateOptions,
 };
+use tollgate_tests::machine_pg::{ADMIN, connect, conninfo, drop_database, recreate_database};
 use tollgate_tests::pg_cluster::{CLUSTER_PASSWORD, PrivateCluster};
 use tollgate_tests::{
     TestCertificate, TestGateway, assert_dataset_unavailable, message, sqlstate, usage_of,
 };
 
-const ADMIN: &str = "host=127.0.0.1 port=5432 user=postgres dbname=postgres";
 const ACCOUNTS: i64 = 10_000;
 /// Order `i` belongs to account `i / ORDERS_PER_ACCOUNT`; odd orders are paid.
 const ORDERS_PER_ACCOUNT: i64 = 3;
-
-async fn connect(conninfo: &str) -> Client {
-    let (client, connection) = tokio_postgres::connect(conninfo, NoTls)
-        .await
-        .expect("connect to the machine's PostgreSQL");
-    tokio::spawn(connection);
-    client
-}
-
-fn conninfo(database: &str) -> String {
-    format!("host=127.0.0.1 port=5432 user=postgres dbname={database}")
-}
 
 /// Three replica databases (shared, dedicated a and b) of an `accounts` table, each
 /// saying which replica it is in `served_by`, and its accounts' `orders`; dropped when the
@@ -47,15 +35,7 @@ impl Replicas {
         let names = ["shared", "dedicated_a", "dedicated_b"]
             .map(|name| format!("tollgate_replica_{name}_{suffix}"));
         for (name, served_by) in names.iter().zip(["shared", "dedicated-a", "dedicated-b"]) {
-            for statement in [
-                format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-                format!("CREATE DATABASE {name}"),
-            ] {
-                admin
-                    .batch_execute(&statement)
-                    .await
-                    .expect("create a replica database");
-            }
+            recreate_database(&admin, name).await;
             let replica = connect(&conninfo(name)).await;
             replica
                 .batch_execute(&format!(
@@ -106,10 +86,7 @@ impl Replicas {
 
     async fn drop_all(self) {
         for name in &self.names {
-            self.admin
-                .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .await
-                .expect("drop a replica database");
+            drop_database(&self.admin, name).await;
         }
     }
 

@@ -224,6 +224,22 @@ impl Catalog {
                     ));
                 }
             }
+            if let Some(column) = &dataset.watermark {
+                if !matches!(location, DatasetLocation::Postgres { .. }) {
+                    return Err(CatalogError::invalid(
+                        key("watermark"),
+                        "only a table of a `postgres` source has one; new files are new rows",
+                    ));
+                }
+                if let Some(declared) = &columns
+                    && !declared.iter().any(|c| &c.name == column)
+                {
+                    return Err(CatalogError::invalid(
+                        key("watermark"),
+                        format!("`{column}` is not a column of the dataset"),
+                    ));
+                }
+            }
             let entry = Dataset {
                 id: id.clone(),
                 location,
@@ -233,6 +249,7 @@ impl Catalog {
                 tags: dataset.tags.clone(),
                 price_per_gib: dataset.price_per_gib,
                 price_per_gib_scanned: dataset.price_per_gib_scanned,
+                watermark: dataset.watermark.clone(),
             };
             if datasets.insert(id.clone(), Arc::new(entry)).is_some() {
                 return Err(CatalogError::invalid(

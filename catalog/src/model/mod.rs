@@ -131,6 +131,9 @@ pub struct Dataset {
     pub price_per_gib: f64,
     /// Price per GiB read from its source.
     pub price_per_gib_scanned: f64,
+    /// The column push channels find the new rows of a replica table by (its value only
+    /// grows as rows are added); `None` for datasets of files, whose new rows are new files.
+    pub watermark: Option<String>,
 }
 
 /// A performance profile; see [`crate::ProfileOptions`] for what each limit means.

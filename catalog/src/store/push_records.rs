@@ -58,6 +58,14 @@ pub struct PushCursorRecord {
     /// attempt's usage record has an id of its own).
     #[serde(default)]
     pub pending: Option<PendingFile>,
+    /// For a replica table with a watermark column: the newest value whose rows were
+    /// pushed (rows above it are new).
+    #[serde(default)]
+    pub watermark: Option<String>,
+    /// Slices of new replica rows pushed (each a dataset version, not kept in
+    /// `delivered`).
+    #[serde(default)]
+    pub ranges: u64,
     /// When it last moved.
     pub updated_at: DateTime<Utc>,
 }
@@ -66,6 +74,11 @@ impl PushCursorRecord {
     /// The document id of `channel`'s cursor on `dataset`.
     pub fn id(channel: &str, dataset: &str) -> String {
         format!("{channel}/{dataset}")
+    }
+
+    /// The dataset version the next push makes: 1 for the first, and so on.
+    pub fn next_version(&self) -> u64 {
+        self.delivered.len() as u64 + self.ranges + 1
     }
 }
 

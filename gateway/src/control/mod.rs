@@ -15,7 +15,8 @@
 //! | `file_channels.rs` | provisioning a `file` channel: channel and login first, then its files, then ready |
 //! | `file_versions.rs` | new versions of a `file` channel's datasets: by request, and on a schedule when changed |
 //! | `push_channels.rs` | a push channel's broker user: NATS account and user `.creds`, or an MQTT client |
-//! | `push_delivery.rs` | push channels' rows: every file on order, then each new one, exactly once |
+//! | `push_delivery.rs` | push channels' rows: every file on order, then each new one, exactly once, each read once for all channels |
+//! | `push_entries.rs` | what a push channel lacks of a dataset: files, new replica rows by watermark, versions |
 //! | `orders.rs` | provisioning orders: claim with a lease, check, create channel and login, emit the event |
 //! | `delivery.rs` | events to webhooks (signed) and NATS JetStream (deduplicated), retried with backoff |
 //! | `credentials.rs` | channel passwords, login names and connection details |
@@ -33,6 +34,7 @@ mod orders;
 mod problem;
 mod push_channels;
 mod push_delivery;
+mod push_entries;
 mod sync;
 
 use std::net::SocketAddr;

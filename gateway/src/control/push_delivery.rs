@@ -1,22 +1,25 @@
 //! Pushing push channels' rows (`nats`, `mqtt`): on order, every file of each dataset (the
-//! initial snapshot; for a dataset read live from a database, the whole dataset), then each
-//! new file as it lands and each version the provider publishes, each once per channel.
+//! initial snapshot; for a table read live from a database, the whole table), then each
+//! new file as it lands (a replica table with a watermark column: its new rows), and each
+//! version the provider publishes, each once per channel.
 //!
 //! ```text
 //! every poll_interval (or when woken):
 //!   NATS accounts ─▶ server (users of logins that no longer serve revoked); MQTT clients
 //!   of such logins removed
-//!   active push channels ─▶ each dataset's files now ─▶ files the cursor lacks, oldest first
-//!     ─▶ cursor: pending (file, attempt) ─▶ push_file ─▶ cursor: delivered (rows, messages)
+//!   active push channels ─▶ per dataset: what each channel's cursor lacks (push_entries)
+//!     ─▶ the next entry, for every channel that lacks it next: cursors pending (entry,
+//!        attempt) ─▶ fan_out (read once, each channel's view) ─▶ cursors delivered
 //! ```
 //!
-//! The cursor is written before a file's push starts and after it ends. A gateway killed
-//! in between leaves the file pending: whoever goes on pushes it again, under the same
-//! message ids (so a JetStream stream stores each message once; MQTT subscribers drop
-//! repeated ids) and the same usage record id (so it is billed once). An attempt that ends with an error counts as failed, and the next
-//! one gets a record of its own.
+//! The cursor is written before a push starts and after it ends. A gateway killed in
+//! between leaves the entry pending: whoever goes on pushes it again (a slice of new rows
+//! with the same bounds), under the same message ids (so a JetStream stream stores each
+//! message once; MQTT subscribers drop repeated ids) and the same usage record id (so it is
+//! billed once). An attempt that ends with an error counts as failed, and the next one
+//! gets a record of its own.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,13 +33,16 @@ use tollgate_catalog::store::records::{
     CHANNEL, CREDENTIAL, ChannelRecord, ChannelState, CredentialRecord,
 };
 use tollgate_catalog::store::{Expect, StoreError, Write};
-use tollgate_catalog::{ChannelKind, DatasetId, ProfileOptions};
-use tollgate_planner::dataset_stats::SourceFile;
+use tollgate_catalog::{ChannelKind, DatasetId, Principal, ProfileOptions};
+use tollgate_planner::TenantSession;
+use tollgate_planner::source_slice::Slice;
 use uuid::Uuid;
 
 use super::ControlPlane;
+use super::push_entries::{Entry, lacking, source};
 use crate::push::accounts::{self, AccountError};
-use crate::push::file_push::{FileTarget, push_file};
+use crate::push::fan_out::{Recipient, push_slice};
+use crate::push::file_push::FileTarget;
 use crate::push::mqtt_broker::topic;
 use crate::push::nats_broker::{StreamLimits, subject};
 use crate::push::sink::Sink;
@@ -110,51 +116,6 @@ async fn sink(
     }
 }
 
-/// Something to push to a channel: a file of its dataset, or a whole version of it.
-#[derive(Debug, Clone)]
-struct Entry {
-    /// The file's path, or `@snapshot` / `@publication/<n>`.
-    path: String,
-    size: u64,
-    is_file: bool,
-}
-
-/// What `channel` gets of `dataset` whose files are `files` (`None`: read live), with the
-/// provider's `publications` of it: each file, oldest first, or, for a dataset read live,
-/// its snapshot; then each version published since the channel was made.
-fn entries(
-    channel: &ChannelRecord,
-    files: Option<&Vec<SourceFile>>,
-    publications: &[PushPublicationRecord],
-) -> Vec<Entry> {
-    let mut entries: Vec<Entry> = match files {
-        Some(files) => files
-            .iter()
-            .map(|file| Entry {
-                path: file.path.clone(),
-                size: file.size,
-                is_file: true,
-            })
-            .collect(),
-        None => vec![Entry {
-            path: "@snapshot".to_owned(),
-            size: 0,
-            is_file: false,
-        }],
-    };
-    entries.extend(
-        publications
-            .iter()
-            .filter(|publication| publication.created_at > channel.created_at)
-            .map(|publication| Entry {
-                path: publication.entry(),
-                size: 0,
-                is_file: false,
-            }),
-    );
-    entries
-}
-
 /// The provider's publications, by dataset, oldest first.
 async fn publications(
     plane: &ControlPlane,
@@ -188,10 +149,32 @@ pub(super) fn stream_limits(plane: &ControlPlane, tenant: &str) -> StreamLimits 
     }
 }
 
-/// One round of [`run`]: each active push channel's files and versions not pushed yet.
+/// A push channel served this round: its login's session and its sink.
+struct Subscriber {
+    channel: ChannelRecord,
+    principal: Arc<Principal>,
+    session: Arc<TenantSession>,
+    sink: Sink,
+    message_rows: usize,
+}
+
+/// Where one subscriber is on one dataset this round.
+struct Position {
+    /// Its index among the subscribers.
+    subscriber: usize,
+    revision: Option<i64>,
+    cursor: PushCursorRecord,
+    /// What it lacks, in order; the first goes next.
+    lacking: VecDeque<Entry>,
+    /// It failed, or another gateway moved its cursor: nothing more this round.
+    stopped: bool,
+}
+
+/// One round of [`run`]: each active push channel's files, rows and versions not pushed
+/// yet, each read once for the channels that take it next.
 async fn push_due(plane: &ControlPlane) -> Result<(), AccountError> {
-    let mut listings: HashMap<String, Option<Vec<SourceFile>>> = HashMap::new();
     let published = publications(plane).await?;
+    let mut subscribers = Vec::new();
     for document in plane.store.list(CHANNEL, None).await? {
         let channel: ChannelRecord = document.parse()?;
         if channel.state != ChannelState::Active || !channel.request.kind.is_push() {
@@ -207,92 +190,180 @@ async fn push_due(plane: &ControlPlane) -> Result<(), AccountError> {
         let Some(session) = plane.service.session(&principal) else {
             continue;
         };
-        let Some((mut sink, message_rows)) = sink(plane, &channel).await? else {
+        let Some((sink, message_rows)) = sink(plane, &channel).await? else {
             continue;
         };
-        for dataset in &channel.request.datasets {
-            let Ok(id) = DatasetId::parse(&dataset.dataset) else {
+        subscribers.push(Subscriber {
+            channel,
+            principal,
+            session,
+            sink,
+            message_rows,
+        });
+    }
+    let datasets: BTreeSet<String> = subscribers
+        .iter()
+        .flat_map(|subscriber| &subscriber.channel.request.datasets)
+        .map(|dataset| dataset.dataset.clone())
+        .collect();
+    for dataset in datasets {
+        let publications = published.get(&dataset).map_or(&[][..], Vec::as_slice);
+        push_dataset(plane, &dataset, &mut subscribers, publications).await?;
+    }
+    Ok(())
+}
+
+/// Pushes what the `subscribers` of `dataset` lack of it: the entry the first of them
+/// lacks next, read once for all those that lack it next, and so on.
+async fn push_dataset(
+    plane: &ControlPlane,
+    dataset: &str,
+    subscribers: &mut [Subscriber],
+    publications: &[PushPublicationRecord],
+) -> Result<(), AccountError> {
+    let Ok(id) = DatasetId::parse(dataset) else {
+        return Ok(());
+    };
+    let Some(source) = source(plane, &id).await else {
+        return Ok(());
+    };
+    let mut positions = Vec::new();
+    for (index, subscriber) in subscribers.iter().enumerate() {
+        let channel = &subscriber.channel;
+        if !channel
+            .request
+            .datasets
+            .iter()
+            .any(|d| d.dataset == dataset)
+        {
+            continue;
+        }
+        let (revision, cursor) = cursor(plane, channel, dataset).await?;
+        let lacking = lacking(channel, &cursor, &source, publications).into();
+        positions.push(Position {
+            subscriber: index,
+            revision,
+            cursor,
+            lacking,
+            stopped: false,
+        });
+    }
+    loop {
+        let next = positions
+            .iter()
+            .filter(|position| !position.stopped)
+            .find_map(|position| position.lacking.front().cloned());
+        let Some(entry) = next else {
+            return Ok(());
+        };
+        let mut group = Vec::new();
+        for (at, position) in positions.iter_mut().enumerate() {
+            if position.stopped
+                || position
+                    .lacking
+                    .front()
+                    .is_none_or(|first| first.path != entry.path)
+            {
                 continue;
-            };
-            if !listings.contains_key(&dataset.dataset) {
-                let files = match plane.service.source_files(&id).await {
-                    Ok(files) => files,
-                    Err(error) => {
-                        tracing::warn!(dataset = %dataset.dataset, %error, "cannot list a pushed dataset's files");
-                        continue;
-                    }
-                };
-                listings.insert(dataset.dataset.clone(), files);
             }
-            let Some(files) = listings.get(&dataset.dataset) else {
-                continue;
+            let attempt = match &position.cursor.pending {
+                Some(pending) if pending.path == entry.path => pending.failed_attempts,
+                _ => 0,
             };
-            let publications = published
-                .get(&dataset.dataset)
-                .map_or(&[][..], Vec::as_slice);
-            let (mut revision, mut cursor) = cursor(plane, &channel, &dataset.dataset).await?;
-            for file in entries(&channel, files.as_ref(), publications) {
-                if cursor.delivered.iter().any(|done| done.path == file.path) {
-                    continue;
+            position.cursor.pending = Some(PendingFile {
+                path: entry.path.clone(),
+                failed_attempts: attempt,
+            });
+            match save(plane, &position.cursor, position.revision).await? {
+                Some(next) => {
+                    position.revision = Some(next);
+                    group.push((at, attempt));
                 }
-                let attempt = match &cursor.pending {
-                    Some(pending) if pending.path == file.path => pending.failed_attempts,
-                    _ => 0,
-                };
-                cursor.pending = Some(PendingFile {
-                    path: file.path.clone(),
-                    failed_attempts: attempt,
+                None => position.stopped = true, // Another gateway is on it.
+            }
+        }
+        if !group.is_empty() {
+            push_entry(plane, &id, &entry, &mut positions, &group, subscribers).await?;
+        }
+    }
+}
+
+/// Pushes `entry` of `id` once to the positions of `group` (with their attempt numbers),
+/// and moves their cursors.
+async fn push_entry(
+    plane: &ControlPlane,
+    id: &DatasetId,
+    entry: &Entry,
+    positions: &mut [Position],
+    group: &[(usize, u32)],
+    subscribers: &mut [Subscriber],
+) -> Result<(), AccountError> {
+    let dataset = id.to_string();
+    let mut recipients = Vec::with_capacity(group.len());
+    let mut members = Vec::with_capacity(group.len());
+    for (index, subscriber) in subscribers.iter_mut().enumerate() {
+        let Some(&(at, attempt)) = group
+            .iter()
+            .find(|(at, _)| positions[*at].subscriber == index)
+        else {
+            continue;
+        };
+        let position = &positions[at];
+        let target = FileTarget {
+            dataset: id.clone(),
+            entry: entry.path.clone(),
+            version: position.cursor.next_version(),
+            format: subscriber
+                .channel
+                .request
+                .message_format
+                .unwrap_or_default(),
+            message_rows: subscriber.message_rows,
+            record_id: record_id(&subscriber.channel.id, &dataset, &entry.path, attempt),
+        };
+        members.push((at, attempt, target.version));
+        recipients.push(Recipient {
+            session: Arc::clone(&subscriber.session),
+            principal: Arc::clone(&subscriber.principal),
+            sink: &mut subscriber.sink,
+            target,
+        });
+    }
+    let results = push_slice(&plane.service, id, &entry.slice, recipients).await;
+    for ((at, attempt, version), pushed) in members.into_iter().zip(results) {
+        let position = &mut positions[at];
+        let channel = &subscribers[position.subscriber].channel;
+        match pushed {
+            Ok(pushed) => {
+                tracing::info!(target: "tollgate::audit", event = "file_pushed", tenant = %channel.tenant, channel = %channel.id, dataset = %dataset, file = %entry.path, rows = pushed.rows, messages = pushed.messages, duplicates = pushed.duplicates, "file pushed");
+                match &entry.slice {
+                    Slice::Range { up_to, .. } => {
+                        position.cursor.watermark = Some(up_to.clone());
+                        position.cursor.ranges += 1;
+                    }
+                    _ => position.cursor.delivered.push(PushedFile {
+                        path: entry.path.clone(),
+                        size: entry.size,
+                        rows: pushed.rows,
+                        messages: pushed.messages,
+                        version,
+                    }),
+                }
+                position.cursor.pending = None;
+                position.lacking.pop_front();
+            }
+            Err(error) => {
+                tracing::warn!(channel = %channel.id, dataset = %dataset, file = %entry.path, %error, "pushing a file failed; it is tried again");
+                position.cursor.pending = Some(PendingFile {
+                    path: entry.path.clone(),
+                    failed_attempts: attempt + 1,
                 });
-                let Some(next) = save(plane, &cursor, revision).await? else {
-                    break; // Another gateway is on it.
-                };
-                revision = Some(next);
-                let target = FileTarget {
-                    dataset: id.clone(),
-                    entry: file.path.clone(),
-                    is_file: file.is_file,
-                    version: cursor.delivered.len() as u64 + 1,
-                    format: channel.request.message_format.unwrap_or_default(),
-                    message_rows,
-                    record_id: record_id(&channel.id, &dataset.dataset, &file.path, attempt),
-                };
-                let pushed = push_file(
-                    &plane.service,
-                    Arc::clone(&session),
-                    Arc::clone(&principal),
-                    &mut sink,
-                    &target,
-                )
-                .await;
-                match pushed {
-                    Ok(pushed) => {
-                        tracing::info!(target: "tollgate::audit", event = "file_pushed", tenant = %channel.tenant, channel = %channel.id, dataset = %dataset.dataset, file = %file.path, rows = pushed.rows, messages = pushed.messages, duplicates = pushed.duplicates, "file pushed");
-                        cursor.delivered.push(PushedFile {
-                            path: file.path.clone(),
-                            size: file.size,
-                            rows: pushed.rows,
-                            messages: pushed.messages,
-                            version: target.version,
-                        });
-                        cursor.pending = None;
-                    }
-                    Err(error) => {
-                        tracing::warn!(channel = %channel.id, dataset = %dataset.dataset, file = %file.path, %error, "pushing a file failed; it is tried again");
-                        cursor.pending = Some(PendingFile {
-                            path: file.path.clone(),
-                            failed_attempts: attempt + 1,
-                        });
-                    }
-                }
-                let failed = cursor.pending.is_some();
-                match save(plane, &cursor, revision).await? {
-                    Some(next) => revision = Some(next),
-                    None => break,
-                }
-                if failed {
-                    break;
-                }
+                position.stopped = true;
             }
+        }
+        match save(plane, &position.cursor, position.revision).await? {
+            Some(next) => position.revision = Some(next),
+            None => position.stopped = true,
         }
     }
     Ok(())
@@ -334,6 +405,8 @@ async fn cursor(
                 dataset: dataset.to_owned(),
                 delivered: Vec::new(),
                 pending: None,
+                watermark: None,
+                ranges: 0,
                 updated_at: Utc::now(),
             },
         )),

@@ -1,12 +1,12 @@
-//! Pushing one file of a dataset to one channel (or the whole dataset, for a dataset read
-//! live and for versions the provider publishes): the channel's view of the dataset read
-//! from that file alone, as the channel's login (scoped, limited and metered like any
-//! query, with protocol `push`), its rows published to the tenant's stream.
+//! Pushing one slice of a dataset (a new file, a snapshot, new replica rows, a published
+//! version) to one channel: the channel's view of the dataset over the slice's rows (read
+//! once for every channel, `fan_out`), as the channel's login (scoped, limited and metered
+//! like any query, with protocol `push`), its rows published to the tenant's stream.
 //!
 //! ```text
-//! SELECT * FROM "schema"."table"  [only the file]  ─▶ batches ─▶ messages (ids from content)
-//!   ─▶ the channel's sink (JetStream, MQTT) ─▶ each batch's acks awaited ─▶ the stream
-//!      ends, its record durable
+//! SELECT * FROM "schema"."table"  [the shared rows]  ─▶ batches ─▶ messages (ids from
+//!   content) ─▶ the channel's sink (JetStream, MQTT) ─▶ each batch's acks awaited ─▶ the
+//!      stream ends, its record durable
 //! ```
 //!
 //! The usage record is kept under the id the caller gives: a push redone after a crash
@@ -19,8 +19,9 @@ use std::sync::Arc;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tollgate_catalog::{DatasetId, MessageFormat, Principal};
-use tollgate_planner::file_subset::FileSubset;
 use tollgate_planner::metering::{ClientInfo, Protocol};
+use tollgate_planner::provided_rows::ProvidedRows;
+use tollgate_planner::shared_rows::SharedRows;
 use tollgate_planner::{PlannerError, QueryContext, QueryService, TenantSession};
 use uuid::Uuid;
 
@@ -31,6 +32,14 @@ use super::sink::{Labels, Sink};
 /// Why a file was not pushed whole.
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {
+    /// Reading the slice from the dataset's source failed before any row came.
+    #[error("reading `{dataset}` failed: {message}")]
+    Read {
+        /// The dataset.
+        dataset: String,
+        /// Why.
+        message: String,
+    },
     /// Reading the file failed.
     #[error("reading `{dataset}` failed: {}", .source.client_message())]
     Query {
@@ -58,10 +67,8 @@ pub struct FileTarget {
     /// The dataset.
     pub dataset: DatasetId,
     /// What is pushed: a file's path in the dataset's store, or the name of a whole
-    /// version of the dataset (`@snapshot`, `@publication/<n>`).
+    /// version of the dataset (`@snapshot`, `@publication/<n>`) or of a slice of new rows.
     pub entry: String,
-    /// Whether `entry` is a file, read alone; else the whole dataset is read.
-    pub is_file: bool,
     /// The dataset version it makes (headers say so).
     pub version: u64,
     /// JSON lines or Arrow.
@@ -83,7 +90,7 @@ pub struct Pushed {
     pub duplicates: u64,
 }
 
-/// Pushes `target.entry` (a file, or the whole dataset) of `principal`'s channel, read in
+/// Pushes `target.entry` of `principal`'s channel, whose rows are `rows`, read in
 /// `session`, into `sink`.
 ///
 /// # Errors
@@ -95,6 +102,7 @@ pub async fn push_file(
     principal: Arc<Principal>,
     sink: &mut Sink,
     target: &FileTarget,
+    rows: Arc<SharedRows>,
 ) -> Result<Pushed, PushError> {
     let query_error = |source| PushError::Query {
         dataset: target.dataset.to_string(),
@@ -106,14 +114,12 @@ pub async fn push_file(
         address: None,
         application_name: Some("tollgate push channel".to_owned()),
     });
-    let mut context = QueryContext::new(session, principal, CancellationToken::new(), client)
-        .with_record_id(target.record_id);
-    if target.is_file {
-        context = context.with_file_subset(FileSubset {
+    let context = QueryContext::new(session, principal, CancellationToken::new(), client)
+        .with_record_id(target.record_id)
+        .with_provided_rows(ProvidedRows {
             dataset: target.dataset.clone(),
-            files: vec![target.entry.clone()],
+            table: rows,
         });
-    }
     let sql = format!(
         "SELECT * FROM {}.{}",
         quote(target.dataset.domain()),

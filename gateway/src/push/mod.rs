@@ -3,7 +3,8 @@
 //! account, or MQTT topics under `tollgate/<tenant>/`.
 //!
 //! ```text
-//! new file of a dataset ─▶ file_push (the channel's view of that file, metered `push`)
+//! new file of a dataset ─▶ fan_out (read once) ─▶ file_push (each channel's view of it,
+//!   metered `push`)
 //!   ─▶ messages (JSON lines or Arrow IPC, ids from content) ─▶ nats_broker (JetStream)
 //! accounts: tenant account + login users (nats_jwt) ─▶ server's account resolver
 //! ```
@@ -16,12 +17,14 @@
 //! | `sink.rs` | a channel's destination (subject or topic) and its pending acknowledgements |
 //! | `accounts.rs` | tenants' accounts and login users in the state store; revoked users sent to the server |
 //! | `messages.rs` | result batches as messages (JSON lines, Arrow IPC) with ids a retry repeats |
-//! | `file_push.rs` | one file of a dataset pushed to one channel, as its login, metered |
+//! | `file_push.rs` | one slice of a dataset pushed to one channel, as its login, metered |
+//! | `fan_out.rs` | one slice read once and pushed to every channel that takes it next |
 //!
 //! When and what to push (the cursor of each channel's dataset) is the control plane's
 //! `push_delivery`.
 
 pub mod accounts;
+pub mod fan_out;
 pub mod file_push;
 pub mod messages;
 pub mod mqtt_broker;

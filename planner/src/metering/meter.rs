@@ -298,7 +298,7 @@ fn split_evenly(total: u64, parts: usize) -> impl Iterator<Item = u64> {
 
 /// Rows produced by the leaves (the source scans) of `plan`, and the bytes scanned that
 /// sources reported themselves (Athena's `DataScannedInBytes`) in [`SOURCE_BYTES`].
-fn leaf_totals(plan: &dyn ExecutionPlan) -> (u64, u64) {
+pub(crate) fn leaf_totals(plan: &dyn ExecutionPlan) -> (u64, u64) {
     let children = plan.children();
     if children.is_empty() {
         let metrics = plan.metrics();

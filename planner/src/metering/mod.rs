@@ -24,5 +24,5 @@ pub use meter::{ClientInfo, WireBytes};
 pub use record::{DatasetUsage, Outcome, Protocol, UsageRecord, UsageScope};
 
 pub(crate) use memory::QueryMemoryPool;
-pub(crate) use meter::{Execution, QueryMeter, Rates, failed_record};
+pub(crate) use meter::{Execution, QueryMeter, Rates, failed_record, leaf_totals};
 pub(crate) use scan::{MeteredRegistry, ScanMeter};

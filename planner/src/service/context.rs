@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tollgate_catalog::Principal;
 use uuid::Uuid;
 
-use crate::grants::file_subset::FileSubset;
+use crate::grants::provided_rows::ProvidedRows;
 use crate::metering::ClientInfo;
 use crate::session::session_parameters::{NoParameters, SessionParameters};
 use crate::session::tenant::TenantSession;
@@ -26,7 +26,7 @@ pub struct QueryContext {
     pub(super) client: Arc<ClientInfo>,
     pub(super) query_id: Option<Uuid>,
     pub(super) record_id: Option<Uuid>,
-    pub(super) file_subset: Option<Arc<FileSubset>>,
+    pub(super) provided_rows: Option<Arc<ProvidedRows>>,
     pub(super) declared_parameters: Vec<Option<SqlDataType>>,
 }
 
@@ -47,7 +47,7 @@ impl QueryContext {
             client,
             query_id: None,
             record_id: None,
-            file_subset: None,
+            provided_rows: None,
             declared_parameters: Vec::new(),
         }
     }
@@ -75,10 +75,11 @@ impl QueryContext {
         self
     }
 
-    /// Reads the granted view of `subset.dataset` from `subset.files` only (a push
-    /// channel's new files); planning fails if the statement does not read that view.
-    pub fn with_file_subset(mut self, subset: FileSubset) -> Self {
-        self.file_subset = Some(Arc::new(subset));
+    /// Reads the granted view of `provided.dataset` from `provided.table` instead of the
+    /// dataset's source (a push channel's new rows, read once for every channel); planning
+    /// fails if the statement does not read that view.
+    pub fn with_provided_rows(mut self, provided: ProvidedRows) -> Self {
+        self.provided_rows = Some(Arc::new(provided));
         self
     }
 

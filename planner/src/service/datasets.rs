@@ -59,7 +59,7 @@ impl QueryService {
     }
 
     /// The served dataset `id`.
-    fn served(&self, id: &DatasetId) -> Result<Arc<Dataset>, PlannerError> {
+    pub(super) fn served(&self, id: &DatasetId) -> Result<Arc<Dataset>, PlannerError> {
         self.catalog()
             .dataset(id)
             .cloned()
@@ -68,7 +68,7 @@ impl QueryService {
 }
 
 /// A source error of dataset `id`.
-fn source_error(id: &DatasetId, message: String) -> PlannerError {
+pub(super) fn source_error(id: &DatasetId, message: String) -> PlannerError {
     PlannerError::Source {
         dataset: id.to_string(),
         message,

@@ -28,7 +28,7 @@ use tollgate_catalog::{Catalog, ChannelKind, Principal};
 use uuid::Uuid;
 
 use crate::error::PlannerError;
-use crate::grants::file_subset;
+use crate::grants::provided_rows;
 use crate::metering::{
     Execution, MeteredRegistry, QueryMemoryPool, QueryMeter, Rates, ScanMeter, UsageLedger,
     failed_record,
@@ -61,7 +61,7 @@ pub struct QueryService {
     /// The sources' object stores, shared by every tenant's session.
     stores: Arc<dyn ObjectStoreRegistry>,
     /// The served catalog's prices and dataset paths, for metering.
-    rates: RwLock<Rates>,
+    pub(super) rates: RwLock<Rates>,
     keep_sql_text: bool,
 }
 
@@ -269,7 +269,7 @@ impl QueryService {
         let profile = &ctx.session.tenant().profile;
         let revoked = self.live.revocation(&ctx.principal);
         let mut limits = Limits::new(&ctx.cancel, &revoked, profile, profile.statement_timeout);
-        let file_subset = ctx.file_subset.clone();
+        let provided_rows = ctx.provided_rows.clone();
         let planning = ctx.session.pool().executor().spawn(async move {
             let plan = match state
                 .statement_to_plan(EngineStatement::Statement(Box::new(statement)))
@@ -281,8 +281,8 @@ impl QueryService {
                 }
                 plan => plan,
             };
-            let plan = match &file_subset {
-                Some(subset) => file_subset::restrict(plan, subset)?,
+            let plan = match &provided_rows {
+                Some(provided) => provided_rows::restrict(plan, provided)?,
                 None => plan,
             };
             // The rows come from the plan after type coercion, so the described columns
@@ -573,7 +573,7 @@ impl QueryService {
 
 /// `state` with a runtime of its own for one query: the same stores and memory pool,
 /// seen through the query's scan meter and memory tracker.
-fn metered_state(
+pub(super) fn metered_state(
     state: SessionState,
     scans: &Arc<ScanMeter>,
     memory: &Arc<QueryMemoryPool>,

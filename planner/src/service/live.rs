@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::execution::SessionState;
 use datafusion::execution::object_store::ObjectStoreRegistry;
 use tokio_util::sync::CancellationToken;
 use tollgate_catalog::{Catalog, Channel, ChannelKind, Dataset, Grant, Principal, Tenant};
@@ -250,6 +251,11 @@ impl LiveSessions {
     /// See [`QueryService::source_version`].
     pub(super) async fn source_version(&self, dataset: &Dataset) -> Result<Option<String>, String> {
         dataset_stats::source_version(&self.factory.sources.listing_state(), dataset).await
+    }
+
+    /// The private session of the datasets' source tables.
+    pub(super) fn source_state(&self) -> SessionState {
+        self.factory.sources.listing_state()
     }
 
     /// See [`QueryService::source_files`].

@@ -462,7 +462,7 @@ impl<'a> FromSql<'a> for ValueBytes {
 
 /// Whether `error` means the connection is gone (the replica went down), not that the
 /// query was refused.
-fn is_broken(error: &tokio_postgres::Error) -> bool {
+pub(crate) fn is_broken(error: &tokio_postgres::Error) -> bool {
     if error.is_closed() {
         return true;
     }

@@ -38,7 +38,7 @@ use crate::sources::postgres_table::PostgresTable;
 use crate::sources::pushdown::quote;
 use crate::sources::source_clients::{SourceClients, declared_schema, sql_type};
 
-const SOURCE_CATALOG: &str = "source";
+pub(crate) const SOURCE_CATALOG: &str = "source";
 
 /// How long a dataset's size and freshness are kept.
 const STATS_TTL: Duration = Duration::from_secs(60);

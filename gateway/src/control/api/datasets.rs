@@ -56,6 +56,10 @@ pub struct DatasetBody {
     /// Price per GiB scanned.
     #[serde(default)]
     price_per_gib_scanned: f64,
+    /// For a postgres table: the column whose value grows as rows are added, by which
+    /// push channels find new rows.
+    #[serde(default)]
+    watermark: Option<String>,
 }
 
 /// Body of `PATCH /v1/admin/datasets/{id}`: what tenants are shown and charged.
@@ -303,6 +307,7 @@ pub async fn put_dataset(
         tags: body.tags,
         price_per_gib: body.price_per_gib,
         price_per_gib_scanned: body.price_per_gib_scanned,
+        watermark: body.watermark,
     };
     let (created, columns) =
         store_checked(&state.plane, &actor, "dataset.put", dataset.clone()).await?;
