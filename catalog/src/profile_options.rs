@@ -63,6 +63,9 @@ pub struct ProfileOptions {
     /// Bytes a tenant's NATS stream keeps at most, the oldest messages dropped beyond;
     /// absent means no limit but the retention.
     pub push_max_bytes: Option<ByteSize>,
+    /// Messages of one push the broker may have unacknowledged at once; the push waits for
+    /// acknowledgements beyond (the pace a slow broker sets).
+    pub push_in_flight: usize,
 }
 
 impl Default for ProfileOptions {
@@ -89,6 +92,7 @@ impl Default for ProfileOptions {
             price_factor: 1.0,
             push_retention: HumanDuration(Duration::from_secs(7 * 24 * 3600)),
             push_max_bytes: None,
+            push_in_flight: 64,
         }
     }
 }

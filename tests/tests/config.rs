@@ -1,4 +1,5 @@
-//! Invalid configurations fail at start-up with messages that say what is wrong.
+//! Invalid configurations fail at start-up with messages that say what is wrong: bad row
+//! filters and column expressions, a watermark on a dataset of files.
 
 use tollgate_catalog::GrantOptions;
 use tollgate_gateway::server;
@@ -65,4 +66,22 @@ async fn a_column_expression_over_an_unknown_column_is_refused() {
         "{message}"
     );
     assert!(message.contains("o_total"), "{message}");
+}
+
+#[tokio::test]
+async fn a_watermark_is_only_for_replica_tables() {
+    let message = start_error(|options| {
+        let orders = options
+            .datasets
+            .iter_mut()
+            .find(|dataset| dataset.id == "tpch.orders")
+            .expect("the demo serves tpch.orders");
+        orders.watermark = Some("o_orderkey".to_owned());
+    })
+    .await;
+    assert!(message.contains("watermark"), "{message}");
+    assert!(
+        message.contains("only a table of a `postgres` source has one"),
+        "{message}"
+    );
 }

@@ -65,6 +65,10 @@ async fn an_mqtt_channel_publishes_its_snapshot_then_each_new_file() {
     let (feed_dir, push) = (feed.clone(), broker.push_options(POLL, 40));
     let gateway = TestGateway::start_with(move |options| {
         with_feed(options, &feed_dir, |control| control.mqtt_push = Some(push));
+        // globex's profile waits for the broker after every 2 unacknowledged messages.
+        if let Some(profile) = options.profiles.get_mut("S") {
+            profile.push_in_flight = 2;
+        }
     })
     .await;
     let globex = Api::new(&gateway, GLOBEX);

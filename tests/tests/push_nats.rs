@@ -81,10 +81,12 @@ async fn a_nats_channel_pushes_its_snapshot_then_each_new_file_exactly_once() {
     let (feed_dir, push) = (feed.clone(), nats.push_options(POLL, 40));
     let gateway = TestGateway::start_with(move |options| {
         with_feed(options, &feed_dir, |control| control.nats_push = Some(push));
-        // globex's profile keeps its pushed messages two hours, at most 64 MiB.
+        // globex's profile keeps its pushed messages two hours, at most 64 MiB, and has
+        // at most 4 unacknowledged at once.
         if let Some(profile) = options.profiles.get_mut("S") {
             profile.push_retention = HumanDuration(Duration::from_secs(7_200));
             profile.push_max_bytes = Some(ByteSize(64 << 20));
+            profile.push_in_flight = 4;
         }
     })
     .await;

@@ -112,6 +112,7 @@ impl Catalog {
                     price_factor: profile.price_factor,
                     push_retention: profile.push_retention.duration(),
                     push_max_bytes: profile.push_max_bytes,
+                    push_in_flight: profile.push_in_flight.max(1),
                 }),
             );
         }

@@ -181,6 +181,8 @@ pub struct Profile {
     pub push_retention: Duration,
     /// Bytes of pushed messages kept at most.
     pub push_max_bytes: Option<ByteSize>,
+    /// Messages of one push unacknowledged at once at most.
+    pub push_in_flight: usize,
 }
 
 /// A token bucket: `per_second` sustained, `burst` at once.

@@ -78,6 +78,13 @@ async fn sink(
     plane: &ControlPlane,
     channel: &ChannelRecord,
 ) -> Result<Option<(Sink, usize)>, AccountError> {
+    let in_flight = plane
+        .service
+        .catalog()
+        .tenant(&channel.tenant)
+        .map_or(ProfileOptions::default().push_in_flight, |tenant| {
+            tenant.profile.push_in_flight
+        });
     match channel.request.kind {
         ChannelKind::Nats => {
             let Some(broker) = &plane.brokers.nats else {
@@ -99,6 +106,7 @@ async fn sink(
                 publisher: Box::new(publisher),
                 subject: subject(&channel.tenant, &channel.id),
                 pending: VecDeque::new(),
+                in_flight,
             };
             Ok(Some((sink, broker.options().message_rows)))
         }
@@ -109,6 +117,8 @@ async fn sink(
             let sink = Sink::Mqtt {
                 publisher: broker.publisher().await?,
                 topic: topic(&channel.tenant, &channel.id),
+                unacknowledged: 0,
+                in_flight,
             };
             Ok(Some((sink, broker.options().message_rows)))
         }

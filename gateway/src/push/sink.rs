@@ -14,9 +14,6 @@ use super::messages::Message;
 use super::mqtt_broker::MqttPublisher;
 use super::nats_broker::{BrokerError, NatsBroker};
 
-/// Publishes awaiting their acknowledgement at most.
-const IN_FLIGHT: usize = 64;
-
 /// What a message says of itself beside its rows.
 #[derive(Debug, Clone)]
 pub struct Labels {
@@ -38,6 +35,8 @@ pub enum Sink {
         subject: String,
         /// Acknowledgements to await.
         pending: VecDeque<PublishAckFuture>,
+        /// Of those, how many may be pending at once (the tenant's profile says).
+        in_flight: usize,
     },
     /// A topic of an MQTT broker.
     Mqtt {
@@ -45,6 +44,10 @@ pub enum Sink {
         publisher: Arc<MqttPublisher>,
         /// The channel's topic.
         topic: String,
+        /// Messages sent since all were acknowledged.
+        unacknowledged: usize,
+        /// How many of those there may be at once (the tenant's profile says).
+        in_flight: usize,
     },
 }
 
@@ -71,6 +74,7 @@ impl Sink {
                 publisher,
                 subject,
                 pending,
+                in_flight,
             } => {
                 let mut headers = HeaderMap::new();
                 headers.insert("Nats-Msg-Id", message.id.as_str());
@@ -81,12 +85,17 @@ impl Sink {
                 let ack = NatsBroker::publish(publisher, subject.clone(), headers, message.payload)
                     .await?;
                 pending.push_back(ack);
-                if pending.len() >= IN_FLIGHT {
+                if pending.len() >= *in_flight {
                     return acknowledged(pending.pop_front()).await;
                 }
                 Ok(0)
             }
-            Self::Mqtt { publisher, topic } => {
+            Self::Mqtt {
+                publisher,
+                topic,
+                unacknowledged,
+                in_flight,
+            } => {
                 let properties = fields
                     .into_iter()
                     .map(|(name, value)| (name.to_owned(), value))
@@ -99,6 +108,11 @@ impl Sink {
                         format.content_type(),
                     )
                     .await?;
+                *unacknowledged += 1;
+                if *unacknowledged >= *in_flight {
+                    publisher.acknowledged().await?;
+                    *unacknowledged = 0;
+                }
                 Ok(0)
             }
         }
@@ -118,8 +132,13 @@ impl Sink {
                 }
                 Ok(duplicates)
             }
-            Self::Mqtt { publisher, .. } => {
+            Self::Mqtt {
+                publisher,
+                unacknowledged,
+                ..
+            } => {
                 publisher.acknowledged().await?;
+                *unacknowledged = 0;
                 Ok(0)
             }
         }
