@@ -8,8 +8,9 @@
 //! | [`pgwire`] | the Postgres wire protocol front end |
 //! | [`webapi`] | the Web-API: datasets as PostgREST-style resources and paged SQL statements |
 //! | [`sharing`] | `file` channels: Parquet files of a channel's output, served by Delta Sharing |
-//! | [`push`] | `nats` channels: tenants' broker accounts and users, rows pushed as messages |
+//! | [`push`] | `nats` and `mqtt` channels: tenants' broker users, rows pushed as messages |
 //! | [`control`] | the control plane: live catalog from the state store, REST API `/v1`, orders |
+//! | [`console`] | the web console at `/console`: one page on the `/v1` API, signed in by cookie |
 //! | [`ledger`] | the usage ledger (SQLite or PostgreSQL, group commit) and its export |
 //! | [`metrics`] | Prometheus metrics of usage |
 //! | [`http`] | the HTTP listener: `/metrics` |
@@ -20,6 +21,7 @@
 
 pub mod audit;
 pub mod cli;
+pub mod console;
 pub mod control;
 pub mod demo;
 pub mod error;

@@ -10,6 +10,7 @@ use tollgate_catalog::{Catalog, TollgateOptions};
 use tollgate_planner::QueryService;
 
 use crate::audit;
+use crate::console;
 use crate::control::api;
 use crate::control::{CatalogSync, ControlPlane, Endpoints, Listeners};
 use crate::error::GatewayError;
@@ -184,7 +185,7 @@ pub async fn start(options: &TollgateOptions) -> Result<RunningGateway, GatewayE
             (delivery, brokers),
         ));
         tasks.extend(plane.spawn(&shutdown));
-        routes = routes.merge(api::router(plane));
+        routes = routes.merge(api::router(plane)).merge(console::router());
     }
     let http_addr = http.map(|(server, addr)| {
         tasks.push(spawn_listener(

@@ -89,6 +89,20 @@ pub enum Expect {
     Any,
 }
 
+/// Kinds whose documents the catalog served is not built from (console sessions, push
+/// cursors): a batch that writes only these leaves the store's version alone, so no
+/// gateway rebuilds its catalog for it.
+const OUTSIDE_CATALOG: &[&str] = &[records::CONSOLE_SESSION, push_records::PUSH_CURSOR];
+
+/// Whether `writes` change the store's version: anything but puts and deletes of
+/// [`OUTSIDE_CATALOG`] kinds (events included, whose positions follow the version's order).
+fn moves_version(writes: &[Write]) -> bool {
+    writes.iter().any(|write| match write {
+        Write::Put { kind, .. } | Write::Delete { kind, .. } => !OUTSIDE_CATALOG.contains(kind),
+        Write::Event { .. } => true,
+    })
+}
+
 /// One change of a write batch.
 #[derive(Debug, Clone)]
 pub enum Write {
@@ -216,7 +230,8 @@ impl ControlStore {
         Ok(Self { backend })
     }
 
-    /// The version: it changes whenever any gateway sharing the store writes.
+    /// The version: it changes whenever any gateway sharing the store writes something the
+    /// catalog is built from, or an event.
     ///
     /// # Errors
     /// [`StoreError::Unavailable`].

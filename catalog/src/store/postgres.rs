@@ -112,15 +112,17 @@ impl PostgresState {
     pub(super) async fn write(&self, writes: Vec<Write>) -> Result<Vec<i64>, StoreError> {
         let mut client = self.client().await?;
         let transaction = client.transaction().await.map_err(unavailable)?;
-        // First: every writer waits here, so events get their positions in commit order
-        // and a reader that saw position n never later finds a smaller one.
-        transaction
-            .execute(
-                "UPDATE tollgate_control_version SET version = version + 1",
-                &[],
-            )
-            .await
-            .map_err(unavailable)?;
+        // First: every writer of events waits here, so events get their positions in
+        // commit order and a reader that saw position n never later finds a smaller one.
+        if super::moves_version(&writes) {
+            transaction
+                .execute(
+                    "UPDATE tollgate_control_version SET version = version + 1",
+                    &[],
+                )
+                .await
+                .map_err(unavailable)?;
+        }
         let mut events = Vec::new();
         for write in writes {
             if let Some(seq) = apply(&transaction, write).await? {

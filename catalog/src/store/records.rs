@@ -32,6 +32,22 @@ pub const DATASET: &str = "dataset";
 pub const PROFILE: &str = "profile";
 /// Kind of [`SharedTableRecord`]s, by `channel/dataset/version`.
 pub const SHARED_TABLE: &str = "shared_table";
+/// Kind of [`ConsoleSessionRecord`]s, by the SHA-256 of the session's cookie.
+pub const CONSOLE_SESSION: &str = "console_session";
+
+/// A web console session: signed in with an API key, which is checked again on every
+/// request (a revoked key ends its sessions).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsoleSessionRecord {
+    /// The id of the API key it was opened with.
+    pub key: String,
+    /// The token unsafe requests carry in `X-CSRF-Token`.
+    pub csrf: String,
+    /// When it was opened.
+    pub created_at: DateTime<Utc>,
+    /// When it ends.
+    pub expires_at: DateTime<Utc>,
+}
 
 /// A dataset registered through the admin API; one with the id of a dataset of the
 /// configuration file replaces it (changed descriptions or prices).

@@ -128,14 +128,17 @@ impl SqliteState {
     }
 
     pub(super) async fn write(&self, writes: Vec<Write>) -> Result<Vec<i64>, StoreError> {
+        let moves_version = super::moves_version(&writes);
         self.with(move |c| {
             let transaction = c.transaction().map_err(unavailable)?;
-            transaction
-                .execute(
-                    "UPDATE tollgate_control_version SET version = version + 1",
-                    [],
-                )
-                .map_err(unavailable)?;
+            if moves_version {
+                transaction
+                    .execute(
+                        "UPDATE tollgate_control_version SET version = version + 1",
+                        [],
+                    )
+                    .map_err(unavailable)?;
+            }
             let mut events = Vec::new();
             for write in writes {
                 if let Some(seq) = apply(&transaction, write)? {

@@ -33,15 +33,17 @@ impl PresentedKey {
 
     /// Whether the secret's SHA-256 is `secret_sha256` (hex), compared in constant time.
     pub fn matches(&self, secret_sha256: &str) -> bool {
-        let presented = secret_hash(&self.secret);
-        let stored = secret_sha256.as_bytes();
-        presented.len() == stored.len()
-            && presented
-                .bytes()
-                .zip(stored)
-                .fold(0u8, |difference, (a, b)| difference | (a ^ b))
-                == 0
+        same_text(&secret_hash(&self.secret), secret_sha256)
     }
+}
+
+/// Whether `a` and `b` are equal, compared in constant time for texts of one length.
+pub fn same_text(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |difference, (x, y)| difference | (x ^ y))
+            == 0
 }
 
 /// A new key: the full text (shown once) and the hex SHA-256 of its secret (kept).

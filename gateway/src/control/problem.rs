@@ -26,6 +26,10 @@ pub enum Problem {
     /// 403: a tenant key on an admin endpoint.
     #[error("this endpoint needs an admin key")]
     Forbidden,
+    /// 403: a console request that changes something without its session's CSRF token,
+    /// or a sign-in from a page of another site.
+    #[error("the request lacks the console session's X-CSRF-Token, or comes from another site")]
+    CrossSite,
     /// 404: nothing of that name that the caller may see.
     #[error("{0} not found")]
     NotFound(String),
@@ -54,7 +58,7 @@ impl Problem {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::CrossSite => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -71,6 +75,7 @@ impl Problem {
             Self::BadRequest(_) => "urn:tollgate:problem:bad-request",
             Self::Unauthorized => "urn:tollgate:problem:unauthorized",
             Self::Forbidden => "urn:tollgate:problem:forbidden",
+            Self::CrossSite => "urn:tollgate:problem:cross-site",
             Self::NotFound(_) => "urn:tollgate:problem:not-found",
             Self::Conflict(_) => "urn:tollgate:problem:conflict",
             Self::TooLarge(_) => "urn:tollgate:problem:body-too-large",

@@ -114,6 +114,9 @@ pub async fn run(options: DemoOptions) -> Result<(), GatewayError> {
     }
     if let Some(http) = running.http_addr() {
         lines.push(format!("Prometheus metrics: http://{http}/metrics"));
+        lines.push(format!(
+            "Web console: http://{http}/console (sign in with tg_acme.demo-acme, tg_globex.demo-globex, or tg_admin.demo-admin as the provider)"
+        ));
         lines.push("Control API: as the provider with key tg_admin.demo-admin,".to_owned());
         for tenant in DEMO_TENANTS {
             lines.push(format!(

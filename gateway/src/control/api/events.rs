@@ -28,6 +28,10 @@ pub struct EventsQuery {
     /// Seconds to wait for an event when there is none yet (0–30).
     #[serde(default)]
     wait: Option<u64>,
+    /// Only the events of this order (its ready or failed event): other events, and the
+    /// passwords they carry, stay unread.
+    #[serde(default)]
+    order: Option<String>,
 }
 
 /// `GET /v1/events?after=&wait=`: the tenant's events in order, long-polled. A new
@@ -46,11 +50,11 @@ pub async fn events(
 ) -> Result<Response, Problem> {
     let tenant = caller.tenant()?;
     let plane = &state.plane;
-    let after = query.after.unwrap_or(0);
+    let mut after = query.after.unwrap_or(0);
     let deadline =
         tokio::time::Instant::now() + Duration::from_secs(query.wait.unwrap_or(0).min(30));
     let found = loop {
-        let found = plane
+        let mut found = plane
             .store
             .events(EventQuery {
                 tenant: Some(tenant),
@@ -59,6 +63,10 @@ pub async fn events(
                 limit: 100,
             })
             .await?;
+        if let Some(order) = &query.order {
+            after = found.last().map_or(after, |event| event.seq);
+            found.retain(|event| event.body["order"].as_str() == Some(order.as_str()));
+        }
         if !found.is_empty() || tokio::time::Instant::now() >= deadline {
             break found;
         }

@@ -1,10 +1,12 @@
-//! The REST API `/v1`: who is calling (API keys, rate limited per key), request bodies as
+//! The REST API `/v1`: who is calling (API keys, or the web console's session cookie;
+//! rate limited per key), request bodies as
 //! JSON with unknown fields refused, and the routes of tenants and of the provider.
 //!
 //! | module | job |
 //! | --- | --- |
 //! | `mod.rs` | router, callers, rate limit, JSON bodies, the audit of admin calls |
 //! | `catalog.rs` | the tenant's catalog: entitled datasets with columns, prices, its channels |
+//! | `console_session.rs` | web console sessions: a cookie standing for an API key, CSRF tokens |
 //! | `tenant.rs` | channels, orders, credentials |
 //! | `events.rs` | the tenant's events, long-polled; new passwords shown once |
 //! | `openapi.rs` | the OpenAPI 3.1 document, from the routes' annotations |
@@ -19,6 +21,7 @@
 
 mod admin;
 mod catalog;
+mod console_session;
 mod datasets;
 mod entitlements;
 mod events;
@@ -142,6 +145,12 @@ pub fn router(plane: Arc<ControlPlane>) -> Router {
         )
         .route("/v1/usage", get(usage::usage))
         .route("/v1/admin/usage", get(usage::admin_usage))
+        .route(
+            "/console/session",
+            post(console_session::sign_in)
+                .get(console_session::current)
+                .delete(console_session::sign_out),
+        )
         .fallback(|| async { Problem::NotFound("no such endpoint".to_owned()) })
         .with_state(state)
 }
@@ -199,53 +208,76 @@ impl FromRequestParts<Arc<ApiState>> for Caller {
         parts: &mut Parts,
         state: &Arc<ApiState>,
     ) -> Result<Self, Self::Rejection> {
-        let presented = parts
+        let bearer = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
             .and_then(|value| {
                 let (scheme, rest) = value.split_once(' ')?;
                 scheme.eq_ignore_ascii_case("bearer").then_some(rest)
-            })
-            .and_then(PresentedKey::parse)
+            });
+        if let Some(bearer) = bearer {
+            let presented = PresentedKey::parse(bearer).ok_or(Problem::Unauthorized)?;
+            return caller_of_key(state, &presented.id, Some(&presented)).await;
+        }
+        // The web console: its session cookie stands for the key it signed in with.
+        let session = console_session::of_request(&parts.headers, &state.plane)
+            .await?
             .ok_or(Problem::Unauthorized)?;
-        // Rate limited per key id before the key is checked: guessing costs the same.
-        if let Err(not_until) = state.limiter.check_key(&presented.id) {
-            return Err(Problem::TooManyRequests(
-                not_until.wait_time_from(DefaultClock::default().now()),
-            ));
+        if !console_session::csrf_allows(&parts.method, &parts.headers, &session) {
+            return Err(Problem::CrossSite);
         }
-        let plane = &state.plane;
-        let configured = plane
-            .configured_keys()
-            .iter()
-            .find(|key| key.id == presented.id)
-            .map(|key| (key.tenant.clone(), key.secret_sha256.clone(), false));
-        let stored = match configured {
-            Some(found) => Some(found),
-            None => plane
-                .store
-                .get(API_KEY, &presented.id)
-                .await?
-                .map(|document| document.parse::<ApiKeyRecord>())
-                .transpose()?
-                .map(|key| (key.tenant, key.secret_sha256, key.revoked)),
-        };
-        let Some((tenant, hash, revoked)) = stored else {
-            return Err(Problem::Unauthorized);
-        };
-        if revoked || !presented.matches(&hash) {
-            return Err(Problem::Unauthorized);
-        }
-        match tenant {
-            None => Ok(Self::Admin { key: presented.id }),
-            // A suspended or deleted tenant is not in the catalog served.
-            Some(tenant) if plane.service.catalog().tenant(&tenant).is_some() => Ok(Self::Tenant {
-                key: presented.id,
-                tenant,
-            }),
-            Some(_) => Err(Problem::Unauthorized),
-        }
+        caller_of_key(state, &session.key, None).await
+    }
+}
+
+/// The caller whose API key has id `id`, its secret checked when `presented` (a console
+/// session's key was checked when it signed in), rate limited per key.
+///
+/// # Errors
+/// 429 beyond the key's rate; 401 for an unknown or revoked key, a wrong secret, or the
+/// key of a tenant not served.
+async fn caller_of_key(
+    state: &ApiState,
+    id: &str,
+    presented: Option<&PresentedKey>,
+) -> Result<Caller, Problem> {
+    // Rate limited per key id before the key is checked: guessing costs the same.
+    if let Err(not_until) = state.limiter.check_key(&id.to_owned()) {
+        return Err(Problem::TooManyRequests(
+            not_until.wait_time_from(DefaultClock::default().now()),
+        ));
+    }
+    let plane = &state.plane;
+    let configured = plane
+        .configured_keys()
+        .iter()
+        .find(|key| key.id == id)
+        .map(|key| (key.tenant.clone(), key.secret_sha256.clone(), false));
+    let stored = match configured {
+        Some(found) => Some(found),
+        None => plane
+            .store
+            .get(API_KEY, id)
+            .await?
+            .map(|document| document.parse::<ApiKeyRecord>())
+            .transpose()?
+            .map(|key| (key.tenant, key.secret_sha256, key.revoked)),
+    };
+    let Some((tenant, hash, revoked)) = stored else {
+        return Err(Problem::Unauthorized);
+    };
+    if revoked || presented.is_some_and(|key| !key.matches(&hash)) {
+        return Err(Problem::Unauthorized);
+    }
+    match tenant {
+        None => Ok(Caller::Admin { key: id.to_owned() }),
+        // A suspended or deleted tenant is not in the catalog served.
+        Some(tenant) if plane.service.catalog().tenant(&tenant).is_some() => Ok(Caller::Tenant {
+            key: id.to_owned(),
+            tenant,
+        }),
+        Some(_) => Err(Problem::Unauthorized),
     }
 }
 

@@ -1,0 +1,69 @@
+//! The web console in a real browser: `tests/browser/test_console.py`, run by pytest with
+//! Playwright driving Debian's chromium (headless) against the demo gateway started here.
+//! A tenant signs in, orders a `postgres` channel, connects with psql using the credentials
+//! it is shown, sees its queries in its usage chart and revokes the channel; globex never
+//! sees acme's datasets, channels or usage, and a change without the session's CSRF token
+//! is refused; the provider sees tenants, usage across tenants and the audit trail; every
+//! page passes axe-core without serious violations. Screenshots of each page are kept in
+//! the target directory's `tmp/console-screenshots/`.
+//!
+//! The browser's virtualenv is made by `scripts/python-env` (which `scripts/test` runs).
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+use tollgate_tests::TestGateway;
+
+/// The Python of the browser tests' virtualenv.
+fn browser_python() -> PathBuf {
+    let venv = match std::env::var_os("TOLLGATE_BROWSER_VENV") {
+        Some(venv) => PathBuf::from(venv),
+        None => {
+            let home = std::env::var_os("HOME").expect("HOME or TOLLGATE_BROWSER_VENV is set");
+            PathBuf::from(home).join(".cache/tollgate-browser")
+        }
+    };
+    let python = venv.join("bin/python");
+    assert!(
+        python.exists(),
+        "no browser test environment at {}: run scripts/python-env",
+        venv.display()
+    );
+    python
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_in_a_real_browser() {
+    let python = browser_python();
+    let gateway = TestGateway::start().await;
+    let screenshots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
+    let mut pytest = Command::new(&python);
+    pytest
+        .args(["-m", "pytest", "-q", "tests/browser"])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .env(
+            "TOLLGATE_HTTP_URL",
+            format!("http://{}", gateway.http_addr()),
+        )
+        .env("TOLLGATE_SCREENSHOTS", &screenshots)
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    let started = Instant::now();
+    let output = tokio::task::spawn_blocking(move || pytest.output())
+        .await
+        .expect("the pytest thread finishes")
+        .unwrap_or_else(|e| panic!("run {}: {e}", python.display()));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "pytest failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    println!(
+        "{stdout}\nbrowser tests took {:.1} s; screenshots in {}",
+        started.elapsed().as_secs_f64(),
+        screenshots.display()
+    );
+    gateway.stop().await;
+}
