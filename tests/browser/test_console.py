@@ -1,12 +1,13 @@
 """The web console in a real browser (Debian's chromium, headless, driven by Playwright).
 
 tests/tests/console_browser.rs starts the demo gateway and runs this with:
-TOLLGATE_HTTP_URL (the HTTP listener), TOLLGATE_SCREENSHOTS (where screenshots go) and
-TOLLGATE_CHROMIUM (the browser). A tenant signs in, orders a `postgres` channel, copies the
-psql connection string it is shown once, runs queries with psql through it, sees them in
-its usage chart, and revokes the channel; globex never sees acme's datasets, channels or
-usage; the provider's pages list tenants, usage across tenants and the audit trail; every
-page passes axe-core with no serious or critical violation.
+TOLLGATE_HTTP_URL (the HTTP listener), TOLLGATE_PG_HOST and TOLLGATE_PG_PORT (pgwire),
+TOLLGATE_SCREENSHOTS (where screenshots go) and TOLLGATE_CHROMIUM (the browser). A tenant
+signs in, orders a `postgres` channel, copies the psql connection string it is shown once,
+runs queries with psql through it, sees them in its usage chart, and revokes the channel;
+a query running in psql is listed and cancelled from the console; globex never sees acme's
+datasets, channels or usage; the provider's pages list tenants, usage across tenants and the
+audit trail; every page passes axe-core with no serious or critical violation.
 """
 
 import os
@@ -127,6 +128,40 @@ def test_a_tenant_orders_a_channel_queries_through_it_sees_its_usage_and_revokes
     shot(page, "tenant-channels")
 
 
+def test_a_running_query_is_listed_and_cancelled(browser):
+    conninfo = (
+        f"host={os.environ['TOLLGATE_PG_HOST']} port={os.environ['TOLLGATE_PG_PORT']} "
+        "dbname=tollgate user=acme password=acme"
+    )
+    heavy = subprocess.Popen(
+        ["psql", conninfo, "-XAtc",
+         "SELECT count(*) FROM tpch.lineitem a CROSS JOIN tpch.lineitem b "
+         "WHERE a.l_orderkey + b.l_orderkey < 0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        page = signed_in(browser, "acme")
+        page.goto(f"{BASE}/console#/queries")
+        expect(page.get_by_role("heading", name="Running queries")).to_be_visible()
+        row = page.locator("#query-list tbody tr").filter(has_text="CROSS JOIN")
+        for _ in range(50):
+            if row.count():
+                break
+            page.get_by_role("button", name="Refresh").click()
+            page.wait_for_timeout(200)
+        expect(row).to_have_count(1)
+        accessible(page)
+        shot(page, "tenant-queries")
+        query = row.locator("td").first.inner_text()
+        row.get_by_role("button", name=f"Cancel query {query}").click()
+        expect(page.get_by_text(f"Query {query} is cancelled.")).to_be_visible()
+        _, stderr = heavy.communicate(timeout=60)
+        assert heavy.returncode != 0
+        assert "cancel" in stderr.lower(), stderr
+    finally:
+        heavy.kill()
+
+
 def test_globex_never_sees_acme_datasets_channels_or_usage(browser):
     acme = signed_in(browser, "acme")
     acme.goto(f"{BASE}/console#/channels?dataset=tpch.lineitem")
@@ -164,8 +199,14 @@ def test_the_provider_sees_tenants_usage_and_the_audit_trail(browser):
     expect(page.get_by_role("heading", name="Tenants")).to_be_visible()
     expect(page.get_by_role("cell", name="acme", exact=True)).to_be_visible()
     expect(page.get_by_role("cell", name="globex", exact=True)).to_be_visible()
+    expect(page.get_by_role("heading", name="Entitlements of globex")).to_be_visible()
     accessible(page)
     shot(page, "provider-tenants")
+    page.goto(f"{BASE}/console#/datasets")
+    expect(page.get_by_role("heading", name="Datasets and prices")).to_be_visible()
+    expect(page.get_by_role("cell", name="tpch.orders", exact=True)).to_be_visible()
+    accessible(page)
+    shot(page, "provider-datasets")
     page.goto(f"{BASE}/console#/usage")
     expect(page.get_by_role("img", name="Cost per tenant")).to_contain_text("globex")
     accessible(page)

@@ -3,7 +3,7 @@
 //! A tenant signs in, orders a `postgres` channel, connects with psql using the credentials
 //! it is shown, sees its queries in its usage chart and revokes the channel; globex never
 //! sees acme's datasets, channels or usage, and a change without the session's CSRF token
-//! is refused; the provider sees tenants, usage across tenants and the audit trail; every
+//! is refused; a query running in psql is listed and cancelled; the provider sees tenants, usage across tenants and the audit trail; every
 //! page passes axe-core without serious violations. Screenshots of each page are kept in
 //! the target directory's `tmp/console-screenshots/`.
 //!
@@ -46,6 +46,8 @@ async fn the_console_in_a_real_browser() {
             "TOLLGATE_HTTP_URL",
             format!("http://{}", gateway.http_addr()),
         )
+        .env("TOLLGATE_PG_HOST", gateway.addr().ip().to_string())
+        .env("TOLLGATE_PG_PORT", gateway.addr().port().to_string())
         .env("TOLLGATE_SCREENSHOTS", &screenshots)
         .env("PYTHONDONTWRITEBYTECODE", "1");
     let started = Instant::now();

@@ -3,7 +3,7 @@
 // ever set as text, never as markup.
 "use strict";
 
-const state = { session: null };
+const state = { session: null, route: 0 };
 
 /** An element `tag` with `attributes` and `children` (strings become text). */
 function h(tag, attributes = {}, ...children) {
@@ -164,7 +164,7 @@ async function catalogPage() {
         item.columns)),
     h("div", { class: "actions" }, h("a", { href: `#/channels?dataset=${encodeURIComponent(item.dataset)}` },
       `Order a channel of ${item.dataset}`))));
-  show(h("h1", {}, "Catalog"), rows.length ? rows : h("p", {}, "No dataset is granted to you."));
+  return [h("h1", {}, "Catalog"), rows.length ? rows : h("p", {}, "No dataset is granted to you.")];
 }
 
 /** Connection strings for the credentials of a ready channel. */
@@ -262,9 +262,9 @@ async function channelsPage(query) {
     h("div", { class: "actions" }, h("button", { type: "submit" }, "Order channel")));
   const list = h("div", { id: "channel-list" });
   drawChannelList(channels, list, status);
-  show(h("h1", {}, "Channels"),
+  return [h("h1", {}, "Channels"),
     h("section", { class: "card" }, h("h2", {}, "Order a channel"), form, status),
-    h("h2", {}, "Your channels"), list);
+    h("h2", {}, "Your channels"), list];
 }
 
 function drawChannelList(channels, list, status) {
@@ -308,7 +308,7 @@ async function usagePage(admin) {
   ]);
   const days = byDay.items.slice(-31);
   const group = admin ? "tenant" : "dataset";
-  show(h("h1", {}, admin ? "Usage across tenants" : "Usage and cost"),
+  return [h("h1", {}, admin ? "Usage across tenants" : "Usage and cost"),
     h("p", { class: "muted", id: "usage-total" },
       `${byDay.total.queries} queries, ${bytes(byDay.total.bytes_returned)} returned, `
       + `${bytes(byDay.total.bytes_scanned)} scanned, cost ${money(byDay.total.cost)}`),
@@ -322,38 +322,87 @@ async function usagePage(admin) {
       ["Returned", (d) => bytes(d.bytes_returned), true],
       ["Scanned", (d) => bytes(d.bytes_scanned), true],
       ["Cost", (d) => money(d.cost), true],
-    ], byGroup.items));
+    ], byGroup.items)];
+}
+
+async function queriesPage() {
+  const status = h("div", { role: "status", id: "query-status" });
+  const list = h("div", { id: "query-list" });
+  const draw = async () => {
+    const running = await api("GET", "/v1/queries");
+    list.replaceChildren(running.items.length ? table([
+      ["Query", (q) => q.id, true],
+      ["Login", (q) => q.user],
+      ["State", (q) => q.state],
+      ["Submitted", (q) => q.submitted_at],
+      ["SQL", (q) => q.sql],
+      ["", (q) => h("button", {
+        type: "button", class: "danger", "aria-label": `Cancel query ${q.id}`,
+        onclick: async () => {
+          try {
+            await api("DELETE", `/v1/queries/${q.id}`);
+            status.replaceChildren(h("p", {}, `Query ${q.id} is cancelled.`));
+            await draw();
+          } catch (error) { status.replaceChildren(failure(error)); }
+        },
+      }, "Cancel")],
+    ], running.items) : h("p", {}, "No query is running."));
+  };
+  await draw();
+  return [h("h1", {}, "Running queries"),
+    h("p", { class: "muted" }, "Your queries running or queued on this gateway."),
+    h("div", { class: "actions" }, h("button", { type: "button", class: "secondary", onclick: draw }, "Refresh")),
+    status, list];
 }
 
 // --- Provider pages -----------------------------------------------------------------
 
 async function tenantsPage() {
   const tenants = await api("GET", "/v1/admin/tenants");
-  show(h("h1", {}, "Tenants"), table([
+  const entitlements = await Promise.all(tenants.items.map((t) =>
+    api("GET", `/v1/admin/tenants/${encodeURIComponent(t.id)}/entitlements`)));
+  const grants = (e) => (e.columns ? `${e.columns.length} columns` : "all columns")
+    + (e.row_filter ? `, rows where ${e.row_filter}` : "");
+  return [h("h1", {}, "Tenants"), table([
     ["Tenant", (t) => t.id],
     ["Profile", (t) => t.profile || ""],
     ["Suspended", (t) => (t.suspended ? "yes" : "no")],
-  ], tenants.items));
+  ], tenants.items),
+  tenants.items.map((t, i) => h("section", { class: "card" },
+    h("h2", {}, `Entitlements of ${t.id}`),
+    table([["Dataset", (e) => e.dataset], ["Grant", grants],
+      ["From", (e) => (e.configured ? "configuration" : "API")]], entitlements[i].items)))];
+}
+
+async function datasetsPage() {
+  const datasets = await api("GET", "/v1/admin/datasets");
+  return [h("h1", {}, "Datasets and prices"), table([
+    ["Dataset", (d) => d.id],
+    ["Source", (d) => `${d.source}: ${d.path}`],
+    ["Description", (d) => d.description],
+    ["Per GiB returned", (d) => money(d.price_per_gib), true],
+    ["Per GiB scanned", (d) => money(d.price_per_gib_scanned), true],
+  ], datasets.items)];
 }
 
 async function auditPage() {
   const audit = await api("GET", "/v1/admin/audit");
   const recent = audit.items.slice(-200).reverse();
-  show(h("h1", {}, "Audit trail"), table([
+  return [h("h1", {}, "Audit trail"), table([
     ["At", (e) => e.at],
     ["Actor", (e) => e.actor],
     ["Action", (e) => e.action],
     ["Target", (e) => e.target],
     ["Outcome", (e) => e.outcome],
-  ], recent));
+  ], recent)];
 }
 
 // --- Navigation ---------------------------------------------------------------------
 
 const TENANT_PAGES = [["catalog", "Catalog", catalogPage], ["channels", "Channels", channelsPage],
-  ["usage", "Usage", () => usagePage(false)]];
-const ADMIN_PAGES = [["tenants", "Tenants", tenantsPage], ["usage", "Usage", () => usagePage(true)],
-  ["audit", "Audit", auditPage]];
+  ["queries", "Queries", queriesPage], ["usage", "Usage", () => usagePage(false)]];
+const ADMIN_PAGES = [["tenants", "Tenants", tenantsPage], ["datasets", "Datasets", datasetsPage],
+  ["usage", "Usage", () => usagePage(true)], ["audit", "Audit", auditPage]];
 
 async function route() {
   if (!state.session) return;
@@ -363,10 +412,15 @@ async function route() {
   document.getElementById("nav").replaceChildren(...pages.map(([name, title]) =>
     h("a", { href: `#/${name}`, "aria-current": name === page[0] ? "page" : undefined }, title)));
   document.title = `${page[1]} · Tollgate console`;
+  // Only the latest navigation draws: an earlier page still loading is dropped.
+  const mine = ++state.route;
   try {
-    await page[2](new URLSearchParams(search || ""));
+    const content = await page[2](new URLSearchParams(search || ""));
+    if (mine !== state.route) return;
+    show(...content);
     document.getElementById("main").focus();
   } catch (error) {
+    if (mine !== state.route) return;
     if (error.status === 401) signInPage("Your session ended; sign in again.");
     else show(h("h1", {}, page[1]), failure(error));
   }

@@ -16,6 +16,7 @@
 //! | `datasets.rs` | datasets registered from a source path, described and priced; read before stored |
 //! | `profiles.rs` | performance profiles, checked before stored |
 //! | `refresh.rs` | a new version of a `file` channel's datasets, announced by event |
+//! | `queries.rs` | the tenant's queries running on this gateway, and cancelling one |
 //! | `publish.rs` | a new version of a dataset for its push channels: the whole dataset again |
 //! | `usage.rs` | usage and cost from the ledger, grouped by day, dataset, channel (tenant) |
 
@@ -29,6 +30,7 @@ mod notifications;
 mod openapi;
 mod profiles;
 mod publish;
+mod queries;
 mod refresh;
 mod tenant;
 mod usage;
@@ -144,6 +146,8 @@ pub fn router(plane: Arc<ControlPlane>) -> Router {
             post(publish::publish_dataset),
         )
         .route("/v1/usage", get(usage::usage))
+        .route("/v1/queries", get(queries::queries))
+        .route("/v1/queries/{id}", delete(queries::cancel))
         .route("/v1/admin/usage", get(usage::admin_usage))
         .route(
             "/console/session",

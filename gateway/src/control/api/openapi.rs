@@ -7,8 +7,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    admin, catalog, datasets, entitlements, events, notifications, profiles, publish, refresh,
-    tenant, usage,
+    admin, catalog, datasets, entitlements, events, notifications, profiles, publish, queries,
+    refresh, tenant, usage,
 };
 use crate::control::problem::ProblemBody;
 
@@ -45,6 +45,8 @@ use crate::control::problem::ProblemBody;
         entitlements::audit,
         usage::usage,
         usage::admin_usage,
+        queries::queries,
+        queries::cancel,
         datasets::datasets,
         datasets::dataset,
         datasets::put_dataset,
