@@ -13,6 +13,7 @@ pub mod nats;
 pub mod pg_cluster;
 pub mod process;
 pub mod push;
+pub mod pytest;
 pub mod raw;
 pub mod sharing;
 

@@ -10,10 +10,9 @@
 //! The browser's virtualenv is made by `scripts/python-env` (which `scripts/test` runs).
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Instant;
 
-use tollgate_tests::TestGateway;
+use tollgate_tests::{TestGateway, pytest};
 
 /// The Python of the browser tests' virtualenv.
 fn browser_python() -> PathBuf {
@@ -38,30 +37,21 @@ async fn the_console_in_a_real_browser() {
     let python = browser_python();
     let gateway = TestGateway::start().await;
     let screenshots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
-    let mut pytest = Command::new(&python);
-    pytest
-        .args(["-m", "pytest", "-q", "tests/browser"])
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .env(
-            "TOLLGATE_HTTP_URL",
-            format!("http://{}", gateway.http_addr()),
-        )
-        .env("TOLLGATE_PG_HOST", gateway.addr().ip().to_string())
-        .env("TOLLGATE_PG_PORT", gateway.addr().port().to_string())
-        .env("TOLLGATE_SCREENSHOTS", &screenshots)
-        .env("PYTHONDONTWRITEBYTECODE", "1");
     let started = Instant::now();
-    let output = tokio::task::spawn_blocking(move || pytest.output())
-        .await
-        .expect("the pytest thread finishes")
-        .unwrap_or_else(|e| panic!("run {}: {e}", python.display()));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "pytest failed ({}):\n{stdout}\n{stderr}",
-        output.status
-    );
+    let stdout = pytest::run(
+        &python,
+        "tests/browser",
+        &[
+            (
+                "TOLLGATE_HTTP_URL",
+                format!("http://{}", gateway.http_addr()),
+            ),
+            ("TOLLGATE_PG_HOST", gateway.addr().ip().to_string()),
+            ("TOLLGATE_PG_PORT", gateway.addr().port().to_string()),
+            ("TOLLGATE_SCREENSHOTS", screenshots.display().to_string()),
+        ],
+    )
+    .await;
     println!(
         "{stdout}\nbrowser tests took {:.1} s; screenshots in {}",
         started.elapsed().as_secs_f64(),

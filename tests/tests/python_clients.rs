@@ -6,10 +6,8 @@
 //! environment is a virtualenv made by `scripts/python-env` (which `scripts/test` runs).
 //! `TOLLGATE_SKIP_SPARK=1` skips the Spark job.
 
-use std::process::Command;
-
-use tollgate_tests::TestGateway;
 use tollgate_tests::moto::venv_python;
+use tollgate_tests::{TestGateway, pytest};
 
 /// `sql`'s single `bigint` as `user`, over pgwire.
 async fn count(gateway: &TestGateway, user: &str, sql: &str) -> i64 {
@@ -25,29 +23,18 @@ async fn python_clients() {
     let lineitem = count(&gateway, "acme", "SELECT count(*) FROM tpch.lineitem").await;
     let globex_orders = count(&gateway, "globex", "SELECT count(*) FROM tpch.orders").await;
 
-    let mut pytest = Command::new(&python);
-    pytest
-        .args(["-m", "pytest", "-q", "tests/python"])
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .env("TOLLGATE_FLIGHT_URI", flight_uri)
-        .env("TOLLGATE_PG_HOST", gateway.addr().ip().to_string())
-        .env("TOLLGATE_PG_PORT", gateway.addr().port().to_string())
-        .env("TOLLGATE_LINEITEM_ROWS", lineitem.to_string())
-        .env("TOLLGATE_GLOBEX_ORDERS_ROWS", globex_orders.to_string())
-        // No __pycache__ directories in the work tree.
-        .env("PYTHONDONTWRITEBYTECODE", "1");
-    // pytest blocks its thread for a while; the gateway keeps serving on the runtime's workers.
-    let output = tokio::task::spawn_blocking(move || pytest.output())
-        .await
-        .expect("the pytest thread finishes")
-        .unwrap_or_else(|e| panic!("run {}: {e}", python.display()));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "pytest failed ({}):\n{stdout}\n{stderr}",
-        output.status
-    );
+    let stdout = pytest::run(
+        &python,
+        "tests/python",
+        &[
+            ("TOLLGATE_FLIGHT_URI", flight_uri),
+            ("TOLLGATE_PG_HOST", gateway.addr().ip().to_string()),
+            ("TOLLGATE_PG_PORT", gateway.addr().port().to_string()),
+            ("TOLLGATE_LINEITEM_ROWS", lineitem.to_string()),
+            ("TOLLGATE_GLOBEX_ORDERS_ROWS", globex_orders.to_string()),
+        ],
+    )
+    .await;
     println!("{stdout}");
     gateway.stop().await;
 }
