@@ -185,7 +185,9 @@ pub async fn start(options: &TollgateOptions) -> Result<RunningGateway, GatewayE
             (delivery, brokers),
         ));
         tasks.extend(plane.spawn(&shutdown));
-        routes = routes.merge(api::router(plane)).merge(console::router());
+        routes = routes
+            .merge(api::router(plane, &options.auth))
+            .merge(console::router());
     }
     let http_addr = http.map(|(server, addr)| {
         tasks.push(spawn_listener(

@@ -43,7 +43,7 @@ def signed_in(browser, who: str) -> Page:
     page = context.new_page()
     page.goto(f"{BASE}/console")
     page.get_by_label("API key").fill(KEYS[who])
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page.get_by_text(f"Signed in as {'provider' if who == 'admin' else who}")).to_be_visible()
     return page
 
@@ -211,11 +211,110 @@ def test_the_provider_sees_tenants_usage_and_the_audit_trail(browser):
     expect(page.get_by_role("img", name="Cost per tenant")).to_contain_text("globex")
     accessible(page)
     shot(page, "provider-usage")
+    page.goto(f"{BASE}/console#/refusals")
+    expect(page.get_by_role("heading", name="Recent refusals")).to_be_visible()
+    accessible(page)
+    shot(page, "provider-refusals")
     page.goto(f"{BASE}/console#/audit")
     expect(page.get_by_role("heading", name="Audit trail")).to_be_visible()
     accessible(page)
     shot(page, "provider-audit")
     page.get_by_role("button", name="Sign out").click()
-    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    expect(page.get_by_role("button", name="Sign in", exact=True)).to_be_visible()
     page.goto(f"{BASE}/console#/tenants")
-    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    expect(page.get_by_role("button", name="Sign in", exact=True)).to_be_visible()
+
+
+def test_a_channel_login_signs_in_and_sees_only_its_own_queries_and_usage(browser):
+    acme = signed_in(browser, "acme")
+    acme.goto(f"{BASE}/console#/channels?dataset=tpch.nation")
+    acme.get_by_label("Kind").select_option("postgres")
+    acme.get_by_role("button", name="Order channel").click()
+    expect(acme.locator("#credentials")).to_be_visible(timeout=60_000)
+    channel = re.search(r"Channel (\S+) is ready", acme.locator("#order-status").inner_text()).group(1)
+    login = acme.locator('pre[data-label="Login"]').inner_text()
+    password = acme.locator('pre[data-label="Password"]').inner_text()
+    conninfo = re.match(r'psql "(.*)"$', acme.locator('pre[data-label="psql"]').inner_text()).group(1)
+    for sql in ("SELECT count(*) FROM tpch.nation", "SELECT n_name FROM tpch.nation LIMIT 3"):
+        ran = subprocess.run(["psql", conninfo, "-XAtc", sql], capture_output=True, text=True, timeout=60)
+        assert ran.returncode == 0, ran.stderr
+    # A query of the tenant's own login runs meanwhile: the channel's login never sees it.
+    tenant_login = (
+        f"host={os.environ['TOLLGATE_PG_HOST']} port={os.environ['TOLLGATE_PG_PORT']} "
+        "dbname=tollgate user=acme password=acme"
+    )
+    heavy = subprocess.Popen(
+        ["psql", tenant_login, "-XAtc",
+         "SELECT count(*) FROM tpch.lineitem a CROSS JOIN tpch.lineitem b "
+         "WHERE a.l_orderkey + b.l_orderkey < -1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        page.goto(f"{BASE}/console")
+        page.get_by_label("Login").fill(login)
+        page.get_by_label("Password").fill("not-the-password")
+        page.get_by_role("button", name="Sign in with login").click()
+        expect(page.get_by_role("alert")).to_be_visible()
+        accessible(page)
+        shot(page, "login-sign-in")
+        page.get_by_label("Password").fill(password)
+        page.get_by_role("button", name="Sign in with login").click()
+        expect(page.get_by_text(f"Signed in as {login} (acme)")).to_be_visible()
+        expect(page.get_by_role("heading", name="tpch.nation")).to_be_visible()
+        assert page.get_by_role("link", name="Channels").count() == 0
+        assert page.get_by_role("link", name=re.compile("Order a channel")).count() == 0
+        accessible(page)
+        shot(page, "login-catalog")
+
+        page.goto(f"{BASE}/console#/usage")
+        expect(page.locator("#usage-total")).to_contain_text("2 queries")
+        shot(page, "login-usage")
+
+        running = acme.evaluate(
+            """async () => (await (await fetch('/v1/queries', {headers:
+                 {Authorization: 'Bearer tg_acme.demo-acme'}})).json()).items"""
+        )
+        for _ in range(50):
+            if any("CROSS JOIN" in q["sql"] for q in running):
+                break
+            acme.wait_for_timeout(200)
+            running = acme.evaluate(
+                """async () => (await (await fetch('/v1/queries', {headers:
+                     {Authorization: 'Bearer tg_acme.demo-acme'}})).json()).items"""
+            )
+        heavy_id = next(q["id"] for q in running if "CROSS JOIN" in q["sql"])
+        page.goto(f"{BASE}/console#/queries")
+        expect(page.get_by_text("No query is running.")).to_be_visible()
+        csrf = page.evaluate("async () => (await (await fetch('/console/session')).json()).csrf")
+        status = page.evaluate(
+            """async ([id, csrf]) => (await fetch('/v1/queries/' + id,
+                 {method: 'DELETE', headers: {'X-CSRF-Token': csrf}})).status""",
+            [heavy_id, csrf],
+        )
+        assert status == 404, "a login cancels only its own queries"
+        status = page.evaluate(
+            """async (csrf) => (await fetch('/v1/channels', {method: 'POST',
+                 headers: {'Content-Type': 'application/json', 'X-CSRF-Token': csrf},
+                 body: JSON.stringify({kind: 'postgres', datasets: [{dataset: 'tpch.orders'}]})})).status""",
+            csrf,
+        )
+        assert status == 403, "a login orders nothing"
+
+        # Revoking the channel ends its login's console sessions.
+        revoked = acme.evaluate(
+            """async (id) => (await fetch('/v1/channels/' + id, {method: 'DELETE',
+                 headers: {Authorization: 'Bearer tg_acme.demo-acme'}})).status""",
+            channel,
+        )
+        assert revoked in (200, 202, 204), revoked
+        for _ in range(50):
+            if page.evaluate("async () => (await fetch('/console/session')).status") == 401:
+                break
+            page.wait_for_timeout(200)
+        page.goto(f"{BASE}/console#/catalog")
+        page.reload()
+        expect(page.get_by_role("button", name="Sign in with login")).to_be_visible()
+    finally:
+        heavy.kill()

@@ -40,7 +40,7 @@ async fn the_console_in_a_real_browser() {
     let started = Instant::now();
     let stdout = pytest::run(
         &python,
-        "tests/browser",
+        "tests/browser/test_console.py",
         &[
             (
                 "TOLLGATE_HTTP_URL",

@@ -456,6 +456,16 @@ async fn profiles_set_through_the_api_apply_to_the_next_statement() {
         .simple_query("SELECT o_orderkey FROM tpch.orders LIMIT 3")
         .await
         .expect("within the profile");
+    // The provider sees the refusal, and only it, among tinyco's recent refusals.
+    let (status, refusals) = admin.get("/v1/admin/refusals?tenant=tinyco").await;
+    assert_eq!(status, StatusCode::OK, "{refusals}");
+    let items = refusals["items"].as_array().expect("items");
+    assert_eq!(items.len(), 1, "{refusals}");
+    assert_eq!(items[0]["sqlstate"], "54000");
+    assert_eq!(items[0]["login"], login.as_str());
+    assert_eq!(items[0]["datasets"], json!(["tpch.orders"]));
+    let (status, _) = tinyco.get("/v1/admin/refusals").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "the provider's only");
 
     // Its prices: the datasets' times its factor.
     let (_, entry) = tinyco.get("/v1/catalog/tpch.orders").await;
@@ -535,6 +545,33 @@ async fn the_http_listener_speaks_https_with_a_certificate() {
     assert!(
         plain.is_err(),
         "plain HTTP is not served on an HTTPS listener: {plain:?}"
+    );
+    // The console's session cookie is never sent in clear.
+    let root = reqwest::Certificate::from_pem(certificate.cert_pem().as_bytes()).expect("PEM");
+    let browser = reqwest::Client::builder()
+        .add_root_certificate(root)
+        .build()
+        .expect("an HTTPS client");
+    let signed_in = browser
+        .post(format!(
+            "https://localhost:{}/console/session",
+            gateway.http_addr().port()
+        ))
+        .header("content-type", "application/json")
+        .body(json!({ "api_key": ACME }).to_string())
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(signed_in.status(), StatusCode::OK);
+    let cookie = signed_in
+        .headers()
+        .get("set-cookie")
+        .and_then(|value| value.to_str().ok())
+        .expect("a session cookie")
+        .to_owned();
+    assert!(
+        cookie.contains("; Secure") && cookie.contains("; HttpOnly"),
+        "{cookie}"
     );
     // A client that never finishes its handshake holds up no other.
     let _stalled = tokio::net::TcpStream::connect(gateway.http_addr())

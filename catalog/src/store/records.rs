@@ -35,18 +35,32 @@ pub const SHARED_TABLE: &str = "shared_table";
 /// Kind of [`ConsoleSessionRecord`]s, by the SHA-256 of the session's cookie.
 pub const CONSOLE_SESSION: &str = "console_session";
 
-/// A web console session: signed in with an API key, which is checked again on every
-/// request (a revoked key ends its sessions).
+/// A web console session: signed in with an API key or a login, which is checked again on
+/// every request (a revoked key or login, or a login's changed password, ends its sessions).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsoleSessionRecord {
-    /// The id of the API key it was opened with.
+    /// The id of the API key it was opened with; empty for a session of a login.
+    #[serde(default)]
     pub key: String,
+    /// The login it was opened with instead of a key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login: Option<ConsoleLogin>,
     /// The token unsafe requests carry in `X-CSRF-Token`.
     pub csrf: String,
     /// When it was opened.
     pub created_at: DateTime<Utc>,
     /// When it ends.
     pub expires_at: DateTime<Utc>,
+}
+
+/// The login (a channel's, or the tenant's own) a console session was opened with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsoleLogin {
+    /// The login's user name.
+    pub user: String,
+    /// SHA-256 (hex) of the login's SCRAM verifier when the session opened: a rotated
+    /// password has another verifier, and ends the session.
+    pub verifier_sha256: String,
 }
 
 /// A dataset registered through the admin API; one with the id of a dataset of the

@@ -118,28 +118,42 @@ function table(columns, rows) {
 // --- Signing in and out -------------------------------------------------------------
 
 function signInPage(message) {
-  const key = h("input", { id: "api-key", name: "api_key", type: "password", autocomplete: "off", required: true });
   const status = h("p", { role: "status" }, message || "");
-  const form = h("form", {
-    onsubmit: async (event) => {
-      event.preventDefault();
-      try {
-        state.session = await api("POST", "/console/session", { api_key: key.value });
-        key.value = "";
-        start();
-      } catch (error) {
-        status.replaceChildren(failure(error));
-      }
-    },
-  },
+  const signIn = (body, inputs) => async (event) => {
+    event.preventDefault();
+    try {
+      state.session = await api("POST", "/console/session", body());
+      inputs.forEach((input) => { input.value = ""; });
+      start();
+    } catch (error) {
+      status.replaceChildren(failure(error));
+    }
+  };
+  const key = h("input", { id: "api-key", name: "api_key", type: "password", autocomplete: "off", required: true });
+  const byKey = h("form", { onsubmit: signIn(() => ({ api_key: key.value }), [key]) },
     h("label", { for: "api-key" }, "API key"),
     key,
-    h("div", { class: "actions" }, h("button", { type: "submit" }, "Sign in")),
-    status);
+    h("div", { class: "actions" }, h("button", { type: "submit" }, "Sign in")));
+  const login = h("input", { id: "login-user", name: "login", autocomplete: "username", required: true });
+  const password = h("input", { id: "login-password", name: "password", type: "password", autocomplete: "current-password", required: true });
+  const byLogin = h("form", {
+    onsubmit: signIn(() => ({ login: login.value, password: password.value }), [password]),
+  },
+    h("label", { for: "login-user" }, "Login"), login,
+    h("label", { for: "login-password" }, "Password"), password,
+    h("div", { class: "actions" }, h("button", { type: "submit" }, "Sign in with login")));
   document.getElementById("nav").replaceChildren();
   document.getElementById("who").replaceChildren();
-  show(h("h1", {}, "Sign in"), h("section", { class: "card" },
-    h("p", { class: "muted" }, "Sign in with the API key your provider gave you (tg_…)."), form));
+  show(h("h1", {}, "Sign in"),
+    h("section", { class: "card" },
+      h("h2", {}, "With an API key"),
+      h("p", { class: "muted" }, "The API key your provider gave you (tg_…): order and manage channels."),
+      byKey),
+    h("section", { class: "card" },
+      h("h2", {}, "With a login"),
+      h("p", { class: "muted" }, "A channel's login and password (as for psql): see the catalog, your own queries and usage."),
+      byLogin),
+    status);
 }
 
 async function signOut() {
@@ -162,8 +176,9 @@ async function catalogPage() {
     h("details", {}, h("summary", {}, `${item.columns.length} columns`),
       table([["Column", (c) => c.name], ["Type", (c) => c.type], ["Description", (c) => c.description || ""]],
         item.columns)),
-    h("div", { class: "actions" }, h("a", { href: `#/channels?dataset=${encodeURIComponent(item.dataset)}` },
-      `Order a channel of ${item.dataset}`))));
+    state.session.role === "tenant" && h("div", { class: "actions" },
+      h("a", { href: `#/channels?dataset=${encodeURIComponent(item.dataset)}` },
+        `Order a channel of ${item.dataset}`))));
   return [h("h1", {}, "Catalog"), rows.length ? rows : h("p", {}, "No dataset is granted to you.")];
 }
 
@@ -397,16 +412,34 @@ async function auditPage() {
   ], recent)];
 }
 
+async function refusalsPage() {
+  const refusals = await api("GET", "/v1/admin/refusals?limit=200");
+  return [h("h1", {}, "Recent refusals"),
+    h("p", { class: "muted" }, "Queries a profile's limits refused or stopped, newest first."),
+    refusals.items.length ? table([
+      ["At", (r) => r.at],
+      ["Tenant", (r) => r.tenant],
+      ["Login", (r) => r.login],
+      ["Protocol", (r) => r.protocol],
+      ["SQLSTATE", (r) => r.sqlstate || ""],
+      ["SQL", (r) => r.sql || r.sql_hash.slice(0, 12)],
+    ], refusals.items) : h("p", {}, "No query was refused.")];
+}
+
 // --- Navigation ---------------------------------------------------------------------
 
 const TENANT_PAGES = [["catalog", "Catalog", catalogPage], ["channels", "Channels", channelsPage],
   ["queries", "Queries", queriesPage], ["usage", "Usage", () => usagePage(false)]];
+const LOGIN_PAGES = [["catalog", "Catalog", catalogPage], ["queries", "Queries", queriesPage],
+  ["usage", "Usage", () => usagePage(false)]];
 const ADMIN_PAGES = [["tenants", "Tenants", tenantsPage], ["datasets", "Datasets", datasetsPage],
-  ["usage", "Usage", () => usagePage(true)], ["audit", "Audit", auditPage]];
+  ["usage", "Usage", () => usagePage(true)], ["refusals", "Refusals", refusalsPage],
+  ["audit", "Audit", auditPage]];
+const PAGES = { tenant: TENANT_PAGES, login: LOGIN_PAGES, admin: ADMIN_PAGES };
 
 async function route() {
   if (!state.session) return;
-  const pages = state.session.role === "admin" ? ADMIN_PAGES : TENANT_PAGES;
+  const pages = PAGES[state.session.role] || LOGIN_PAGES;
   const [path, search] = location.hash.replace(/^#\/?/, "").split("?");
   const page = pages.find(([name]) => name === path) || pages[0];
   document.getElementById("nav").replaceChildren(...pages.map(([name, title]) =>
@@ -427,7 +460,8 @@ async function route() {
 }
 
 function start() {
-  const who = state.session.role === "admin" ? "provider" : state.session.tenant;
+  const { role, tenant, login } = state.session;
+  const who = role === "admin" ? "provider" : role === "login" ? `${login} (${tenant})` : tenant;
   document.getElementById("who").replaceChildren(
     h("span", {}, `Signed in as ${who} `),
     h("button", { type: "button", onclick: signOut }, "Sign out"));

@@ -155,7 +155,7 @@ pub async fn catalog(
     caller: Caller,
     QueryParams(page): QueryParams<Page>,
 ) -> Result<Response, Problem> {
-    let tenant = caller.tenant()?;
+    let (tenant, _) = caller.reader()?;
     let all = entries(&state.plane, tenant).await?;
     let limit = page.limit.unwrap_or(100).clamp(1, 500);
     let offset = page.offset.unwrap_or(0);
@@ -182,7 +182,7 @@ pub async fn catalog_entry(
     caller: Caller,
     PathParams(dataset): PathParams<String>,
 ) -> Result<Response, Problem> {
-    let tenant = caller.tenant()?;
+    let (tenant, _) = caller.reader()?;
     let mut entry = entries(&state.plane, tenant)
         .await?
         .into_iter()

@@ -6,7 +6,7 @@
 //! | --- | --- |
 //! | `mod.rs` | router, callers, rate limit, JSON bodies, the audit of admin calls |
 //! | `catalog.rs` | the tenant's catalog: entitled datasets with columns, prices, its channels |
-//! | `console_session.rs` | web console sessions: a cookie standing for an API key, CSRF tokens |
+//! | `console_session.rs` | web console sessions: a cookie standing for an API key or a login, CSRF tokens |
 //! | `tenant.rs` | channels, orders, credentials |
 //! | `events.rs` | the tenant's events, long-polled; new passwords shown once |
 //! | `openapi.rs` | the OpenAPI 3.1 document, from the routes' annotations |
@@ -19,6 +19,7 @@
 //! | `queries.rs` | the tenant's queries running on this gateway, and cancelling one |
 //! | `publish.rs` | a new version of a dataset for its push channels: the whole dataset again |
 //! | `usage.rs` | usage and cost from the ledger, grouped by day, dataset, channel (tenant) |
+//! | `refusals.rs` | the provider's recent refusals: queries a limit refused or stopped |
 
 mod admin;
 mod catalog;
@@ -32,6 +33,7 @@ mod profiles;
 mod publish;
 mod queries;
 mod refresh;
+mod refusals;
 mod tenant;
 mod usage;
 
@@ -51,6 +53,7 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 use tollgate_catalog::store::Write;
 use tollgate_catalog::store::records::{API_KEY, ApiKeyRecord};
+use tollgate_catalog::{AuthOptions, LoginThrottle};
 
 use super::keys::PresentedKey;
 use super::{ControlPlane, Problem};
@@ -59,6 +62,8 @@ use super::{ControlPlane, Problem};
 pub struct ApiState {
     plane: Arc<ControlPlane>,
     limiter: DefaultKeyedRateLimiter<String>,
+    /// Failed console sign-ins by login, as the other front ends count them.
+    throttle: LoginThrottle,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -67,8 +72,8 @@ impl std::fmt::Debug for ApiState {
     }
 }
 
-/// The `/v1` routes over `plane`.
-pub fn router(plane: Arc<ControlPlane>) -> Router {
+/// The `/v1` routes over `plane`; console sign-ins by login are throttled as `auth` says.
+pub fn router(plane: Arc<ControlPlane>, auth: &AuthOptions) -> Router {
     let per_second = plane.options.rate_limit.max(0.1);
     // A burst of twice the sustained rate, at least one request.
     let burst = NonZeroU32::new((per_second * 2.0).ceil() as u32).unwrap_or(NonZeroU32::MIN);
@@ -79,6 +84,7 @@ pub fn router(plane: Arc<ControlPlane>) -> Router {
     let state = Arc::new(ApiState {
         plane,
         limiter: RateLimiter::keyed(quota),
+        throttle: LoginThrottle::new(auth),
     });
     Router::new()
         .route("/v1/openapi.json", get(openapi::document))
@@ -124,6 +130,7 @@ pub fn router(plane: Arc<ControlPlane>) -> Router {
             put(entitlements::put_entitlement).delete(entitlements::delete_entitlement),
         )
         .route("/v1/admin/audit", get(entitlements::audit))
+        .route("/v1/admin/refusals", get(refusals::refusals))
         .route("/v1/admin/datasets", get(datasets::datasets))
         .route(
             "/v1/admin/datasets/{id}",
@@ -203,6 +210,15 @@ pub enum Caller {
         /// The key's id.
         key: String,
     },
+    /// A console session opened with a login (a channel's, or the tenant's own) instead of
+    /// a key: it reads its tenant's catalog and its own queries and usage, cancels its own
+    /// queries, and changes nothing else.
+    Login {
+        /// The login's user name.
+        user: String,
+        /// Its tenant.
+        tenant: String,
+    },
 }
 
 impl FromRequestParts<Arc<ApiState>> for Caller {
@@ -224,14 +240,14 @@ impl FromRequestParts<Arc<ApiState>> for Caller {
             let presented = PresentedKey::parse(bearer).ok_or(Problem::Unauthorized)?;
             return caller_of_key(state, &presented.id, Some(&presented)).await;
         }
-        // The web console: its session cookie stands for the key it signed in with.
+        // The web console: its session cookie stands for the key or login it signed in with.
         let session = console_session::of_request(&parts.headers, &state.plane)
             .await?
             .ok_or(Problem::Unauthorized)?;
         if !console_session::csrf_allows(&parts.method, &parts.headers, &session) {
             return Err(Problem::CrossSite);
         }
-        caller_of_key(state, &session.key, None).await
+        console_session::caller(state, &session).await
     }
 }
 
@@ -299,7 +315,7 @@ impl FromRequestParts<Arc<ApiState>> for Admin {
     ) -> Result<Self, Self::Rejection> {
         match Caller::from_request_parts(parts, state).await? {
             Caller::Admin { key } => Ok(Self(key)),
-            Caller::Tenant { .. } => Err(Problem::Forbidden),
+            Caller::Tenant { .. } | Caller::Login { .. } => Err(Problem::Forbidden),
         }
     }
 }
@@ -312,6 +328,19 @@ impl Caller {
     fn tenant(&self) -> Result<&str, Problem> {
         match self {
             Self::Tenant { tenant, .. } => Ok(tenant),
+            Self::Admin { .. } | Self::Login { .. } => Err(Problem::Forbidden),
+        }
+    }
+
+    /// What a reading route shows the caller: its tenant's, narrowed to the login's own
+    /// queries and usage for a login (`None`: every login of the tenant).
+    ///
+    /// # Errors
+    /// [`Problem::Forbidden`] for an admin key.
+    fn reader(&self) -> Result<(&str, Option<&str>), Problem> {
+        match self {
+            Self::Tenant { tenant, .. } => Ok((tenant, None)),
+            Self::Login { user, tenant } => Ok((tenant, Some(user))),
             Self::Admin { .. } => Err(Problem::Forbidden),
         }
     }

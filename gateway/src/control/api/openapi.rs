@@ -8,7 +8,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::{
     admin, catalog, datasets, entitlements, events, notifications, profiles, publish, queries,
-    refresh, tenant, usage,
+    refresh, refusals, tenant, usage,
 };
 use crate::control::problem::ProblemBody;
 
@@ -45,6 +45,7 @@ use crate::control::problem::ProblemBody;
         entitlements::audit,
         usage::usage,
         usage::admin_usage,
+        refusals::refusals,
         queries::queries,
         queries::cancel,
         datasets::datasets,

@@ -1,5 +1,6 @@
 //! The tenant's queries running or queued on the gateway that answers (as
-//! `tollgate.queries` lists them in SQL), and cancelling one (as `tollgate.cancel`).
+//! `tollgate.queries` lists them in SQL), and cancelling one (as `tollgate.cancel`); a
+//! console session of a login sees and cancels only that login's queries.
 
 use std::sync::Arc;
 
@@ -26,11 +27,12 @@ pub async fn queries(
     State(state): State<Arc<ApiState>>,
     caller: Caller,
 ) -> Result<Response, Problem> {
-    let tenant = caller.tenant()?;
+    let (tenant, login) = caller.reader()?;
     let mut listed = match state.plane.service.tenant_session(tenant) {
         Some(session) => session.pool().queries(),
         None => Vec::new(),
     };
+    listed.retain(|query| login.is_none_or(|login| query.user == login));
     listed.sort_by_key(|query| query.submitted_at);
     let items: Vec<Value> = listed.iter().map(view).collect();
     Ok(Json(json!({ "items": items })).into_response())
@@ -49,12 +51,21 @@ pub async fn cancel(
     caller: Caller,
     PathParams(id): PathParams<u64>,
 ) -> Result<Response, Problem> {
-    let tenant = caller.tenant()?;
+    let (tenant, login) = caller.reader()?;
+    // A login cancels only its own queries.
     let cancelled = state
         .plane
         .service
         .tenant_session(tenant)
-        .is_some_and(|session| session.pool().cancel(id));
+        .is_some_and(|session| {
+            let pool = session.pool();
+            let its_own = login.is_none_or(|login| {
+                pool.queries()
+                    .iter()
+                    .any(|query| query.id == id && query.user == login)
+            });
+            its_own && pool.cancel(id)
+        });
     if cancelled {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {

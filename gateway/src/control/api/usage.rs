@@ -103,7 +103,7 @@ impl Sum {
 }
 
 /// `value` as an instant: a day is its midnight (UTC).
-fn instant(name: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>>, Problem> {
+pub(super) fn instant(name: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>>, Problem> {
     let Some(value) = value else {
         return Ok(None);
     };
@@ -119,13 +119,23 @@ fn instant(name: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>>, Pro
         })
 }
 
-/// The grouped usage of `tenant` (every tenant's if `None`) as JSON.
+/// Whose usage is read.
+struct Reader<'a> {
+    /// One tenant's, or every tenant's (`None`).
+    tenant: Option<String>,
+    /// Only this login's records (a console session of a login).
+    login: Option<&'a str>,
+    /// The provider's: may group by tenant.
+    admin: bool,
+}
+
+/// The grouped usage `reader` may read, as JSON.
 async fn grouped(
     plane: &ControlPlane,
-    tenant: Option<String>,
+    reader: &Reader<'_>,
     query: &UsageQuery,
-    admin: bool,
 ) -> Result<Response, Problem> {
+    let (tenant, admin) = (reader.tenant.clone(), reader.admin);
     let from = instant("from", query.from.as_deref())?;
     let to = instant("to", query.to.as_deref())?;
     let mut keys = Vec::new();
@@ -156,7 +166,10 @@ async fn grouped(
         })?;
     let mut groups: BTreeMap<Vec<Option<String>>, Sum> = BTreeMap::new();
     let mut total = Sum::default();
-    for record in &records {
+    let records = records
+        .iter()
+        .filter(|record| reader.login.is_none_or(|login| record.principal == login));
+    for record in records {
         for scan in &record.scans {
             let group = keys
                 .iter()
@@ -205,13 +218,18 @@ pub async fn usage(
     caller: Caller,
     QueryParams(query): QueryParams<UsageQuery>,
 ) -> Result<Response, Problem> {
-    let tenant = caller.tenant()?.to_owned();
-    if query.tenant.as_ref().is_some_and(|asked| *asked != tenant) {
+    let (tenant, login) = caller.reader()?;
+    if query.tenant.as_ref().is_some_and(|asked| asked != tenant) {
         return Err(Problem::BadRequest(
             "tenant: a tenant key reads its own usage only".to_owned(),
         ));
     }
-    grouped(&state.plane, Some(tenant), &query, false).await
+    let reader = Reader {
+        tenant: Some(tenant.to_owned()),
+        login,
+        admin: false,
+    };
+    grouped(&state.plane, &reader, &query).await
 }
 
 /// `GET /v1/admin/usage`: every tenant's usage and cost (or one's), grouped.
@@ -227,5 +245,10 @@ pub async fn admin_usage(
     _admin: Admin,
     QueryParams(query): QueryParams<UsageQuery>,
 ) -> Result<Response, Problem> {
-    grouped(&state.plane, query.tenant.clone(), &query, true).await
+    let reader = Reader {
+        tenant: query.tenant.clone(),
+        login: None,
+        admin: true,
+    };
+    grouped(&state.plane, &reader, &query).await
 }
