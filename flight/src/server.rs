@@ -12,7 +12,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
 use crate::error::FlightError;
-use crate::service::TollgateFlightSql;
+use crate::service::{ListingFlightSql, TollgateFlightSql};
 use crate::signing::Signer;
 
 /// A bound Flight SQL listener, ready to serve.
@@ -88,7 +88,9 @@ impl FlightServer {
                 .map_err(|e| FlightError::Tls(e.to_string()))?;
         }
         builder
-            .add_service(FlightServiceServer::new(self.service))
+            .add_service(FlightServiceServer::new(ListingFlightSql::new(
+                self.service,
+            )))
             .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
             .await?;
         Ok(())

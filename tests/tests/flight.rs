@@ -1,20 +1,22 @@
 //! Arrow Flight SQL end to end, with arrow-flight's own client against a gateway on port 0:
 //! logins and tokens, statements over parallel endpoints, tickets that only their principal
-//! can redeem, every metadata command, prepared statements, cancel and error codes.
+//! can redeem, every metadata command, `ListFlights`, prepared statements, cancel and error
+//! codes.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow_flight::error::FlightError;
+use arrow_flight::flight_service_client::FlightServiceClient;
 use arrow_flight::sql::client::FlightSqlServiceClient;
 use arrow_flight::sql::{
     ActionCancelQueryRequest, Any, CommandGetDbSchemas, CommandGetExportedKeys,
     CommandGetImportedKeys, CommandGetPrimaryKeys, CommandGetTables, CommandGetXdbcTypeInfo,
-    ProstMessageExt, SqlInfo, TicketStatementQuery,
+    CommandStatementQuery, ProstMessageExt, SqlInfo, TicketStatementQuery,
 };
 use arrow_flight::{
-    Action, CancelFlightInfoRequest, CancelFlightInfoResult, CancelStatus, FlightInfo, IpcMessage,
-    Ticket,
+    Action, CancelFlightInfoRequest, CancelFlightInfoResult, CancelStatus, Criteria, FlightInfo,
+    IpcMessage, Ticket,
 };
 use futures::TryStreamExt;
 use prost::Message;
@@ -429,6 +431,96 @@ async fn metadata_is_scoped_and_matches_pgwire() {
         let schema = info.try_decode_schema().expect("schema");
         assert_eq!(schema.fields().len(), 13);
     }
+    gateway.stop().await;
+}
+
+/// `ListFlights` of the caller with `token` (none: anonymous), flights whose name starts
+/// with `prefix`.
+async fn list_flights(
+    gateway: &TestGateway,
+    token: Option<&str>,
+    prefix: &str,
+) -> Result<Vec<FlightInfo>, tonic::Status> {
+    let channel = Channel::from_shared(format!("http://{}", gateway.flight_addr()))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect to Flight");
+    let mut request = tonic::Request::new(Criteria {
+        expression: prefix.as_bytes().to_vec().into(),
+    });
+    if let Some(token) = token {
+        request.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {token}").parse().expect("ASCII"),
+        );
+    }
+    FlightServiceClient::new(channel)
+        .list_flights(request)
+        .await?
+        .into_inner()
+        .try_collect()
+        .await
+}
+
+/// The query a listed flight's descriptor holds.
+fn listed_query(info: &FlightInfo) -> String {
+    let descriptor = info.flight_descriptor.as_ref().expect("a descriptor");
+    Any::decode(&*descriptor.cmd)
+        .expect("an Any")
+        .unpack::<CommandStatementQuery>()
+        .expect("a statement")
+        .expect("a query")
+        .query
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_flights_offers_the_callers_datasets_as_the_queries_that_read_them() {
+    let gateway = TestGateway::start().await;
+    let mut globex = login(&gateway, "globex").await;
+    let token = globex.token().expect("a token").clone();
+    let flights = list_flights(&gateway, Some(&token), "")
+        .await
+        .expect("listed");
+    let mut queries: Vec<String> = flights.iter().map(listed_query).collect();
+    queries.sort();
+    assert_eq!(
+        queries,
+        [
+            "SELECT * FROM \"tpch\".\"lineitem\"",
+            "SELECT * FROM \"tpch\".\"orders\""
+        ],
+        "globex's grants only"
+    );
+    let orders = flights
+        .iter()
+        .find(|info| listed_query(info).contains("orders"))
+        .expect("orders");
+    let schema = orders.clone().try_decode_schema().expect("a schema");
+    assert!(schema.field_with_name("o_orderkey").is_ok());
+    assert!(
+        schema.field_with_name("o_comment").is_err(),
+        "a column globex is not granted"
+    );
+    // The descriptor's query reads the dataset.
+    let info = globex
+        .execute(listed_query(orders), None)
+        .await
+        .expect("flight info");
+    let rows: usize = fetch_all(&mut globex, &info)
+        .await
+        .iter()
+        .map(RecordBatch::num_rows)
+        .sum();
+    let counted = single_count(&mut globex, "SELECT count(*) FROM tpch.orders").await;
+    assert_eq!(rows as i64, counted);
+
+    let prefixed = list_flights(&gateway, Some(&token), "tpch.o")
+        .await
+        .expect("listed");
+    assert_eq!(prefixed.len(), 1);
+    let anonymous = list_flights(&gateway, None, "").await.expect_err("refused");
+    assert_eq!(anonymous.code(), Code::Unauthenticated);
     gateway.stop().await;
 }
 

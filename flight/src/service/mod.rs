@@ -11,8 +11,10 @@
 //! | `metadata_commands.rs` | catalogs, schemas, tables, keys, `SqlInfo`, XDBC types |
 //! | `actions.rs` | `CancelQuery` and the `CancelFlightInfo` action |
 //! | `refused.rs` | writes, transactions, savepoints and Substrait, refused with a code and a message that say so |
+//! | `listing.rs` | `ListFlights`: the caller's datasets, each as the query that reads it |
 
 mod actions;
+mod listing;
 mod metadata_commands;
 mod prepared_statements;
 mod refused;
@@ -44,6 +46,7 @@ use tollgate_planner::QueryService;
 use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status, Streaming};
 
+pub use self::listing::ListingFlightSql;
 use self::metadata_commands::{batch_stream, empty, metadata_info};
 use crate::auth::{Authenticator, Caller};
 use crate::error::internal_status;
