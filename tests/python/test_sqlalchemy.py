@@ -47,6 +47,10 @@ def test_inspect_lists_each_tenants_schemas_and_tables(engine):
     ]
     assert acme.has_table("orders", schema="tpch")
     assert acme.get_view_names(schema="tpch") == []
+    # information_schema's relations are views, as in PostgreSQL: never listed as tables.
+    assert acme.get_table_names(schema="information_schema") == []
+    assert {"columns", "tables"} <= set(acme.get_view_names(schema="information_schema"))
+    assert not set(acme.get_table_names()) & {"columns", "tables", "schemata"}
 
     globex = sa.inspect(engine("globex"))
     assert sorted(globex.get_table_names(schema="tpch")) == ["lineitem", "orders"]

@@ -11,9 +11,10 @@ use std::sync::Arc;
 use datafusion::arrow::array::{ArrayRef, Int32Array, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::catalog::{MemorySchemaProvider, SchemaProvider};
-use datafusion::datasource::MemTable;
+use datafusion::catalog::{MemorySchemaProvider, SchemaProvider, TableProvider};
+use datafusion::datasource::{MemTable, ViewTable, provider_as_source};
 use datafusion::error::Result;
+use datafusion::logical_expr::LogicalPlanBuilder;
 
 /// Schemas every tenant's catalog holds besides its datasets' domains.
 pub const SYSTEM_SCHEMAS: [&str; 3] = ["information_schema", "pg_catalog", "tollgate"];
@@ -159,15 +160,24 @@ pub(crate) fn build(
     views: &[ViewDescription<'_>],
 ) -> Result<Arc<dyn SchemaProvider>> {
     let provider = MemorySchemaProvider::new();
-    provider.register_table("schemata".to_owned(), schemata(catalog, schemas)?)?;
-    provider.register_table("tables".to_owned(), tables(views)?)?;
-    provider.register_table("columns".to_owned(), columns(views)?)?;
+    provider.register_table("schemata".to_owned(), as_view(schemata(catalog, schemas)?)?)?;
+    provider.register_table("tables".to_owned(), as_view(tables(views)?)?)?;
+    provider.register_table("columns".to_owned(), as_view(columns(views)?)?)?;
     // Datasets are listed as tables without keys or constraints (a grant's definition is
     // not shown), so these are empty, with PostgreSQL's columns.
     for (name, fields) in EMPTY_TABLES {
-        provider.register_table((*name).to_owned(), empty(fields)?)?;
+        provider.register_table((*name).to_owned(), as_view(empty(fields)?)?)?;
     }
     Ok(Arc::new(provider))
+}
+
+/// `table` served as a view, as PostgreSQL's `information_schema` relations are: `pg_class`
+/// lists them with `relkind` `v`, so clients listing tables (SQLAlchemy's
+/// `get_table_names`, psql's `\dt`) leave them out.
+fn as_view(table: Arc<MemTable>) -> Result<Arc<dyn TableProvider>> {
+    let plan =
+        LogicalPlanBuilder::scan("information_schema", provider_as_source(table), None)?.build()?;
+    Ok(Arc::new(ViewTable::new(plan, None)))
 }
 
 /// The `information_schema` views that list nothing for a tenant's datasets.
