@@ -652,3 +652,59 @@ async fn a_failed_transaction_block_refuses_statements_until_it_ends() {
     transaction.rollback().await.expect("rollback");
     assert_eq!(one(&acme).await.expect("after the rollback"), 1);
 }
+
+#[tokio::test]
+async fn unqualified_names_follow_the_search_path() {
+    let gateway = TestGateway::start().await;
+    let acme = gateway.connect("acme").await;
+    let error = acme
+        .query_one("SELECT count(*) FROM orders", &[])
+        .await
+        .expect_err("tpch is not on the default search_path");
+    assert_eq!(sqlstate(&error), "42P01", "{}", message(&error));
+    let schema: Option<String> = acme
+        .query_one("SELECT current_schema()", &[])
+        .await
+        .expect("current_schema")
+        .get(0);
+    assert_eq!(schema.as_deref(), Some("public"));
+
+    acme.batch_execute("SET search_path = nosuch, TPCH, public")
+        .await
+        .expect("set");
+    let qualified: i64 = acme
+        .query_one("SELECT count(*) FROM tpch.orders", &[])
+        .await
+        .expect("qualified")
+        .get(0);
+    let unqualified: i64 = acme
+        .query_one("SELECT count(*) FROM orders", &[])
+        .await
+        .expect("unqualified, in the simple and the extended protocol")
+        .get(0);
+    assert_eq!(qualified, unqualified);
+    let row = acme
+        .query_one("SELECT current_schema(), current_schemas(true)", &[])
+        .await
+        .expect("the path as PostgreSQL reports it");
+    assert_eq!(row.get::<_, Option<String>>(0).as_deref(), Some("tpch"));
+    assert_eq!(
+        row.get::<_, Vec<String>>(1),
+        ["pg_catalog", "tpch", "public"]
+    );
+    // Catalog relations still resolve, and a name the tenant is not granted still does not.
+    acme.query_one("SELECT count(*) FROM pg_class", &[])
+        .await
+        .expect("pg_catalog comes first");
+    let globex = gateway.connect("globex").await;
+    globex
+        .batch_execute("SET search_path = tpch")
+        .await
+        .expect("set");
+    let error = globex
+        .query_one("SELECT count(*) FROM customer", &[])
+        .await
+        .expect_err("not granted to globex");
+    assert_eq!(sqlstate(&error), "42P01", "{}", message(&error));
+    gateway.stop().await;
+}

@@ -46,6 +46,7 @@ use crate::service::stream::{Limits, QueryStream, ResultCaps};
 use crate::service::{PlannedQuery, QueryContext, ResultPart};
 use crate::session::policy::SqlPolicy;
 use crate::session::roles::session_user_udf;
+use crate::session::search_path;
 use crate::session::session_parameters::{current_setting_udf, set_config_udf};
 use crate::session::system;
 use crate::session::tenant::TenantSession;
@@ -261,6 +262,11 @@ impl QueryService {
             }
         };
         let mut state = ctx.session.state();
+        search_path::follow(
+            &mut state,
+            ctx.settings.get("search_path"),
+            &ctx.principal.user,
+        )?;
         state.register_udf(Arc::new(current_setting_udf(Arc::clone(&ctx.settings))))?;
         state.register_udf(Arc::new(set_config_udf(Arc::clone(&ctx.settings))))?;
         state.register_udf(Arc::new(session_user_udf(&ctx.principal.user)))?;
