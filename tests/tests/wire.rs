@@ -654,7 +654,7 @@ async fn a_failed_transaction_block_refuses_statements_until_it_ends() {
 }
 
 #[tokio::test]
-async fn unqualified_names_follow_the_search_path() {
+async fn unqualified_names_and_visibility_follow_the_search_path() {
     let gateway = TestGateway::start().await;
     let acme = gateway.connect("acme").await;
     let error = acme
@@ -668,6 +668,14 @@ async fn unqualified_names_follow_the_search_path() {
         .expect("current_schema")
         .get(0);
     assert_eq!(schema.as_deref(), Some("public"));
+    let visible = "SELECT pg_table_is_visible('tpch.orders'::regclass), \
+                   pg_table_is_visible('pg_catalog.pg_class'::regclass)";
+    let row = acme.query_one(visible, &[]).await.expect("visibility");
+    assert_eq!(
+        (row.get::<_, bool>(0), row.get::<_, bool>(1)),
+        (false, true),
+        "tpch is not on the path; pg_catalog always is"
+    );
 
     acme.batch_execute("SET search_path = nosuch, TPCH, public")
         .await
@@ -691,6 +699,11 @@ async fn unqualified_names_follow_the_search_path() {
     assert_eq!(
         row.get::<_, Vec<String>>(1),
         ["pg_catalog", "tpch", "public"]
+    );
+    let row = acme.query_one(visible, &[]).await.expect("visibility");
+    assert!(
+        row.get::<_, bool>(0),
+        "tpch.orders is found by its name now"
     );
     // Catalog relations still resolve, and a name the tenant is not granted still does not.
     acme.query_one("SELECT count(*) FROM pg_class", &[])

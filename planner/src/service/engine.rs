@@ -262,11 +262,8 @@ impl QueryService {
             }
         };
         let mut state = ctx.session.state();
-        search_path::follow(
-            &mut state,
-            ctx.settings.get("search_path"),
-            &ctx.principal.user,
-        )?;
+        let (path, relations) = (ctx.settings.get("search_path"), ctx.session.relations());
+        search_path::follow(&mut state, path, &ctx.principal.user, relations)?;
         state.register_udf(Arc::new(current_setting_udf(Arc::clone(&ctx.settings))))?;
         state.register_udf(Arc::new(set_config_udf(Arc::clone(&ctx.settings))))?;
         state.register_udf(Arc::new(session_user_udf(&ctx.principal.user)))?;

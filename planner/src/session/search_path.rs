@@ -1,21 +1,68 @@
 //! The client's `search_path`, as PostgreSQL follows it: unqualified names resolve in its
-//! first schema that exists in the tenant's catalog, and `current_schema()` /
-//! `current_schemas(bool)` report it. `"$user"` stands for the schema named as the login.
+//! first schema that exists in the tenant's catalog, `current_schema()` /
+//! `current_schemas(bool)` report it, and `pg_table_is_visible(oid)` is true for a relation
+//! its unqualified name would find (`pg_catalog` first, then the path). `"$user"` stands for
+//! the schema named as the login.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, ListArray, StringArray};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, ListArray, StringArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::Int32Type;
 use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::common::{Result, ScalarValue};
 use datafusion::execution::{FunctionRegistry, SessionState};
-use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
+use datafusion::logical_expr::expr_fn::SimpleScalarUDF;
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarUDF, Signature, TypeSignature, Volatility, create_udf,
+};
+use datafusion::prelude::SessionContext;
 
 /// The schema PostgreSQL searches before any in the path.
 const SYSTEM_SCHEMA: &str = "pg_catalog";
+/// PostgreSQL's default path, for a front end that keeps no settings.
+const DEFAULT_PATH: &str = "\"$user\", public";
 
-/// Plans one query of `user` in `state` as `search_path` (the client's, if it set one)
-/// says: its unqualified names resolve in the path's first schema, and `current_schema()`
-/// and `current_schemas()` report the path.
+/// The relations of a session's `pg_class`: schema and name by oid.
+#[derive(Debug, Default)]
+pub(crate) struct Relations(HashMap<i32, (String, String)>);
+
+impl Relations {
+    /// Reads `pg_class` and `pg_namespace` of `context` once: their oids are stable for the
+    /// session.
+    ///
+    /// # Errors
+    /// If the catalog cannot be read.
+    pub(crate) async fn load(context: &SessionContext) -> Result<Self> {
+        let batches = context
+            .sql(
+                "SELECT c.oid, n.nspname, c.relname FROM pg_catalog.pg_class c \
+                 JOIN pg_catalog.pg_namespace n ON c.relnamespace = n.oid",
+            )
+            .await?
+            .collect()
+            .await?;
+        let mut relations = HashMap::new();
+        for batch in &batches {
+            let oids = batch.column(0).as_primitive::<Int32Type>();
+            let schemas = batch.column(1).as_string::<i32>();
+            let names = batch.column(2).as_string::<i32>();
+            for row in 0..batch.num_rows() {
+                relations.insert(
+                    oids.value(row),
+                    (schemas.value(row).to_owned(), names.value(row).to_owned()),
+                );
+            }
+        }
+        Ok(Self(relations))
+    }
+}
+
+/// Plans one query of `user` in `state` as `search_path` (the client's, PostgreSQL's default
+/// for a front end without settings) says: its unqualified names resolve in the path's
+/// first schema, `current_schema()` and `current_schemas()` report the path, and
+/// `pg_table_is_visible()` follows it over `relations`.
 ///
 /// # Errors
 /// If the functions cannot be registered.
@@ -23,10 +70,9 @@ pub(crate) fn follow(
     state: &mut SessionState,
     search_path: Option<String>,
     user: &str,
+    relations: &Arc<Relations>,
 ) -> Result<()> {
-    let Some(search_path) = search_path else {
-        return Ok(());
-    };
+    let search_path = search_path.unwrap_or_else(|| DEFAULT_PATH.to_owned());
     let catalog = state
         .catalog_list()
         .catalog(&state.config().options().catalog.default_catalog);
@@ -40,7 +86,66 @@ pub(crate) fn follow(
     }
     state.register_udf(Arc::new(current_schema_udf(&found)))?;
     state.register_udf(Arc::new(current_schemas_udf(&found)))?;
+    state.register_udf(Arc::new(table_is_visible_udf(&found, relations)))?;
     Ok(())
+}
+
+/// `pg_table_is_visible(oid)`: whether the relation is the one its unqualified name finds,
+/// searching `pg_catalog` and then `schemas`; NULL for an oid of no relation.
+fn table_is_visible_udf(schemas: &[String], relations: &Arc<Relations>) -> ScalarUDF {
+    let mut searched = vec![SYSTEM_SCHEMA.to_owned()];
+    searched.extend(schemas.iter().filter(|s| *s != SYSTEM_SCHEMA).cloned());
+    // The schema each unqualified name finds first.
+    let mut found_in: HashMap<&str, usize> = HashMap::new();
+    for (schema, name) in relations.0.values() {
+        if let Some(rank) = searched.iter().position(|s| s == schema) {
+            found_in
+                .entry(name.as_str())
+                .and_modify(|best| *best = (*best).min(rank))
+                .or_insert(rank);
+        }
+    }
+    let visible: HashSet<i32> = relations
+        .0
+        .iter()
+        .filter(|(_, (schema, name))| {
+            found_in
+                .get(name.as_str())
+                .is_some_and(|rank| searched[*rank] == *schema)
+        })
+        .map(|(oid, _)| *oid)
+        .collect();
+    let relations = Arc::clone(relations);
+    let answer = move |args: &[ColumnarValue]| {
+        let oids = ColumnarValue::values_to_arrays(args)?;
+        let oids = cast(&oids[0], &DataType::Int32)?;
+        let answers: BooleanArray = oids
+            .as_primitive::<Int32Type>()
+            .iter()
+            .map(|oid| {
+                let oid = oid?;
+                relations
+                    .0
+                    .contains_key(&oid)
+                    .then(|| visible.contains(&oid))
+            })
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(answers) as ArrayRef))
+    };
+    // An oid, or an integer literal naming one.
+    let signature = Signature::one_of(
+        vec![
+            TypeSignature::Exact(vec![DataType::Int32]),
+            TypeSignature::Exact(vec![DataType::Int64]),
+        ],
+        Volatility::Stable,
+    );
+    ScalarUDF::from(SimpleScalarUDF::new_with_signature(
+        "pg_table_is_visible",
+        signature,
+        DataType::Boolean,
+        Arc::new(answer),
+    ))
 }
 
 /// The schemas of `search_path` that `exists`, in order, with `"$user"` read as `user`.

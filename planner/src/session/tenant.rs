@@ -43,6 +43,7 @@ use crate::resources::cooperative::YieldingJoins;
 use crate::resources::pool::TenantPool;
 use crate::resources::value_size;
 use crate::session::roles::TenantRoles;
+use crate::session::search_path::Relations;
 use crate::session::system;
 use crate::session::usage;
 use crate::sources::tables::SourceTables;
@@ -55,6 +56,8 @@ pub struct TenantSession {
     database: String,
     schemas: Vec<String>,
     tables: Vec<TenantTable>,
+    /// Its `pg_class` relations, for `pg_table_is_visible`.
+    relations: Arc<Relations>,
 }
 
 /// A granted dataset as the tenant's catalogs list it: `schema.table` and its columns.
@@ -220,9 +223,11 @@ impl TenantSession {
             context.register_udf(function);
         }
         usage::register(&context, &system_schema, ledger, &tenant.id).await?;
+        let relations = Arc::new(Relations::load(&context).await?);
         Ok(Self {
             tenant,
             context,
+            relations,
             pool,
             database: database.to_owned(),
             schemas,
@@ -243,6 +248,11 @@ impl TenantSession {
     /// The schemas holding the tenant's datasets, `public` first.
     pub fn schemas(&self) -> &[String] {
         &self.schemas
+    }
+
+    /// The relations of the session's `pg_class`.
+    pub(crate) fn relations(&self) -> &Arc<Relations> {
+        &self.relations
     }
 
     /// The tenant's granted datasets, in grant order.
