@@ -128,17 +128,23 @@ def test_a_tenant_orders_a_channel_queries_through_it_sees_its_usage_and_revokes
     shot(page, "tenant-channels")
 
 
-def test_a_running_query_is_listed_and_cancelled(browser):
+def endless_query_of_acme(bound: int) -> subprocess.Popen:
+    """psql running, as acme's own login, a join that rejects every pair (`bound` tells the
+    queries apart)."""
     conninfo = (
         f"host={os.environ['TOLLGATE_PG_HOST']} port={os.environ['TOLLGATE_PG_PORT']} "
         "dbname=tollgate user=acme password=acme"
     )
-    heavy = subprocess.Popen(
+    return subprocess.Popen(
         ["psql", conninfo, "-XAtc",
          "SELECT count(*) FROM tpch.lineitem a CROSS JOIN tpch.lineitem b "
-         "WHERE a.l_orderkey + b.l_orderkey < 0"],
+         f"WHERE a.l_orderkey + b.l_orderkey < {bound}"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
+
+
+def test_a_running_query_is_listed_and_cancelled(browser):
+    heavy = endless_query_of_acme(0)
     try:
         page = signed_in(browser, "acme")
         page.goto(f"{BASE}/console#/queries")
@@ -239,16 +245,7 @@ def test_a_channel_login_signs_in_and_sees_only_its_own_queries_and_usage(browse
         ran = subprocess.run(["psql", conninfo, "-XAtc", sql], capture_output=True, text=True, timeout=60)
         assert ran.returncode == 0, ran.stderr
     # A query of the tenant's own login runs meanwhile: the channel's login never sees it.
-    tenant_login = (
-        f"host={os.environ['TOLLGATE_PG_HOST']} port={os.environ['TOLLGATE_PG_PORT']} "
-        "dbname=tollgate user=acme password=acme"
-    )
-    heavy = subprocess.Popen(
-        ["psql", tenant_login, "-XAtc",
-         "SELECT count(*) FROM tpch.lineitem a CROSS JOIN tpch.lineitem b "
-         "WHERE a.l_orderkey + b.l_orderkey < -1"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    heavy = endless_query_of_acme(-1)
     try:
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         page = context.new_page()
