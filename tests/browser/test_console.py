@@ -168,13 +168,19 @@ def test_a_running_query_is_listed_and_cancelled(browser):
         heavy.kill()
 
 
+def ordered_postgres_channel(page: Page, dataset: str) -> str:
+    """Orders a `postgres` channel of `dataset` on the console's channels page, waits until
+    its credentials show; the channel's id."""
+    page.goto(f"{BASE}/console#/channels?dataset={dataset}")
+    page.get_by_label("Kind").select_option("postgres")
+    page.get_by_role("button", name="Order channel").click()
+    expect(page.locator("#credentials")).to_be_visible(timeout=60_000)
+    return re.search(r"Channel (\S+) is ready", page.locator("#order-status").inner_text()).group(1)
+
+
 def test_globex_never_sees_acme_datasets_channels_or_usage(browser):
     acme = signed_in(browser, "acme")
-    acme.goto(f"{BASE}/console#/channels?dataset=tpch.lineitem")
-    acme.get_by_label("Kind").select_option("postgres")
-    acme.get_by_role("button", name="Order channel").click()
-    expect(acme.locator("#credentials")).to_be_visible(timeout=60_000)
-    acme_channel = re.search(r"Channel (\S+) is ready", acme.locator("#order-status").inner_text()).group(1)
+    acme_channel = ordered_postgres_channel(acme, "tpch.lineitem")
 
     globex = signed_in(browser, "globex")
     expect(globex.get_by_role("heading", name="tpch.orders")).to_be_visible()
@@ -233,11 +239,7 @@ def test_the_provider_sees_tenants_usage_and_the_audit_trail(browser):
 
 def test_a_channel_login_signs_in_and_sees_only_its_own_queries_and_usage(browser):
     acme = signed_in(browser, "acme")
-    acme.goto(f"{BASE}/console#/channels?dataset=tpch.nation")
-    acme.get_by_label("Kind").select_option("postgres")
-    acme.get_by_role("button", name="Order channel").click()
-    expect(acme.locator("#credentials")).to_be_visible(timeout=60_000)
-    channel = re.search(r"Channel (\S+) is ready", acme.locator("#order-status").inner_text()).group(1)
+    channel = ordered_postgres_channel(acme, "tpch.nation")
     login = acme.locator('pre[data-label="Login"]').inner_text()
     password = acme.locator('pre[data-label="Password"]').inner_text()
     conninfo = re.match(r'psql "(.*)"$', acme.locator('pre[data-label="psql"]').inner_text()).group(1)
