@@ -33,6 +33,15 @@ impl MqttServer {
     /// # Panics
     /// If `mosquitto` cannot be set up or started, or does not listen within 20 seconds.
     pub fn start(dir: &Path) -> Self {
+        Self::start_configured(dir, "")
+    }
+
+    /// Starts a broker keeping its state under `dir`, with the configuration lines
+    /// `settings` (e.g. `max_packet_size 2048`), and waits until it listens.
+    ///
+    /// # Panics
+    /// If `mosquitto` cannot be set up or started, or does not listen within 20 seconds.
+    pub fn start_configured(dir: &Path, settings: &str) -> Self {
         let addr = free_port();
         let security = dir.join("dynamic-security.json");
         let init = Command::new("mosquitto_ctrl")
@@ -48,7 +57,7 @@ impl MqttServer {
             format!(
                 "listener {} {}\nallow_anonymous false\npersistence true\n\
                  persistence_location {}/\nplugin {DYNAMIC_SECURITY}\n\
-                 plugin_opt_config_file {}\n",
+                 plugin_opt_config_file {}\n{settings}\n",
                 addr.port(),
                 addr.ip(),
                 dir.display(),

@@ -28,11 +28,23 @@ impl NatsServer {
     /// # Panics
     /// If `nats-server` cannot be started or does not listen within 20 seconds.
     pub fn start(dir: &Path) -> Self {
+        Self::start_configured(dir, "")
+    }
+
+    /// Starts a server keeping its state under `dir`, with the configuration lines
+    /// `settings` (e.g. `max_payload: 8192`), and waits until it listens.
+    ///
+    /// # Panics
+    /// If `nats-server` cannot be started or does not listen within 20 seconds.
+    pub fn start_configured(dir: &Path, settings: &str) -> Self {
         let addr = free_port();
         let setup = operator_setup(&dir.display().to_string()).expect("operator keys");
         let config = dir.join("nats-server.conf");
-        std::fs::write(&config, format!("listen: {addr}\n{}", setup.server_config))
-            .expect("write the NATS configuration");
+        std::fs::write(
+            &config,
+            format!("listen: {addr}\n{settings}\n{}", setup.server_config),
+        )
+        .expect("write the NATS configuration");
         let child = start_server("nats-server", &config, &dir.join("nats-server.log"), addr);
         Self {
             child,

@@ -16,12 +16,27 @@ use tollgate_planner::datafusion::parquet::arrow::ArrowWriter;
 use crate::api::{Api, event};
 use crate::moto::{delta_sharing_python, venv_python};
 
-/// Writes `rows` rows (`id` from `first`, `label`) as the Parquet file `name` in `dir`
-/// (made if missing), atomically (written aside, then renamed).
+/// Writes `rows` rows (`id` from `first`, `label` `event-<id>`) as the Parquet file
+/// `name` in `dir` (made if missing), atomically (written aside, then renamed).
 ///
 /// # Panics
 /// If the file cannot be written.
 pub fn write_events(dir: &Path, name: &str, first: i64, rows: i64) {
+    write_labelled_events(dir, name, first, rows, |id| format!("event-{id}"));
+}
+
+/// Writes `rows` rows (`id` from `first`, `label` as `label` says) as the Parquet file
+/// `name` in `dir` (made if missing), atomically (written aside, then renamed).
+///
+/// # Panics
+/// If the file cannot be written.
+pub fn write_labelled_events(
+    dir: &Path,
+    name: &str,
+    first: i64,
+    rows: i64,
+    label: impl Fn(i64) -> String,
+) {
     std::fs::create_dir_all(dir).expect("the feed's directory");
     let schema = Arc::new(Schema::new(vec![
         Field::new("id", DataType::Int64, false),
@@ -33,7 +48,7 @@ pub fn write_events(dir: &Path, name: &str, first: i64, rows: i64) {
         vec![
             Arc::new(Int64Array::from(ids.clone())),
             Arc::new(StringArray::from_iter_values(
-                ids.iter().map(|id| format!("event-{id}")),
+                ids.iter().map(|id| label(*id)),
             )),
         ],
     )

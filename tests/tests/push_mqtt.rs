@@ -1,5 +1,6 @@
 //! `mqtt` channels against a private Mosquitto with its dynamic security plugin: a channel
-//! ordered through the control API publishes its snapshot at QoS 1, then exactly the
+//! ordered through the control API publishes its snapshot at QoS 1 (in messages cut to
+//! the broker's maximum packet size), then exactly the
 //! matching rows of each new file (equal to the same query over pgwire); the channel's
 //! persistent session, opened by the gateway before the ready event, holds what was
 //! published before the tenant first connected and while it was away; another tenant's login
@@ -60,7 +61,10 @@ async fn an_mqtt_channel_publishes_its_snapshot_then_each_new_file() {
     let feed = dir.path().join("feed");
     let broker_dir = dir.path().join("mqtt");
     std::fs::create_dir_all(&broker_dir).expect("the broker's directory");
-    let broker = MqttServer::start(&broker_dir);
+    // 40 rows of JSON lines are more than the broker takes in one packet.
+    let max_packet_size = 2_048;
+    let broker =
+        MqttServer::start_configured(&broker_dir, &format!("max_packet_size {max_packet_size}"));
     write_events(&feed.join("events"), "part-0.parquet", 0, 1_000);
     let (feed_dir, push) = (feed.clone(), broker.push_options(POLL, 40));
     let gateway = TestGateway::start_with(move |options| {
@@ -91,6 +95,15 @@ async fn an_mqtt_channel_publishes_its_snapshot_then_each_new_file() {
     .await;
     let (snapshot, _) = reader.receive(expected.len() as u64, &mut seen).await;
     assert_eq!(sorted(&ids(&snapshot)), expected);
+    assert!(
+        snapshot.len() > expected.len().div_ceil(40),
+        "cut to fit the broker"
+    );
+    assert!(
+        snapshot
+            .iter()
+            .all(|m| m.rows < 40 && m.payload.len() < max_packet_size)
+    );
 
     write_events(&feed.join("events"), "part-1.parquet", 1_000, 300);
     let (new, _) = reader.receive(50, &mut seen).await;

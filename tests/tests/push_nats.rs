@@ -6,7 +6,8 @@
 //! says; revocation ends
 //! the credentials and the pushes; usage records with protocol `push` match what was
 //! delivered; a gateway killed with -9 in the middle of a push delivers every row exactly
-//! once after its restart.
+//! once after its restart; rows larger than the server's `max_payload` go in smaller
+//! messages, and a row too large alone fails the push with a `channel.push_failed` event.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -15,13 +16,13 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use tollgate_catalog::{ByteSize, HumanDuration};
-use tollgate_tests::api::{ACME, ADMIN, Api, GLOBEX};
+use tollgate_tests::api::{ACME, ADMIN, Api, GLOBEX, event};
 use tollgate_tests::nats::{NatsServer, connect, consumer, fetch, ids};
 use tollgate_tests::process::{GatewayProcess, write_config};
 use tollgate_tests::push::{
     POLL, order_push_channel, over_pgwire, pushed_usage, sorted, with_feed,
 };
-use tollgate_tests::sharing::write_events;
+use tollgate_tests::sharing::{write_events, write_labelled_events};
 use tollgate_tests::{TestGateway, demo_options};
 
 /// Every message of `consumer` until `expected` ids arrived (or 30 seconds passed).
@@ -342,4 +343,64 @@ async fn a_gateway_killed_in_the_middle_of_a_push_delivers_every_row_once_after_
         .sum();
     assert_eq!(rows, 200_500, "{pushed:?}");
     drop(nats);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_beyond_the_servers_max_payload_go_in_smaller_messages_and_a_row_too_large_fails_with_an_event()
+ {
+    let dir = tempfile::tempdir().expect("a directory");
+    let feed = dir.path().join("feed");
+    let nats_dir = dir.path().join("nats");
+    std::fs::create_dir_all(&nats_dir).expect("the NATS directory");
+    let max_payload = 8 * 1024;
+    let nats = NatsServer::start_configured(&nats_dir, &format!("max_payload: {max_payload}"));
+    // globex's 1,000 rows of this file are about 36 KiB of JSON lines: one message of
+    // `message_rows` would be refused.
+    write_labelled_events(&feed.join("events"), "part-0.parquet", 0, 2_000, |id| {
+        format!("event-{id}-{}", "x".repeat(6))
+    });
+    let (feed_dir, push) = (feed.clone(), nats.push_options(POLL, 10_000));
+    let gateway = TestGateway::start_with(move |options| {
+        with_feed(options, &feed_dir, |control| control.nats_push = Some(push));
+    })
+    .await;
+    let globex = Api::new(&gateway, GLOBEX);
+    let (channel, connection) = order_push_channel(&globex, "nats", "id >= 0").await;
+    let url = connection["nats_url"].as_str().expect("a URL").to_owned();
+    let creds = connection["creds"].as_str().expect("creds").to_owned();
+    let subject = connection["subject"]
+        .as_str()
+        .expect("a subject")
+        .to_owned();
+    let stream = connection["stream"].as_str().expect("a stream").to_owned();
+    let client = connect(&url, &creds).await.expect("globex's credentials");
+    let reader = consumer(&client, &stream, "reader", &subject).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut messages = Vec::new();
+    while ids(&messages).len() < 1_000 && Instant::now() < deadline {
+        messages.extend(fetch(&reader, 100, Duration::from_millis(500)).await);
+    }
+    let expected = over_pgwire(&gateway, "globex", "SELECT id FROM feed.events ORDER BY id").await;
+    assert_eq!(sorted(&ids(&messages)), expected);
+    assert!(messages.len() >= 5, "{} messages", messages.len());
+    assert!(messages.iter().all(|m| m.payload.len() <= max_payload));
+
+    // A row larger alone than the server takes: the push fails, the tenant is told why,
+    // and nothing of the file is published.
+    let (_, events) = globex.get("/v1/events?after=0").await;
+    let after = events["next_after"].as_i64().unwrap_or(0);
+    write_labelled_events(&feed.join("events"), "part-1.parquet", 2_000, 1, |_| {
+        "y".repeat(max_payload)
+    });
+    let failed = event(&globex, after, "channel.push_failed").await;
+    assert_eq!(failed["channel"], channel.as_str());
+    assert_eq!(failed["dataset"], "feed.events");
+    let reason = failed["error"].as_str().expect("a reason");
+    assert!(reason.contains("more than the"), "{reason}");
+    assert!(
+        fetch(&reader, 10, Duration::from_millis(500))
+            .await
+            .is_empty()
+    );
+    gateway.stop().await;
 }

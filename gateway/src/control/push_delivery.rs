@@ -17,14 +17,17 @@
 //! with the same bounds), under the same message ids (so a JetStream stream stores each
 //! message once; MQTT subscribers drop repeated ids) and the same usage record id (so it is
 //! billed once). An attempt that ends with an error counts as failed, and the next one
-//! gets a record of its own.
+//! gets a record of its own; it comes a second later, then after twice as long each time
+//! up to five minutes, and the first failure of an entry tells the tenant
+//! (`channel.push_failed`, with the reason).
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use ring::digest;
+use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use tollgate_catalog::store::push_records::{
     PUSH_CURSOR, PUSH_PUBLICATION, PendingFile, PushCursorRecord, PushPublicationRecord, PushedFile,
@@ -46,6 +49,11 @@ use crate::push::file_push::FileTarget;
 use crate::push::mqtt_broker::topic;
 use crate::push::nats_broker::{StreamLimits, subject};
 use crate::push::sink::Sink;
+
+/// How long after a failed push its entry is tried again the first time.
+const FIRST_RETRY: Duration = Duration::from_secs(1);
+/// The longest wait between two attempts at one entry.
+const LONGEST_RETRY: Duration = Duration::from_secs(300);
 
 /// Pushes new files of every push channel, every `interval` (or when woken), until
 /// `shutdown`.
@@ -250,12 +258,16 @@ async fn push_dataset(
         }
         let (revision, cursor) = cursor(plane, channel, dataset).await?;
         let lacking = lacking(channel, &cursor, &source, publications).into();
+        let waiting = cursor
+            .pending
+            .as_ref()
+            .is_some_and(|pending| backing_off(pending.failed_attempts, cursor.updated_at));
         positions.push(Position {
             subscriber: index,
             revision,
             cursor,
             lacking,
-            stopped: false,
+            stopped: waiting,
         });
     }
     loop {
@@ -284,7 +296,7 @@ async fn push_dataset(
                 path: entry.path.clone(),
                 failed_attempts: attempt,
             });
-            match save(plane, &position.cursor, position.revision).await? {
+            match save(plane, &position.cursor, position.revision, None).await? {
                 Some(next) => {
                     position.revision = Some(next);
                     group.push((at, attempt));
@@ -343,6 +355,7 @@ async fn push_entry(
     for ((at, attempt, version), pushed) in members.into_iter().zip(results) {
         let position = &mut positions[at];
         let channel = &subscribers[position.subscriber].channel;
+        let mut event = None;
         match pushed {
             Ok(pushed) => {
                 tracing::info!(target: "tollgate::audit", event = "file_pushed", tenant = %channel.tenant, channel = %channel.id, dataset = %dataset, file = %entry.path, rows = pushed.rows, messages = pushed.messages, duplicates = pushed.duplicates, "file pushed");
@@ -369,9 +382,23 @@ async fn push_entry(
                     failed_attempts: attempt + 1,
                 });
                 position.stopped = true;
+                if attempt == 0 {
+                    event = Some(Write::event(
+                        channel.tenant.clone(),
+                        "tenant",
+                        &json!({
+                            "type": "channel.push_failed",
+                            "at": Utc::now(),
+                            "channel": channel.id,
+                            "dataset": dataset,
+                            "version": version,
+                            "error": error.to_string(),
+                        }),
+                    ));
+                }
             }
         }
-        match save(plane, &position.cursor, position.revision).await? {
+        match save(plane, &position.cursor, position.revision, event).await? {
             Some(next) => position.revision = Some(next),
             None => position.stopped = true,
         }
@@ -423,12 +450,13 @@ async fn cursor(
     }
 }
 
-/// Stores `cursor` over `revision` (`None`: not stored yet); its new revision, or `None`
-/// when another gateway moved it first.
+/// Stores `cursor` over `revision` (`None`: not stored yet), with `event` if any; its new
+/// revision, or `None` when another gateway moved it first.
 async fn save(
     plane: &ControlPlane,
     cursor: &PushCursorRecord,
     revision: Option<i64>,
+    event: Option<Write>,
 ) -> Result<Option<i64>, StoreError> {
     let cursor = PushCursorRecord {
         updated_at: Utc::now(),
@@ -436,21 +464,32 @@ async fn save(
     };
     let expect = revision.map_or(Expect::Absent, Expect::Revision);
     let id = PushCursorRecord::id(&cursor.channel, &cursor.dataset);
-    match plane
-        .store
-        .write(vec![Write::put(
-            PUSH_CURSOR,
-            &id,
-            &cursor.tenant,
-            &cursor,
-            expect,
-        )])
-        .await
-    {
+    let mut writes = vec![Write::put(
+        PUSH_CURSOR,
+        &id,
+        &cursor.tenant,
+        &cursor,
+        expect,
+    )];
+    writes.extend(event);
+    match plane.store.write(writes).await {
         Ok(_) => Ok(Some(revision.map_or(1, |revision| revision + 1))),
         Err(StoreError::Conflict { .. }) => Ok(None),
         Err(error) => Err(error),
     }
+}
+
+/// Whether an entry whose push failed `failed_attempts` times, the last at `last`, still
+/// waits before it is tried again: a second after the first failure, twice as long after
+/// each further one, five minutes at most.
+fn backing_off(failed_attempts: u32, last: DateTime<Utc>) -> bool {
+    let Some(doublings) = failed_attempts.checked_sub(1) else {
+        return false;
+    };
+    let wait = FIRST_RETRY
+        .saturating_mul(1_u32 << doublings.min(16))
+        .min(LONGEST_RETRY);
+    chrono::Duration::from_std(wait).is_ok_and(|wait| Utc::now() < last + wait)
 }
 
 /// The usage record id of attempt `attempt` at pushing `file` of `dataset` to `channel`.
@@ -460,4 +499,21 @@ fn record_id(channel: &str, dataset: &str, file: &str, attempt: u32) -> Uuid {
     let mut bytes = [0_u8; 16];
     bytes.copy_from_slice(&hash.as_ref()[..16]);
     uuid::Builder::from_custom_bytes(bytes).into_uuid()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_entries_wait_longer_after_each_failure() {
+        let now = Utc::now();
+        assert!(!backing_off(0, now));
+        assert!(backing_off(1, now));
+        assert!(!backing_off(1, now - chrono::Duration::seconds(2)));
+        assert!(backing_off(3, now - chrono::Duration::seconds(3)));
+        assert!(!backing_off(3, now - chrono::Duration::seconds(5)));
+        assert!(backing_off(40, now - chrono::Duration::seconds(299)));
+        assert!(!backing_off(40, now - chrono::Duration::seconds(301)));
+    }
 }

@@ -25,7 +25,7 @@ use tollgate_planner::shared_rows::SharedRows;
 use tollgate_planner::{PlannerError, QueryContext, QueryService, TenantSession};
 use uuid::Uuid;
 
-use super::messages::Messages;
+use super::messages::{MessageError, Messages};
 use super::nats_broker::BrokerError;
 use super::sink::{Labels, Sink};
 
@@ -55,6 +55,18 @@ pub enum PushError {
         dataset: String,
         /// What failed.
         message: String,
+    },
+    /// A row alone is larger than the broker takes in one message.
+    #[error(
+        "a row of `{dataset}` is {bytes} bytes encoded, more than the {limit} bytes the broker takes in one message"
+    )]
+    TooLarge {
+        /// The dataset.
+        dataset: String,
+        /// The row's encoded size.
+        bytes: usize,
+        /// The most a message's payload may hold.
+        limit: usize,
     },
     /// The broker refused a message.
     #[error(transparent)]
@@ -144,17 +156,31 @@ pub async fn push_file(
         .await
         .map_err(query_error)?;
     let wire = stream.wire_bytes();
-    let mut messages = Messages::new(target.format, target.message_rows, &channel, &target.entry);
+    let dataset = target.dataset.to_string();
+    let mut messages = Messages::new(
+        target.format,
+        target.message_rows,
+        sink.payload_limit(&dataset),
+        &channel,
+        &target.entry,
+    );
     let mut pushed = Pushed::default();
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(query_error)?;
-        let encoded = messages.of(&batch).map_err(|e| PushError::Encode {
-            dataset: target.dataset.to_string(),
-            message: e.to_string(),
+        let encoded = messages.of(&batch).map_err(|error| match error {
+            MessageError::Encode(error) => PushError::Encode {
+                dataset: dataset.clone(),
+                message: error.to_string(),
+            },
+            MessageError::TooLarge { bytes, limit } => PushError::TooLarge {
+                dataset: dataset.clone(),
+                bytes,
+                limit,
+            },
         })?;
         for message in encoded {
             let labels = Labels {
-                dataset: target.dataset.to_string(),
+                dataset: dataset.clone(),
                 version: target.version,
                 sequence: pushed.messages + 1,
             };

@@ -1,6 +1,11 @@
 //! Rows as push messages: each result batch cut into messages of at most `message_rows`
-//! rows, as JSON lines or an Arrow IPC stream, each with an id that a retry of the same
-//! file gives again.
+//! rows and at most the broker's largest payload, as JSON lines or an Arrow IPC stream,
+//! each with an id that a retry of the same file gives again.
+//!
+//! Rows that encode larger than the broker takes are cut into fewer rows per message (in
+//! proportion to the excess, then again while they are still too large); how a batch is
+//! cut depends only on its rows, so a retry cuts it the same way. A single row larger
+//! than the broker takes cannot be sent at all: [`MessageError::TooLarge`].
 //!
 //! A file's result batches are the same batches however often it is read, though not
 //! always in the same order (a file read in parallel). So a message's id is made from
@@ -27,11 +32,30 @@ pub struct Message {
     pub payload: Bytes,
 }
 
+/// Why rows could not be made messages.
+#[derive(Debug, thiserror::Error)]
+pub enum MessageError {
+    /// A value cannot be written in the format.
+    #[error(transparent)]
+    Encode(#[from] ArrowError),
+    /// One row alone encodes larger than the broker takes in a message.
+    #[error(
+        "a row is {bytes} bytes encoded, more than the {limit} bytes the broker takes in one message"
+    )]
+    TooLarge {
+        /// The row's encoded size.
+        bytes: usize,
+        /// The most a message's payload may hold.
+        limit: usize,
+    },
+}
+
 /// Cuts the batches of one file of one channel into messages.
 #[derive(Debug)]
 pub struct Messages {
     format: MessageFormat,
     max_rows: usize,
+    max_bytes: usize,
     /// The channel and file, hashed, that every id starts with.
     prefix: String,
     /// How many messages so far had each payload digest.
@@ -39,12 +63,20 @@ pub struct Messages {
 }
 
 impl Messages {
-    /// The messages of `file` for `channel`.
-    pub fn new(format: MessageFormat, max_rows: usize, channel: &str, file: &str) -> Self {
+    /// The messages of `file` for `channel`, each of at most `max_rows` rows and
+    /// `max_bytes` bytes of payload.
+    pub fn new(
+        format: MessageFormat,
+        max_rows: usize,
+        max_bytes: usize,
+        channel: &str,
+        file: &str,
+    ) -> Self {
         let file = hex(&digest::digest(&digest::SHA256, file.as_bytes()).as_ref()[..12]);
         Self {
             format,
             max_rows: max_rows.max(1),
+            max_bytes,
             prefix: format!("{channel}.{file}"),
             seen: HashMap::new(),
         }
@@ -53,13 +85,28 @@ impl Messages {
     /// The messages of `batch`.
     ///
     /// # Errors
-    /// The encoder's, when a value cannot be written.
-    pub fn of(&mut self, batch: &RecordBatch) -> Result<Vec<Message>, ArrowError> {
+    /// [`MessageError`]: a value cannot be written, or a row alone is too large.
+    pub fn of(&mut self, batch: &RecordBatch) -> Result<Vec<Message>, MessageError> {
         let mut messages = Vec::new();
         let mut offset = 0;
+        // Rows per message for this batch: fewer once its rows proved too large.
+        let mut per_message = self.max_rows;
         while offset < batch.num_rows() {
-            let rows = self.max_rows.min(batch.num_rows() - offset);
-            let payload = encode(self.format, &batch.slice(offset, rows))?;
+            let mut rows = per_message.min(batch.num_rows() - offset);
+            let payload = loop {
+                let payload = encode(self.format, &batch.slice(offset, rows))?;
+                if payload.len() <= self.max_bytes {
+                    break payload;
+                }
+                if rows == 1 {
+                    return Err(MessageError::TooLarge {
+                        bytes: payload.len(),
+                        limit: self.max_bytes,
+                    });
+                }
+                rows = fewer_rows(rows, payload.len(), self.max_bytes);
+                per_message = rows;
+            };
             let content = hex(&digest::digest(&digest::SHA256, &payload).as_ref()[..16]);
             let occurrence = self.seen.entry(content.clone()).or_insert(0);
             let id = format!("{}.{content}.{occurrence}", self.prefix);
@@ -73,6 +120,13 @@ impl Messages {
         }
         Ok(messages)
     }
+}
+
+/// Fewer rows than `rows`, whose encoding took `bytes`, aiming a tenth under `limit`.
+fn fewer_rows(rows: usize, bytes: usize, limit: usize) -> usize {
+    let scaled = u128::try_from(rows).unwrap_or(u128::MAX) * u128::try_from(limit).unwrap_or(0) * 9
+        / (u128::try_from(bytes).unwrap_or(u128::MAX) * 10).max(1);
+    usize::try_from(scaled).unwrap_or(1).clamp(1, rows - 1)
 }
 
 /// `batch` in `format`.
@@ -115,24 +169,42 @@ mod tests {
 
     #[test]
     fn batches_are_cut_into_messages_whose_ids_repeat_on_a_retry() {
-        let mut first = Messages::new(MessageFormat::Json, 2, "ch_1", "orders/part-0.parquet");
+        let mut first = Messages::new(
+            MessageFormat::Json,
+            2,
+            usize::MAX,
+            "ch_1",
+            "orders/part-0.parquet",
+        );
         let messages = first.of(&batch(vec![1, 2, 3, 1, 2])).expect("test value");
         assert_eq!(
             messages.iter().map(|m| m.rows).collect::<Vec<_>>(),
             [2, 2, 1]
         );
         assert_eq!(messages[0].payload.as_ref(), b"{\"n\":1}\n{\"n\":2}\n");
-        let mut again = Messages::new(MessageFormat::Json, 2, "ch_1", "orders/part-0.parquet");
+        let mut again = Messages::new(
+            MessageFormat::Json,
+            2,
+            usize::MAX,
+            "ch_1",
+            "orders/part-0.parquet",
+        );
         let retried = again.of(&batch(vec![1, 2, 3, 1, 2])).expect("test value");
         let ids = |messages: &[Message]| messages.iter().map(|m| m.id.clone()).collect::<Vec<_>>();
         assert_eq!(ids(&messages), ids(&retried));
         // The same rows twice in one file are two messages.
-        let mut twice = Messages::new(MessageFormat::Json, 2, "ch_1", "f");
+        let mut twice = Messages::new(MessageFormat::Json, 2, usize::MAX, "ch_1", "f");
         let a = twice.of(&batch(vec![7, 8])).expect("test value");
         let b = twice.of(&batch(vec![7, 8])).expect("test value");
         assert_ne!(a[0].id, b[0].id);
         // Another channel's messages of the same file are its own.
-        let mut other = Messages::new(MessageFormat::Json, 2, "ch_2", "orders/part-0.parquet");
+        let mut other = Messages::new(
+            MessageFormat::Json,
+            2,
+            usize::MAX,
+            "ch_2",
+            "orders/part-0.parquet",
+        );
         assert_ne!(
             other.of(&batch(vec![1, 2])).expect("test value")[0].id,
             messages[0].id
@@ -141,7 +213,7 @@ mod tests {
 
     #[test]
     fn arrow_messages_are_ipc_streams() {
-        let mut messages = Messages::new(MessageFormat::Arrow, 10, "ch_1", "f");
+        let mut messages = Messages::new(MessageFormat::Arrow, 10, usize::MAX, "ch_1", "f");
         let message = messages
             .of(&batch(vec![1, 2, 3]))
             .expect("test value")
@@ -151,5 +223,36 @@ mod tests {
                 .expect("test value");
         let rows: usize = reader.map(|b| b.expect("test value").num_rows()).sum();
         assert_eq!(rows, 3);
+    }
+
+    #[test]
+    fn rows_larger_than_the_broker_takes_are_cut_into_smaller_messages() {
+        let values: Vec<i64> = (1_000_000..1_010_000).collect();
+        for format in [MessageFormat::Json, MessageFormat::Arrow] {
+            let limit = 16 * 1024;
+            let mut messages = Messages::new(format, 10_000, limit, "ch_1", "f");
+            let cut = messages.of(&batch(values.clone())).expect("test value");
+            let bytes: usize = cut.iter().map(|m| m.payload.len()).sum();
+            assert!(cut.len() > bytes / limit, "{format:?}: {} messages", cut.len());
+            assert!(cut.iter().all(|m| m.payload.len() <= limit));
+            assert_eq!(cut.iter().map(|m| m.rows).sum::<usize>(), values.len());
+            // A retry cuts the same batch the same way.
+            let mut again = Messages::new(format, 10_000, limit, "ch_1", "f");
+            let retried = again.of(&batch(values.clone())).expect("test value");
+            let ids =
+                |messages: &[Message]| messages.iter().map(|m| m.id.clone()).collect::<Vec<_>>();
+            assert_eq!(ids(&cut), ids(&retried));
+        }
+    }
+
+    #[test]
+    fn a_row_larger_than_the_broker_takes_is_an_error() {
+        let mut messages = Messages::new(MessageFormat::Json, 10, 4, "ch_1", "f");
+        match messages.of(&batch(vec![123_456])) {
+            Err(MessageError::TooLarge { bytes, limit }) => {
+                assert_eq!((bytes, limit), ("{\"n\":123456}\n".len(), 4));
+            }
+            other => panic!("not refused: {other:?}"),
+        }
     }
 }

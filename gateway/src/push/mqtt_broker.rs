@@ -31,6 +31,10 @@ const PUBLISHER: &str = "tollgate-publisher";
 /// How long a command or a message's acknowledgement may take.
 const PATIENCE: Duration = Duration::from_secs(30);
 
+/// The largest packet MQTT can carry (a 4-byte remaining length, plus the fixed header),
+/// when the broker announces no smaller maximum.
+const MQTT_MAX_PACKET_SIZE: usize = 268_435_460;
+
 /// The topic a tenant's channel is published to.
 pub fn topic(tenant: &str, channel: &str) -> String {
     format!("tollgate/{tenant}/{channel}")
@@ -327,6 +331,8 @@ pub struct MqttPublisher {
     acknowledged: Arc<AtomicU64>,
     progress: Arc<Notify>,
     broken: Arc<std::sync::atomic::AtomicBool>,
+    /// The largest packet the broker takes (its CONNACK says, else MQTT's largest).
+    max_packet_size: usize,
 }
 
 impl MqttPublisher {
@@ -339,7 +345,7 @@ impl MqttPublisher {
         mqtt.set_credentials(PUBLISHER, password);
         mqtt.set_keep_alive(Duration::from_secs(30));
         let (client, mut events) = AsyncClient::new(mqtt, 1024);
-        wait_connected(&mut events).await?;
+        let max_packet_size = wait_connected(&mut events).await?;
         let acknowledged = Arc::new(AtomicU64::new(0));
         let progress = Arc::new(Notify::new());
         let broken = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -370,7 +376,13 @@ impl MqttPublisher {
             acknowledged,
             progress,
             broken,
+            max_packet_size,
         })
+    }
+
+    /// The largest packet the broker takes.
+    pub fn max_packet_size(&self) -> usize {
+        self.max_packet_size
     }
 
     fn failed(&self) -> bool {
@@ -432,15 +444,15 @@ impl MqttPublisher {
     }
 }
 
-/// Polls `events` until the broker sent a packet that `wanted` picks.
+/// Polls `events` until the broker sent a packet that `wanted` picks; that packet.
 async fn wait_for(
     events: &mut EventLoop,
     mut wanted: impl FnMut(&Packet) -> bool,
-) -> Result<(), BrokerError> {
+) -> Result<Packet, BrokerError> {
     let waiting = async {
         loop {
             match events.poll().await {
-                Ok(Event::Incoming(packet)) if wanted(&packet) => return Ok(()),
+                Ok(Event::Incoming(packet)) if wanted(&packet) => return Ok(packet),
                 Ok(_) => {}
                 Err(error) => return Err(BrokerError::Connect(error.to_string())),
             }
@@ -451,7 +463,16 @@ async fn wait_for(
         .map_err(|_| BrokerError::Connect("the broker did not answer".to_owned()))?
 }
 
-/// Polls `events` until the broker accepted the connection.
-async fn wait_connected(events: &mut EventLoop) -> Result<(), BrokerError> {
-    wait_for(events, |packet| matches!(packet, Packet::ConnAck(_))).await
+/// Polls `events` until the broker accepted the connection; the largest packet it takes.
+async fn wait_connected(events: &mut EventLoop) -> Result<usize, BrokerError> {
+    let connack = wait_for(events, |packet| matches!(packet, Packet::ConnAck(_))).await?;
+    let announced = match connack {
+        Packet::ConnAck(connack) => connack
+            .properties
+            .and_then(|properties| properties.max_packet_size),
+        _ => None,
+    };
+    Ok(announced.map_or(MQTT_MAX_PACKET_SIZE, |size| {
+        usize::try_from(size).unwrap_or(MQTT_MAX_PACKET_SIZE)
+    }))
 }

@@ -51,7 +51,27 @@ pub enum Sink {
     },
 }
 
+/// What a message's headers (NATS) or topic and properties (MQTT) may take of the
+/// broker's limit, beside its dataset's name: ids, format, version, sequence and rows.
+const ENVELOPE: usize = 1024;
+
+/// NATS's default `max_payload`, when the server did not say.
+const NATS_DEFAULT_MAX_PAYLOAD: usize = 1024 * 1024;
+
 impl Sink {
+    /// The most bytes a message's payload of `dataset` may hold: the broker's limit
+    /// (NATS's `max_payload`, MQTT's maximum packet size) less its envelope.
+    pub fn payload_limit(&self, dataset: &str) -> usize {
+        let broker_limit = match self {
+            Self::Nats { publisher, .. } => match publisher.client().server_info().max_payload {
+                0 => NATS_DEFAULT_MAX_PAYLOAD,
+                limit => limit,
+            },
+            Self::Mqtt { publisher, .. } => publisher.max_packet_size(),
+        };
+        broker_limit.saturating_sub(ENVELOPE + dataset.len())
+    }
+
     /// Sends `message` in `format` with `labels`; its acknowledgement may be pending.
     ///
     /// # Errors

@@ -28,12 +28,16 @@ pub struct Fixture {
     /// What `config` holds, for variants of it (B4 adds tenants and switches isolation).
     pub options: TollgateOptions,
     pub service: Arc<QueryService>,
+    /// Where each started gateway's output goes, one file per configuration.
+    logs: PathBuf,
     dir: tempfile::TempDir,
 }
 
 impl Fixture {
-    /// Generates (or reuses) the data and writes the server's configuration with TLS.
-    pub async fn prepare(scale: f64) -> Result<Self, String> {
+    /// Generates (or reuses) the data and writes the server's configuration with TLS;
+    /// started gateways write their output under `logs`.
+    pub async fn prepare(scale: f64, logs: &Path) -> Result<Self, String> {
+        std::fs::create_dir_all(logs).map_err(|e| format!("{}: {e}", logs.display()))?;
         let data = std::env::var_os("TOLLGATE_BENCH_DATA").map_or_else(
             || std::env::temp_dir().join("tollgate-bench-data"),
             PathBuf::from,
@@ -82,6 +86,7 @@ impl Fixture {
             key_pem,
             options,
             service,
+            logs: logs.to_owned(),
             dir,
         })
     }
@@ -171,13 +176,24 @@ impl Fixture {
             }
             None => Command::new(&binary),
         };
+        let name = config.file_stem().map_or_else(
+            || "tollgate".into(),
+            |stem| stem.to_string_lossy().into_owned(),
+        );
+        let log_path = self.logs.join(format!("gateway-{name}.log"));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(|e| format!("{}: {e}", log_path.display()))?;
+        let log_too = log.try_clone().map_err(|e| e.to_string())?;
         let child = command
             .args(["serve", "--config"])
             .arg(config)
             .args(["--pg-listen", &addr.to_string()])
             .args(["--flight-listen", &flight_addr.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log_too))
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
         let mut server = Server {

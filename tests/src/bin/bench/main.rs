@@ -161,7 +161,7 @@ fn main() {
 
 async fn run(options: &Options) -> Result<Report, String> {
     let mut report = Report::new(options.scale);
-    let fixture = gateway::Fixture::prepare(options.scale).await?;
+    let fixture = gateway::Fixture::prepare(options.scale, &options.out).await?;
     // The PostgreSQL copy of lineitem (B2, B5) and the private cluster (B7) only when used.
     let rows = if options.includes("B2") || options.includes("B5") || options.includes("B9") {
         let rows = postgres::load_lineitem(&fixture).await?;

@@ -262,7 +262,19 @@ async fn publish_directly(
         let reader = consumer(&client, STREAM, &channel, &subject).await;
         let started = Instant::now();
         let reading = tokio::spawn(async move { read_rows(&reader, rows as u64).await });
-        let mut messages = Messages::new(MessageFormat::Arrow, MESSAGE_ROWS, &channel, "part-0");
+        // Cut as the gateway cuts: at most the server's max_payload, less room for headers.
+        let max_bytes = publisher
+            .client()
+            .server_info()
+            .max_payload
+            .saturating_sub(1024);
+        let mut messages = Messages::new(
+            MessageFormat::Arrow,
+            MESSAGE_ROWS,
+            max_bytes,
+            &channel,
+            "part-0",
+        );
         for batch in &batches {
             let mut acks = Vec::new();
             for message in messages.of(batch).map_err(|e| e.to_string())? {
