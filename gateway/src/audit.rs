@@ -3,11 +3,14 @@
 //! events with target [`AUDIT_TARGET`] anywhere in the gateway.
 //!
 //! The audit log goes to standard error until [`direct_to`] names a file (`usage.audit_log`).
+//! Each line carries the hash of the line before it (`audit_chain`).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;
 use std::sync::{Mutex, OnceLock, PoisonError};
+
+use crate::audit_chain::ChainHead;
 
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
@@ -17,7 +20,11 @@ use tracing_subscriber::{EnvFilter, Layer, filter};
 /// The target of audit events.
 pub const AUDIT_TARGET: &str = "tollgate::audit";
 
-static DESTINATION: OnceLock<Mutex<File>> = OnceLock::new();
+/// The audit file and the hash its next line carries.
+static DESTINATION: OnceLock<Mutex<(File, ChainHead)>> = OnceLock::new();
+
+/// The hash the next line on standard error carries, until a file is named.
+static STDERR_HEAD: Mutex<Option<ChainHead>> = Mutex::new(None);
 
 /// Installs the process's logging: `RUST_LOG` (default `info`) for logs, audit lines always.
 pub fn init() {
@@ -38,13 +45,22 @@ pub fn init() {
         .try_init();
 }
 
-/// Appends audit lines to `path` from now on (once per process).
+/// Appends audit lines to `path` from now on (once per process), the chain going on from
+/// its last line.
 ///
 /// # Errors
-/// If the file cannot be opened for appending.
+/// If the file cannot be opened for appending, or its last line cannot be read.
 pub fn direct_to(path: &Path) -> io::Result<()> {
-    let file = OpenOptions::new().create(true).append(true).open(path)?;
-    let _ = DESTINATION.set(Mutex::new(file));
+    if DESTINATION.get().is_some() {
+        return Ok(());
+    }
+    let mut file = OpenOptions::new()
+        .create(true)
+        .read(true)
+        .append(true)
+        .open(path)?;
+    let head = ChainHead::of_file(&mut file)?;
+    let _ = DESTINATION.set(Mutex::new((file, head)));
     Ok(())
 }
 
@@ -76,11 +92,15 @@ impl Write for AuditLine {
 impl Drop for AuditLine {
     fn drop(&mut self) {
         let written = match DESTINATION.get() {
-            Some(file) => file
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .write_all(&self.0),
-            None => io::stderr().write_all(&self.0),
+            Some(destination) => {
+                let (file, head) = &mut *destination.lock().unwrap_or_else(PoisonError::into_inner);
+                file.write_all(&head.link(&self.0))
+            }
+            None => {
+                let mut head = STDERR_HEAD.lock().unwrap_or_else(PoisonError::into_inner);
+                let line = head.get_or_insert_with(ChainHead::default).link(&self.0);
+                io::stderr().write_all(&line)
+            }
         };
         if let Err(error) = written {
             eprintln!("tollgate: cannot write the audit log: {error}");

@@ -1,5 +1,5 @@
 //! The command line: `tollgate serve`, `tollgate demo`, `tollgate passwd`, `tollgate api-key`,
-//! `tollgate usage export`.
+//! `tollgate usage export`, `tollgate audit verify`.
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -12,6 +12,7 @@ use tollgate_catalog::TollgateOptions;
 use tollgate_catalog::scram::{DEFAULT_ITERATIONS, Verifier};
 use tollgate_planner::metering::UsageScope;
 
+use crate::audit_chain;
 use crate::control::keys;
 use crate::demo::{self, DemoOptions};
 use crate::error::GatewayError;
@@ -64,6 +65,11 @@ enum Command {
         #[command(subcommand)]
         command: UsageCommand,
     },
+    /// Check the audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Read a password on standard input and print its SCRAM-SHA-256 verifier.
     Passwd {
         /// PBKDF2 iterations.
@@ -110,6 +116,17 @@ enum UsageCommand {
         /// Output file (default: standard output).
         #[arg(long)]
         output: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Walk an audit log's hash chain: fails at the first line removed, inserted or edited
+    /// before it; prints the lines and the last line's hash (keep it elsewhere to detect a
+    /// truncated end).
+    Verify {
+        /// The audit log (`usage.audit_log`).
+        file: PathBuf,
     },
 }
 
@@ -184,6 +201,26 @@ impl Cli {
                     }
                     None => ledger::export::write(&records, format, std::io::stdout()),
                 }
+            }
+            Command::Audit {
+                command: AuditCommand::Verify { file },
+            } => {
+                let reader = std::io::BufReader::new(std::fs::File::open(&file)?);
+                let verified =
+                    audit_chain::verify(reader).map_err(|source| GatewayError::AuditChain {
+                        path: file.display().to_string(),
+                        source,
+                    })?;
+                if let Some(prev) = verified.continues {
+                    println!("continues a chain whose last line hashed to {prev}");
+                }
+                println!(
+                    "{}: {} lines, chain intact; head {}",
+                    file.display(),
+                    verified.lines,
+                    verified.head
+                );
+                Ok(())
             }
             Command::Passwd { iterations } => {
                 let mut password = String::new();

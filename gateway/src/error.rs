@@ -50,6 +50,14 @@ pub enum GatewayError {
     /// The bundled demo could not be prepared.
     #[error("demo: {0}")]
     Demo(String),
+    /// `tollgate audit verify` found the chain of an audit log broken.
+    #[error("{path}: {source}")]
+    AuditChain {
+        /// The audit log.
+        path: String,
+        /// Where and how it breaks.
+        source: crate::audit_chain::ChainBreak,
+    },
     /// `tollgate passwd` got no usable password.
     #[error("passwd: {0}")]
     Passwd(String),

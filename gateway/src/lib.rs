@@ -20,6 +20,7 @@
 //! | [`error`] | `GatewayError`, the errors of start-up and serving |
 
 pub mod audit;
+pub mod audit_chain;
 pub mod cli;
 pub mod console;
 pub mod control;

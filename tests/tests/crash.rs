@@ -1,8 +1,11 @@
 //! The ledger survives `kill -9`: every query a client saw complete has its record, and
 //! the records are read back by `tollgate usage export` and by a restarted gateway. Also
-//! the audit log's lines and the export formats, from the real binary.
+//! the audit log's lines (a hash chain that `tollgate audit verify` walks, across a
+//! restart, and that an edited or removed line breaks) and the export formats, from the
+//! real binary.
 
 use std::collections::HashSet;
+use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -27,11 +30,7 @@ fn marker(sql: &str) -> Option<u64> {
 }
 
 /// Every record, exported by `tollgate usage export` in `format` to `path`; returns `path`.
-fn export_file(
-    config: &std::path::Path,
-    format: &str,
-    path: std::path::PathBuf,
-) -> std::path::PathBuf {
+fn export_file(config: &Path, format: &str, path: std::path::PathBuf) -> std::path::PathBuf {
     let output = process::run(&[
         "usage",
         "export",
@@ -281,6 +280,8 @@ async fn audit_lines_and_exports_from_the_binary() {
         );
     }
 
+    audit_chain_shows_tampering(&config, &audit_log, dir.path()).await;
+
     // The operator exports every tenant; a date range and a tenant narrow it.
     let today = chrono::Utc::now().date_naive();
     let (from, to) = (
@@ -316,4 +317,54 @@ async fn audit_lines_and_exports_from_the_binary() {
             .expect("reader");
     let rows: usize = reader.map(|batch| batch.expect("batch").num_rows()).sum();
     assert_eq!(rows, all.len());
+}
+
+/// The audit log of a gateway restarted on the same file verifies whole; a line edited or
+/// removed is found.
+async fn audit_chain_shows_tampering(config: &Path, audit_log: &Path, dir: &Path) {
+    let verify = |path: &Path| process::run(&["audit", "verify", path.to_str().expect("utf-8")]);
+    let first = verify(audit_log);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let lines = std::fs::read_to_string(audit_log)
+        .expect("the audit log")
+        .lines()
+        .count();
+    let gateway = GatewayProcess::spawn(config, &dir.join("gateway-2.log"));
+    let wrong = gateway
+        .conninfo("globex")
+        .replace("password=globex", "password=wrong");
+    assert!(connect(&wrong).await.is_err());
+    drop(gateway);
+    let text = std::fs::read_to_string(audit_log).expect("the audit log");
+    assert!(text.lines().count() > lines);
+    let again = verify(audit_log);
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let intact = String::from_utf8_lossy(&again.stdout).into_owned();
+    assert!(intact.contains("chain intact; head "), "{intact}");
+
+    let edited = dir.join("edited.log");
+    let mut edited_lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    edited_lines[1] = edited_lines[1].replacen("\"timestamp\":\"2", "\"timestamp\":\"3", 1);
+    std::fs::write(&edited, edited_lines.join("\n") + "\n").expect("write");
+    let refused = verify(&edited);
+    assert!(!refused.status.success());
+    let reason = String::from_utf8_lossy(&refused.stderr).into_owned();
+    assert!(reason.contains("the chain breaks at line 3"), "{reason}");
+
+    let removed = dir.join("removed.log");
+    let mut kept: Vec<&str> = text.lines().collect();
+    kept.remove(1);
+    std::fs::write(&removed, kept.join("\n") + "\n").expect("write");
+    let refused = verify(&removed);
+    assert!(!refused.status.success());
+    let reason = String::from_utf8_lossy(&refused.stderr).into_owned();
+    assert!(reason.contains("the chain breaks at line 2"), "{reason}");
 }

@@ -233,7 +233,11 @@ mod tests {
             let mut messages = Messages::new(format, 10_000, limit, "ch_1", "f");
             let cut = messages.of(&batch(values.clone())).expect("test value");
             let bytes: usize = cut.iter().map(|m| m.payload.len()).sum();
-            assert!(cut.len() > bytes / limit, "{format:?}: {} messages", cut.len());
+            assert!(
+                cut.len() > bytes / limit,
+                "{format:?}: {} messages",
+                cut.len()
+            );
             assert!(cut.iter().all(|m| m.payload.len() <= limit));
             assert_eq!(cut.iter().map(|m| m.rows).sum::<usize>(), values.len());
             // A retry cuts the same batch the same way.
