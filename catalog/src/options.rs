@@ -221,6 +221,9 @@ pub struct EngineOptions {
     /// Where tenants' spill files go, one directory per tenant (default: the system's
     /// temporary directory).
     pub spill_directory: Option<PathBuf>,
+    /// On SIGTERM, how long running statements may go on (new logins get 57P03, new
+    /// statements 57P01) before they are stopped and the gateway exits.
+    pub drain_grace: HumanDuration,
 }
 
 impl Default for EngineOptions {
@@ -228,6 +231,7 @@ impl Default for EngineOptions {
         Self {
             isolation: true,
             spill_directory: None,
+            drain_grace: HumanDuration(Duration::from_secs(30)),
         }
     }
 }

@@ -81,7 +81,8 @@ impl Authenticator {
     /// Authenticates the caller of a request from its `authorization` header.
     ///
     /// # Errors
-    /// UNAUTHENTICATED for a missing, malformed, wrong, expired or throttled credential.
+    /// UNAUTHENTICATED for a missing, malformed, wrong, expired or throttled credential;
+    /// UNAVAILABLE for a new login while the gateway shuts down.
     pub fn authenticate(
         &self,
         metadata: &MetadataMap,
@@ -113,6 +114,9 @@ impl Authenticator {
             });
         }
         if let Some(encoded) = strip_scheme(header, "Basic") {
+            if self.service.draining() {
+                return Err(Status::unavailable("the gateway is shutting down"));
+            }
             let principal = self.login(encoded, address)?;
             let token = self.issue_token(&principal)?;
             return Ok(Caller {

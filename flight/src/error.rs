@@ -51,7 +51,7 @@ pub fn grpc_code(kind: ErrorKind) -> Code {
         ErrorKind::Cancelled => Code::Cancelled,
         ErrorKind::Timeout => Code::DeadlineExceeded,
         ErrorKind::StaleResult => Code::FailedPrecondition,
-        ErrorKind::Unavailable => Code::Unavailable,
+        ErrorKind::Unavailable | ErrorKind::ShuttingDown => Code::Unavailable,
         ErrorKind::Internal => Code::Internal,
     }
 }

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -33,7 +34,13 @@ pub struct RunningGateway {
     http_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
+    service: Arc<QueryService>,
+    ledger: Arc<Ledger>,
+    drain_grace: Duration,
 }
+
+/// How long statements stopped at the end of a drain may take to end and be recorded.
+const STOPPED_QUERIES_WAIT: Duration = Duration::from_secs(10);
 
 impl RunningGateway {
     /// Where the Postgres wire protocol listens.
@@ -51,7 +58,7 @@ impl RunningGateway {
         self.http_addr
     }
 
-    /// Runs until Ctrl-C or SIGTERM.
+    /// Runs until Ctrl-C or SIGTERM, then drains ([`RunningGateway::drain`]) and stops.
     ///
     /// # Errors
     /// If signal handlers cannot be installed.
@@ -62,9 +69,44 @@ impl RunningGateway {
             result = tokio::signal::ctrl_c() => result?,
             _ = terminate.recv() => {}
         }
-        tracing::info!("shutting down");
+        self.drain().await;
         self.stop().await;
         Ok(())
+    }
+
+    /// Shuts down gracefully: new logins are refused (57P03) and new statements too
+    /// (57P01) while running statements go on for up to `engine.drain_grace`; those still
+    /// running then are stopped (57P01, recorded as cancelled); then every usage record is
+    /// written.
+    pub async fn drain(&self) {
+        self.service.begin_drain();
+        let running = self.service.running_queries();
+        tracing::info!(running, grace = ?self.drain_grace, "shutting down: draining");
+        if !self.until_idle(self.drain_grace).await {
+            let running = self.service.running_queries();
+            tracing::warn!(
+                running,
+                "the drain's grace period ended: stopping what still runs"
+            );
+            self.service.stop_running();
+            self.until_idle(STOPPED_QUERIES_WAIT).await;
+        }
+        if !self.ledger.settle(STOPPED_QUERIES_WAIT).await {
+            tracing::error!("usage records still unwritten at shutdown");
+        }
+        tracing::info!("drained");
+    }
+
+    /// Waits until no statement runs, for at most `within`; whether none does.
+    async fn until_idle(&self, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        while self.service.running_queries() > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        true
     }
 
     /// Stops accepting connections and waits for the listeners to close.
@@ -105,6 +147,7 @@ pub async fn start(options: &TollgateOptions) -> Result<RunningGateway, GatewayE
     let metrics = Arc::new(UsageMetrics::new());
     let store = ledger::open_store(&options.usage).await?;
     let ledger = Arc::new(Ledger::start(store, Arc::clone(&metrics)));
+    let record_keeper = Arc::clone(&ledger);
     let service = Arc::new(QueryService::new(catalog, Arc::clone(&ledger) as _).await?);
     let flight = match &options.flight {
         Some(flight) => {
@@ -203,6 +246,9 @@ pub async fn start(options: &TollgateOptions) -> Result<RunningGateway, GatewayE
         http_addr,
         shutdown,
         tasks,
+        service,
+        ledger: record_keeper,
+        drain_grace: options.engine.drain_grace.duration(),
     })
 }
 

@@ -54,13 +54,16 @@ pub enum ErrorKind {
     /// The usage ledger could not keep the query's record, so the query is not reported
     /// complete; or a dataset's source could not be read.
     Unavailable,
+    /// The gateway is shutting down: no new statement, and running ones stopped when its
+    /// grace period ends.
+    ShuttingDown,
     /// A failure inside Tollgate or a source; details are logged, not sent.
     Internal,
 }
 
 impl ErrorKind {
     /// Every kind, for front ends' mapping tests.
-    pub const ALL: [ErrorKind; 20] = [
+    pub const ALL: [ErrorKind; 21] = [
         Self::Syntax,
         Self::UndefinedTable,
         Self::UndefinedColumn,
@@ -80,6 +83,7 @@ impl ErrorKind {
         Self::Timeout,
         Self::StaleResult,
         Self::Unavailable,
+        Self::ShuttingDown,
         Self::Internal,
     ];
 
@@ -104,6 +108,7 @@ impl ErrorKind {
             Self::Cancelled | Self::Timeout => "57014",
             Self::StaleResult => "55000",
             Self::Unavailable => "58000",
+            Self::ShuttingDown => "57P01",
             Self::Internal => "XX000",
         }
     }
@@ -186,6 +191,9 @@ pub enum PlannerError {
     /// Stopped on the client's request.
     #[error("canceling statement due to user request")]
     Cancelled,
+    /// Refused or stopped because the gateway is shutting down.
+    #[error("terminating statement due to administrator command: the gateway is shutting down")]
+    ShuttingDown,
     /// Stopped by the profile's statement timeout.
     #[error("canceling statement due to statement timeout ({timeout} in profile {profile})")]
     Timeout {
@@ -251,6 +259,7 @@ impl PlannerError {
             Self::Parameters(_) => ErrorKind::InvalidInput,
             Self::TooComplex(_) => ErrorKind::TooComplex,
             Self::Cancelled => ErrorKind::Cancelled,
+            Self::ShuttingDown => ErrorKind::ShuttingDown,
             Self::Timeout { .. } => ErrorKind::Timeout,
             Self::LayoutChanged { .. } => ErrorKind::StaleResult,
             Self::Limit { limit, .. } => limit.kind(),
@@ -287,7 +296,7 @@ impl PlannerError {
     /// How the error ends a query, as its usage record says, and its SQLSTATE.
     pub fn outcome(&self) -> (Outcome, &'static str) {
         let outcome = match self {
-            Self::Cancelled => Outcome::Cancelled,
+            Self::Cancelled | Self::ShuttingDown => Outcome::Cancelled,
             Self::Timeout { .. } => Outcome::Timeout,
             Self::Limit { .. } => Outcome::Limit,
             _ => Outcome::Error,
@@ -439,7 +448,7 @@ mod tests {
                 ErrorKind::InvalidInput | ErrorKind::DivisionByZero => "22",
                 ErrorKind::TooComplex | ErrorKind::ResultTooLarge | ErrorKind::WorkTooLarge => "54",
                 ErrorKind::OutOfMemory | ErrorKind::Busy | ErrorKind::RateLimited => "53",
-                ErrorKind::Cancelled | ErrorKind::Timeout => "57",
+                ErrorKind::Cancelled | ErrorKind::Timeout | ErrorKind::ShuttingDown => "57",
                 ErrorKind::StaleResult => "55",
                 ErrorKind::Unavailable => "58",
                 ErrorKind::Internal => "XX",

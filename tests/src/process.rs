@@ -190,6 +190,31 @@ impl GatewayProcess {
         kib * 1024
     }
 
+    /// Sends SIGTERM, as an orchestrator stopping it would.
+    ///
+    /// # Panics
+    /// If `kill` cannot be run.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM: {status}");
+    }
+
+    /// Waits up to `within` for the process to exit; its status, or `None` if it still
+    /// runs.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let started = Instant::now();
+        while started.elapsed() < within {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
     /// Kills the process with SIGKILL, as a crash would, and reaps it.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

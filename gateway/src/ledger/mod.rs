@@ -17,6 +17,7 @@ mod sqlite;
 mod store;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -64,6 +65,8 @@ pub struct Ledger {
     queue: mpsc::UnboundedSender<Pending>,
     store: Option<Arc<dyn LedgerStore>>,
     metrics: Arc<UsageMetrics>,
+    /// Records submitted and not yet written (or given up on).
+    unwritten: Arc<AtomicUsize>,
 }
 
 struct Pending {
@@ -76,18 +79,34 @@ impl Ledger {
     /// writer task on the current runtime.
     pub fn start(store: Option<Arc<dyn LedgerStore>>, metrics: Arc<UsageMetrics>) -> Self {
         let (queue, pending) = mpsc::unbounded_channel();
+        let unwritten = Arc::new(AtomicUsize::new(0));
         if let Some(store) = &store {
             tokio::spawn(write_groups(
                 Arc::clone(store),
                 pending,
                 Arc::clone(&metrics),
+                Arc::clone(&unwritten),
             ));
         }
         Self {
             queue,
             store,
             metrics,
+            unwritten,
         }
+    }
+
+    /// Waits until every record submitted so far is written (or given up on after its
+    /// retries), for at most `within`; whether none is left.
+    pub async fn settle(&self, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        while self.unwritten.load(Ordering::Acquire) > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        true
     }
 }
 
@@ -98,7 +117,9 @@ impl UsageLedger for Ledger {
             return NoLedger.submit(record);
         }
         let (durable, receipt) = oneshot::channel();
+        self.unwritten.fetch_add(1, Ordering::AcqRel);
         if let Err(error) = self.queue.send(Pending { record, durable }) {
+            self.unwritten.fetch_sub(1, Ordering::AcqRel);
             let record = error.0.record;
             tracing::error!(record_id = %record.record_id, "the usage ledger's writer has stopped");
             return Box::pin(std::future::ready(Err(LedgerError::Unavailable(
@@ -133,6 +154,7 @@ async fn write_groups(
     store: Arc<dyn LedgerStore>,
     mut pending: mpsc::UnboundedReceiver<Pending>,
     metrics: Arc<UsageMetrics>,
+    unwritten: Arc<AtomicUsize>,
 ) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while pending.recv_many(&mut group, MAX_GROUP).await > 0 {
@@ -151,6 +173,7 @@ async fn write_groups(
                 }
             }
         }
+        unwritten.fetch_sub(waiters.len(), Ordering::AcqRel);
         for waiter in waiters {
             let _ = waiter.send(result.clone());
         }

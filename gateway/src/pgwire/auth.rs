@@ -1,7 +1,8 @@
 //! Start-up and SCRAM-SHA-256 authentication of Postgres clients.
 //!
 //! ```text
-//! Startup ─▶ listener full? 53300 ─▶ TLS required? 28000 ─▶ database known? 3D000
+//! Startup ─▶ shutting down? 57P03 ─▶ listener full? 53300 ─▶ TLS required? 28000
+//!         ─▶ database known? 3D000
 //!         ─▶ throttled? 28000 ─▶ SCRAM exchange (verifier from the catalog) ─▶ login
 //! ```
 //!
@@ -158,6 +159,9 @@ impl TollgateStartupHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        if self.shared.service.draining() {
+            return Err(fatal("57P03", "the database system is shutting down"));
+        }
         if !self.connection.admitted() {
             return Err(fatal("53300", "sorry, too many clients already"));
         }

@@ -83,9 +83,10 @@ pub fn kind_status(kind: ErrorKind) -> StatusCode {
         ErrorKind::Unsupported => StatusCode::NOT_IMPLEMENTED,
         ErrorKind::ResultTooLarge | ErrorKind::WorkTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-        ErrorKind::OutOfMemory | ErrorKind::Busy | ErrorKind::Unavailable => {
-            StatusCode::SERVICE_UNAVAILABLE
-        }
+        ErrorKind::OutOfMemory
+        | ErrorKind::Busy
+        | ErrorKind::Unavailable
+        | ErrorKind::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
         ErrorKind::Cancelled | ErrorKind::StaleResult => StatusCode::CONFLICT,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,

@@ -16,6 +16,7 @@ mod ledger;
 mod memory;
 mod meter;
 mod record;
+mod runtime;
 mod scan;
 
 pub use batch::{DatasetsColumn, datasets_batch, datasets_schema, records_batch, records_schema};
@@ -25,4 +26,5 @@ pub use record::{DatasetUsage, Outcome, Protocol, UsageRecord, UsageScope};
 
 pub(crate) use memory::QueryMemoryPool;
 pub(crate) use meter::{Execution, QueryMeter, Rates, failed_record, leaf_totals};
-pub(crate) use scan::{MeteredRegistry, ScanMeter};
+pub(crate) use runtime::metered_state;
+pub(crate) use scan::ScanMeter;

@@ -15,9 +15,8 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use datafusion::common::ScalarValue;
+use datafusion::execution::FunctionRegistry;
 use datafusion::execution::object_store::ObjectStoreRegistry;
-use datafusion::execution::runtime_env::RuntimeEnv;
-use datafusion::execution::{FunctionRegistry, SessionState, SessionStateBuilder};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::logical_expr::Statement as PlanStatement;
 use datafusion::physical_plan::execute_stream;
@@ -30,10 +29,11 @@ use uuid::Uuid;
 use crate::error::PlannerError;
 use crate::grants::provided_rows;
 use crate::metering::{
-    Execution, MeteredRegistry, QueryMemoryPool, QueryMeter, Rates, ScanMeter, UsageLedger,
-    failed_record,
+    Execution, QueryMemoryPool, QueryMeter, Rates, ScanMeter, UsageLedger, failed_record,
+    metered_state,
 };
 use crate::resources::complexity;
+use crate::resources::drain::Drain;
 use crate::resources::executor::DedicatedExecutor;
 use crate::resources::panics;
 use crate::resources::stop_at_leaves;
@@ -64,6 +64,7 @@ pub struct QueryService {
     /// The served catalog's prices and dataset paths, for metering.
     pub(super) rates: RwLock<Rates>,
     keep_sql_text: bool,
+    pub(super) drain: Drain,
 }
 
 impl QueryService {
@@ -103,6 +104,7 @@ impl QueryService {
             stores,
             rates: RwLock::new(rates),
             keep_sql_text,
+            drain: Drain::default(),
         })
     }
 
@@ -271,7 +273,14 @@ impl QueryService {
         // hold the network runtime's threads.
         let profile = &ctx.session.tenant().profile;
         let revoked = self.live.revocation(&ctx.principal);
-        let mut limits = Limits::new(&ctx.cancel, &revoked, profile, profile.statement_timeout);
+        let stopped = self.drain.stopped();
+        let mut limits = Limits::new(
+            &ctx.cancel,
+            &revoked,
+            stopped,
+            profile,
+            profile.statement_timeout,
+        );
         let provided_rows = ctx.provided_rows.clone();
         let planning = ctx.session.pool().executor().spawn(async move {
             let plan = match state
@@ -392,6 +401,7 @@ impl QueryService {
         part: ResultPart,
         execution: &Execution,
     ) -> Result<QueryStream, PlannerError> {
+        self.drain.admit()?;
         let plan = self.bind(planned, parameters)?;
         let pool = ctx.session.pool();
         let admission = pool
@@ -408,6 +418,7 @@ impl QueryService {
         let mut limits = Limits::new(
             &ctx.cancel,
             &self.live.revocation(&ctx.principal),
+            self.drain.stopped(),
             profile,
             profile.statement_timeout.saturating_sub(planned.planning),
         );
@@ -572,22 +583,4 @@ impl QueryService {
             planned.plan.clone().with_param_values(values)?
         })
     }
-}
-
-/// `state` with a runtime of its own for one query: the same stores and memory pool,
-/// seen through the query's scan meter and memory tracker.
-pub(super) fn metered_state(
-    state: SessionState,
-    scans: &Arc<ScanMeter>,
-    memory: &Arc<QueryMemoryPool>,
-) -> SessionState {
-    let mut runtime = RuntimeEnv::clone(state.runtime_env());
-    runtime.memory_pool = Arc::clone(memory) as _;
-    runtime.object_store_registry = Arc::new(MeteredRegistry::new(
-        Arc::clone(&runtime.object_store_registry),
-        Arc::clone(scans),
-    ));
-    SessionStateBuilder::new_from_existing(state)
-        .with_runtime_env(Arc::new(runtime))
-        .build()
 }

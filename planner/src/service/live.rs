@@ -266,6 +266,17 @@ impl LiveSessions {
         dataset_stats::source_files(&self.factory.sources.listing_state(), dataset).await
     }
 
+    /// Every session now served: each tenant's and each channel's.
+    pub(super) fn sessions(&self) -> Vec<Arc<TenantSession>> {
+        let current = self.current();
+        current
+            .tenants
+            .values()
+            .chain(current.channels.values())
+            .map(|built| Arc::clone(&built.session))
+            .collect()
+    }
+
     /// The session of the tenant `tenant` (over all its entitlements).
     pub(super) fn tenant_session(&self, tenant: &str) -> Option<Arc<TenantSession>> {
         self.current()

@@ -22,9 +22,10 @@ use futures::future::BoxFuture;
 use tollgate_catalog::DatasetId;
 
 use crate::error::PlannerError;
+use crate::metering::metered_state;
 use crate::metering::{QueryMemoryPool, ScanMeter, leaf_totals};
 use crate::service::datasets::source_error;
-use crate::service::engine::{QueryService, metered_state};
+use crate::service::engine::QueryService;
 use crate::sources::postgres_table::PostgresTable;
 use crate::sources::shared_rows::SliceRows;
 use crate::sources::source_slice::Slice;

@@ -22,6 +22,7 @@ use crate::resources::pool::{TenantPool, duration_text};
 pub(crate) struct Limits {
     pub cancelled: Pin<Box<WaitForCancellationFutureOwned>>,
     pub revoked: Pin<Box<WaitForCancellationFutureOwned>>,
+    pub stopped: Pin<Box<WaitForCancellationFutureOwned>>,
     pub deadline: Pin<Box<Sleep>>,
     pub timeout: String,
     pub profile: String,
@@ -29,16 +30,18 @@ pub(crate) struct Limits {
 
 impl Limits {
     /// The limits of a statement of `profile`, stopped by `cancel`, by `revoked` (its login
-    /// was revoked) or after `timeout`.
+    /// was revoked), by `stopped` (the gateway's drain ended) or after `timeout`.
     pub fn new(
         cancel: &CancellationToken,
         revoked: &CancellationToken,
+        stopped: &CancellationToken,
         profile: &Profile,
         timeout: Duration,
     ) -> Self {
         Self {
             cancelled: Box::pin(cancel.clone().cancelled_owned()),
             revoked: Box::pin(revoked.clone().cancelled_owned()),
+            stopped: Box::pin(stopped.clone().cancelled_owned()),
             deadline: Box::pin(tokio::time::sleep(timeout)),
             timeout: duration_text(profile.statement_timeout),
             profile: profile.name.clone(),
@@ -49,7 +52,8 @@ impl Limits {
     /// dropped then.
     ///
     /// # Errors
-    /// `work`'s error, [`PlannerError::Cancelled`] or [`PlannerError::Timeout`].
+    /// `work`'s error, [`PlannerError::Cancelled`], [`PlannerError::ShuttingDown`] or
+    /// [`PlannerError::Timeout`].
     pub async fn bound<T>(
         &mut self,
         work: impl Future<Output = Result<T, PlannerError>>,
@@ -64,6 +68,9 @@ impl Limits {
 
     /// Polls the cancel token and the deadline; `Some(error)` once either fired.
     pub fn poll_stop(&mut self, cx: &mut Context<'_>) -> Option<PlannerError> {
+        if self.stopped.poll_unpin(cx).is_ready() {
+            return Some(PlannerError::ShuttingDown);
+        }
         if self.cancelled.poll_unpin(cx).is_ready() || self.revoked.poll_unpin(cx).is_ready() {
             return Some(PlannerError::Cancelled);
         }
