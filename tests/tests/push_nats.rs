@@ -62,6 +62,24 @@ async fn receive_rows_of(
     received
 }
 
+/// A client connected with a ready event's `connection`, the channel's stream, and a
+/// durable consumer `reader` of its subject.
+async fn read_channel(
+    connection: &Value,
+) -> (
+    async_nats::Client,
+    String,
+    async_nats::jetstream::consumer::Consumer<async_nats::jetstream::consumer::pull::Config>,
+) {
+    let text = |field: &str| connection[field].as_str().expect(field).to_owned();
+    let client = connect(&text("nats_url"), &text("creds"))
+        .await
+        .expect("the tenant's credentials");
+    let stream = text("stream");
+    let reader = consumer(&client, &stream, "reader", &text("subject")).await;
+    (client, stream, reader)
+}
+
 /// Messages in `stream` now.
 async fn stored(client: &async_nats::Client, stream: &str) -> u64 {
     let mut stream = async_nats::jetstream::new(client.clone())
@@ -285,15 +303,7 @@ async fn a_gateway_killed_in_the_middle_of_a_push_delivers_every_row_once_after_
     let mut gateway = GatewayProcess::spawn(&config, &dir.path().join("gateway-1.log"));
     let globex = Api::at(http, GLOBEX);
     let (channel, connection) = order_push_channel(&globex, "nats", "id >= 0").await;
-    let url = connection["nats_url"].as_str().expect("a URL").to_owned();
-    let creds = connection["creds"].as_str().expect("creds").to_owned();
-    let subject = connection["subject"]
-        .as_str()
-        .expect("a subject")
-        .to_owned();
-    let stream = connection["stream"].as_str().expect("a stream").to_owned();
-    let client = connect(&url, &creds).await.expect("globex's credentials");
-    let reader = consumer(&client, &stream, "reader", &subject).await;
+    let (client, stream, reader) = read_channel(&connection).await;
     assert_eq!(receive_until(&reader, 500).await.len(), 500);
 
     // A big file: killed once its first messages arrived.
@@ -366,15 +376,7 @@ async fn rows_beyond_the_servers_max_payload_go_in_smaller_messages_and_a_row_to
     .await;
     let globex = Api::new(&gateway, GLOBEX);
     let (channel, connection) = order_push_channel(&globex, "nats", "id >= 0").await;
-    let url = connection["nats_url"].as_str().expect("a URL").to_owned();
-    let creds = connection["creds"].as_str().expect("creds").to_owned();
-    let subject = connection["subject"]
-        .as_str()
-        .expect("a subject")
-        .to_owned();
-    let stream = connection["stream"].as_str().expect("a stream").to_owned();
-    let client = connect(&url, &creds).await.expect("globex's credentials");
-    let reader = consumer(&client, &stream, "reader", &subject).await;
+    let (_client, _stream, reader) = read_channel(&connection).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut messages = Vec::new();
     while ids(&messages).len() < 1_000 && Instant::now() < deadline {
