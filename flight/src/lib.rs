@@ -20,13 +20,14 @@
 //! Modules: `server` binds the listener; `service` (a folder, one file per job: prepared
 //! statements, metadata commands, actions, refusals) implements Flight SQL over `auth`,
 //! `queries`, `prepared`, `running` and `metadata`; [`error`] is public for its table from
-//! planner error kinds to gRPC codes.
+//! planner error kinds to gRPC codes, [`portable`] for the Arrow types push channels send
+//! too.
 
 mod auth;
 mod claims;
 pub mod error;
 mod metadata;
-mod portable;
+pub mod portable;
 mod prepared;
 mod queries;
 mod running;

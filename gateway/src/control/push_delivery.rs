@@ -19,7 +19,8 @@
 //! billed once). An attempt that ends with an error counts as failed, and the next one
 //! gets a record of its own; it comes a second later, then after twice as long each time
 //! up to five minutes, and the first failure of an entry tells the tenant
-//! (`channel.push_failed`, with the reason).
+//! (`channel.push_failed`, with the reason) unless the gateway's drain stopped it. A
+//! draining gateway starts no push.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
@@ -69,7 +70,10 @@ pub(super) async fn run(plane: Arc<ControlPlane>, interval: Duration, shutdown: 
         {
             tracing::warn!(%error, "cannot update the MQTT push clients now");
         }
-        if let Err(error) = push_due(&plane).await {
+        // A draining gateway starts no push; the next one takes them up.
+        if !plane.service.draining()
+            && let Err(error) = push_due(&plane).await
+        {
             tracing::warn!(%error, "cannot push channels now");
         }
         tokio::select! {
@@ -382,7 +386,8 @@ async fn push_entry(
                     failed_attempts: attempt + 1,
                 });
                 position.stopped = true;
-                if attempt == 0 {
+                // A push stopped by the gateway's drain is not the tenant's concern.
+                if attempt == 0 && !error.is_shutdown() {
                     event = Some(Write::event(
                         channel.tenant.clone(),
                         "tenant",

@@ -73,6 +73,20 @@ pub enum PushError {
     Broker(#[from] BrokerError),
 }
 
+impl PushError {
+    /// Whether the push was stopped by the gateway shutting down, not by its rows, its
+    /// source or the broker.
+    pub fn is_shutdown(&self) -> bool {
+        matches!(
+            self,
+            Self::Query {
+                source: PlannerError::ShuttingDown,
+                ..
+            }
+        )
+    }
+}
+
 /// Where and how one file goes out.
 #[derive(Debug, Clone)]
 pub struct FileTarget {

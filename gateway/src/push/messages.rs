@@ -1,6 +1,7 @@
 //! Rows as push messages: each result batch cut into messages of at most `message_rows`
-//! rows and at most the broker's largest payload, as JSON lines or an Arrow IPC stream,
-//! each with an id that a retry of the same file gives again.
+//! rows and at most the broker's largest payload, as JSON lines or an Arrow IPC stream
+//! (with plain strings and binaries, as Flight SQL results), each with an id that a retry
+//! of the same file gives again.
 //!
 //! Rows that encode larger than the broker takes are cut into fewer rows per message (in
 //! proportion to the excess, then again while they are still too large); how a batch is
@@ -20,6 +21,7 @@ use datafusion::arrow::ipc::writer::StreamWriter;
 use datafusion::arrow::record_batch::RecordBatch;
 use ring::digest;
 use tollgate_catalog::MessageFormat;
+use tollgate_flight::portable::{portable_batch, portable_schema};
 
 /// One message to publish.
 #[derive(Debug, Clone)]
@@ -141,8 +143,12 @@ fn encode(format: MessageFormat, batch: &RecordBatch) -> Result<Vec<u8>, ArrowEr
             Ok(writer.into_inner())
         }
         MessageFormat::Arrow => {
-            let mut writer = StreamWriter::try_new(Vec::new(), batch.schema_ref())?;
-            writer.write(batch)?;
+            // Plain strings, as Flight SQL sends them: clients read them, and a slice of a
+            // view array would carry the whole batch's string buffers with it.
+            let schema = portable_schema(batch.schema_ref());
+            let batch = portable_batch(batch.clone(), &schema)?;
+            let mut writer = StreamWriter::try_new(Vec::new(), &schema)?;
+            writer.write(&batch)?;
             writer.finish()?;
             writer.into_inner()
         }
@@ -157,7 +163,7 @@ fn hex(bytes: &[u8]) -> String {
 mod tests {
     use std::sync::Arc;
 
-    use datafusion::arrow::array::Int64Array;
+    use datafusion::arrow::array::{Int64Array, StringViewArray};
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
 
     use super::*;
@@ -258,5 +264,33 @@ mod tests {
             }
             other => panic!("not refused: {other:?}"),
         }
+    }
+
+    #[test]
+    fn arrow_messages_of_a_slice_carry_only_its_strings() {
+        let labels: Vec<String> = (0..10_000)
+            .map(|n| format!("a longer label, number {n}"))
+            .collect();
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "label",
+            DataType::Utf8View,
+            false,
+        )]));
+        let views = StringViewArray::from_iter_values(labels.iter());
+        let batch = RecordBatch::try_new(schema, vec![Arc::new(views)]).expect("test value");
+        let mut messages = Messages::new(MessageFormat::Arrow, 10, usize::MAX, "ch_1", "f");
+        let cut = messages.of(&batch.slice(0, 10)).expect("test value");
+        assert_eq!(cut.len(), 1);
+        assert!(
+            cut[0].payload.len() < 4_096,
+            "{} bytes",
+            cut[0].payload.len()
+        );
+        let mut reader =
+            datafusion::arrow::ipc::reader::StreamReader::try_new(cut[0].payload.as_ref(), None)
+                .expect("test value");
+        let read = reader.next().expect("a batch").expect("test value");
+        assert_eq!(read.schema().field(0).data_type(), &DataType::Utf8);
+        assert_eq!(read.num_rows(), 10);
     }
 }
