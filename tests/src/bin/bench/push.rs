@@ -105,7 +105,9 @@ pub async fn measure(
         let connection = &ready["connection"];
         let field = |name: &str| connection[name].as_str().unwrap_or_default().to_owned();
         let client = connect(&field("nats_url"), &field("creds")).await?;
-        let reader = consumer(&client, &field("stream"), "bench", &field("subject")).await;
+        // A durable consumer per channel: the runs' channels share the tenant's stream.
+        let name = ready["channel"].as_str().unwrap_or("bench").to_owned();
+        let reader = consumer(&client, &field("stream"), &name, &field("subject")).await;
         read_rows(&reader, rows as u64).await?;
         through_gateway.push(started.elapsed().as_secs_f64());
         last = Some((client, reader));
