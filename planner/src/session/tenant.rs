@@ -102,6 +102,9 @@ impl TenantSession {
             .with_information_schema(false)
             .with_target_partitions(profile.parallelism);
         config.options_mut().sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
+        // `184658.94` is numeric, as in PostgreSQL: read as a double, it compared unequal
+        // with the numeric value it names (`price = 184658.94` found no row).
+        config.options_mut().sql_parser.parse_float_as_decimal = true;
         let memory_limit = usize::try_from(profile.memory_limit.bytes()).unwrap_or(usize::MAX);
         let disk = if profile.spill {
             let directory = catalog
