@@ -13,7 +13,8 @@ pub struct PrivateCluster {
     bin: PathBuf,
     as_postgres: bool,
     pub port: u16,
-    _dir: tempfile::TempDir,
+    /// The cluster's directory (data, socket, log), removed with the cluster.
+    dir: tempfile::TempDir,
 }
 
 /// The superuser password of the private cluster.
@@ -78,16 +79,35 @@ impl PrivateCluster {
             bin,
             as_postgres,
             port,
-            _dir: dir,
+            dir,
         };
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if started.elapsed() > Duration::from_secs(60) {
-                return Err("the private PostgreSQL cluster did not start".to_owned());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for_port(port)?;
         Ok(cluster)
+    }
+
+    /// Stops the server (a fast shutdown: sessions are ended), keeping its data and port.
+    ///
+    /// # Errors
+    /// If `pg_ctl` fails.
+    pub fn stop(&self) -> Result<(), String> {
+        run(command(&self.bin, "pg_ctl", self.as_postgres)
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-m", "fast", "-w", "stop"]))
+    }
+
+    /// Starts the server again after [`PrivateCluster::stop`], on the same port.
+    ///
+    /// # Errors
+    /// If `pg_ctl` fails or the server does not listen within a minute.
+    pub fn restart(&self) -> Result<(), String> {
+        run(command(&self.bin, "pg_ctl", self.as_postgres)
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-w", "-l"])
+            .arg(self.dir.path().join("log"))
+            .arg("start"))?;
+        wait_for_port(self.port)
     }
 
     /// A connection string with SCRAM, and TLS if asked.
@@ -109,6 +129,18 @@ impl Drop for PrivateCluster {
             .args(["-m", "immediate", "stop"])
             .output();
     }
+}
+
+/// Waits up to a minute for the cluster to listen on `port`.
+fn wait_for_port(port: u16) -> Result<(), String> {
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if started.elapsed() > Duration::from_secs(60) {
+            return Err("the private PostgreSQL cluster did not start".to_owned());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
 }
 
 fn postgres_bin_dir() -> Result<PathBuf, String> {

@@ -9,12 +9,15 @@
 //!
 //! Under load many queries finish while one group is being synced; they all go in the
 //! next group, so the cost of a sync is shared. Records are keyed by record id and written
-//! with "insert or ignore", so a retried group never duplicates one.
+//! with "insert or ignore", so a retried group never duplicates one. While the store fails,
+//! the ledger refuses new queries and keeps the records it could not write until the store
+//! returns (`writer`).
 
 pub mod export;
 mod postgres;
 mod sqlite;
 mod store;
+mod writer;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -28,13 +31,9 @@ use tollgate_planner::metering::{
 };
 
 use crate::metrics::UsageMetrics;
+use writer::{Health, Pending, write_groups};
 
 pub use store::LedgerStore;
-
-/// The most records one group commit takes.
-const MAX_GROUP: usize = 1024;
-/// How often a failing group is retried before its queries are told.
-const ATTEMPTS: u32 = 6;
 
 /// Opens the store `options` names (creating its table if needed).
 ///
@@ -67,11 +66,8 @@ pub struct Ledger {
     metrics: Arc<UsageMetrics>,
     /// Records submitted and not yet written (or given up on).
     unwritten: Arc<AtomicUsize>,
-}
-
-struct Pending {
-    record: UsageRecord,
-    durable: oneshot::Sender<Result<(), LedgerError>>,
+    /// Whether the store takes records now.
+    health: Arc<Health>,
 }
 
 impl Ledger {
@@ -80,12 +76,14 @@ impl Ledger {
     pub fn start(store: Option<Arc<dyn LedgerStore>>, metrics: Arc<UsageMetrics>) -> Self {
         let (queue, pending) = mpsc::unbounded_channel();
         let unwritten = Arc::new(AtomicUsize::new(0));
+        let health = Arc::new(Health::default());
         if let Some(store) = &store {
             tokio::spawn(write_groups(
                 Arc::clone(store),
                 pending,
                 Arc::clone(&metrics),
                 Arc::clone(&unwritten),
+                Arc::clone(&health),
             ));
         }
         Self {
@@ -93,6 +91,7 @@ impl Ledger {
             store,
             metrics,
             unwritten,
+            health,
         }
     }
 
@@ -135,6 +134,10 @@ impl UsageLedger for Ledger {
         })
     }
 
+    fn accepting(&self) -> Result<(), LedgerError> {
+        self.health.check()
+    }
+
     fn records(
         &self,
         scope: UsageScope,
@@ -145,57 +148,6 @@ impl UsageLedger for Ledger {
                 Box::pin(async move { store.read(&scope).await })
             }
             None => NoLedger.records(scope),
-        }
-    }
-}
-
-/// The writer: takes everything queued, writes it as one group, tells each query.
-async fn write_groups(
-    store: Arc<dyn LedgerStore>,
-    mut pending: mpsc::UnboundedReceiver<Pending>,
-    metrics: Arc<UsageMetrics>,
-    unwritten: Arc<AtomicUsize>,
-) {
-    let mut group = Vec::with_capacity(MAX_GROUP);
-    while pending.recv_many(&mut group, MAX_GROUP).await > 0 {
-        let (records, waiters): (Vec<UsageRecord>, Vec<_>) = group
-            .drain(..)
-            .map(|Pending { record, durable }| (record, durable))
-            .unzip();
-        let result = append_with_retries(store.as_ref(), &records).await;
-        match &result {
-            Ok(()) => metrics.committed(records.len()),
-            Err(error) => {
-                // The records are logged whole so the operator can replay them.
-                for record in &records {
-                    let line = serde_json::to_string(record).unwrap_or_default();
-                    tracing::error!(%error, record = %line, "usage record not written");
-                }
-            }
-        }
-        unwritten.fetch_sub(waiters.len(), Ordering::AcqRel);
-        for waiter in waiters {
-            let _ = waiter.send(result.clone());
-        }
-    }
-}
-
-async fn append_with_retries(
-    store: &dyn LedgerStore,
-    records: &[UsageRecord],
-) -> Result<(), LedgerError> {
-    let mut backoff = Duration::from_millis(50);
-    let mut attempt = 1;
-    loop {
-        match store.append(records).await {
-            Ok(()) => return Ok(()),
-            Err(error) if attempt < ATTEMPTS => {
-                tracing::warn!(%error, attempt, "usage ledger write failed; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff *= 2;
-                attempt += 1;
-            }
-            Err(error) => return Err(error),
         }
     }
 }

@@ -26,6 +26,15 @@ pub trait UsageLedger: Send + Sync + Debug {
     /// dropped; awaiting it tells when it is durable.
     fn submit(&self, record: UsageRecord) -> Receipt;
 
+    /// Whether the ledger takes records now. While it does not, no query starts: the gateway
+    /// never serves a query it cannot record.
+    ///
+    /// # Errors
+    /// [`LedgerError::Unavailable`] saying why, while the ledger's store fails.
+    fn accepting(&self) -> Result<(), LedgerError> {
+        Ok(())
+    }
+
     /// The records in `scope`, oldest first.
     fn records(
         &self,

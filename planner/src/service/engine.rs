@@ -402,6 +402,7 @@ impl QueryService {
         execution: &Execution,
     ) -> Result<QueryStream, PlannerError> {
         self.drain.admit()?;
+        self.ledger.accepting().map_err(PlannerError::Ledger)?;
         let plan = self.bind(planned, parameters)?;
         let pool = ctx.session.pool();
         let admission = pool
@@ -524,6 +525,11 @@ impl QueryService {
     /// Records a statement that failed before its stream existed. Refusals (policy and
     /// limits) are also written to the audit log.
     fn record_failure(&self, execution: &Execution, error: &PlannerError) {
+        // A statement that failed before it ran did no work; while the ledger is down its
+        // record would only grow what the ledger keeps for later.
+        if self.ledger.accepting().is_err() {
+            return;
+        }
         let (outcome, sqlstate) = error.outcome();
         let record = failed_record(execution, outcome, sqlstate);
         if matches!(
