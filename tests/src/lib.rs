@@ -4,6 +4,7 @@
 //! TPC-H data at a small scale. The data is generated once per machine (atomically, so
 //! parallel test processes can share it) under the system temp directory.
 
+pub mod answers;
 pub mod api;
 pub mod cpu;
 pub mod machine_pg;
@@ -14,7 +15,9 @@ pub mod pg_cluster;
 pub mod process;
 pub mod push;
 pub mod pytest;
+pub mod query_gen;
 pub mod raw;
+pub mod reference_pg;
 pub mod sharing;
 
 use std::net::SocketAddr;
@@ -33,12 +36,27 @@ pub fn data_dir() -> PathBuf {
     std::env::temp_dir().join("tollgate-test-data")
 }
 
+/// Where test data at `scale` is kept: [`data_dir`] for [`TEST_SCALE`], a folder of its own
+/// for any other scale.
+fn data_dir_at(scale: f64) -> PathBuf {
+    if scale == TEST_SCALE {
+        data_dir()
+    } else {
+        std::env::temp_dir().join(format!("tollgate-test-data-{scale}"))
+    }
+}
+
 /// The demo configuration at [`TEST_SCALE`], generated on first use, with every listener
 /// on a free port and the usage ledger in `ledger_dir`.
 pub fn demo_options(ledger_dir: &std::path::Path) -> TollgateOptions {
-    let dir = data_dir();
+    demo_options_at(TEST_SCALE, ledger_dir)
+}
+
+/// The demo configuration at TPC-H scale `scale`, as [`demo_options`].
+pub fn demo_options_at(scale: f64, ledger_dir: &std::path::Path) -> TollgateOptions {
+    let dir = data_dir_at(scale);
     std::fs::create_dir_all(&dir).expect("create the test data directory");
-    let config = tollgate_gateway::demo::prepare(&dir, TEST_SCALE).expect("prepare demo data");
+    let config = tollgate_gateway::demo::prepare(&dir, scale).expect("prepare demo data");
     let mut options = TollgateOptions::load(&config).expect("load the demo configuration");
     let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
     options.pg.listen = any_port;
@@ -73,9 +91,14 @@ impl TestGateway {
 
     /// Starts the demo gateway after `adjust` changed its options.
     pub async fn start_with(adjust: impl FnOnce(&mut TollgateOptions)) -> Self {
+        Self::start_at_scale(TEST_SCALE, adjust).await
+    }
+
+    /// Starts the demo gateway over TPC-H data at `scale` after `adjust` changed its options.
+    pub async fn start_at_scale(scale: f64, adjust: impl FnOnce(&mut TollgateOptions)) -> Self {
         install_crypto_provider();
         let ledger_dir = tempfile::tempdir().expect("create a ledger directory");
-        let mut options = demo_options(ledger_dir.path());
+        let mut options = demo_options_at(scale, ledger_dir.path());
         adjust(&mut options);
         let running = server::start(&options).await.expect("start the gateway");
         let addr = running.pg_addr();
