@@ -13,7 +13,7 @@
 //! Rows are compared in order when the statement orders its result (an `ORDER BY` outside
 //! any parentheses), as multisets otherwise.
 //!
-//! One difference is known and reported apart ([`KNOWN_DIFFERENCES`]): the gateway's
+//! One difference is known and reported apart ([`NUMERIC_DIVISION_TRUNCATES`]): the gateway's
 //! `avg` of a `numeric` column, and its `numeric` divisions, cut the result at their scale
 //! where PostgreSQL rounds (`25.527660` where PostgreSQL prints `25.5276609887827171`).
 
@@ -24,9 +24,6 @@ use tokio_postgres::{Client, SimpleQueryMessage};
 
 /// Relative difference accepted between two floating-point values.
 pub const FLOAT_TOLERANCE: f64 = 1e-9;
-
-/// Differences from PostgreSQL that are known, and reported apart from the others.
-pub const KNOWN_DIFFERENCES: [&str; 1] = [NUMERIC_DIVISION_TRUNCATES];
 
 /// The gateway's `numeric` division (and `avg`) cuts at the result's scale; PostgreSQL
 /// rounds, at a larger scale.

@@ -168,7 +168,10 @@ fn column_definitions(schema: &Schema) -> Result<String, String> {
 }
 
 /// A batch in COPY's text format: tab-separated, `\N` for null, backslash escapes.
-fn copy_text(batch: &RecordBatch) -> Result<Bytes, String> {
+///
+/// # Errors
+/// If a column's type cannot be formatted.
+pub fn copy_text(batch: &RecordBatch) -> Result<Bytes, String> {
     let options = FormatOptions::default();
     let formatters = batch
         .columns()

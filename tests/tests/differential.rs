@@ -6,7 +6,7 @@
 //! that tenant's views, and the answers must agree (`tollgate_tests::answers`: names, exact
 //! numbers at the gateway's scale, floats within a relative 1e-9, rows in order where the
 //! query orders them, the same SQLSTATE where both refuse). Answers that differ only in a
-//! known way (`answers::KNOWN_DIFFERENCES`) are listed in the output, not failed.
+//! known way (`answers::NUMERIC_DIVISION_TRUNCATES`) are listed in the output, not failed.
 //!
 //! The queries are TPC-H's, with its substitution parameters chosen so that both tenants'
 //! grants leave rows to compare (acme sees only European customers, globex orders from 1995
@@ -236,7 +236,10 @@ async fn random_queries_answer_as_postgresql_does() {
             let record = slt_record(&sql, &Answer::of(&theirs, &sql).await);
             std::fs::write(
                 &path,
-                format!("# Found by the differential query generator (seed {seed}); PostgreSQL's answer.\n\n{record}"),
+                format!(
+                    "# Found by the differential query generator (seed {seed}); PostgreSQL's answer.\n\n\
+                     statement ok\nSET search_path = tpch\n\n{record}"
+                ),
             )
             .expect("write the found query");
             failures.push(format!(

@@ -13,7 +13,7 @@ fn marked_query(marker: usize) -> String {
     format!("SELECT count(*) FROM tpch.region WHERE r_name <> 'fault-{marker}'")
 }
 
-/// Whether `sql` returned rows to the client (whatever came after them).
+/// Runs `sql`, which returns a row when it succeeds.
 async fn run(client: &Client, sql: &str) -> Result<(), tokio_postgres::Error> {
     client.simple_query(sql).await.map(|messages| {
         assert!(

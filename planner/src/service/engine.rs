@@ -525,11 +525,6 @@ impl QueryService {
     /// Records a statement that failed before its stream existed. Refusals (policy and
     /// limits) are also written to the audit log.
     fn record_failure(&self, execution: &Execution, error: &PlannerError) {
-        // A statement that failed before it ran did no work; while the ledger is down its
-        // record would only grow what the ledger keeps for later.
-        if self.ledger.accepting().is_err() {
-            return;
-        }
         let (outcome, sqlstate) = error.outcome();
         let record = failed_record(execution, outcome, sqlstate);
         if matches!(
@@ -550,8 +545,12 @@ impl QueryService {
                 "statement refused"
             );
         }
-        // Nothing waits for a failure's record, but the ledger keeps it.
-        drop(self.ledger.submit(record));
+        // A statement that failed before it ran did no work; while the ledger is down its
+        // record would only grow what the ledger keeps for later.
+        if self.ledger.accepting().is_ok() {
+            // Nothing waits for a failure's record, but the ledger keeps it.
+            drop(self.ledger.submit(record));
+        }
     }
 
     /// The plan with `parameters` bound to `$1..$n`, converted to the inferred types.

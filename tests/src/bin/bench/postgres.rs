@@ -4,8 +4,7 @@
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use tokio_postgres::NoTls;
-use tollgate_planner::datafusion::arrow::record_batch::RecordBatch;
-use tollgate_planner::datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use tollgate_tests::reference_pg::copy_text;
 
 use crate::gateway::{Fixture, PROJECTION};
 
@@ -70,26 +69,4 @@ pub async fn load_lineitem(fixture: &Fixture) -> Result<u64, String> {
         .await
         .map_err(|e| e.to_string())?;
     Ok(expected)
-}
-
-/// A batch in COPY text format (no value of the projection needs escaping).
-fn copy_text(batch: &RecordBatch) -> Result<Bytes, String> {
-    let options = FormatOptions::default();
-    let formatters = batch
-        .columns()
-        .iter()
-        .map(|column| ArrayFormatter::try_new(column.as_ref(), &options))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| e.to_string())?;
-    let mut text = String::with_capacity(batch.num_rows() * 64);
-    for row in 0..batch.num_rows() {
-        for (i, formatter) in formatters.iter().enumerate() {
-            if i > 0 {
-                text.push('\t');
-            }
-            text.push_str(&formatter.value(row).to_string());
-        }
-        text.push('\n');
-    }
-    Ok(Bytes::from(text))
 }
