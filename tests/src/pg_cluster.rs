@@ -96,6 +96,18 @@ impl PrivateCluster {
             .args(["-m", "fast", "-w", "stop"]))
     }
 
+    /// Kills the server as a crash would (`pg_ctl stop -m immediate`: every process quits at
+    /// once, connections are cut without a goodbye), keeping its data and port.
+    ///
+    /// # Errors
+    /// If `pg_ctl` fails.
+    pub fn kill(&self) -> Result<(), String> {
+        run(command(&self.bin, "pg_ctl", self.as_postgres)
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-m", "immediate", "-w", "stop"]))
+    }
+
     /// Starts the server again after [`PrivateCluster::stop`], on the same port.
     ///
     /// # Errors

@@ -4,9 +4,14 @@
 use std::time::{Duration, Instant};
 
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
-use tollgate_catalog::LedgerKind;
+use tollgate_catalog::{GrantOptions, HumanDuration, LedgerKind, SourceOptions};
+use tollgate_tests::machine_pg::{self, ADMIN, conninfo, drop_database, recreate_database};
 use tollgate_tests::pg_cluster::PrivateCluster;
-use tollgate_tests::{TestCertificate, TestGateway, message, sqlstate};
+use tollgate_tests::{TestCertificate, TestGateway, assert_dataset_unavailable, message, sqlstate};
+
+/// Rows of the replica table read in the middle of a query: many times what socket buffers
+/// and the scan's queue hold, so most are still on the replica when it dies.
+const EVENTS: i64 = 400_000;
 
 /// A query of acme's that names `marker` in its text, so its usage record can be found.
 fn marked_query(marker: usize) -> String {
@@ -109,28 +114,156 @@ async fn a_stopped_ledger_refuses_queries_and_service_resumes_when_it_returns() 
         .expect("globex served again");
 
     // Every query that ran has exactly one record, the one kept through the outage
-    // included; refused ones have none.
+    // included. A refused query has none, or (refused in the instant the ledger came back)
+    // one that records the refusal: no rows, 58000.
     let (ledger, connection) = tokio_postgres::connect(&cluster.conninfo(false), NoTls)
         .await
         .expect("connect to the ledger");
     tokio::spawn(connection);
     let rows = ledger
         .query(
-            "SELECT record::json->>'sql_text' FROM tollgate_usage WHERE tenant = 'acme' \
+            "SELECT record::json->>'sql_text', record::json->>'sqlstate', \
+             (record::json->>'rows_returned')::bigint \
+             FROM tollgate_usage WHERE tenant = 'acme' \
              AND record::json->>'sql_text' LIKE '%fault-%'",
             &[],
         )
         .await
         .expect("read the ledger");
-    let mut recorded: Vec<usize> = rows
-        .iter()
-        .filter_map(|row| {
-            let text: String = row.get(0);
-            let marker = text.rsplit("fault-").next()?;
-            marker.trim_end_matches('\'').parse().ok()
-        })
-        .collect();
+    let mut recorded = Vec::new();
+    for row in &rows {
+        let text: String = row.get(0);
+        let marker: usize = text
+            .rsplit("fault-")
+            .next()
+            .and_then(|marker| marker.trim_end_matches('\'').parse().ok())
+            .expect("a marker");
+        let refusal: Option<String> = row.get(1);
+        if ran.contains(&marker) {
+            assert_eq!(refusal, None, "query {marker} ran");
+            assert_eq!(row.get::<_, i64>(2), 1, "query {marker} returned its row");
+            recorded.push(marker);
+        } else {
+            assert_eq!(
+                refusal.as_deref(),
+                Some("58000"),
+                "query {marker} was refused"
+            );
+            assert_eq!(row.get::<_, i64>(2), 0, "query {marker} returned nothing");
+        }
+    }
     recorded.sort_unstable();
     assert_eq!(recorded, ran, "one record per query that ran, none lost");
+    let mut markers: Vec<&str> = rows.iter().map(|row| row.get(0)).collect();
+    markers.sort_unstable();
+    markers.dedup();
+    assert_eq!(markers.len(), rows.len(), "no query recorded twice");
     gateway.stop().await;
+}
+
+/// `events (id, payload, replica)` with [`EVENTS`] rows, `replica` saying which one it is.
+async fn fill_replica(client: &Client, replica: &str) {
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE events (id bigint PRIMARY KEY, payload text NOT NULL, replica text NOT NULL);
+             INSERT INTO events SELECT i, repeat('x', 100), '{replica}' FROM generate_series(1, {EVENTS}) AS i;
+             ANALYZE events;"
+        ))
+        .await
+        .expect("fill a replica");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replica_killed_in_the_middle_of_a_query_fails_that_query_only_and_the_next_fails_over() {
+    let certificate = TestCertificate::generate();
+    let first = PrivateCluster::start(&certificate.cert_pem(), &certificate.key_pem())
+        .expect("a private PostgreSQL as the first replica");
+    let (client, connection) = tokio_postgres::connect(&first.conninfo(false), NoTls)
+        .await
+        .expect("connect to the first replica");
+    tokio::spawn(connection);
+    fill_replica(&client, "first").await;
+    drop(client);
+    let admin = machine_pg::connect(ADMIN).await;
+    let second = format!("tollgate_faults_replica_{}", std::process::id());
+    recreate_database(&admin, &second).await;
+    fill_replica(&machine_pg::connect(&conninfo(&second)).await, "second").await;
+
+    let replicas = vec![first.conninfo(false), conninfo(&second)];
+    let gateway = TestGateway::start_with(|options| {
+        options.sources.insert(
+            "feed_replicas".to_owned(),
+            SourceOptions::Postgres {
+                replicas,
+                max_connections: 4,
+                connect_timeout: HumanDuration(Duration::from_secs(2)),
+                tls: None,
+            },
+        );
+        options.datasets.push(
+            toml::from_str(
+                "id = \"feed.events\"\nsource = \"feed_replicas\"\npath = \"public.events\"",
+            )
+            .expect("dataset options"),
+        );
+        let grant: GrantOptions =
+            toml::from_str("tenant = \"acme\"\ndataset = \"feed.events\"").expect("grant options");
+        options.grants.push(grant);
+    })
+    .await;
+    let mut acme = gateway.connect("acme").await;
+
+    // A query read in pieces through a portal: the first piece comes from the first replica,
+    // which is then killed.
+    let transaction = acme.transaction().await.expect("begin");
+    let portal = transaction
+        .bind("SELECT id, replica FROM feed.events", &[])
+        .await
+        .expect("bind");
+    let piece = transaction
+        .query_portal(&portal, 1_000)
+        .await
+        .expect("the first piece");
+    assert_eq!(piece.len(), 1_000);
+    assert_eq!(piece[0].get::<_, &str>(1), "first");
+    first.kill().expect("kill the first replica");
+    let mut read = piece.len();
+    let error = loop {
+        match transaction.query_portal(&portal, 10_000).await {
+            Ok(rows) if rows.is_empty() => panic!("all {read} rows arrived from a killed replica"),
+            Ok(rows) => read += rows.len(),
+            Err(error) => break error,
+        }
+    };
+    assert!(read < usize::try_from(EVENTS).expect("rows"), "{read} rows");
+    eprintln!("the query read {read} rows, then: {}", message(&error));
+    let port = first.port.to_string();
+    assert_dataset_unavailable(
+        &error,
+        "feed.events",
+        "",
+        &[&port, "127.0.0.1", "tollgate_faults"],
+    );
+    drop(transaction);
+
+    // The tenant's other datasets keep answering, in the same session.
+    let rows = acme
+        .query_one("SELECT count(*) FROM tpch.region", &[])
+        .await
+        .expect("another dataset");
+    assert_eq!(rows.get::<_, i64>(0), 5);
+    // The next query on the dataset fails over to the second replica.
+    let row = acme
+        .query_one(
+            "SELECT count(*), min(replica), max(replica) FROM feed.events",
+            &[],
+        )
+        .await
+        .expect("served by the second replica");
+    assert_eq!(row.get::<_, i64>(0), EVENTS);
+    assert_eq!(row.get::<_, &str>(1), "second");
+    assert_eq!(row.get::<_, &str>(2), "second");
+
+    gateway.stop().await;
+    drop_database(&admin, &second).await;
 }
