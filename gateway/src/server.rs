@@ -58,6 +58,11 @@ impl RunningGateway {
         self.http_addr
     }
 
+    /// The engine API the listeners share.
+    pub fn service(&self) -> &Arc<QueryService> {
+        &self.service
+    }
+
     /// Runs until Ctrl-C or SIGTERM, then drains ([`RunningGateway::drain`]) and stops.
     ///
     /// # Errors

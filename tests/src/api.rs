@@ -93,6 +93,24 @@ impl Api {
         (status, value)
     }
 
+    /// A request with `body` as it is, sent as JSON; the status and the body's text.
+    ///
+    /// # Panics
+    /// If the API does not answer.
+    pub async fn call_raw(&self, method: Method, path: &str, body: &[u8]) -> (StatusCode, String) {
+        let response = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
+            .header("content-type", "application/json")
+            .body(body.to_vec())
+            .send()
+            .await
+            .expect("the API answers");
+        let status = response.status();
+        (status, response.text().await.unwrap_or_default())
+    }
+
     /// `GET path`.
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
         self.call(Method::GET, path, None).await

@@ -7,6 +7,7 @@
 pub mod answers;
 pub mod api;
 pub mod cpu;
+pub mod fuzzing;
 pub mod machine_pg;
 pub mod moto;
 pub mod mqtt;
@@ -157,6 +158,17 @@ impl TestGateway {
         let (client, connection) = tokio_postgres::connect(conninfo, NoTls).await?;
         tokio::spawn(connection);
         Ok(client)
+    }
+
+    /// The gateway's engine API, for tests that plan without a front end.
+    ///
+    /// # Panics
+    /// After [`TestGateway::stop`].
+    pub fn service(&self) -> &std::sync::Arc<tollgate_planner::QueryService> {
+        self.running
+            .as_ref()
+            .expect("the gateway is running")
+            .service()
     }
 
     /// Asserts that the gateway still logs a tenant in and answers a query.

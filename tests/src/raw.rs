@@ -114,6 +114,21 @@ impl RawSession {
         self.stream.write_all(bytes).await.expect("write");
     }
 
+    /// Writes raw bytes, which the server may refuse to read to the end (it closes the
+    /// connection after a FATAL).
+    ///
+    /// # Errors
+    /// The write's, once the server has closed the connection.
+    pub async fn try_send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(bytes).await
+    }
+
+    /// Closes the sending half of the connection, as a client that has said all it had to
+    /// say (the server reads end of file).
+    pub async fn close_sending(&mut self) {
+        let _ = self.stream.shutdown().await;
+    }
+
     /// Reads one backend message; panics on EOF.
     pub async fn next_message(&mut self) -> Message {
         loop {

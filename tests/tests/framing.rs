@@ -174,3 +174,55 @@ async fn unknown_message_types_end_the_connection() {
     assert_eq!(report.message, "invalid frontend message type 122");
     gateway.assert_serving().await;
 }
+
+#[tokio::test]
+async fn messages_whose_fields_overrun_their_body_end_the_connection() {
+    let gateway = TestGateway::start().await;
+    // A Parse announcing two parameter types and holding one; a Bind cut inside its
+    // parameter formats; a Describe of neither a statement nor a portal.
+    let mut parse = b"\0SELECT $1\0".to_vec();
+    parse.extend_from_slice(&2i16.to_be_bytes());
+    parse.extend_from_slice(&23i32.to_be_bytes());
+    let bind = b"\0\0\0\x05\0\x01\0\0".to_vec();
+    for (message_type, body, message) in [
+        (
+            b'P',
+            parse,
+            "invalid message format: message of type \"P\" ends inside its parameter types",
+        ),
+        (
+            b'B',
+            bind,
+            "invalid message format: message of type \"B\" ends inside its parameter formats",
+        ),
+        (
+            b'D',
+            b"X\0".to_vec(),
+            "invalid message format: invalid DESCRIBE message subtype 88",
+        ),
+    ] {
+        let mut session = RawSession::login(gateway.addr(), "acme", "acme").await;
+        let length = i32::try_from(body.len() + 4).expect("a short body");
+        session
+            .send(&raw_message(message_type, length, &body))
+            .await;
+        let report = fatal_then_closed(&mut session).await;
+        assert_eq!(report.code, "08P01", "{report:?}");
+        assert_eq!(report.message, message);
+    }
+    gateway.assert_serving().await;
+}
+
+#[tokio::test]
+async fn a_client_that_closes_within_its_first_four_bytes_is_let_go_at_once() {
+    let gateway = TestGateway::start().await;
+    for sent in [&b""[..], b"\0", b"\0\0\0"] {
+        let mut session = RawSession::connect(gateway.addr()).await;
+        session.send(sent).await;
+        session.close_sending().await;
+        tokio::time::timeout(AT_ONCE, session.until_closed())
+            .await
+            .expect("the server closes at once");
+    }
+    gateway.assert_serving().await;
+}

@@ -27,6 +27,7 @@ use pgwire::messages::{DecodeContext, PgWireFrontendMessage, ProtocolVersion};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::errors::fatal;
+use super::message_fields;
 
 /// Largest start-up packet, as PostgreSQL's `MAX_STARTUP_PACKET_LENGTH` (and pgwire's).
 const MAX_STARTUP_LENGTH: usize = 10_000;
@@ -157,12 +158,17 @@ impl Phase {
     ///
     /// # Errors
     /// [`FrameError::Format`] for a SASLInitialResponse without its mechanism name, its
-    /// response length, or exactly the response bytes that length announces.
+    /// response length, or exactly the response bytes that length announces; after
+    /// authentication, for a body without exactly its type's fields ([`message_fields`]).
     fn check_body(self, message_type: u8, body: &[u8]) -> Result<(), FrameError> {
-        if self == (Self::Sasl { initial: true }) && message_type == b'p' {
-            check_sasl_initial_response(body)?;
+        match self {
+            Self::Sasl { initial: true } if message_type == b'p' => {
+                check_sasl_initial_response(body)
+            }
+            Self::Ready => message_fields::check(message_type, body)
+                .map_err(|error| FrameError::Format(error.to_string())),
+            _ => Ok(()),
         }
-        Ok(())
     }
 }
 

@@ -24,6 +24,7 @@ pub mod encode;
 pub mod errors;
 mod framing;
 mod handler;
+mod message_fields;
 mod message_loop;
 mod params;
 mod peer;
@@ -45,6 +46,7 @@ use pgwire::api::{ClientInfo, ErrorHandler, PgWireServerHandlers};
 use pgwire::error::PgWireError;
 use pgwire::messages::cancel::CancelRequest;
 use pgwire::tokio::TlsAcceptor;
+use tokio::io::Interest;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -178,6 +180,16 @@ async fn plausible_first_packet(socket: &TcpStream) -> bool {
             match socket.peek(&mut header).await {
                 Ok(0) | Err(_) => return false,
                 Ok(n) if n >= header.len() || header[0] == TLS_HANDSHAKE => return true,
+                // Peeking shows the same few bytes after the client closed: its end of file
+                // is seen in the socket's readiness.
+                Ok(_)
+                    if socket
+                        .ready(Interest::READABLE)
+                        .await
+                        .is_ok_and(|ready| ready.is_read_closed()) =>
+                {
+                    return false;
+                }
                 Ok(_) => tokio::time::sleep(Duration::from_millis(5)).await,
             }
         }

@@ -1,0 +1,6 @@
+//! The `pgwire_startup` fuzz target: see `tollgate_tests::fuzzing`.
+#![no_main]
+
+use tollgate_tests::fuzzing::Target;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| Target::PgwireStartup.run(data));
