@@ -349,6 +349,12 @@ pub enum SourceOptions {
         /// How long connecting to a replica may take before the next one is tried.
         #[serde(default = "default_connect_timeout")]
         connect_timeout: HumanDuration,
+        /// How long a replica may leave a query without an answer: for its first row, then
+        /// between rows. A replica silent for longer is taken as hung and skipped for a
+        /// while: before the first row the next replica takes the query over, after it the
+        /// query fails (58000 naming the dataset).
+        #[serde(default = "default_read_timeout")]
+        read_timeout: HumanDuration,
         /// TLS to the replicas, their certificates verified; absent means plain TCP.
         #[serde(default)]
         tls: Option<ReplicaTlsOptions>,
@@ -407,6 +413,10 @@ fn default_replica_connections() -> usize {
 
 fn default_connect_timeout() -> HumanDuration {
     HumanDuration(Duration::from_secs(3))
+}
+
+fn default_read_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(30))
 }
 
 fn default_listing_cache_ttl() -> HumanDuration {

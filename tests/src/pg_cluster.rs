@@ -122,6 +122,39 @@ impl PrivateCluster {
         wait_for_port(self.port)
     }
 
+    /// Freezes the server as a hung host would (SIGSTOP to the postmaster, then to its
+    /// children): connections stay open and nothing answers until [`PrivateCluster::resume`].
+    ///
+    /// # Errors
+    /// If the postmaster's pid cannot be read or a signal cannot be sent.
+    pub fn pause(&self) -> Result<(), String> {
+        let pid = self.postmaster_pid()?;
+        run(Command::new("kill").args(["-STOP", &pid]))?;
+        // pkill exits 1 when the postmaster has no children; that is not a failure.
+        let _ = Command::new("pkill").args(["-STOP", "-P", &pid]).output();
+        Ok(())
+    }
+
+    /// Lets a server frozen by [`PrivateCluster::pause`] go on.
+    ///
+    /// # Errors
+    /// If the postmaster's pid cannot be read or a signal cannot be sent.
+    pub fn resume(&self) -> Result<(), String> {
+        let pid = self.postmaster_pid()?;
+        let _ = Command::new("pkill").args(["-CONT", "-P", &pid]).output();
+        run(Command::new("kill").args(["-CONT", &pid]))
+    }
+
+    /// The first line of `postmaster.pid`.
+    fn postmaster_pid(&self) -> Result<String, String> {
+        let text = std::fs::read_to_string(self.data.join("postmaster.pid"))
+            .map_err(|e| format!("postmaster.pid: {e}"))?;
+        text.lines()
+            .next()
+            .map(str::to_owned)
+            .ok_or_else(|| "an empty postmaster.pid".to_owned())
+    }
+
     /// A connection string with SCRAM, and TLS if asked.
     pub fn conninfo(&self, tls: bool) -> String {
         let host = if tls { "localhost" } else { "127.0.0.1" };
@@ -135,6 +168,8 @@ impl PrivateCluster {
 
 impl Drop for PrivateCluster {
     fn drop(&mut self) {
+        // A paused server would not hear the stop.
+        let _ = self.resume();
         let _ = command(&self.bin, "pg_ctl", self.as_postgres)
             .arg("-D")
             .arg(&self.data)

@@ -173,44 +173,74 @@ async fn fill_replica(client: &Client, replica: &str) {
         .expect("fill a replica");
 }
 
+/// Dataset `feed.events` of acme on two replicas: a private cluster first, a database of
+/// the machine's PostgreSQL second, each filled by [`fill_replica`]. The gateway waits at
+/// most `read_timeout` for a replica's next answer.
+struct TwoReplicas {
+    first: PrivateCluster,
+    admin: Client,
+    second: String,
+    gateway: TestGateway,
+}
+
+impl TwoReplicas {
+    async fn start(read_timeout: Duration) -> Self {
+        let certificate = TestCertificate::generate();
+        let first = PrivateCluster::start(&certificate.cert_pem(), &certificate.key_pem())
+            .expect("a private PostgreSQL as the first replica");
+        let (client, connection) = tokio_postgres::connect(&first.conninfo(false), NoTls)
+            .await
+            .expect("connect to the first replica");
+        tokio::spawn(connection);
+        fill_replica(&client, "first").await;
+        drop(client);
+        let admin = machine_pg::connect(ADMIN).await;
+        let second = format!("tollgate_faults_replica_{}", std::process::id());
+        recreate_database(&admin, &second).await;
+        fill_replica(&machine_pg::connect(&conninfo(&second)).await, "second").await;
+
+        let replicas = vec![first.conninfo(false), conninfo(&second)];
+        let gateway = TestGateway::start_with(|options| {
+            options.sources.insert(
+                "feed_replicas".to_owned(),
+                SourceOptions::Postgres {
+                    replicas,
+                    max_connections: 4,
+                    connect_timeout: HumanDuration(Duration::from_secs(2)),
+                    read_timeout: HumanDuration(read_timeout),
+                    tls: None,
+                },
+            );
+            options.datasets.push(
+                toml::from_str(
+                    "id = \"feed.events\"\nsource = \"feed_replicas\"\npath = \"public.events\"",
+                )
+                .expect("dataset options"),
+            );
+            let grant: GrantOptions =
+                toml::from_str("tenant = \"acme\"\ndataset = \"feed.events\"")
+                    .expect("grant options");
+            options.grants.push(grant);
+        })
+        .await;
+        Self {
+            first,
+            admin,
+            second,
+            gateway,
+        }
+    }
+
+    async fn stop(self) {
+        self.gateway.stop().await;
+        drop_database(&self.admin, &self.second).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_replica_killed_in_the_middle_of_a_query_fails_that_query_only_and_the_next_fails_over() {
-    let certificate = TestCertificate::generate();
-    let first = PrivateCluster::start(&certificate.cert_pem(), &certificate.key_pem())
-        .expect("a private PostgreSQL as the first replica");
-    let (client, connection) = tokio_postgres::connect(&first.conninfo(false), NoTls)
-        .await
-        .expect("connect to the first replica");
-    tokio::spawn(connection);
-    fill_replica(&client, "first").await;
-    drop(client);
-    let admin = machine_pg::connect(ADMIN).await;
-    let second = format!("tollgate_faults_replica_{}", std::process::id());
-    recreate_database(&admin, &second).await;
-    fill_replica(&machine_pg::connect(&conninfo(&second)).await, "second").await;
-
-    let replicas = vec![first.conninfo(false), conninfo(&second)];
-    let gateway = TestGateway::start_with(|options| {
-        options.sources.insert(
-            "feed_replicas".to_owned(),
-            SourceOptions::Postgres {
-                replicas,
-                max_connections: 4,
-                connect_timeout: HumanDuration(Duration::from_secs(2)),
-                tls: None,
-            },
-        );
-        options.datasets.push(
-            toml::from_str(
-                "id = \"feed.events\"\nsource = \"feed_replicas\"\npath = \"public.events\"",
-            )
-            .expect("dataset options"),
-        );
-        let grant: GrantOptions =
-            toml::from_str("tenant = \"acme\"\ndataset = \"feed.events\"").expect("grant options");
-        options.grants.push(grant);
-    })
-    .await;
+    let replicas = TwoReplicas::start(Duration::from_secs(30)).await;
+    let (first, gateway) = (&replicas.first, &replicas.gateway);
     let mut acme = gateway.connect("acme").await;
 
     // A query read in pieces through a portal: the first piece comes from the first replica,
@@ -264,6 +294,81 @@ async fn a_replica_killed_in_the_middle_of_a_query_fails_that_query_only_and_the
     assert_eq!(row.get::<_, &str>(1), "second");
     assert_eq!(row.get::<_, &str>(2), "second");
 
-    gateway.stop().await;
-    drop_database(&admin, &second).await;
+    replicas.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replica_that_hangs_hits_the_read_timeout_and_the_next_query_fails_over() {
+    let replicas = TwoReplicas::start(Duration::from_secs(1)).await;
+    let mut acme = replicas.gateway.connect("acme").await;
+
+    // A query read in pieces through a portal: the first piece comes from the first replica,
+    // which then freezes with its connections open.
+    let transaction = acme.transaction().await.expect("begin");
+    let portal = transaction
+        .bind("SELECT id, replica FROM feed.events", &[])
+        .await
+        .expect("bind");
+    let piece = transaction
+        .query_portal(&portal, 1_000)
+        .await
+        .expect("the first piece");
+    assert_eq!(piece[0].get::<_, &str>(1), "first");
+    replicas.first.pause().expect("freeze the first replica");
+    let frozen = Instant::now();
+    let mut read = piece.len();
+    let error = loop {
+        match transaction.query_portal(&portal, 10_000).await {
+            Ok(rows) if rows.is_empty() => panic!("all {read} rows arrived from a frozen replica"),
+            Ok(rows) => read += rows.len(),
+            Err(error) => break error,
+        }
+    };
+    let waited = frozen.elapsed();
+    eprintln!(
+        "the query read {read} rows, then after {waited:?}: {}",
+        message(&error)
+    );
+    let port = replicas.first.port.to_string();
+    assert_dataset_unavailable(
+        &error,
+        "feed.events",
+        "its source sent nothing for 1s",
+        &[&port, "127.0.0.1", "tollgate_faults"],
+    );
+    assert!(
+        waited < Duration::from_secs(10),
+        "the read timeout, not the statement timeout, ended the query: {waited:?}"
+    );
+    drop(transaction);
+
+    // The frozen replica is skipped: the next query is answered by the second at once.
+    let count = "SELECT count(*), min(replica), max(replica) FROM feed.events";
+    let started = Instant::now();
+    let row = acme
+        .query_one(count, &[])
+        .await
+        .expect("served by the second replica");
+    eprintln!("the next query took {:?}", started.elapsed());
+    assert_eq!(row.get::<_, i64>(0), EVENTS);
+    assert_eq!(row.get::<_, &str>(1), "second");
+    assert_eq!(row.get::<_, &str>(2), "second");
+
+    // Once its skip has passed the frozen replica is tried first again: the query waits for
+    // it no longer than the read (or connect) timeout, then the second replica answers it
+    // in full.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let started = Instant::now();
+    let row = acme
+        .query_one(count, &[])
+        .await
+        .expect("moved to the second replica");
+    let took = started.elapsed();
+    eprintln!("a query tried on the frozen replica first took {took:?}");
+    assert_eq!(row.get::<_, i64>(0), EVENTS);
+    assert_eq!(row.get::<_, &str>(2), "second");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+
+    replicas.first.resume().expect("thaw the first replica");
+    replicas.stop().await;
 }

@@ -98,6 +98,7 @@ impl Replicas {
             replicas,
             max_connections: 4,
             connect_timeout: HumanDuration(Duration::from_secs(2)),
+            read_timeout: HumanDuration(Duration::from_secs(30)),
             tls: None,
         };
         options.sources.insert(
@@ -449,6 +450,7 @@ async fn replicas_are_reached_over_verified_tls_with_scram() {
                     replicas: vec![replica.clone()],
                     max_connections: 2,
                     connect_timeout: HumanDuration(Duration::from_secs(2)),
+                    read_timeout: HumanDuration(Duration::from_secs(30)),
                     tls: Some(ReplicaTlsOptions { root_certificate }),
                 },
             );

@@ -100,6 +100,7 @@ fn configure(
             replicas: vec![conninfo(&replica.name)],
             max_connections: 4,
             connect_timeout: HumanDuration(Duration::from_secs(2)),
+            read_timeout: HumanDuration(Duration::from_secs(30)),
             tls: None,
         },
     );

@@ -121,12 +121,19 @@ impl Catalog {
             if let SourceOptions::Postgres {
                 replicas,
                 max_connections,
+                read_timeout,
                 ..
             } = source
             {
                 let key = |field: &str| format!("sources.{name}.{field}");
                 if replicas.is_empty() {
                     return Err(CatalogError::invalid(key("replicas"), "lists no replica"));
+                }
+                if read_timeout.duration().is_zero() {
+                    return Err(CatalogError::invalid(
+                        key("read_timeout"),
+                        "must be positive",
+                    ));
                 }
                 if *max_connections == 0 {
                     return Err(CatalogError::invalid(

@@ -164,11 +164,12 @@ pub(crate) async fn table_query(
         .spawn(async move {
             set.with_connection(|client| {
                 let (schema, table) = (schema.clone(), table.clone());
+                let set = Arc::clone(&set);
                 async move {
-                    client
-                        .query(sql, &[&schema, &table])
-                        .await
-                        .map_err(|e| (is_broken(&e), SourceFailure::SourceQuery))
+                    short_query(&set, client, async |client| {
+                        client.query(sql, &[&schema, &table]).await
+                    })
+                    .await
                 }
             })
             .await
@@ -355,8 +356,9 @@ impl RemoteQuery for Query {
 
 impl Query {
     /// Streams the rows into `sender`, adding the bytes of their values to `scanned` as
-    /// each batch is sent. A connection that breaks before the first batch was sent is
-    /// reported as retryable.
+    /// each batch is sent. A connection that breaks, or a replica that stays silent past
+    /// the read timeout, before the first batch was sent is reported as retryable; a
+    /// silent replica's connection is dropped rather than pooled.
     async fn stream(
         &self,
         client: deadpool_postgres::Object,
@@ -367,20 +369,31 @@ impl Query {
             tracing::warn!(dataset = %self.dataset, %error, "replica query failed");
             (!sent && is_broken(error), SourceFailure::SourceQuery)
         };
+        let silent = |client: deadpool_postgres::Object, failure: SourceFailure, sent: bool| {
+            tracing::warn!(dataset = %self.dataset, %failure, "replica went silent");
+            drop(deadpool_postgres::Object::take(client));
+            (!sent, failure)
+        };
         // One round trip: parse, bind and execute without describing a statement first.
-        let rows = client
-            .query_typed_raw(
-                self.sql.as_str(),
-                std::iter::empty::<(&(dyn ToSql + Sync), Type)>(),
-            )
-            .await
-            .map_err(|e| failed(&e, false))?;
+        let started = self.replicas.read(client.query_typed_raw(
+            self.sql.as_str(),
+            std::iter::empty::<(&(dyn ToSql + Sync), Type)>(),
+        ));
+        let rows = match started.await {
+            Ok(rows) => rows.map_err(|e| failed(&e, false))?,
+            Err(failure) => return Err(silent(client, failure, false)),
+        };
         pin_mut!(rows);
         let mut sent = false;
         let mut batch = self.builders();
         let mut count = 0;
         let mut bytes = 0;
-        while let Some(row) = rows.next().await {
+        loop {
+            let row = match self.replicas.read(rows.next()).await {
+                Ok(Some(row)) => row,
+                Ok(None) => break,
+                Err(failure) => return Err(silent(client, failure, sent)),
+            };
             let row = row.map_err(|e| failed(&e, sent))?;
             for (index, builder) in batch.iter_mut().enumerate() {
                 if let Err(error) = builder.append(&row, index) {
@@ -457,6 +470,27 @@ impl<'a> FromSql<'a> for ValueBytes {
 
     fn accepts(_type: &Type) -> bool {
         true
+    }
+}
+
+/// Runs `query`, a query with a short answer, on `client` within `replicas`' read timeout.
+///
+/// # Errors
+/// `(retryable, failure)` for [`ReplicaSet::with_connection`]: a connection that broke or a
+/// replica that went silent may be replaced by the next replica; a silent connection is
+/// dropped rather than pooled.
+pub(crate) async fn short_query<T>(
+    replicas: &ReplicaSet,
+    client: deadpool_postgres::Object,
+    query: impl AsyncFnOnce(&deadpool_postgres::Object) -> Result<T, tokio_postgres::Error>,
+) -> std::result::Result<T, (bool, SourceFailure)> {
+    let answered = replicas.read(query(&client)).await;
+    match answered {
+        Ok(answer) => answer.map_err(|e| (is_broken(&e), SourceFailure::SourceQuery)),
+        Err(failure) => {
+            drop(deadpool_postgres::Object::take(client));
+            Err((true, failure))
+        }
     }
 }
 

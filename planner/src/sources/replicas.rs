@@ -3,7 +3,9 @@
 //! A query takes a connection from the first replica not marked down. A replica whose pool
 //! cannot connect, or whose connection breaks before the query's first row, is marked down
 //! for [`DOWN_FOR`] and the next one is tried; when every replica fails, the query fails
-//! with [`SourceFailure::ReplicasDown`]. Connections and their I/O live on the network
+//! with [`SourceFailure::ReplicasDown`]. A replica silent for longer than the source's read
+//! timeout is taken as hung: its connection is dropped, not pooled, and it is marked down
+//! too, whether the query moved to the next replica or failed. Connections and their I/O live on the network
 //! runtime: query executors have no I/O driver. With `tls`, connections require TLS and
 //! verify the replica's certificate (system roots plus the configured ones).
 
@@ -31,6 +33,7 @@ const POOL_WAIT: Duration = Duration::from_secs(30);
 pub(crate) struct ReplicaSet {
     source: String,
     replicas: Vec<Replica>,
+    read_timeout: Duration,
     io: Handle,
 }
 
@@ -50,7 +53,8 @@ impl std::fmt::Debug for ReplicaSet {
 
 impl ReplicaSet {
     /// Pools of at most `max_connections` to each replica, connecting within
-    /// `connect_timeout`. Nothing connects yet.
+    /// `connect_timeout`, reading with [`Self::read`] within `read_timeout`. Nothing
+    /// connects yet.
     ///
     /// # Errors
     /// A message for a connection string that does not parse.
@@ -59,6 +63,7 @@ impl ReplicaSet {
         replicas: &[String],
         max_connections: usize,
         connect_timeout: Duration,
+        read_timeout: Duration,
         tls: Option<&ReplicaTlsOptions>,
         io: Handle,
     ) -> Result<Self, String> {
@@ -100,6 +105,7 @@ impl ReplicaSet {
         Ok(Self {
             source: source.to_owned(),
             replicas,
+            read_timeout,
             io,
         })
     }
@@ -109,9 +115,24 @@ impl ReplicaSet {
         &self.io
     }
 
+    /// Waits for `answer` (a query's first row, the next row) from a replica for at most
+    /// the read timeout.
+    ///
+    /// # Errors
+    /// [`SourceFailure::Silent`] when the replica said nothing for that long. The caller
+    /// drops the connection ([`Object::take`]): a hung one must not go back to the pool.
+    pub async fn read<T>(&self, answer: impl Future<Output = T>) -> Result<T, SourceFailure> {
+        tokio::time::timeout(self.read_timeout, answer)
+            .await
+            .map_err(|_| {
+                SourceFailure::Silent(humantime::format_duration(self.read_timeout).to_string())
+            })
+    }
+
     /// Runs `work` with a connection of the first replica that answers. `work` returns
-    /// `Err(true)` when the connection broke before it produced anything, so the next
-    /// replica may take over, or `Err(false)` for a failure retrying cannot mend.
+    /// `Err(true)` when the connection broke (or the replica went silent) before it produced
+    /// anything, so the next replica may take over, or `Err(false)` for a failure retrying
+    /// cannot mend.
     ///
     /// Must run on [`Self::io`].
     ///
@@ -142,11 +163,17 @@ impl ReplicaSet {
                     replica.mark_up();
                     return Ok(value);
                 }
-                Err((true, _)) => {
-                    tracing::warn!(source = %self.source, replica = index, "replica connection broke; trying the next");
+                Err((true, failure)) => {
+                    tracing::warn!(source = %self.source, replica = index, %failure, "replica connection broke or went silent; trying the next");
                     replica.mark_down();
                 }
-                Err((false, failure)) => return Err(failure),
+                Err((false, failure)) => {
+                    if matches!(failure, SourceFailure::Silent(_)) {
+                        tracing::warn!(source = %self.source, replica = index, "replica went silent in the middle of a query");
+                        replica.mark_down();
+                    }
+                    return Err(failure);
+                }
             }
         }
         Err(SourceFailure::ReplicasDown)

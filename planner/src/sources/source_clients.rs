@@ -82,6 +82,7 @@ impl SourceClients {
             replicas,
             max_connections,
             connect_timeout,
+            read_timeout,
             tls,
         }) = self.sources.get(name)
         else {
@@ -93,6 +94,7 @@ impl SourceClients {
                 replicas,
                 *max_connections,
                 connect_timeout.duration(),
+                read_timeout.duration(),
                 tls.as_ref(),
                 self.io.clone(),
             )

@@ -35,6 +35,10 @@ pub enum SourceFailure {
     /// None of the dataset's replicas could be reached.
     #[error("is unavailable: none of its replicas can be reached")]
     ReplicasDown,
+    /// A replica answered nothing for longer than its source's `read_timeout` (shown as
+    /// text, e.g. `30s`) after it had sent rows: taken as hung.
+    #[error("could not be read: its source sent nothing for {0}")]
+    Silent(String),
     /// The source refused or failed the query the gateway sent for the dataset.
     #[error("could not be read: its source failed the query")]
     SourceQuery,

@@ -6,9 +6,8 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType;
 
-use crate::sources::postgres_table::{PostgresTable, is_broken};
+use crate::sources::postgres_table::{PostgresTable, short_query};
 use crate::sources::pushdown::quote;
-use crate::sources::source_error::SourceFailure;
 
 /// The largest value of `column` in `table`, as text; `None` while the table is empty.
 ///
@@ -40,12 +39,13 @@ pub(crate) async fn newest(table: &PostgresTable, column: &str) -> Result<Option
         .spawn(async move {
             set.with_connection(|client| {
                 let sql = sql.clone();
+                let replicas = Arc::clone(&set);
                 async move {
-                    client
-                        .query_one(&sql, &[])
-                        .await
-                        .map(|row| row.get::<_, Option<String>>(0))
-                        .map_err(|e| (is_broken(&e), SourceFailure::SourceQuery))
+                    short_query(&replicas, client, async |client| {
+                        let row = client.query_one(&sql, &[]).await?;
+                        Ok(row.get::<_, Option<String>>(0))
+                    })
+                    .await
                 }
             })
             .await

@@ -99,6 +99,7 @@ pub async fn measure(
             replicas: vec![MACHINE_POSTGRES.to_owned()],
             max_connections: 4,
             connect_timeout: HumanDuration(Duration::from_secs(3)),
+            read_timeout: HumanDuration(Duration::from_secs(30)),
             tls: None,
         },
     );
