@@ -335,6 +335,11 @@ pub enum SourceOptions {
         /// How long a listing of a dataset's files is reused; new files appear after it.
         #[serde(default = "default_listing_cache_ttl")]
         listing_cache_ttl: HumanDuration,
+        /// How long one request to the store may take. A slower request, like one answered
+        /// with a 5xx or 429, is retried twice with backoff (within 10 s in all); then the
+        /// query fails with 58000 naming the dataset.
+        #[serde(default = "default_request_timeout")]
+        request_timeout: HumanDuration,
     },
     /// Tables of a PostgreSQL server (an RDS read replica, say), reached through one or more
     /// replicas holding the same tables. Queries go to the first replica that answers; a
@@ -417,6 +422,10 @@ fn default_connect_timeout() -> HumanDuration {
 
 fn default_read_timeout() -> HumanDuration {
     HumanDuration(Duration::from_secs(30))
+}
+
+fn default_request_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(60))
 }
 
 fn default_listing_cache_ttl() -> HumanDuration {

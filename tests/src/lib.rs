@@ -19,6 +19,7 @@ pub mod pytest;
 pub mod query_gen;
 pub mod raw;
 pub mod reference_pg;
+pub mod scram;
 pub mod sharing;
 
 use std::net::SocketAddr;

@@ -190,6 +190,45 @@ impl MotoServer {
         Arc::new(store)
     }
 
+    /// Makes the next `count` S3 object reads (GET and HEAD of a key, not listings) wait
+    /// `delay`, then answer `status` with S3's error body, or the real answer if `None`.
+    ///
+    /// # Panics
+    /// If the server does not take the setting.
+    pub async fn inject_faults(&self, status: Option<u16>, delay: Duration, count: usize) {
+        let response = reqwest::Client::new()
+            .post(format!("{}/_tollgate/faults", self.endpoint))
+            .body(
+                serde_json::json!({
+                    "status": status,
+                    "delay": delay.as_secs_f64(),
+                    "count": count,
+                })
+                .to_string(),
+            )
+            .send()
+            .await
+            .expect("moto's fault switch answers");
+        assert!(response.status().is_success(), "{}", response.status());
+    }
+
+    /// How many injected faults were served since the last [`Self::inject_faults`].
+    ///
+    /// # Panics
+    /// If the server does not answer.
+    pub async fn faults_served(&self) -> u64 {
+        let text = reqwest::Client::new()
+            .get(format!("{}/_tollgate/faults", self.endpoint))
+            .send()
+            .await
+            .expect("moto's fault switch answers")
+            .text()
+            .await
+            .expect("its state");
+        let state: serde_json::Value = serde_json::from_str(&text).expect("its state as JSON");
+        state["served"].as_u64().expect("a count of served faults")
+    }
+
     /// Kills the server, as an outage would.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

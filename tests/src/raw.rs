@@ -5,11 +5,12 @@
 use std::net::SocketAddr;
 
 use bytes::BytesMut;
-use postgres_protocol::authentication::sasl::{ChannelBinding, ScramSha256};
 use postgres_protocol::message::backend::Message;
 use postgres_protocol::message::frontend;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use crate::scram::ScramClient;
 
 /// What the server answered, simplified for assertions.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,30 +78,33 @@ impl RawSession {
         }
     }
 
-    /// Connects and logs in with SCRAM-SHA-256.
+    /// Connects and logs in with SCRAM-SHA-256 (the salted password derived once per
+    /// process, see [`ScramClient`]).
     pub async fn login(addr: SocketAddr, user: &str, password: &str) -> Self {
         let mut session = Self::connect(addr).await;
         let mut buf = BytesMut::new();
         frontend::startup_message([("user", user), ("database", "tollgate")], &mut buf)
             .expect("startup");
         session.send(&buf).await;
-        let mut scram = ScramSha256::new(password.as_bytes(), ChannelBinding::unsupported());
+        let scram = ScramClient::new(password);
         loop {
             match session.next_message().await {
                 Message::AuthenticationSasl(_) => {
                     let mut buf = BytesMut::new();
-                    frontend::sasl_initial_response("SCRAM-SHA-256", scram.message(), &mut buf)
-                        .expect("sasl");
+                    frontend::sasl_initial_response(
+                        "SCRAM-SHA-256",
+                        scram.first_message().as_bytes(),
+                        &mut buf,
+                    )
+                    .expect("sasl");
                     session.send(&buf).await;
                 }
                 Message::AuthenticationSaslContinue(body) => {
-                    scram.update(body.data()).expect("server-first");
+                    let server_first = std::str::from_utf8(body.data()).expect("server-first");
+                    let last = scram.final_message(server_first).expect("client-final");
                     let mut buf = BytesMut::new();
-                    frontend::sasl_response(scram.message(), &mut buf).expect("sasl");
+                    frontend::sasl_response(last.as_bytes(), &mut buf).expect("sasl");
                     session.send(&buf).await;
-                }
-                Message::AuthenticationSaslFinal(body) => {
-                    scram.finish(body.data()).expect("server-final")
                 }
                 Message::ReadyForQuery(_) => return session,
                 Message::ErrorResponse(_) => panic!("login failed"),

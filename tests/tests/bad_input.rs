@@ -224,3 +224,45 @@ async fn sql_over_the_limit_is_refused_without_being_held() {
     println!("peak memory grew by {} MiB", grown >> 20);
     assert!(grown < 32 << 20, "the gateway held {} MiB", grown >> 20);
 }
+
+#[tokio::test]
+async fn execute_row_limits_of_any_size_are_answered() {
+    let gateway = TestGateway::start().await;
+    let mut session = RawSession::login(gateway.addr(), "acme", "acme").await;
+    // A limit of two billion rows (pgwire would reserve room for all of them), a negative
+    // limit (no limit, as in PostgreSQL), and a small one that suspends the portal.
+    for (limit, expected) in [
+        (i32::MAX, vec![Reply::Complete("SELECT 5".to_owned())]),
+        (-1, vec![Reply::Complete("SELECT 5".to_owned())]),
+        (2, vec![Reply::Suspended]),
+    ] {
+        let mut buf = BytesMut::new();
+        frontend::parse("", "SELECT r_name FROM tpch.region", [], &mut buf).expect("parse");
+        frontend::bind(
+            "",
+            "",
+            [],
+            Vec::<Option<i64>>::new(),
+            |_, _| Ok(IsNull::Yes),
+            [0i16],
+            &mut buf,
+        )
+        .map_err(|_| ())
+        .expect("bind");
+        frontend::execute("", limit, &mut buf).expect("execute");
+        frontend::sync(&mut buf);
+        session.send(&buf).await;
+        let replies = session.until_ready().await;
+        let rows = replies
+            .iter()
+            .filter(|reply| matches!(reply, Reply::Row(_)))
+            .count();
+        let ends: Vec<Reply> = replies
+            .into_iter()
+            .filter(|reply| matches!(reply, Reply::Complete(_) | Reply::Suspended))
+            .collect();
+        assert_eq!(ends, expected, "limit {limit}");
+        assert_eq!(rows, if limit == 2 { 2 } else { 5 }, "limit {limit}");
+    }
+    gateway.assert_serving().await;
+}

@@ -1,8 +1,9 @@
 //! Datasets in S3, read through the real S3 API of a moto server on loopback: the grant's
 //! columns and row filter apply as for local files, Hive partitions prune, new files
-//! appear once the listing cache expires, and a source that breaks (a file of another
-//! schema, the server gone) fails only the queries on its dataset, with an error that
-//! names the dataset and not the bucket.
+//! appear once the listing cache expires, requests answered with 500, 503 or late are
+//! retried with backoff, and a source that breaks (a file of another schema, the server
+//! gone, failing or slow for good) fails only the queries on its dataset, with an error
+//! that names the dataset and not the bucket.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,7 +18,7 @@ use tollgate_planner::datafusion::arrow::array::{ArrayRef, Float64Array, Int64Ar
 use tollgate_planner::datafusion::arrow::record_batch::RecordBatch;
 use tollgate_planner::datafusion::parquet::arrow::ArrowWriter;
 use tollgate_tests::moto::{self, MotoServer};
-use tollgate_tests::{TestGateway, assert_dataset_unavailable, sqlstate, usage_of};
+use tollgate_tests::{TestGateway, assert_dataset_unavailable, message, sqlstate, usage_of};
 
 const BUCKET: &str = "tollgate-lake";
 
@@ -79,6 +80,7 @@ fn add_lake(options: &mut TollgateOptions, moto: &MotoServer, ttl: Duration) {
             secret_access_key: Some(moto::SECRET_KEY.to_owned()),
             session_token: None,
             listing_cache_ttl: HumanDuration(ttl),
+            request_timeout: HumanDuration(Duration::from_secs(60)),
         },
     );
     let dataset: DatasetOptions = toml::from_str(
@@ -351,5 +353,84 @@ async fn refused_credentials_fail_the_dataset_without_its_location() {
         .expect("local datasets still answer")
         .get(0);
     assert!(orders > 0);
+    gateway.stop().await;
+}
+
+/// The sum of all fares, read from the files' data pages (a count could come from their
+/// footers alone).
+async fn fares(client: &Client) -> Result<f64, tokio_postgres::Error> {
+    Ok(client
+        .query_one("SELECT sum(fare) FROM lake.trips", &[])
+        .await?
+        .get(0))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_and_slow_store_requests_are_retried_then_fail_only_the_dataset() {
+    let moto = MotoServer::start();
+    lake(&moto).await;
+    let gateway = TestGateway::start_with(|options| {
+        add_lake(options, &moto, Duration::from_secs(60));
+        if let Some(SourceOptions::S3 {
+            request_timeout, ..
+        }) = options.sources.get_mut("s3lake")
+        {
+            *request_timeout = HumanDuration(Duration::from_millis(500));
+        }
+    })
+    .await;
+    let globex = gateway.connect("globex").await;
+    let expected = fares(&globex).await.expect("the lake answers");
+
+    // Faults the two retries of each request get past: the answer is whole and the same.
+    for (status, delay, faults) in [
+        (Some(503), Duration::ZERO, 2),
+        (Some(500), Duration::ZERO, 2),
+        (None, Duration::from_secs(2), 1),
+    ] {
+        moto.inject_faults(status, delay, faults).await;
+        let started = Instant::now();
+        let answer = fares(&globex).await.expect("answered after retries");
+        eprintln!(
+            "{faults} object reads answered {status:?} after {delay:?}: the query took {:?}",
+            started.elapsed()
+        );
+        assert!((answer - expected).abs() < 1e-6, "{answer} vs {expected}");
+        assert_eq!(moto.faults_served().await, faults as u64);
+    }
+
+    // A store failing or slow for good: after the retries the query fails with 58000,
+    // naming the dataset and not the store, well within the statement timeout.
+    for (status, delay, what) in [
+        (Some(503), Duration::ZERO, "503"),
+        (None, Duration::from_secs(2), "slow"),
+    ] {
+        moto.inject_faults(status, delay, 1_000).await;
+        let started = Instant::now();
+        let error = fares(&globex).await.expect_err("the store keeps failing");
+        let took = started.elapsed();
+        let served = moto.faults_served().await;
+        eprintln!(
+            "{what} for good: failed after {took:?} and {served} tries: {}",
+            message(&error)
+        );
+        assert_dataset_unavailable(
+            &error,
+            "lake.trips",
+            "cannot be reached",
+            &[BUCKET, "127.0.0.1"],
+        );
+        assert!(served >= 3, "a request is tried three times: {served}");
+        assert!(took < Duration::from_secs(15), "{took:?}");
+    }
+
+    // The store mends: the next query is answered again, other datasets all along.
+    moto.inject_faults(None, Duration::ZERO, 0).await;
+    let answer = fares(&globex).await.expect("answered once the store mends");
+    assert!((answer - expected).abs() < 1e-6);
+    globex
+        .query_one("SELECT count(*) FROM tpch.orders", &[])
+        .await
+        .expect("local datasets are served");
     gateway.stop().await;
 }

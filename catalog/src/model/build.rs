@@ -118,6 +118,16 @@ impl Catalog {
         }
 
         for (name, source) in &options.sources {
+            if let SourceOptions::S3 {
+                request_timeout, ..
+            } = source
+                && request_timeout.duration().is_zero()
+            {
+                return Err(CatalogError::invalid(
+                    format!("sources.{name}.request_timeout"),
+                    "must be positive",
+                ));
+            }
             if let SourceOptions::Postgres {
                 replicas,
                 max_connections,

@@ -360,6 +360,9 @@ pub fn decode(
     phase: Phase,
     protocol_version: ProtocolVersion,
 ) -> Result<PgWireFrontendMessage, FrameError> {
+    if phase == Phase::Ready {
+        message_fields::bound_row_limit(&mut frame);
+    }
     let mut context = DecodeContext::new(protocol_version);
     context.awaiting_frontend_ssl = false;
     context.awaiting_frontend_startup = phase == Phase::Startup;

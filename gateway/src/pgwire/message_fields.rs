@@ -14,6 +14,10 @@
 //!
 //! Each layout must fill the body exactly. Types without fields (Sync, Flush, Terminate,
 //! CopyDone) are bounded by their length alone, CopyData holds any bytes.
+//!
+//! An Execute's row limit is also bounded ([`bound_row_limit`]): pgwire reserves room for
+//! as many rows as a client asks for, so a limit of two billion rows aborted the process
+//! on an allocation of 63 GB (found by the same target).
 
 /// Why a body does not have its type's fields.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -106,6 +110,27 @@ pub fn check(message_type: u8, body: &[u8]) -> Result<(), FieldError> {
         _ => return Ok(()),
     }
     fields.end()
+}
+
+/// The most rows one Execute returns before PortalSuspended: a client asking for more
+/// gets them in portions of this many (it executes the portal again, as after any limit).
+pub const MAX_ROW_LIMIT: i32 = 1 << 24;
+
+/// Bounds the row limit of an Execute `frame` (type byte, length, body) whose fields
+/// [`check`] accepted: a negative limit means no limit, as in PostgreSQL (0 to pgwire), and
+/// a limit above [`MAX_ROW_LIMIT`] becomes that. Other frames are left as they are.
+pub fn bound_row_limit(frame: &mut [u8]) {
+    if frame.first() != Some(&b'E') || frame.len() < 4 {
+        return;
+    }
+    let at = frame.len() - 4;
+    let limit = i32::from_be_bytes([frame[at], frame[at + 1], frame[at + 2], frame[at + 3]]);
+    let bounded = if limit < 0 {
+        0
+    } else {
+        limit.min(MAX_ROW_LIMIT)
+    };
+    frame[at..].copy_from_slice(&bounded.to_be_bytes());
 }
 
 /// A cursor over a message body.
@@ -270,6 +295,24 @@ mod tests {
             check(b'C', b"S"),
             Err(FieldError::Truncated { field: "name", .. })
         ));
+    }
+
+    #[test]
+    fn row_limits_are_bounded_and_negative_ones_mean_none() {
+        let execute = |limit: i32| {
+            let mut frame = b"E\0\0\0\x09\0".to_vec();
+            frame.extend_from_slice(&limit.to_be_bytes());
+            bound_row_limit(&mut frame);
+            i32::from_be_bytes(frame[6..].try_into().expect("four bytes"))
+        };
+        assert_eq!(execute(0), 0);
+        assert_eq!(execute(50), 50);
+        assert_eq!(execute(-1), 0);
+        assert_eq!(execute(i32::MIN), 0);
+        assert_eq!(execute(i32::MAX), MAX_ROW_LIMIT);
+        let mut sync = b"S\0\0\0\x04".to_vec();
+        bound_row_limit(&mut sync);
+        assert_eq!(sync, b"S\0\0\0\x04");
     }
 
     #[test]

@@ -22,9 +22,8 @@ use crate::sources::listing_cache::ListingCache;
 
 /// How long a connection to an object store may take before the source counts as down.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long one request may take.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
-/// Retries of a failed request, and the time they may take together, before a query fails.
+/// Retries of a failed request (a 5xx, a 429, a timeout, a broken connection), with
+/// exponential backoff, and the time they may take together, before a query fails.
 const RETRIES: usize = 2;
 const RETRY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -78,6 +77,7 @@ fn s3_store(source: &SourceOptions, io_runtime: &Handle) -> Result<Option<UrlSto
         secret_access_key,
         session_token,
         listing_cache_ttl,
+        request_timeout,
         ..
     } = source
     else {
@@ -91,7 +91,7 @@ fn s3_store(source: &SourceOptions, io_runtime: &Handle) -> Result<Option<UrlSto
         .with_client_options(
             ClientOptions::new()
                 .with_connect_timeout(CONNECT_TIMEOUT)
-                .with_timeout(REQUEST_TIMEOUT),
+                .with_timeout(request_timeout.duration()),
         )
         .with_retry(RetryConfig {
             max_retries: RETRIES,
