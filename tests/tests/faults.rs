@@ -237,14 +237,13 @@ impl TwoReplicas {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_replica_killed_in_the_middle_of_a_query_fails_that_query_only_and_the_next_fails_over() {
-    let replicas = TwoReplicas::start(Duration::from_secs(30)).await;
-    let (first, gateway) = (&replicas.first, &replicas.gateway);
-    let mut acme = gateway.connect("acme").await;
-
-    // A query read in pieces through a portal: the first piece comes from the first replica,
-    // which is then killed.
+/// Reads `feed.events` through a portal in pieces: the first piece from the first replica,
+/// then `fault` strikes it, then pieces until the query fails. The rows read, the error,
+/// and how long after the fault it came.
+async fn read_through_fault(
+    acme: &mut Client,
+    fault: impl FnOnce(),
+) -> (usize, tokio_postgres::Error, Duration) {
     let transaction = acme.transaction().await.expect("begin");
     let portal = transaction
         .bind("SELECT id, replica FROM feed.events", &[])
@@ -256,15 +255,30 @@ async fn a_replica_killed_in_the_middle_of_a_query_fails_that_query_only_and_the
         .expect("the first piece");
     assert_eq!(piece.len(), 1_000);
     assert_eq!(piece[0].get::<_, &str>(1), "first");
-    first.kill().expect("kill the first replica");
+    fault();
+    let struck = Instant::now();
     let mut read = piece.len();
-    let error = loop {
+    loop {
         match transaction.query_portal(&portal, 10_000).await {
-            Ok(rows) if rows.is_empty() => panic!("all {read} rows arrived from a killed replica"),
+            Ok(rows) if rows.is_empty() => panic!("all {read} rows arrived after the fault"),
             Ok(rows) => read += rows.len(),
-            Err(error) => break error,
+            Err(error) => return (read, error, struck.elapsed()),
         }
-    };
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replica_killed_in_the_middle_of_a_query_fails_that_query_only_and_the_next_fails_over() {
+    let replicas = TwoReplicas::start(Duration::from_secs(30)).await;
+    let (first, gateway) = (&replicas.first, &replicas.gateway);
+    let mut acme = gateway.connect("acme").await;
+
+    // A query read in pieces through a portal: the first piece comes from the first replica,
+    // which is then killed.
+    let (read, error, _) = read_through_fault(&mut acme, || {
+        first.kill().expect("kill the first replica");
+    })
+    .await;
     assert!(read < usize::try_from(EVENTS).expect("rows"), "{read} rows");
     eprintln!("the query read {read} rows, then: {}", message(&error));
     let port = first.port.to_string();
@@ -274,7 +288,6 @@ async fn a_replica_killed_in_the_middle_of_a_query_fails_that_query_only_and_the
         "",
         &[&port, "127.0.0.1", "tollgate_faults"],
     );
-    drop(transaction);
 
     // The tenant's other datasets keep answering, in the same session.
     let rows = acme
@@ -304,27 +317,10 @@ async fn a_replica_that_hangs_hits_the_read_timeout_and_the_next_query_fails_ove
 
     // A query read in pieces through a portal: the first piece comes from the first replica,
     // which then freezes with its connections open.
-    let transaction = acme.transaction().await.expect("begin");
-    let portal = transaction
-        .bind("SELECT id, replica FROM feed.events", &[])
-        .await
-        .expect("bind");
-    let piece = transaction
-        .query_portal(&portal, 1_000)
-        .await
-        .expect("the first piece");
-    assert_eq!(piece[0].get::<_, &str>(1), "first");
-    replicas.first.pause().expect("freeze the first replica");
-    let frozen = Instant::now();
-    let mut read = piece.len();
-    let error = loop {
-        match transaction.query_portal(&portal, 10_000).await {
-            Ok(rows) if rows.is_empty() => panic!("all {read} rows arrived from a frozen replica"),
-            Ok(rows) => read += rows.len(),
-            Err(error) => break error,
-        }
-    };
-    let waited = frozen.elapsed();
+    let (read, error, waited) = read_through_fault(&mut acme, || {
+        replicas.first.pause().expect("freeze the first replica");
+    })
+    .await;
     eprintln!(
         "the query read {read} rows, then after {waited:?}: {}",
         message(&error)
@@ -340,7 +336,6 @@ async fn a_replica_that_hangs_hits_the_read_timeout_and_the_next_query_fails_ove
         waited < Duration::from_secs(10),
         "the read timeout, not the statement timeout, ended the query: {waited:?}"
     );
-    drop(transaction);
 
     // The frozen replica is skipped: the next query is answered by the second at once.
     let count = "SELECT count(*), min(replica), max(replica) FROM feed.events";
