@@ -5,9 +5,11 @@
 //! for [`DOWN_FOR`] and the next one is tried; when every replica fails, the query fails
 //! with [`SourceFailure::ReplicasDown`]. A replica silent for longer than the source's read
 //! timeout is taken as hung: its connection is dropped, not pooled, and it is marked down
-//! too, whether the query moved to the next replica or failed. Connections and their I/O live on the network
-//! runtime: query executors have no I/O driver. With `tls`, connections require TLS and
-//! verify the replica's certificate (system roots plus the configured ones).
+//! too, whether the query moved to the next replica or failed.
+//!
+//! Connections and their I/O live on the network runtime: query executors have no I/O
+//! driver. With `tls`, connections require TLS and verify the replica's certificate
+//! (system roots plus the configured ones).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
