@@ -44,6 +44,7 @@ pub fn grpc_code(kind: ErrorKind) -> Code {
         ErrorKind::Denied => Code::PermissionDenied,
         ErrorKind::Unsupported => Code::Unimplemented,
         ErrorKind::OutOfMemory
+        | ErrorKind::DiskFull
         | ErrorKind::Busy
         | ErrorKind::RateLimited
         | ErrorKind::ResultTooLarge

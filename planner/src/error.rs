@@ -35,6 +35,8 @@ pub enum ErrorKind {
     TooComplex,
     /// The tenant's memory limit (or spill quota) was reached.
     OutOfMemory,
+    /// The disk of the spill directory is full.
+    DiskFull,
     /// The tenant's queue is full, a query waited too long, or it has too many connections.
     Busy,
     /// The tenant sent queries faster than its rate limit.
@@ -63,7 +65,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, for front ends' mapping tests.
-    pub const ALL: [ErrorKind; 21] = [
+    pub const ALL: [ErrorKind; 22] = [
         Self::Syntax,
         Self::UndefinedTable,
         Self::UndefinedColumn,
@@ -75,6 +77,7 @@ impl ErrorKind {
         Self::DivisionByZero,
         Self::TooComplex,
         Self::OutOfMemory,
+        Self::DiskFull,
         Self::Busy,
         Self::RateLimited,
         Self::ResultTooLarge,
@@ -102,6 +105,7 @@ impl ErrorKind {
             Self::DivisionByZero => "22012",
             Self::TooComplex => "54001",
             Self::OutOfMemory => "53200",
+            Self::DiskFull => "53100",
             Self::Busy => "53300",
             Self::RateLimited => "53400",
             Self::ResultTooLarge | Self::WorkTooLarge => "54000",
@@ -322,6 +326,9 @@ fn classify(error: &DataFusionError) -> ErrorKind {
     if DatasetError::find(error).is_some() {
         return ErrorKind::Unavailable;
     }
+    if storage_full(error).is_some() {
+        return ErrorKind::DiskFull;
+    }
     match ParameterRefused::find(error) {
         Some(ParameterRefused::Unknown(_)) => return ErrorKind::UndefinedObject,
         Some(ParameterRefused::ReadOnly(_) | ParameterRefused::EngineSetting(_)) => {
@@ -384,6 +391,10 @@ fn engine_message(error: &DataFusionError) -> String {
     if let Some(refusal) = ParameterRefused::find(error) {
         return refusal.to_string();
     }
+    if storage_full(error).is_some() {
+        // The error's own text may name the spill file: the directory is the provider's.
+        return "could not write to a spill file: No space left on device".to_owned();
+    }
     let root = error.find_root();
     let text = match root {
         DataFusionError::Plan(message)
@@ -395,6 +406,20 @@ fn engine_message(error: &DataFusionError) -> String {
         other => other.to_string(),
     };
     relation_message(&text).unwrap_or(text)
+}
+
+/// The "no space left on device" somewhere in `error`'s chain of causes, if there is one.
+fn storage_full(error: &DataFusionError) -> Option<&std::io::Error> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = cause {
+        if let Some(io) = current.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::StorageFull
+        {
+            return Some(io);
+        }
+        cause = current.source();
+    }
+    None
 }
 
 /// PostgreSQL's wording for a missing table: `relation "tpch.customer" does not exist`,
@@ -432,6 +457,22 @@ mod tests {
     }
 
     #[test]
+    fn a_full_disk_deep_in_a_spill_error_is_53100_without_its_path() {
+        let full = std::io::Error::from_raw_os_error(28);
+        let arrow = ArrowError::IoError("/spill/acme/tmp-1.arrow".to_owned(), full);
+        let wrapped = DataFusionError::Context(
+            "spilling".to_owned(),
+            Box::new(DataFusionError::ArrowError(Box::new(arrow), None)),
+        );
+        let error = PlannerError::Engine(DataFusionError::Shared(std::sync::Arc::new(wrapped)));
+        assert_eq!(error.kind(), ErrorKind::DiskFull);
+        assert_eq!(error.kind().sqlstate(), "53100");
+        let text = error.client_message();
+        assert!(text.contains("No space left on device"), "{text}");
+        assert!(!text.contains("/spill"), "{text}");
+    }
+
+    #[test]
     fn every_kind_has_a_valid_sqlstate_of_the_right_class() {
         for kind in ErrorKind::ALL {
             let code = kind.sqlstate();
@@ -447,7 +488,10 @@ mod tests {
                 ErrorKind::Unsupported => "0A",
                 ErrorKind::InvalidInput | ErrorKind::DivisionByZero => "22",
                 ErrorKind::TooComplex | ErrorKind::ResultTooLarge | ErrorKind::WorkTooLarge => "54",
-                ErrorKind::OutOfMemory | ErrorKind::Busy | ErrorKind::RateLimited => "53",
+                ErrorKind::OutOfMemory
+                | ErrorKind::DiskFull
+                | ErrorKind::Busy
+                | ErrorKind::RateLimited => "53",
                 ErrorKind::Cancelled | ErrorKind::Timeout | ErrorKind::ShuttingDown => "57",
                 ErrorKind::StaleResult => "55",
                 ErrorKind::Unavailable => "58",

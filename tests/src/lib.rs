@@ -21,6 +21,7 @@ pub mod raw;
 pub mod reference_pg;
 pub mod scram;
 pub mod sharing;
+pub mod small_disk;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -84,6 +84,7 @@ pub fn kind_status(kind: ErrorKind) -> StatusCode {
         ErrorKind::ResultTooLarge | ErrorKind::WorkTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorKind::OutOfMemory
+        | ErrorKind::DiskFull
         | ErrorKind::Busy
         | ErrorKind::Unavailable
         | ErrorKind::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
