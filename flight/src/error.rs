@@ -19,9 +19,6 @@ pub enum FlightError {
         /// The socket error.
         source: std::io::Error,
     },
-    /// The TLS certificate or key could not be read.
-    #[error("flight.tls: {0}")]
-    Tls(String),
     /// The gRPC server failed.
     #[error("Flight SQL server: {0}")]
     Transport(#[from] tonic::transport::Error),

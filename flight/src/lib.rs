@@ -21,7 +21,7 @@
 //! statements, metadata commands, actions, refusals) implements Flight SQL over `auth`,
 //! `queries`, `prepared`, `running` and `metadata`; [`error`] is public for its table from
 //! planner error kinds to gRPC codes, [`portable`] for the Arrow types push channels send
-//! too.
+//! too, [`tls_accept`] for TLS handshakes that the gateway's HTTPS listener runs the same way.
 
 mod auth;
 mod claims;
@@ -34,6 +34,7 @@ mod running;
 mod server;
 mod service;
 pub mod signing;
+pub mod tls_accept;
 
 pub use error::FlightError;
 pub use server::FlightServer;

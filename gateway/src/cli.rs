@@ -18,6 +18,7 @@ use crate::demo::{self, DemoOptions};
 use crate::error::GatewayError;
 use crate::ledger::{self, export::ExportFormat};
 use crate::push::nats_jwt;
+use crate::reload::ConfigFile;
 use crate::server;
 
 /// Tollgate: a multi-tenant SQL gateway.
@@ -152,14 +153,19 @@ impl Cli {
                 pg_listen,
                 flight_listen,
             } => {
-                let mut options = TollgateOptions::load(&config)?;
-                if let Some(listen) = pg_listen {
-                    options.pg.listen = listen;
-                }
-                if let Some(listen) = flight_listen {
-                    options.flight.get_or_insert_with(Default::default).listen = listen;
-                }
-                server::start(&options).await?.run_until_signal().await
+                let config = ConfigFile::new(config, move |options| {
+                    if let Some(listen) = pg_listen {
+                        options.pg.listen = listen;
+                    }
+                    if let Some(listen) = flight_listen {
+                        options.flight.get_or_insert_with(Default::default).listen = listen;
+                    }
+                });
+                let options = config.read()?;
+                server::start(&options)
+                    .await?
+                    .run_until_signal(config)
+                    .await
             }
             Command::Demo {
                 data_dir,

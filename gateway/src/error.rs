@@ -58,6 +58,9 @@ pub enum GatewayError {
         /// Where and how it breaks.
         source: crate::audit_chain::ChainBreak,
     },
+    /// A configuration read again (SIGHUP) changes what only a restart can.
+    #[error("reload: {0}")]
+    Reload(String),
     /// `tollgate passwd` got no usable password.
     #[error("passwd: {0}")]
     Passwd(String),

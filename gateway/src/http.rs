@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
@@ -16,11 +15,9 @@ use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
+use tollgate_flight::tls_accept::{self, Handshaken};
 
 use crate::metrics::UsageMetrics;
-
-/// How long a client may take to finish its TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A bound HTTP listener.
 pub struct HttpServer {
@@ -77,11 +74,10 @@ impl HttpServer {
     }
 }
 
-/// Connections whose TLS handshake is done. Handshakes run in their own tasks, so a client
-/// that stalls in one holds up no other.
+/// Connections whose TLS handshake is done ([`tls_accept::handshakes`]).
 struct TlsListener {
     local: SocketAddr,
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    ready: mpsc::Receiver<Handshaken>,
 }
 
 impl TlsListener {
@@ -91,37 +87,7 @@ impl TlsListener {
         shutdown: CancellationToken,
     ) -> std::io::Result<Self> {
         let local = listener.local_addr()?;
-        let (sender, ready) = mpsc::channel(64);
-        tokio::spawn(async move {
-            loop {
-                let accepted = tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    accepted = listener.accept() => accepted,
-                };
-                let (stream, peer) = match accepted {
-                    Ok(accepted) => accepted,
-                    Err(error) => {
-                        // Out of descriptors and the like: wait rather than spin.
-                        tracing::warn!(%error, "HTTPS accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let acceptor = acceptor.clone();
-                let sender = sender.clone();
-                tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(stream)) => {
-                            let _ = sender.send((stream, peer)).await;
-                        }
-                        Ok(Err(error)) => {
-                            tracing::debug!(%peer, %error, "HTTPS handshake failed");
-                        }
-                        Err(_) => tracing::debug!(%peer, "HTTPS handshake timed out"),
-                    }
-                });
-            }
-        });
+        let ready = tls_accept::handshakes(listener, acceptor, shutdown, "HTTPS");
         Ok(Self { local, ready })
     }
 }

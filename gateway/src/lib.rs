@@ -5,6 +5,7 @@
 //! | --- | --- |
 //! | [`cli`] | command line: `serve`, `demo`, `passwd` |
 //! | [`server`] | configuration ─▶ catalog ─▶ engine ─▶ listeners |
+//! | [`reload`] | SIGHUP: the configuration file checked whole, then certificates and catalog swapped |
 //! | [`pgwire`] | the Postgres wire protocol front end |
 //! | [`webapi`] | the Web-API: datasets as PostgREST-style resources and paged SQL statements |
 //! | [`sharing`] | `file` channels: Parquet files of a channel's output, served by Delta Sharing |
@@ -16,7 +17,7 @@
 //! | [`http`] | the HTTP listener: `/metrics` |
 //! | [`audit`] | the audit log: JSON lines for logins and refused statements |
 //! | [`demo`] | TPC-H demo data, tenants and configuration |
-//! | [`tls`] | rustls server configuration |
+//! | [`tls`] | rustls server configuration, certificates swapped while serving |
 //! | [`error`] | `GatewayError`, the errors of start-up and serving |
 
 pub mod audit;
@@ -31,6 +32,7 @@ pub mod ledger;
 pub mod metrics;
 pub mod pgwire;
 pub mod push;
+pub mod reload;
 pub mod server;
 pub mod sharing;
 pub mod tls;

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tollgate_catalog::store::ControlStore;
@@ -22,9 +23,10 @@ use tollgate_flight::FlightServer;
 
 use crate::pgwire::PgServer;
 use crate::push::PushBrokers;
+use crate::reload::{Certificates, ConfigFile, Reloaded, Reloader};
 use crate::sharing::store::DeliveryStore;
 use crate::sharing::{self, SharingApi};
-use crate::tls;
+use crate::tls::ListenerCertificates;
 use crate::webapi::{self, WebApi};
 
 /// A started gateway: its bound addresses and a handle to stop it.
@@ -37,6 +39,7 @@ pub struct RunningGateway {
     service: Arc<QueryService>,
     ledger: Arc<Ledger>,
     drain_grace: Duration,
+    reloader: Reloader,
 }
 
 /// How long statements stopped at the end of a drain may take to end and be recorded.
@@ -63,20 +66,68 @@ impl RunningGateway {
         &self.service
     }
 
-    /// Runs until Ctrl-C or SIGTERM, then drains ([`RunningGateway::drain`]) and stops.
+    /// Runs until Ctrl-C or SIGTERM, then drains ([`RunningGateway::drain`]) and stops. On
+    /// SIGHUP it reads `config` again and serves it ([`RunningGateway::reload`]).
     ///
     /// # Errors
     /// If signal handlers cannot be installed.
-    pub async fn run_until_signal(self) -> Result<(), GatewayError> {
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            result = tokio::signal::ctrl_c() => result?,
-            _ = terminate.recv() => {}
+    pub async fn run_until_signal(self, config: ConfigFile) -> Result<(), GatewayError> {
+        let mut terminate = signal(SignalKind::terminate())?;
+        let mut hangup = signal(SignalKind::hangup())?;
+        loop {
+            tokio::select! {
+                result = tokio::signal::ctrl_c() => {
+                    result?;
+                    break;
+                }
+                _ = terminate.recv() => break,
+                _ = hangup.recv() => self.reload_file(&config).await,
+            }
         }
         self.drain().await;
         self.stop().await;
         Ok(())
+    }
+
+    /// Reads `config` again and serves it, logging what changed or why nothing did.
+    async fn reload_file(&self, config: &ConfigFile) {
+        let path = config.path().display().to_string();
+        let reloaded = match config.read() {
+            Ok(options) => self.reload(options).await,
+            Err(error) => Err(error),
+        };
+        match reloaded {
+            Ok(reloaded) => {
+                for (session, error) in &reloaded.not_served {
+                    tracing::warn!(%session, %error, "not served: its session does not build");
+                }
+                if !reloaded.need_restart.is_empty() {
+                    tracing::warn!(
+                        sections = ?reloaded.need_restart,
+                        "these sections changed but are read only at start-up: their old values stay until a restart"
+                    );
+                }
+                tracing::info!(
+                    %path,
+                    certificates = ?reloaded.certificates,
+                    "configuration reloaded"
+                );
+            }
+            Err(error) => tracing::error!(
+                %path,
+                %error,
+                "configuration not reloaded: the one in use is kept"
+            ),
+        }
+    }
+
+    /// Serves `options` from now on, once all of it checks out: certificates read again,
+    /// the catalog applied to the live sessions (their connections stay open).
+    ///
+    /// # Errors
+    /// As [`Reloader::reload`]; nothing changed then.
+    pub async fn reload(&self, options: TollgateOptions) -> Result<Reloaded, GatewayError> {
+        self.reloader.reload(options).await
     }
 
     /// Shuts down gracefully: new logins are refused (57P03) and new statements too
@@ -146,6 +197,7 @@ pub async fn start(options: &TollgateOptions) -> Result<RunningGateway, GatewayE
         Some((_, _, catalog, _, _)) => catalog.clone(),
         None => Catalog::from_options(options)?,
     });
+    let certificates = ListenerCertificates::read(options)?;
     if let Some(path) = &options.usage.audit_log {
         audit::direct_to(path)?;
     }
@@ -156,11 +208,17 @@ pub async fn start(options: &TollgateOptions) -> Result<RunningGateway, GatewayE
     let service = Arc::new(QueryService::new(catalog, Arc::clone(&ledger) as _).await?);
     let flight = match &options.flight {
         Some(flight) => {
-            Some(FlightServer::bind(flight, &options.auth, Arc::clone(&service)).await?)
+            let tls = certificates
+                .flight
+                .as_ref()
+                .map(|certificate| certificate.acceptor(&[b"h2"]))
+                .transpose()?;
+            Some(FlightServer::bind(flight, &options.auth, Arc::clone(&service), tls).await?)
         }
         None => None,
     };
-    let pg = PgServer::bind(options, Arc::clone(&service)).await?;
+    let pg = PgServer::bind(options, Arc::clone(&service), certificates.pg.as_ref()).await?;
+    let pg_certificate = pg.certificate(certificates.pg.as_ref());
     let pg_addr = pg.local_addr()?;
     let flight_addr = flight.as_ref().map(FlightServer::local_addr).transpose()?;
     let shutdown = CancellationToken::new();
@@ -172,10 +230,11 @@ pub async fn start(options: &TollgateOptions) -> Result<RunningGateway, GatewayE
     }
     let http = match &options.http {
         Some(http) => {
-            let tls = match &http.tls {
-                Some(options) => Some(tls::acceptor(options, "http", &[b"http/1.1"])?.0),
-                None => None,
-            };
+            let tls = certificates
+                .http
+                .as_ref()
+                .map(|certificate| certificate.acceptor(&[b"http/1.1"]))
+                .transpose()?;
             let server =
                 HttpServer::bind(http.listen, tls)
                     .await
@@ -198,14 +257,16 @@ pub async fn start(options: &TollgateOptions) -> Result<RunningGateway, GatewayE
             http.statement_idle.duration(),
         )));
     }
+    let mut sync = None;
     if let Some((control, store, _, state, version)) = control {
-        let sync = Arc::new(CatalogSync::new(
+        let catalog_sync = Arc::new(CatalogSync::new(
             Arc::clone(&store),
             options.clone(),
             Arc::clone(&service),
             &state,
             version,
         ));
+        sync = Some(Arc::clone(&catalog_sync));
         let listeners = Listeners {
             pg: pg_addr,
             flight: flight_addr,
@@ -225,7 +286,7 @@ pub async fn start(options: &TollgateOptions) -> Result<RunningGateway, GatewayE
         )?));
         let plane = Arc::new(ControlPlane::new(
             store,
-            sync,
+            catalog_sync,
             Arc::clone(&service),
             ledger,
             endpoints,
@@ -245,6 +306,16 @@ pub async fn start(options: &TollgateOptions) -> Result<RunningGateway, GatewayE
         tracing::info!(http_addr = %addr, "HTTP listening (/metrics, /v1)");
         addr
     });
+    let reloader = Reloader::new(
+        options.clone(),
+        Arc::clone(&service),
+        sync,
+        Certificates {
+            pg: pg_certificate,
+            flight: certificates.flight,
+            http: certificates.http,
+        },
+    );
     Ok(RunningGateway {
         pg_addr,
         flight_addr,
@@ -254,6 +325,7 @@ pub async fn start(options: &TollgateOptions) -> Result<RunningGateway, GatewayE
         service,
         ledger: record_keeper,
         drain_grace: options.engine.drain_grace.duration(),
+        reloader,
     })
 }
 

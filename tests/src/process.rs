@@ -202,6 +202,18 @@ impl GatewayProcess {
         assert!(status.success(), "kill -TERM: {status}");
     }
 
+    /// Sends SIGHUP: the gateway reads its configuration file and certificates again.
+    ///
+    /// # Panics
+    /// If `kill` cannot be run.
+    pub fn reload(&self) {
+        let status = Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -HUP: {status}");
+    }
+
     /// Waits up to `within` for the process to exit; its status, or `None` if it still
     /// runs.
     pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {

@@ -1,7 +1,8 @@
 //! SIGTERM drains the gateway: new logins get 57P03 and new statements 57P01, a statement
 //! running when the signal came finishes within `engine.drain_grace`, one still running
 //! when the grace ends is stopped with 57P01 and recorded as cancelled, and the process
-//! exits 0 with every record written.
+//! exits 0 with every record written; sessions still open then get FATAL 57P01 before it
+//! exits.
 
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use futures::{StreamExt, pin_mut};
 use tokio_postgres::{Client, NoTls};
 use tollgate_catalog::HumanDuration;
 use tollgate_tests::process::{self, GatewayProcess};
-use tollgate_tests::{demo_options, install_crypto_provider, sqlstate};
+use tollgate_tests::{demo_options, install_crypto_provider, message, sqlstate};
 
 async fn connect(conninfo: &str) -> Result<Client, tokio_postgres::Error> {
     let (client, connection) = tokio_postgres::connect(conninfo, NoTls).await?;
@@ -33,6 +34,11 @@ async fn sigterm_lets_running_statements_finish_refuses_new_ones_and_exits_zero(
     let conninfo = gateway.conninfo("acme");
 
     let idle = connect(&conninfo).await.expect("login");
+    // A session that stays idle to the end: its connection's future ends with the FATAL.
+    let (_left_open, left_open_connection) = tokio_postgres::connect(&conninfo, NoTls)
+        .await
+        .expect("login");
+    let left_open = tokio::spawn(left_open_connection);
     let expected: i64 = idle
         .query_one("SELECT count(*) FROM tpch.lineitem", &[])
         .await
@@ -75,6 +81,13 @@ async fn sigterm_lets_running_statements_finish_refuses_new_ones_and_exits_zero(
         .wait_exit(Duration::from_secs(30))
         .expect("the gateway exits after its drain");
     assert!(status.success(), "{status}");
+    let ended = tokio::time::timeout(Duration::from_secs(5), left_open)
+        .await
+        .expect("the idle session was closed")
+        .expect("task")
+        .expect_err("told why it was closed");
+    assert_eq!(sqlstate(&ended), "57P01", "{ended}");
+    assert!(message(&ended).contains("administrator command"), "{ended}");
 
     // Every statement has its record: the read one complete, the endless one cancelled.
     let records = process::usage_export(&config, &["--tenant", "acme"]);

@@ -118,7 +118,7 @@ async fn provision(
         return Ok(Err("Flight SQL is not enabled on this gateway".to_owned()));
     }
     let state = ControlState::load(&plane.store).await?;
-    let mut options = state.apply_to(plane.sync.base(), Utc::now());
+    let mut options = state.apply_to(&plane.sync.base(), Utc::now());
     options.channels.retain(|channel| channel.id != id);
     options.channels.push(ChannelOptions {
         id: id.clone(),

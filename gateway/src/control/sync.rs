@@ -17,7 +17,8 @@ use tollgate_planner::QueryService;
 #[derive(Debug)]
 pub struct CatalogSync {
     store: Arc<ControlStore>,
-    base: TollgateOptions,
+    /// The configuration file's options; replaced on reload.
+    base: std::sync::RwLock<Arc<TollgateOptions>>,
     service: Arc<QueryService>,
     /// The store version last applied, and when the next login expires.
     applied: Mutex<Applied>,
@@ -56,7 +57,7 @@ impl CatalogSync {
     ) -> Self {
         Self {
             store,
-            base,
+            base: std::sync::RwLock::new(Arc::new(base)),
             service,
             applied: Mutex::new(Applied {
                 version: Some(version),
@@ -66,8 +67,39 @@ impl CatalogSync {
     }
 
     /// The configuration file's options.
-    pub fn base(&self) -> &TollgateOptions {
-        &self.base
+    pub fn base(&self) -> Arc<TollgateOptions> {
+        Arc::clone(
+            &self
+                .base
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    /// The catalog that `base` would make with the store's state, to check a new
+    /// configuration file before serving it.
+    ///
+    /// # Errors
+    /// As [`CatalogSync::current_catalog`].
+    pub async fn catalog_of(
+        &self,
+        base: &TollgateOptions,
+    ) -> Result<Result<Catalog, CatalogError>, StoreError> {
+        Ok(Self::current_catalog(&self.store, base).await?.0)
+    }
+
+    /// Serves `base` (a configuration file read again) with the store's state from now on.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the store cannot be read; `base` is kept, and applied at the next
+    /// change of the store.
+    pub async fn rebase(&self, base: TollgateOptions) -> Result<(), StoreError> {
+        *self
+            .base
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(base);
+        self.applied.lock().await.version = None;
+        self.refresh().await
     }
 
     /// Applies the store's state now if it changed since last applied (or a login expired).
@@ -81,7 +113,8 @@ impl CatalogSync {
         if applied.version == Some(version) && !expired {
             return Ok(());
         }
-        let (catalog, state, version) = Self::current_catalog(&self.store, &self.base).await?;
+        let base = self.base();
+        let (catalog, state, version) = Self::current_catalog(&self.store, &base).await?;
         match catalog {
             Ok(catalog) => {
                 for (name, error) in self.service.apply(Arc::new(catalog)).await {

@@ -15,11 +15,11 @@ pub mod tpch;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use tollgate_catalog::TollgateOptions;
 use tollgate_catalog::scram::{DEFAULT_ITERATIONS, Verifier};
 
 use crate::control::keys;
 use crate::error::GatewayError;
+use crate::reload::ConfigFile;
 use crate::server;
 
 /// Demo logins: user name = password = tenant id.
@@ -82,14 +82,21 @@ pub async fn run(options: DemoOptions) -> Result<(), GatewayError> {
     let config = tokio::task::spawn_blocking(move || prepare(&dir, scale))
         .await
         .map_err(|e| GatewayError::Demo(format!("data generation stopped: {e}")))??;
-    let mut tollgate = TollgateOptions::load(&config)?;
-    tollgate.pg.listen = options.pg_listen;
-    if let Some(flight) = &mut tollgate.flight {
-        flight.listen = options.flight_listen;
-    }
-    if let Some(http) = &mut tollgate.http {
-        http.listen = options.http_listen;
-    }
+    let (pg_listen, flight_listen, http_listen) = (
+        options.pg_listen,
+        options.flight_listen,
+        options.http_listen,
+    );
+    let config_file = ConfigFile::new(config.clone(), move |tollgate| {
+        tollgate.pg.listen = pg_listen;
+        if let Some(flight) = &mut tollgate.flight {
+            flight.listen = flight_listen;
+        }
+        if let Some(http) = &mut tollgate.http {
+            http.listen = http_listen;
+        }
+    });
+    let tollgate = config_file.read()?;
     let running = server::start(&tollgate).await?;
     let address = running.pg_addr();
     // One write: a reader that stops after the line it wants does not break the rest.
@@ -138,7 +145,7 @@ pub async fn run(options: DemoOptions) -> Result<(), GatewayError> {
     );
     lines.push("Press Ctrl-C to stop.".to_owned());
     println!("{}", lines.join("\n"));
-    running.run_until_signal().await
+    running.run_until_signal(config_file).await
 }
 
 fn verifier(password: &str) -> Result<String, GatewayError> {

@@ -198,7 +198,12 @@ impl TollgateStartupHandler {
                 ),
             ));
         }
-        let mechanism = self.shared.scram.create();
+        let mechanism = self
+            .shared
+            .scram
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .create();
         self.driver
             .begin_authentication(client, mechanism)
             .await

@@ -42,8 +42,8 @@ use super::peer::PeerWatch;
 /// How long a client has from connecting to being authenticated, as pgwire's start-up timeout.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Serves one client connection until it ends; SQL longer than `max_sql` bytes is refused
-/// without being kept.
+/// Serves one client connection until it ends, or until `closing` fires (the gateway shuts
+/// down: FATAL 57P01); SQL longer than `max_sql` bytes is refused without being kept.
 ///
 /// # Errors
 /// A socket error; protocol violations and handler errors are answered, not returned.
@@ -53,6 +53,7 @@ pub async fn process_socket<H>(
     handlers: H,
     connection: Arc<ConnectionState>,
     max_sql: usize,
+    closing: CancellationToken,
 ) -> io::Result<()>
 where
     H: PgWireServerHandlers,
@@ -88,23 +89,20 @@ where
         if phase == Phase::Ready && revoked.is_none() {
             revoked = connection.login().map(|login| login.revoked.clone());
         }
-        let revocation = async {
-            match &revoked {
-                Some(token) => token.cancelled().await,
-                None => std::future::pending().await,
-            }
-        };
         let next = reader.next_frame(socket.get_mut(), phase);
         let next = if phase == Phase::Ready {
             tokio::select! {
                 next = next => next,
-                () = revocation => return end_with(&mut socket, revoked_error()).await,
+                error = ended(revoked.as_ref(), &closing) => return end_with(&mut socket, error).await,
             }
         } else {
-            match tokio::time::timeout_at(startup_deadline, next).await {
-                Ok(next) => next,
-                // As pgwire: a client too slow to log in is dropped.
-                Err(_) => return Ok(()),
+            tokio::select! {
+                next = tokio::time::timeout_at(startup_deadline, next) => match next {
+                    Ok(next) => next,
+                    // As pgwire: a client too slow to log in is dropped.
+                    Err(_) => return Ok(()),
+                },
+                () = closing.cancelled() => return end_with(&mut socket, shutdown_error()).await,
             }
         };
         let frame = match next {
@@ -174,28 +172,25 @@ where
         .catch_unwind();
         // A client that leaves while its statement runs: dropping the dispatch drops the
         // statement's stream, which stops its query.
-        let revocation = async {
-            match &revoked {
-                Some(token) => token.cancelled().await,
-                None => std::future::pending().await,
-            }
-        };
         let dispatched = match (&peer, phase) {
             (Some(peer), Phase::Ready) => tokio::select! {
                 biased;
-                () = revocation => return end_with(&mut socket, revoked_error()).await,
+                error = ended(revoked.as_ref(), &closing) => return end_with(&mut socket, error).await,
                 () = peer.gone() => return Ok(()),
                 dispatched = dispatch => dispatched,
             },
             _ => dispatch.await,
         };
-        // A statement the revocation stopped ends with the revocation's FATAL, not with
-        // the cancel it saw.
+        // A statement the revocation or the shutdown stopped ends with their FATAL, not
+        // with the cancel it saw.
         if revoked
             .as_ref()
             .is_some_and(CancellationToken::is_cancelled)
         {
             return end_with(&mut socket, revoked_error()).await;
+        }
+        if closing.is_cancelled() {
+            return end_with(&mut socket, shutdown_error()).await;
         }
         let result = dispatched.unwrap_or_else(|panic| {
             tracing::error!(
@@ -229,6 +224,29 @@ fn revoked_error() -> PgWireError {
         "57P01",
         "terminating connection because its login was revoked (channel deleted or tenant suspended)",
     )
+}
+
+/// The FATAL every session gets when the gateway shuts down, as PostgreSQL's.
+fn shutdown_error() -> PgWireError {
+    fatal(
+        "57P01",
+        "terminating connection due to administrator command",
+    )
+}
+
+/// Resolves when the server ends a logged-in session: its login `revoked`, or the gateway
+/// `closing`; with the FATAL to send.
+async fn ended(revoked: Option<&CancellationToken>, closing: &CancellationToken) -> PgWireError {
+    let revocation = async {
+        match revoked {
+            Some(token) => token.cancelled().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        () = revocation => revoked_error(),
+        () = closing.cancelled() => shutdown_error(),
+    }
 }
 
 /// Sends `error` and closes the connection: nothing follows a FATAL.

@@ -34,7 +34,7 @@ mod settings;
 mod transaction_block;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -49,12 +49,13 @@ use pgwire::tokio::TlsAcceptor;
 use tokio::io::Interest;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tollgate_catalog::{ByteSize, Principal, TollgateOptions};
 use tollgate_planner::QueryService;
 
 use crate::error::GatewayError;
-use crate::tls;
+use crate::tls::{CertificateFiles, ListenerCertificate};
 use auth::TollgateStartupHandler;
 use connection::{CancelRegistry, ConnectionState};
 use handler::TollgateQueryHandler;
@@ -66,7 +67,8 @@ pub struct PgShared {
     database: String,
     service: Arc<QueryService>,
     throttle: LoginThrottle,
-    scram: Arc<ScramAuth<Arc<Principal>>>,
+    /// Replaced with the certificate (channel binding hashes it).
+    scram: RwLock<Arc<ScramAuth<Arc<Principal>>>>,
     require_tls: bool,
     max_query_size: ByteSize,
     cancels: Arc<CancelRegistry>,
@@ -81,24 +83,23 @@ pub struct PgServer {
 }
 
 impl PgServer {
-    /// Binds the listener configured in `options`.
+    /// Binds the listener configured in `options`, presenting `certificate` to clients that
+    /// ask for TLS (`pg.tls`).
     ///
     /// # Errors
-    /// [`GatewayError::Bind`] if the address is taken, [`GatewayError::Tls`] for unusable
-    /// certificate or key files.
+    /// [`GatewayError::Bind`] if the address is taken, [`GatewayError::Tls`] if the
+    /// certificate cannot serve for channel binding.
     pub async fn bind(
         options: &TollgateOptions,
         service: Arc<QueryService>,
+        certificate: Option<&Arc<ListenerCertificate>>,
     ) -> Result<Self, GatewayError> {
         let pg = &options.pg;
-        let (tls, certificate_pem) = match &pg.tls {
-            Some(tls_options) => {
-                let (acceptor, pem) = tls::acceptor(tls_options, "pg", &[])?;
-                (Some(acceptor), Some(pem))
-            }
-            None => (None, None),
-        };
-        let scram = auth::scram_mechanism(Arc::clone(&service), certificate_pem.as_deref())
+        let tls = certificate
+            .map(|certificate| certificate.acceptor(&[]))
+            .transpose()?;
+        let pem = certificate.map(|certificate| certificate.current());
+        let scram = auth::scram_mechanism(Arc::clone(&service), pem.as_ref().map(|c| c.pem()))
             .map_err(GatewayError::Tls)?;
         let listener = TcpListener::bind(pg.listen)
             .await
@@ -110,7 +111,7 @@ impl PgServer {
             database: options.database.clone(),
             service,
             throttle: LoginThrottle::new(&options.auth),
-            scram,
+            scram: RwLock::new(scram),
             require_tls: pg.tls.as_ref().is_some_and(|t| t.require),
             max_query_size: pg.max_query_size,
             cancels: Arc::new(CancelRegistry::default()),
@@ -123,6 +124,17 @@ impl PgServer {
         })
     }
 
+    /// What replaces the certificate while the listener serves, if it has TLS.
+    pub fn certificate(
+        &self,
+        certificate: Option<&Arc<ListenerCertificate>>,
+    ) -> Option<PgCertificate> {
+        certificate.map(|certificate| PgCertificate {
+            certificate: Arc::clone(certificate),
+            shared: Arc::clone(&self.shared),
+        })
+    }
+
     /// The address actually bound (useful with port 0).
     ///
     /// # Errors
@@ -131,9 +143,12 @@ impl PgServer {
         self.listener.local_addr()
     }
 
-    /// Accepts connections until `shutdown` fires.
+    /// Accepts connections until `shutdown` fires; then every session gets FATAL 57P01, and
+    /// the listener ends once they closed (within [`CLOSE_WAIT`]).
     pub async fn serve(self, shutdown: CancellationToken) {
+        let mut connections = JoinSet::new();
         loop {
+            while connections.try_join_next().is_some() {}
             let accepted = tokio::select! {
                 () = shutdown.cancelled() => break,
                 accepted = self.listener.accept() => accepted,
@@ -154,17 +169,29 @@ impl PgServer {
                 ConnectionHandlers::new(Arc::clone(&self.shared), Arc::clone(&connection));
             let tls = self.tls.clone();
             let max_sql = usize::try_from(self.shared.max_query_size.bytes()).unwrap_or(usize::MAX);
-            tokio::spawn(async move {
+            let closing = shutdown.clone();
+            connections.spawn(async move {
                 if !plausible_first_packet(&socket).await {
                     tracing::debug!(%peer, "invalid length of startup packet; connection closed");
                     return;
                 }
-                if let Err(error) =
-                    message_loop::process_socket(socket, tls, handlers, connection, max_sql).await
-                {
+                let served = message_loop::process_socket(
+                    socket, tls, handlers, connection, max_sql, closing,
+                );
+                if let Err(error) = served.await {
                     tracing::debug!(%error, %peer, "connection ended with an error");
                 }
             });
+        }
+        drop(self.listener);
+        let closed = tokio::time::timeout(CLOSE_WAIT, async {
+            while connections.join_next().await.is_some() {}
+        });
+        if closed.await.is_err() {
+            tracing::warn!(
+                open = connections.len(),
+                "connections still open at shutdown are dropped"
+            );
         }
     }
 }
@@ -202,8 +229,55 @@ async fn plausible_first_packet(socket: &TcpStream) -> bool {
     }
 }
 
+/// The Postgres listener's certificate: what clients' handshakes get and what SCRAM
+/// channel binding (`SCRAM-SHA-256-PLUS`) hashes.
+pub struct PgCertificate {
+    certificate: Arc<ListenerCertificate>,
+    shared: Arc<PgShared>,
+}
+
+impl PgCertificate {
+    /// Checks that `files` can serve, and returns what installs them.
+    ///
+    /// # Errors
+    /// [`GatewayError::Tls`] if channel binding cannot use the certificate.
+    pub fn prepare(&self, files: CertificateFiles) -> Result<PgCertificateSwap, GatewayError> {
+        let scram = auth::scram_mechanism(Arc::clone(&self.shared.service), Some(files.pem()))
+            .map_err(GatewayError::Tls)?;
+        Ok(PgCertificateSwap {
+            certificate: Arc::clone(&self.certificate),
+            shared: Arc::clone(&self.shared),
+            files,
+            scram,
+        })
+    }
+}
+
+/// A checked certificate of the Postgres listener, ready to be presented.
+pub struct PgCertificateSwap {
+    certificate: Arc<ListenerCertificate>,
+    shared: Arc<PgShared>,
+    files: CertificateFiles,
+    scram: Arc<ScramAuth<Arc<Principal>>>,
+}
+
+impl PgCertificateSwap {
+    /// Presents the certificate from the next handshake and login on.
+    pub fn install(self) {
+        *self
+            .shared
+            .scram
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = self.scram;
+        self.certificate.replace(self.files);
+    }
+}
+
 /// How long a client may take to send the first four bytes.
 const FIRST_PACKET_WAIT: Duration = Duration::from_secs(60);
+
+/// How long sessions have to take their FATAL and close when the gateway shuts down.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 /// The handlers of one connection; pgwire asks for them once per connection.
 struct ConnectionHandlers {

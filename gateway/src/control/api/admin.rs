@@ -105,7 +105,8 @@ async fn tenant_view(plane: &ControlPlane, id: &str) -> Result<Value, Problem> {
         .await?
         .map(|d| d.parse())
         .transpose()?;
-    let configured = plane.sync.base().tenants.iter().find(|t| t.id == id);
+    let base = plane.sync.base();
+    let configured = base.tenants.iter().find(|t| t.id == id);
     match (configured, stored) {
         (None, None) => Err(Problem::NotFound(format!("tenant `{id}`"))),
         (configured, stored) => Ok(json!({

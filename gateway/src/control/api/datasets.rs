@@ -105,7 +105,7 @@ fn view(dataset: &DatasetOptions, configured: bool, stored: bool, columns: Optio
 async fn merged(plane: &ControlPlane) -> Result<Vec<(DatasetOptions, bool, bool)>, Problem> {
     let state = ControlState::load(&plane.store).await?;
     let base = plane.sync.base();
-    let options = state.apply_to(base, Utc::now());
+    let options = state.apply_to(&base, Utc::now());
     Ok(options
         .datasets
         .into_iter()
@@ -147,7 +147,7 @@ async fn checked_columns(plane: &ControlPlane, dataset: &DatasetOptions) -> Resu
         dataset: dataset.clone(),
         updated_at: Utc::now(),
     });
-    let catalog = Catalog::from_options(&state.apply_to(base, Utc::now()))
+    let catalog = Catalog::from_options(&state.apply_to(&base, Utc::now()))
         .map_err(|e| Problem::Unprocessable(e.to_string()))?;
     let id = DatasetId::parse(&dataset.id).map_err(Problem::Unprocessable)?;
     let found = catalog

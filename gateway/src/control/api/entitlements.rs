@@ -120,7 +120,7 @@ async fn check_entitlement(
     state
         .entitlements
         .retain(|e| !(e.tenant == record.tenant && e.dataset == record.dataset));
-    let options = state.apply_to(base, Utc::now());
+    let options = state.apply_to(&base, Utc::now());
     if !options.tenants.iter().any(|t| t.id == record.tenant) {
         return Err(Problem::NotFound(format!("tenant `{}`", record.tenant)));
     }
@@ -128,7 +128,7 @@ async fn check_entitlement(
         return Err(Problem::NotFound(format!("dataset `{}`", record.dataset)));
     }
     state.entitlements.push(record.clone());
-    let catalog = Catalog::from_options(&state.apply_to(base, Utc::now()))
+    let catalog = Catalog::from_options(&state.apply_to(&base, Utc::now()))
         .map_err(|e| Problem::Unprocessable(e.to_string()))?;
     plane
         .service

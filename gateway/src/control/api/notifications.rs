@@ -40,9 +40,8 @@ async fn tenant_record(
     if let Some(document) = plane.store.get(TENANT, tenant).await? {
         return Ok((document.parse()?, Expect::Revision(document.revision)));
     }
-    let configured = plane
-        .sync
-        .base()
+    let base = plane.sync.base();
+    let configured = base
         .tenants
         .iter()
         .find(|t| t.id == tenant)

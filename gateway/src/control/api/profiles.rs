@@ -52,7 +52,7 @@ fn view(name: &str, profile: &ProfileOptions, configured: bool, stored: bool) ->
 
 /// Who uses profile `name`: tenants and active channels.
 fn users(plane: &ControlPlane, state: &ControlState, name: &str) -> Vec<String> {
-    let options = state.apply_to(plane.sync.base(), Utc::now());
+    let options = state.apply_to(&plane.sync.base(), Utc::now());
     let mut users: Vec<String> = options
         .tenants
         .iter()
@@ -86,7 +86,7 @@ pub async fn profiles(
     let plane = &state.plane;
     let stored = ControlState::load(&plane.store).await?;
     let base = plane.sync.base();
-    let options = stored.apply_to(base, Utc::now());
+    let options = stored.apply_to(&base, Utc::now());
     let items: Vec<Value> = options
         .profiles
         .iter()
@@ -131,7 +131,7 @@ pub async fn put_profile(
         let mut candidate = ControlState::load(&plane.store).await?;
         candidate.profiles.retain(|p| p.name != name);
         candidate.profiles.push(record.clone());
-        Catalog::from_options(&candidate.apply_to(base, Utc::now()))
+        Catalog::from_options(&candidate.apply_to(&base, Utc::now()))
             .map(|_| {
                 let expect = existing
                     .as_ref()
