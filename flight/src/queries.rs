@@ -211,14 +211,21 @@ impl Statements {
     /// As [`Statements::open_ticket`]; CANCELLED if its query was cancelled; planner errors.
     ///
     /// # Cancellation
-    /// Dropping the stream stops the query; so does cancelling its `FlightInfo`.
+    /// Dropping the stream stops the query; so does cancelling its `FlightInfo`. An
+    /// endpoint fetched after its `FlightInfo` was cancelled starts already stopped, so that
+    /// it is answered and recorded as every cancelled query is.
     pub async fn do_get(&self, caller: &Caller, handle: &[u8]) -> Result<FlightDataStream, Status> {
         let claims = self.open_ticket(&caller.principal, handle)?;
-        let registration = self
-            .running
-            .start(&claims.query_id, claims.expires)
-            .ok_or_else(|| Status::cancelled("the query was cancelled"))?;
-        let (context, planned) = self.plan(caller, &claims.sql, registration.token()).await?;
+        let registration = self.running.start(&claims.query_id, claims.expires);
+        let cancel = match &registration {
+            Some(registration) => registration.token(),
+            None => {
+                let cancelled = CancellationToken::new();
+                cancelled.cancel();
+                cancelled
+            }
+        };
+        let (context, planned) = self.plan(caller, &claims.sql, cancel).await?;
         // Every endpoint's record carries the query's id, so its parts add up to one query.
         let context = match Uuid::parse_str(&claims.query_id) {
             Ok(query_id) => context.with_query_id(query_id),

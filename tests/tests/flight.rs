@@ -658,6 +658,47 @@ async fn cancel_flight_info_stops_the_query() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_fetched_after_its_query_was_cancelled_is_recorded_as_cancelled() {
+    let gateway = TestGateway::start_with(|options| options.usage.record_sql_text = true).await;
+    let mut client = login(&gateway, "acme").await;
+    let info = client
+        .execute(
+            "SELECT count(*) AS cancelled_before_fetch FROM tpch.lineitem".to_owned(),
+            None,
+        )
+        .await
+        .expect("flight info");
+    let status = cancel_flight_info(&mut client, &info)
+        .await
+        .expect("cancel");
+    assert_eq!(status, CancelStatus::Cancelled);
+    let ticket = info.endpoint[0].ticket.clone().expect("ticket");
+    let error = fetch(&mut client, &ticket).await.expect_err("cancelled");
+    assert_eq!(code(&error), Code::Cancelled, "{error}");
+    assert!(message(&error).contains("canceling statement"), "{error}");
+
+    // Like any cancelled query, it has its record: cancelled, nothing returned or scanned.
+    let pg = gateway.connect("acme").await;
+    let rows = pg
+        .query(
+            "SELECT outcome, sqlstate, rows_returned, bytes_scanned FROM tollgate.usage_records \
+             WHERE protocol = 'flight_sql' AND sql_text LIKE '%cancelled_before_fetch%'",
+            &[],
+        )
+        .await
+        .expect("usage records");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].get::<_, String>(0), "cancelled");
+    assert_eq!(
+        rows[0].get::<_, Option<String>>(1).as_deref(),
+        Some("57014")
+    );
+    assert_eq!(rows[0].get::<_, i64>(2), 0);
+    assert_eq!(rows[0].get::<_, i64>(3), 0);
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_map_to_grpc_codes() {
     let gateway = TestGateway::start().await;
     let mut globex = login(&gateway, "globex").await;

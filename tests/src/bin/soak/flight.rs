@@ -214,12 +214,7 @@ fn count_failure(
         Code::ResourceExhausted => "53300",
         _ => "",
     };
-    // Refused at the start of `DoGet`: the cancel reached the query before this endpoint.
-    let unstarted = status.code() == Code::Cancelled && message == "the query was cancelled";
     match classify(sqlstate, message, cancelled_at.is_some()) {
-        Outcome::Cancelled if unstarted => {
-            tally.query(tenant, Protocol::FlightSql, Outcome::Unstarted);
-        }
         Outcome::Unexpected => {
             let what = format!("{:?}: {}", query.shape, describe(error));
             tally.unexpected_query(tenant, Protocol::FlightSql, &what);

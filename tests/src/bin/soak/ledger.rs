@@ -15,9 +15,7 @@
 //! answered   ≤ records             ≤ answered + A + unexpected
 //! ```
 //!
-//! where `answered` is completed + cancelled + timed out + refused. Flight SQL endpoints
-//! refused because their query was cancelled before they started ran nothing and have no
-//! record.
+//! where `answered` is completed + cancelled + timed out + refused.
 
 use std::collections::BTreeMap;
 

@@ -9,8 +9,7 @@
 //!
 //! | outcome | pgwire / Web-API | Flight SQL |
 //! | --- | --- | --- |
-//! | cancelled | 57014 after the client's CancelRequest (pgwire; or one sent during the connection's previous query, which a late CancelRequest reaches as in PostgreSQL), 204 to `DELETE` (Web-API) | `Cancelled` after `CancelFlightInfo` |
-//! | not started | — | `Cancelled` "the query was cancelled": an endpoint refused because `CancelFlightInfo` came first; nothing ran, so nothing is recorded |
+//! | cancelled | 57014 after the client's CancelRequest (pgwire; or one sent during the connection's previous query, which a late CancelRequest reaches as in PostgreSQL), 204 to `DELETE` (Web-API) | `Cancelled` after `CancelFlightInfo` (also for an endpoint fetched after it: it starts stopped, and is recorded) |
 //! | timed out | 57014 "due to statement timeout" (the profile's) | `DeadlineExceeded` |
 //! | refused | 53300 naming `max_concurrent_queries` or `max_queue_wait`, 53400 (rate) | `ResourceExhausted` naming the same limits |
 //!
@@ -67,8 +66,6 @@ pub enum Outcome {
     TimedOut,
     /// Refused by admission (queue, queue wait, rate).
     Refused,
-    /// Refused before it started because the client had cancelled its query already.
-    Unstarted,
     /// The client went away before the answer: the gateway may or may not have started it.
     Abandoned,
     /// Anything else.
@@ -77,12 +74,11 @@ pub enum Outcome {
 
 impl Outcome {
     /// Every outcome, in report order.
-    pub const ALL: [Outcome; 7] = [
+    pub const ALL: [Outcome; 6] = [
         Self::Completed,
         Self::Cancelled,
         Self::TimedOut,
         Self::Refused,
-        Self::Unstarted,
         Self::Abandoned,
         Self::Unexpected,
     ];
@@ -94,7 +90,6 @@ impl Outcome {
             Self::Cancelled => "cancelled",
             Self::TimedOut => "timed out",
             Self::Refused => "refused",
-            Self::Unstarted => "not started",
             Self::Abandoned => "abandoned",
             Self::Unexpected => "unexpected",
         }
@@ -106,16 +101,15 @@ impl Outcome {
             Self::Cancelled => 1,
             Self::TimedOut => 2,
             Self::Refused => 3,
-            Self::Unstarted => 4,
-            Self::Abandoned => 5,
-            Self::Unexpected => 6,
+            Self::Abandoned => 4,
+            Self::Unexpected => 5,
         }
     }
 }
 
 /// Counts of each outcome.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counts([u64; 7]);
+pub struct Counts([u64; 6]);
 
 impl Counts {
     /// How many queries ended with `outcome`.
