@@ -9,6 +9,7 @@ pub mod api;
 pub mod cpu;
 pub mod fuzzing;
 pub mod machine_pg;
+pub mod marked;
 pub mod moto;
 pub mod mqtt;
 pub mod nats;

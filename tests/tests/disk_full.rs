@@ -2,32 +2,15 @@
 //! a few MiB filled up): the query that needs the space fails with a clear error, nothing is
 //! left half-written, and service is whole once space is free again.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tokio_postgres::{Client, SimpleQueryMessage};
 use tollgate_catalog::{ByteSize, HumanDuration};
+use tollgate_tests::marked::{MarkedQueries, MarkedRecord};
 use tollgate_tests::small_disk::SmallDisk;
 use tollgate_tests::{TestGateway, message, sqlstate};
 
 /// A sort of 3 M values in 16 MiB of memory: tens of MiB spilled.
 const SPILLING_SORT: &str = "SELECT max(r)::bigint FROM (SELECT row_number() OVER (ORDER BY value DESC) AS r FROM generate_series(1, 3000000))";
-
-/// A query of acme's that names `marker` in its text, so its usage record can be found.
-fn marked_query(marker: usize) -> String {
-    format!("SELECT count(*) FROM tpch.region WHERE r_name <> 'disk-{marker}'")
-}
-
-/// Runs `sql`, which returns a row when it succeeds.
-async fn run(client: &Client, sql: &str) -> Result<(), tokio_postgres::Error> {
-    client.simple_query(sql).await.map(|messages| {
-        assert!(
-            messages
-                .iter()
-                .any(|m| matches!(m, SimpleQueryMessage::Row(_))),
-            "a row"
-        );
-    })
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_spill_disk_fails_the_spilling_query_with_53100_and_leaves_no_file() {
@@ -100,56 +83,30 @@ async fn a_full_ledger_disk_refuses_queries_until_it_has_room_and_loses_no_recor
     })
     .await;
     let acme = gateway.connect("acme").await;
-    let mut marker = 0;
-    let mut ran = Vec::new();
+    let mut queries = MarkedQueries::new("disk");
     for _ in 0..3 {
-        marker += 1;
-        run(&acme, &marked_query(marker)).await.expect("served");
-        ran.push(marker);
+        queries.served(&acme).await;
     }
 
     disk.fill(0);
     // Queries run while the ledger's file has room left in its pages; the first whose
     // record cannot be written ends with 58000, and from then on queries are refused.
+    let mut attempts = 0;
     let failed = loop {
-        marker += 1;
-        ran.push(marker);
-        match run(&acme, &marked_query(marker)).await {
-            Ok(()) => assert!(marker < 200, "the ledger never ran out of room"),
+        attempts += 1;
+        match queries.run(&acme).await {
+            Ok(()) => assert!(attempts < 200, "the ledger never ran out of room"),
             Err(error) => break error,
         }
     };
     assert_eq!(sqlstate(&failed), "58000", "{failed}");
     for _ in 0..3 {
-        marker += 1;
-        let error = run(&acme, &marked_query(marker))
-            .await
-            .expect_err("refused while the ledger's disk is full");
-        assert_eq!(sqlstate(&error), "58000", "{error}");
-        let text = message(&error);
-        assert!(text.contains("usage ledger is unavailable"), "{text}");
+        let text = queries.refused(&acme).await;
         assert!(text.contains("full"), "{text}");
     }
 
     disk.free();
-    let started = Instant::now();
-    loop {
-        marker += 1;
-        match run(&acme, &marked_query(marker)).await {
-            Ok(()) => {
-                ran.push(marker);
-                break;
-            }
-            Err(error) => {
-                assert_eq!(sqlstate(&error), "58000", "{error}");
-                assert!(
-                    started.elapsed() < Duration::from_secs(15),
-                    "service resumes by itself once there is room: {error}"
-                );
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        }
-    }
+    queries.until_served(&acme, Duration::from_secs(15)).await;
     gateway.stop().await;
 
     // The file is whole, and every query that ran has exactly one record.
@@ -160,37 +117,17 @@ async fn a_full_ledger_disk_refuses_queries_until_it_has_room_and_loses_no_recor
     assert_eq!(check, "ok");
     let mut select = connection
         .prepare(
-            "SELECT json_extract(record, '$.sql_text'), json_extract(record, '$.sqlstate') \
+            "SELECT json_extract(record, '$.sql_text'), json_extract(record, '$.sqlstate'), \
+             json_extract(record, '$.rows_returned') \
              FROM tollgate_usage WHERE tenant = 'acme' \
              AND json_extract(record, '$.sql_text') LIKE '%disk-%'",
         )
         .expect("a query of the ledger");
-    let rows = select
-        .query_map([], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?))
-        })
+    let records = select
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
         .expect("records")
-        .collect::<Result<Vec<_>, _>>()
+        .collect::<Result<Vec<MarkedRecord>, _>>()
         .expect("records");
-    let mut recorded = Vec::new();
-    for (text, refusal) in &rows {
-        let marker: usize = text
-            .rsplit("disk-")
-            .next()
-            .and_then(|marker| marker.trim_end_matches('\'').parse().ok())
-            .expect("a marker");
-        if ran.contains(&marker) {
-            assert_eq!(refusal, &None, "query {marker} ran");
-            recorded.push(marker);
-        } else {
-            assert_eq!(
-                refusal.as_deref(),
-                Some("58000"),
-                "query {marker} was refused"
-            );
-        }
-    }
-    recorded.sort_unstable();
-    assert_eq!(recorded, ran, "one record per query that ran, none lost");
+    queries.assert_recorded(&records);
     drop(disk);
 }

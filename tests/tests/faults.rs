@@ -3,32 +3,16 @@
 
 use std::time::{Duration, Instant};
 
-use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
+use tokio_postgres::{Client, NoTls};
 use tollgate_catalog::{GrantOptions, HumanDuration, LedgerKind, SourceOptions};
 use tollgate_tests::machine_pg::{self, ADMIN, conninfo, drop_database, recreate_database};
+use tollgate_tests::marked::{MarkedQueries, MarkedRecord};
 use tollgate_tests::pg_cluster::PrivateCluster;
 use tollgate_tests::{TestCertificate, TestGateway, assert_dataset_unavailable, message, sqlstate};
 
 /// Rows of the replica table read in the middle of a query: many times what socket buffers
 /// and the scan's queue hold, so most are still on the replica when it dies.
 const EVENTS: i64 = 400_000;
-
-/// A query of acme's that names `marker` in its text, so its usage record can be found.
-fn marked_query(marker: usize) -> String {
-    format!("SELECT count(*) FROM tpch.region WHERE r_name <> 'fault-{marker}'")
-}
-
-/// Runs `sql`, which returns a row when it succeeds.
-async fn run(client: &Client, sql: &str) -> Result<(), tokio_postgres::Error> {
-    client.simple_query(sql).await.map(|messages| {
-        assert!(
-            messages
-                .iter()
-                .any(|m| matches!(m, SimpleQueryMessage::Row(_))),
-            "a row"
-        );
-    })
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stopped_ledger_refuses_queries_and_service_resumes_when_it_returns() {
@@ -43,79 +27,41 @@ async fn a_stopped_ledger_refuses_queries_and_service_resumes_when_it_returns() 
     })
     .await;
     let acme = gateway.connect("acme").await;
-    let mut marker = 0;
-    let mut ran = Vec::new();
+    let mut queries = MarkedQueries::new("fault");
     for _ in 0..5 {
-        marker += 1;
-        run(&acme, &marked_query(marker)).await.expect("served");
-        ran.push(marker);
+        queries.served(&acme).await;
     }
 
     cluster.stop().expect("stop the ledger's server");
     // The first query after the stop runs (nothing has failed yet); its record cannot be
     // written, so it ends with 58000 once the writes' retries are spent. From then on every
     // query is refused before it starts.
-    marker += 1;
-    let error = run(&acme, &marked_query(marker))
+    let error = queries
+        .run(&acme)
         .await
         .expect_err("a query whose record cannot be written does not complete");
     assert_eq!(sqlstate(&error), "58000", "{error}");
-    ran.push(marker);
     for _ in 0..3 {
-        marker += 1;
-        let started = Instant::now();
-        let error = run(&acme, &marked_query(marker))
-            .await
-            .expect_err("refused while the ledger is down");
-        assert_eq!(sqlstate(&error), "58000", "{error}");
-        assert!(
-            message(&error).contains("usage ledger is unavailable"),
-            "{}",
-            message(&error)
-        );
-        assert!(
-            started.elapsed() < Duration::from_millis(500),
-            "refused before it starts"
-        );
+        queries.refused(&acme).await;
     }
     // Another tenant, and a new session, are refused the same way; sessions stay open.
     let globex = gateway.connect("globex").await;
-    let error = run(&globex, "SELECT count(*) FROM tpch.orders")
+    let error = globex
+        .simple_query("SELECT count(*) FROM tpch.orders")
         .await
         .expect_err("refused");
     assert_eq!(sqlstate(&error), "58000");
 
     cluster.restart().expect("start the ledger's server again");
-    let started = Instant::now();
-    loop {
-        marker += 1;
-        match run(&acme, &marked_query(marker)).await {
-            Ok(()) => {
-                ran.push(marker);
-                break;
-            }
-            Err(error) => {
-                assert_eq!(sqlstate(&error), "58000", "{error}");
-                assert!(
-                    started.elapsed() < Duration::from_secs(15),
-                    "service resumes by itself once the ledger returns: {error}"
-                );
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        }
-    }
+    queries.until_served(&acme, Duration::from_secs(15)).await;
     for _ in 0..3 {
-        marker += 1;
-        run(&acme, &marked_query(marker)).await.expect("served");
-        ran.push(marker);
+        queries.served(&acme).await;
     }
-    run(&globex, "SELECT count(*) FROM tpch.orders")
+    globex
+        .simple_query("SELECT count(*) FROM tpch.orders")
         .await
         .expect("globex served again");
 
-    // Every query that ran has exactly one record, the one kept through the outage
-    // included. A refused query has none, or (refused in the instant the ledger came back)
-    // one that records the refusal: no rows, 58000.
     let (ledger, connection) = tokio_postgres::connect(&cluster.conninfo(false), NoTls)
         .await
         .expect("connect to the ledger");
@@ -130,34 +76,11 @@ async fn a_stopped_ledger_refuses_queries_and_service_resumes_when_it_returns() 
         )
         .await
         .expect("read the ledger");
-    let mut recorded = Vec::new();
-    for row in &rows {
-        let text: String = row.get(0);
-        let marker: usize = text
-            .rsplit("fault-")
-            .next()
-            .and_then(|marker| marker.trim_end_matches('\'').parse().ok())
-            .expect("a marker");
-        let refusal: Option<String> = row.get(1);
-        if ran.contains(&marker) {
-            assert_eq!(refusal, None, "query {marker} ran");
-            assert_eq!(row.get::<_, i64>(2), 1, "query {marker} returned its row");
-            recorded.push(marker);
-        } else {
-            assert_eq!(
-                refusal.as_deref(),
-                Some("58000"),
-                "query {marker} was refused"
-            );
-            assert_eq!(row.get::<_, i64>(2), 0, "query {marker} returned nothing");
-        }
-    }
-    recorded.sort_unstable();
-    assert_eq!(recorded, ran, "one record per query that ran, none lost");
-    let mut markers: Vec<&str> = rows.iter().map(|row| row.get(0)).collect();
-    markers.sort_unstable();
-    markers.dedup();
-    assert_eq!(markers.len(), rows.len(), "no query recorded twice");
+    let records: Vec<MarkedRecord> = rows
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect();
+    queries.assert_recorded(&records);
     gateway.stop().await;
 }
 
