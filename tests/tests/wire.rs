@@ -654,6 +654,80 @@ async fn a_failed_transaction_block_refuses_statements_until_it_ends() {
 }
 
 #[tokio::test]
+async fn relation_names_cast_to_regclass_are_found_as_postgresql_finds_them() {
+    let gateway = TestGateway::start().await;
+    let acme = gateway.connect("acme").await;
+    let oid: i32 = acme
+        .query_one("SELECT 'tpch.orders'::regclass::int4", &[])
+        .await
+        .expect("a granted dataset's oid")
+        .get(0);
+    let listed: i32 = acme
+        .query_one(
+            "SELECT c.oid::int4 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n \
+             ON n.oid = c.relnamespace WHERE n.nspname = 'tpch' AND c.relname = 'orders'",
+            &[],
+        )
+        .await
+        .expect("the oid pg_class lists")
+        .get(0);
+    assert_eq!(oid, listed);
+    // In a catalog query too, and `pg_class` is found in pg_catalog before the path.
+    let columns: i64 = acme
+        .query_one(
+            "SELECT count(*) FROM pg_catalog.pg_attribute \
+             WHERE attrelid = 'tpch.orders'::regclass AND attnum > 0",
+            &[],
+        )
+        .await
+        .expect("the dataset's columns")
+        .get(0);
+    assert_eq!(columns, 9);
+    let descriptions: i64 = acme
+        .query_one(
+            "SELECT count(*) FROM pg_catalog.pg_description \
+             WHERE classoid = 'pg_class'::regclass AND objoid = 'tpch.orders'::regclass",
+            &[],
+        )
+        .await
+        .expect("pg_class's own oid")
+        .get(0);
+    assert!(descriptions >= 1, "the demo describes tpch.orders");
+
+    // A name that finds no relation is 42P01, in data and catalog queries alike, and so is
+    // a dataset of another tenant's or a name off the search path.
+    let globex = gateway.connect("globex").await;
+    for (client, sql, name) in [
+        (&acme, "SELECT 'tpch.nosuch'::regclass", "tpch.nosuch"),
+        (
+            &acme,
+            "SELECT count(*) FROM pg_catalog.pg_attribute WHERE attrelid = 'tpch.nosuch'::regclass",
+            "tpch.nosuch",
+        ),
+        (&globex, "SELECT 'tpch.customer'::regclass", "tpch.customer"),
+        (&acme, "SELECT 'orders'::regclass", "orders"),
+    ] {
+        let error = client.query_one(sql, &[]).await.expect_err(sql);
+        assert_eq!(sqlstate(&error), "42P01", "{sql}: {}", message(&error));
+        assert_eq!(
+            message(&error),
+            format!("relation \"{name}\" does not exist"),
+            "{sql}"
+        );
+    }
+    acme.batch_execute("SET search_path = tpch")
+        .await
+        .expect("set");
+    let unqualified: i32 = acme
+        .query_one("SELECT 'orders'::regclass::int4", &[])
+        .await
+        .expect("found on the path")
+        .get(0);
+    assert_eq!(unqualified, oid);
+    gateway.stop().await;
+}
+
+#[tokio::test]
 async fn unqualified_names_and_visibility_follow_the_search_path() {
     let gateway = TestGateway::start().await;
     let acme = gateway.connect("acme").await;

@@ -1,17 +1,19 @@
 //! The client's `search_path`, as PostgreSQL follows it: unqualified names resolve in its
 //! first schema that exists in the tenant's catalog, `current_schema()` /
 //! `current_schemas(bool)` report it, and `pg_table_is_visible(oid)` is true for a relation
-//! its unqualified name would find (`pg_catalog` first, then the path). `"$user"` stands for
-//! the schema named as the login.
+//! its unqualified name would find (`pg_catalog` first, then the path), as `regclassin(name)`
+//! (`'name'::regclass`) finds it. `"$user"` stands for the schema named as the login.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, ListArray, StringArray};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Int32Array, ListArray, StringArray,
+};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::Int32Type;
 use datafusion::arrow::datatypes::{DataType, Field};
-use datafusion::common::{Result, ScalarValue};
+use datafusion::common::{DataFusionError, Result, ScalarValue};
 use datafusion::execution::{FunctionRegistry, SessionState};
 use datafusion::logical_expr::expr_fn::SimpleScalarUDF;
 use datafusion::logical_expr::{
@@ -87,14 +89,108 @@ pub(crate) fn follow(
     state.register_udf(Arc::new(current_schema_udf(&found)))?;
     state.register_udf(Arc::new(current_schemas_udf(&found)))?;
     state.register_udf(Arc::new(table_is_visible_udf(&found, relations)))?;
+    state.register_udf(Arc::new(regclassin_udf(&found, relations)))?;
     Ok(())
+}
+
+/// The schemas an unqualified relation name is looked for in, in order: `pg_catalog`, then
+/// `schemas`.
+fn searched(schemas: &[String]) -> Vec<String> {
+    let mut searched = vec![SYSTEM_SCHEMA.to_owned()];
+    searched.extend(schemas.iter().filter(|s| *s != SYSTEM_SCHEMA).cloned());
+    searched
+}
+
+/// `regclassin(name)`, what `'name'::regclass` reads: the oid of the relation `name` finds.
+/// An unqualified name is looked for in `pg_catalog` and then `schemas`, a qualified one in
+/// its schema; a name that finds none fails the statement with 42P01, as in PostgreSQL.
+fn regclassin_udf(schemas: &[String], relations: &Arc<Relations>) -> ScalarUDF {
+    let searched = searched(schemas);
+    let relations = Arc::clone(relations);
+    let find = move |name: &str| -> Result<i32> {
+        let parts = identifier_parts(name)
+            .ok_or_else(|| DataFusionError::Plan(format!("invalid name syntax: \"{name}\"")))?;
+        let wanted: Vec<(&str, &str)> = match parts.as_slice() {
+            [relation] => searched
+                .iter()
+                .map(|schema| (schema.as_str(), relation.as_str()))
+                .collect(),
+            [schema, relation] => vec![(schema.as_str(), relation.as_str())],
+            _ => {
+                return Err(DataFusionError::Plan(format!(
+                    "improper relation name (too many dotted names): {name}"
+                )));
+            }
+        };
+        wanted
+            .iter()
+            .find_map(|(schema, relation)| {
+                relations
+                    .0
+                    .iter()
+                    .find(|(_, (s, r))| s == schema && r == relation)
+                    .map(|(oid, _)| *oid)
+            })
+            // The engine's wording, which the front ends report as PostgreSQL does.
+            .ok_or_else(|| DataFusionError::Plan(format!("table '{name}' not found")))
+    };
+    let answer = move |args: &[ColumnarValue]| {
+        let names = ColumnarValue::values_to_arrays(args)?;
+        let names = cast(&names[0], &DataType::Utf8)?;
+        let oids = names
+            .as_string::<i32>()
+            .iter()
+            .map(|name| name.map(&find).transpose())
+            .collect::<Result<Int32Array>>()?;
+        Ok(ColumnarValue::Array(Arc::new(oids) as ArrayRef))
+    };
+    ScalarUDF::from(SimpleScalarUDF::new_with_signature(
+        "regclassin",
+        Signature::exact(vec![DataType::Utf8], Volatility::Stable),
+        DataType::Int32,
+        Arc::new(answer),
+    ))
+}
+
+/// The parts of a dotted name, as `parse_ident` splits it: quoted parts kept as written
+/// (`""` is a quote), unquoted ones trimmed and folded to lower case; `None` when it is not
+/// a name.
+fn identifier_parts(name: &str) -> Option<Vec<String>> {
+    let mut parts = Vec::new();
+    let mut chars = name.trim().chars().peekable();
+    loop {
+        let mut part = String::new();
+        if chars.next_if_eq(&'"').is_some() {
+            loop {
+                match chars.next()? {
+                    '"' if chars.next_if_eq(&'"').is_some() => part.push('"'),
+                    '"' => break,
+                    c => part.push(c),
+                }
+            }
+            while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        } else {
+            while let Some(c) = chars.next_if(|c| *c != '.') {
+                part.push(c);
+            }
+            part = part.trim().to_lowercase();
+        }
+        if part.is_empty() {
+            return None;
+        }
+        parts.push(part);
+        match chars.next() {
+            None => return Some(parts),
+            Some('.') => {}
+            Some(_) => return None,
+        }
+    }
 }
 
 /// `pg_table_is_visible(oid)`: whether the relation is the one its unqualified name finds,
 /// searching `pg_catalog` and then `schemas`; NULL for an oid of no relation.
 fn table_is_visible_udf(schemas: &[String], relations: &Arc<Relations>) -> ScalarUDF {
-    let mut searched = vec![SYSTEM_SCHEMA.to_owned()];
-    searched.extend(schemas.iter().filter(|s| *s != SYSTEM_SCHEMA).cloned());
+    let searched = searched(schemas);
     // The schema each unqualified name finds first.
     let mut found_in: HashMap<&str, usize> = HashMap::new();
     for (schema, name) in relations.0.values() {
@@ -241,5 +337,59 @@ mod tests {
         assert!(schemas("nosuch", "globex", exists).is_empty());
         let path = schemas("pg_catalog, tpch", "globex", |_| true);
         assert_eq!(first_schema(&path), Some("tpch"));
+    }
+
+    #[test]
+    fn names_split_as_parse_ident_splits_them() {
+        let parts = |name: &str| identifier_parts(name);
+        assert_eq!(
+            parts(" TPCH.Orders "),
+            Some(vec!["tpch".into(), "orders".into()])
+        );
+        assert_eq!(
+            parts(r#""Mixed"."It""s" "#),
+            Some(vec!["Mixed".into(), r#"It"s"#.into()])
+        );
+        assert_eq!(parts("a.b.c").map(|p| p.len()), Some(3));
+        for bad in ["", "a..b", "a.", r#""open"#, r#""a"b"#] {
+            assert_eq!(parts(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn regclassin_finds_pg_catalog_first_then_the_path() {
+        let relations = Arc::new(Relations(HashMap::from([
+            (1, ("pg_catalog".to_owned(), "pg_class".to_owned())),
+            (2, ("tpch".to_owned(), "pg_class".to_owned())),
+            (3, ("tpch".to_owned(), "orders".to_owned())),
+            (4, ("public".to_owned(), "orders".to_owned())),
+        ])));
+        let udf = regclassin_udf(&["public".to_owned(), "tpch".to_owned()], &relations);
+        let oid = |name: &str| {
+            let field = Arc::new(Field::new("name", DataType::Utf8, true));
+            let args = datafusion::logical_expr::ScalarFunctionArgs {
+                args: vec![ColumnarValue::Scalar(ScalarValue::from(name))],
+                arg_fields: vec![Arc::clone(&field)],
+                number_rows: 1,
+                return_field: Arc::new(Field::new("oid", DataType::Int32, true)),
+                config_options: Arc::default(),
+            };
+            udf.invoke_with_args(args).map(|value| match value {
+                ColumnarValue::Array(array) => array.as_primitive::<Int32Type>().value(0),
+                ColumnarValue::Scalar(_) => unreachable!("an array"),
+            })
+        };
+        assert_eq!(oid("pg_class").ok(), Some(1));
+        assert_eq!(oid("tpch.pg_class").ok(), Some(2));
+        assert_eq!(oid("orders").ok(), Some(4));
+        assert_eq!(oid("TPCH.ORDERS").ok(), Some(3));
+        let missing = oid("tpch.nosuch")
+            .expect_err("no such relation")
+            .to_string();
+        assert!(
+            missing.contains("table 'tpch.nosuch' not found"),
+            "{missing}"
+        );
+        assert!(oid("a.b.c").is_err());
     }
 }

@@ -30,6 +30,7 @@ pub(crate) fn all() -> Vec<ScalarUDF> {
             crate::pg_compat::rewrite::expand_array::ExpandArrayFunction::new(),
         ),
         ScalarUDF::new_from_impl(crate::pg_compat::functions::format_function::Format::new()),
+        ScalarUDF::new_from_impl(crate::pg_compat::functions::to_char::ToChar::new()),
     ];
     functions.extend(VISIBLE_KINDS.iter().map(|kind| visible(kind)));
     functions.extend(RELATION_SIZES.iter().map(|name| relation_size(name)));

@@ -42,7 +42,7 @@ use expand_array::ExpandArray;
 use fetch_first::FetchFirstToLimit;
 use generate_subscripts::GenerateSubscripts;
 use like_escape::LikeEscapeToBackslash;
-use regclass_names::SystemCatalogNames;
+use regclass_names::RegclassLookups;
 use regproc::RegprocZero;
 use unnest_from::UnnestInFrom;
 
@@ -59,11 +59,13 @@ use unnest_from::UnnestInFrom;
 pub(crate) struct CompatibilityRewrites {
     data: Vec<Arc<dyn SqlStatementRewriteRule>>,
     catalog_parser: PostgresCompatibilityParser,
+    regclass_lookups: Arc<RegclassLookups>,
 }
 
 impl CompatibilityRewrites {
     /// The rewrites, with `first` run before the data rules (the session's own renames).
     pub(crate) fn new(first: Arc<dyn SqlStatementRewriteRule>) -> Self {
+        let regclass_lookups = Arc::new(RegclassLookups::new());
         let data: Vec<Arc<dyn SqlStatementRewriteRule>> = vec![
             first,
             Arc::new(ResolveUnqualifiedIdentifier),
@@ -75,11 +77,13 @@ impl CompatibilityRewrites {
             Arc::new(StripCollate),
             Arc::new(RewritePgCatalogOperator),
             Arc::new(RewriteRegCastToSubquery::new()),
+            Arc::clone(&regclass_lookups) as Arc<dyn SqlStatementRewriteRule>,
             Arc::new(FixVersionColumnName),
         ];
         Self {
             data,
             catalog_parser: PostgresCompatibilityParser::new(),
+            regclass_lookups,
         }
     }
 
@@ -102,7 +106,7 @@ impl CompatibilityRewrites {
             // Scalar subqueries made aggregates, which the engine can decorrelate.
             [
                 &CatalogLookups as &dyn SqlStatementRewriteRule,
-                &SystemCatalogNames,
+                self.regclass_lookups.as_ref(),
                 &QualifiedOperators,
                 &ExpandArray,
                 &AggregatedScalarSubqueries,
