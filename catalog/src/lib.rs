@@ -24,6 +24,7 @@ mod model;
 mod options;
 mod profile_options;
 pub mod scram;
+mod shape_options;
 pub mod store;
 mod throttle;
 mod units;
@@ -34,14 +35,14 @@ pub use control_options::{
 };
 pub use error::CatalogError;
 pub use model::{
-    Catalog, Channel, Column, Dataset, DatasetId, DatasetLocation, Grant, GrantColumn, Narrowing,
-    Principal, Profile, RateLimit, Tenant, referenced_attributes,
+    Catalog, Channel, Column, Dataset, DatasetId, DatasetLocation, ForeignKey, Grant, GrantColumn,
+    Narrowing, Principal, Profile, RateLimit, Tenant, referenced_attributes,
 };
 pub use options::{
-    AthenaOptions, AuthOptions, ColumnOptions, DatasetOptions, EngineOptions,
-    FlightListenerOptions, GrantColumnOptions, GrantOptions, HttpListenerOptions, LedgerKind,
-    PgListenerOptions, PrincipalOptions, ProfileOptions, ReplicaTlsOptions, SourceOptions,
-    TenantOptions, TlsOptions, TollgateOptions, UsageOptions,
+    AthenaOptions, AuthOptions, ColumnOptions, DatasetKind, DatasetOptions, EngineOptions,
+    FlightListenerOptions, ForeignKeyOptions, GrantColumnOptions, GrantOptions,
+    HttpListenerOptions, LedgerKind, PgListenerOptions, PrincipalOptions, ProfileOptions,
+    ReplicaTlsOptions, SourceOptions, TenantOptions, TlsOptions, TollgateOptions, UsageOptions,
 };
 pub use throttle::{LoginRefusal, LoginThrottle};
 pub use units::{ByteSize, HumanDuration};

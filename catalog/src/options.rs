@@ -14,6 +14,7 @@ use crate::control_options::{ChannelOptions, ControlOptions};
 use crate::error::CatalogError;
 pub use crate::grant_columns::GrantColumnOptions;
 pub use crate::profile_options::ProfileOptions;
+pub use crate::shape_options::{DatasetKind, ForeignKeyOptions};
 use crate::units::{ByteSize, HumanDuration};
 
 /// The whole configuration file.
@@ -473,6 +474,16 @@ pub struct DatasetOptions {
     /// added (a serial id, an insertion time), by which push channels find new rows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watermark: Option<String>,
+    /// A table (the default) or a view, as tenants' catalogs list it.
+    #[serde(default, skip_serializing_if = "DatasetKind::is_table")]
+    pub kind: DatasetKind,
+    /// The columns whose values identify a row, in key order; they are NOT NULL. Shown to
+    /// a tenant whose grant has all of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub primary_key: Vec<String>,
+    /// Keys of other datasets this one holds; shown to a tenant that sees both ends.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub foreign_keys: Vec<ForeignKeyOptions>,
 }
 
 fn default_format() -> String {
@@ -488,6 +499,17 @@ pub struct ColumnOptions {
     /// SQL type, e.g. `bigint`, `double precision`, `varchar`, `date`, `decimal(15,2)`.
     #[serde(rename = "type")]
     pub data_type: String,
+    /// Whether the column may hold NULL (`false` is PostgreSQL's NOT NULL).
+    #[serde(default = "nullable_by_default", skip_serializing_if = "is_nullable")]
+    pub nullable: bool,
+}
+
+fn nullable_by_default() -> bool {
+    true
+}
+
+fn is_nullable(nullable: &bool) -> bool {
+    *nullable
 }
 
 /// A client organisation.

@@ -26,6 +26,7 @@
 mod auth;
 mod claims;
 pub mod error;
+mod keys;
 mod metadata;
 pub mod portable;
 mod prepared;

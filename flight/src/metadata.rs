@@ -3,9 +3,9 @@
 //! Catalogs, schemas and tables come from the same [`TenantSession`] listing that backs
 //! the tenant's `information_schema` over pgwire, so both front ends show the same objects:
 //! catalog `tollgate`, schema `public`, one schema per granted domain, the system schemas,
-//! and one table per granted dataset with its granted columns. Keys are empty (datasets
-//! declare none) but have the schemas drivers expect. `SqlInfo` and the type list are
-//! static: they describe the server, not a tenant.
+//! and one table (or view, as the provider declares it) per granted dataset with its granted
+//! columns; its keys are listed by [`crate::keys`]. `SqlInfo` and the type list are static:
+//! they describe the server, not a tenant.
 
 use std::sync::{Arc, LazyLock};
 
@@ -18,6 +18,7 @@ use arrow_flight::sql::{
     SqlOuterJoinsSupportLevel, SqlSupportedCaseSensitivity, SqlSupportedTransaction,
     SupportedSqlGrammar, XdbcDataType, XdbcDatetimeSubcode,
 };
+use tollgate_catalog::DatasetKind;
 use tollgate_planner::TenantSession;
 
 use crate::portable::portable_schema;
@@ -27,8 +28,16 @@ use tollgate_planner::datafusion::arrow::datatypes::{DataType, Field, Schema, Sc
 use tollgate_planner::datafusion::arrow::record_batch::RecordBatch;
 use tollgate_planner::information_schema::SYSTEM_SCHEMAS;
 
-/// The table type every dataset is listed with.
-pub const TABLE_TYPE: &str = "TABLE";
+/// The table types datasets are listed with: tables, and the datasets declared as views.
+pub const TABLE_TYPES: [&str; 2] = ["TABLE", "VIEW"];
+
+/// The table type of a dataset of `kind`.
+fn table_type(kind: DatasetKind) -> &'static str {
+    match kind {
+        DatasetKind::Table => TABLE_TYPES[0],
+        DatasetKind::View => TABLE_TYPES[1],
+    }
+}
 
 /// `GetCatalogs`: the one database.
 ///
@@ -74,7 +83,7 @@ pub fn tables(
             session.database(),
             &table.schema,
             &table.table,
-            TABLE_TYPE,
+            table_type(table.kind),
             &portable_schema(&table.columns),
         )?;
     }
@@ -87,7 +96,9 @@ pub fn tables(
 /// If the batch does not build.
 pub fn table_types() -> Result<RecordBatch, WireError> {
     let mut builder = arrow_flight::sql::CommandGetTableTypes {}.into_builder();
-    builder.append(TABLE_TYPE);
+    for table_type in TABLE_TYPES {
+        builder.append(table_type);
+    }
     builder.build()
 }
 
@@ -436,6 +447,6 @@ mod tests {
             .record_batch(Some(XdbcDataType::XdbcDate as i32))
             .expect("dates");
         assert_eq!(dates.num_rows(), 1);
-        assert_eq!(table_types().expect("types").num_rows(), 1);
+        assert_eq!(table_types().expect("types").num_rows(), 2);
     }
 }

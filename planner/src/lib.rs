@@ -32,7 +32,7 @@ mod session;
 mod sources;
 
 pub use grants::{granted_view, provided_rows};
-pub use pg_compat::information_schema;
+pub use pg_compat::{dataset_keys, information_schema};
 pub use resources::{complexity, pool};
 pub use session::{policy, session_parameters, tenant};
 pub use sources::{dataset_stats, shared_rows, source_error, source_slice};

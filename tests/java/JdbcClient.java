@@ -36,9 +36,21 @@ public class JdbcClient {
             List<String> remarks = strings(
                 meta.getTables(null, "tpch", "orders", new String[] {"TABLE", "VIEW"}), "REMARKS");
             check(remarks.equals(List.of("TPC-H orders table")), "remarks: " + remarks);
-            // Datasets are views: no keys, as PostgreSQL reports for a view.
+            // The keys the demo declares, as globex sees them.
             List<String> keys = strings(meta.getPrimaryKeys(null, "tpch", "orders"), "COLUMN_NAME");
-            check(keys.isEmpty(), "primary keys: " + keys);
+            check(keys.equals(List.of("o_orderkey")), "primary keys: " + keys);
+            List<String> keyNames = strings(meta.getPrimaryKeys(null, "tpch", "orders"), "PK_NAME");
+            check(keyNames.equals(List.of("orders_pkey")), "primary key names: " + keyNames);
+            List<String> imported = strings(
+                meta.getImportedKeys(null, "tpch", "lineitem"), "PKTABLE_NAME");
+            check(imported.equals(List.of("orders")), "imported keys: " + imported);
+            List<String> importedColumns = strings(
+                meta.getImportedKeys(null, "tpch", "lineitem"), "FKCOLUMN_NAME");
+            check(importedColumns.equals(List.of("l_orderkey")),
+                "imported key columns: " + importedColumns);
+            List<String> exported = strings(
+                meta.getExportedKeys(null, "tpch", "orders"), "FKTABLE_NAME");
+            check(exported.equals(List.of("lineitem")), "exported keys: " + exported);
             List<String> acme = strings(meta.getTables(null, "tpch", "customer", null), "TABLE_NAME");
             check(acme.isEmpty(), "another tenant's table: " + acme);
 

@@ -40,7 +40,13 @@ def test_catalog_functions_list_only_the_grants(globex):
         ("o_clerk", "text"),
         ("o_shippriority", "int4"),
     ]
-    assert list(cursor.primaryKeys("orders", schema="tpch")) == []
+    keys = [(row.column_name, row.key_seq, row.pk_name) for row in cursor.primaryKeys("orders", schema="tpch")]
+    assert keys == [("o_orderkey", 1, "orders_pkey")]
+    foreign = [
+        (row.pktable_name, row.pkcolumn_name, row.fkcolumn_name, row.fk_name)
+        for row in cursor.foreignKeys(foreignTable="lineitem", foreignSchema="tpch")
+    ]
+    assert foreign == [("orders", "o_orderkey", "l_orderkey", "lineitem_l_orderkey_fkey")]
     type_names = {row.type_name for row in cursor.getTypeInfo()}
     assert {"int8", "text", "date", "numeric"} <= type_names
 

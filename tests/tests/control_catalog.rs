@@ -214,8 +214,22 @@ async fn the_provider_registers_describes_prices_and_removes_a_dataset() {
     assert_eq!(status, StatusCode::CREATED, "{declared}");
     assert_eq!(declared["columns"].as_array().expect("columns").len(), 2);
 
+    // A dataset another one's foreign key references keeps its primary key.
+    let (status, problem) = put("tpch.region", json!({ "source": "lake", "path": "region" })).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("`tpch.region` declares no primary_key"),
+        "{problem}"
+    );
     // A dataset tenants are entitled to keeps its columns: other files are refused.
-    let (status, problem) = put("tpch.region", json!({ "source": "lake", "path": "nation" })).await;
+    let (status, problem) = put(
+        "tpch.region",
+        json!({ "source": "lake", "path": "nation", "primary_key": ["n_nationkey"] }),
+    )
+    .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     assert!(
         problem["detail"]

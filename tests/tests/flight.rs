@@ -374,7 +374,7 @@ async fn metadata_is_scoped_and_matches_pgwire() {
     let info = globex.get_table_types().await.expect("table types");
     assert_eq!(
         strings(&fetch_all(&mut globex, &info).await, "table_type"),
-        ["TABLE"]
+        ["TABLE", "VIEW"]
     );
 
     let info = globex
@@ -398,6 +398,8 @@ async fn metadata_is_scoped_and_matches_pgwire() {
         assert!(types.iter().any(|t| t == name), "{name} in {types:?}");
     }
 
+    // The keys globex sees: orders' primary key, and lineitem's key to orders; its key to
+    // customer (not granted to globex) is not shown.
     let info = globex
         .get_primary_keys(CommandGetPrimaryKeys {
             catalog: None,
@@ -406,28 +408,37 @@ async fn metadata_is_scoped_and_matches_pgwire() {
         })
         .await
         .expect("primary keys");
-    assert_eq!(rows(&fetch_all(&mut globex, &info).await), 0);
+    let keys = fetch_all(&mut globex, &info).await;
+    assert_eq!(strings(&keys, "column_name"), ["o_orderkey"]);
+    assert_eq!(strings(&keys, "key_name"), ["orders_pkey"]);
     let schema = info.try_decode_schema().expect("schema");
     assert_eq!(schema.field(5).name(), "key_sequence");
-    for info in [
-        globex
-            .get_exported_keys(CommandGetExportedKeys {
-                catalog: None,
-                db_schema: Some("tpch".to_owned()),
-                table: "orders".to_owned(),
-            })
-            .await
-            .expect("exported keys"),
-        globex
-            .get_imported_keys(CommandGetImportedKeys {
-                catalog: None,
-                db_schema: Some("tpch".to_owned()),
-                table: "orders".to_owned(),
-            })
-            .await
-            .expect("imported keys"),
-    ] {
-        assert_eq!(rows(&fetch_all(&mut globex, &info).await), 0);
+    let imported = globex
+        .get_imported_keys(CommandGetImportedKeys {
+            catalog: None,
+            db_schema: Some("tpch".to_owned()),
+            table: "orders".to_owned(),
+        })
+        .await
+        .expect("imported keys");
+    assert_eq!(rows(&fetch_all(&mut globex, &imported).await), 0);
+    let exported = globex
+        .get_exported_keys(CommandGetExportedKeys {
+            catalog: None,
+            db_schema: Some("tpch".to_owned()),
+            table: "orders".to_owned(),
+        })
+        .await
+        .expect("exported keys");
+    let exported_rows = fetch_all(&mut globex, &exported).await;
+    assert_eq!(strings(&exported_rows, "fk_table_name"), ["lineitem"]);
+    assert_eq!(strings(&exported_rows, "fk_column_name"), ["l_orderkey"]);
+    assert_eq!(strings(&exported_rows, "pk_column_name"), ["o_orderkey"]);
+    assert_eq!(
+        strings(&exported_rows, "fk_key_name"),
+        ["lineitem_l_orderkey_fkey"]
+    );
+    for info in [imported, exported] {
         let schema = info.try_decode_schema().expect("schema");
         assert_eq!(schema.fields().len(), 13);
     }

@@ -116,7 +116,11 @@ async fn catalogs_list_only_the_tenants_views() {
         .await
         .expect("pg_class");
     let relations: Vec<String> = relations.iter().map(|r| r.get(0)).collect();
-    assert_eq!(relations, vec!["lineitem".to_owned(), "orders".to_owned()]);
+    // The two datasets and their primary keys' indexes.
+    assert_eq!(
+        relations,
+        ["lineitem", "lineitem_pkey", "orders", "orders_pkey"]
+    );
 }
 
 #[tokio::test]

@@ -2,12 +2,17 @@
 
 use std::process::Command;
 
-use tollgate_tests::TestGateway;
+use tollgate_tests::{TestGateway, machine_pg};
 
 /// Runs `psql -c command` as `user` and returns standard output; panics with stderr on failure.
 fn psql(gateway: &TestGateway, user: &str, args: &[&str]) -> String {
+    psql_at(&gateway.conninfo(user), args)
+}
+
+/// Runs `psql` on `conninfo` with unaligned output.
+fn psql_at(conninfo: &str, args: &[&str]) -> String {
     let output = Command::new("psql")
-        .arg(gateway.conninfo(user))
+        .arg(conninfo)
         .args([
             "-X",
             "--no-psqlrc",
@@ -110,6 +115,65 @@ async fn describe_a_view_shows_granted_columns_only() {
     let text = String::from_utf8_lossy(&hidden.stderr).into_owned()
         + &String::from_utf8_lossy(&hidden.stdout);
     assert!(text.contains("Did not find any relation named"), "{text}");
+}
+
+/// `orders` and `lineitem` as acme sees them, with the keys the demo declares, in the
+/// machine's PostgreSQL: the other tables they reference hold only their keys.
+const KEYED_TABLES_IN_POSTGRESQL: &str = "
+    CREATE SCHEMA tpch;
+    CREATE TABLE tpch.customer (c_custkey bigint PRIMARY KEY);
+    CREATE TABLE tpch.orders (
+        o_orderkey bigint PRIMARY KEY, o_custkey bigint NOT NULL REFERENCES tpch.customer,
+        o_orderstatus text NOT NULL, o_totalprice numeric(15,2) NOT NULL,
+        o_orderdate date NOT NULL, o_orderpriority text NOT NULL, o_clerk text NOT NULL,
+        o_shippriority integer NOT NULL, o_comment text NOT NULL);
+    CREATE TABLE tpch.partsupp (
+        ps_partkey bigint, ps_suppkey bigint, PRIMARY KEY (ps_partkey, ps_suppkey));
+    CREATE TABLE tpch.lineitem (
+        l_orderkey bigint NOT NULL REFERENCES tpch.orders,
+        l_partkey bigint NOT NULL, l_suppkey bigint NOT NULL, l_linenumber integer NOT NULL,
+        l_quantity numeric(15,2) NOT NULL, l_extendedprice numeric(15,2) NOT NULL,
+        l_discount numeric(15,2) NOT NULL, l_tax numeric(15,2) NOT NULL,
+        l_returnflag text NOT NULL, l_linestatus text NOT NULL, l_shipdate date NOT NULL,
+        l_commitdate date NOT NULL, l_receiptdate date NOT NULL, l_shipinstruct text NOT NULL,
+        l_shipmode text NOT NULL, l_comment text NOT NULL,
+        PRIMARY KEY (l_orderkey, l_linenumber),
+        FOREIGN KEY (l_partkey, l_suppkey) REFERENCES tpch.partsupp);
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_are_described_as_postgresql_describes_them() {
+    let admin = machine_pg::connect(machine_pg::ADMIN).await;
+    machine_pg::recreate_database(&admin, "tollgate_psql_keys").await;
+    let reference = machine_pg::conninfo("tollgate_psql_keys");
+    machine_pg::connect(&reference)
+        .await
+        .batch_execute(KEYED_TABLES_IN_POSTGRESQL)
+        .await
+        .expect("the reference schema");
+    let gateway = TestGateway::start().await;
+
+    // Columns, indexes, foreign keys and the keys referencing the table, line for line.
+    for table in ["tpch.lineitem", "tpch.orders"] {
+        let command = format!("\\d {table}");
+        let described = psql_async(&gateway, "acme", &["-c", &command]).await;
+        let expected = tokio::task::block_in_place(|| psql_at(&reference, &["-c", &command]));
+        assert_eq!(described, expected);
+    }
+    let described = psql_async(&gateway, "acme", &["-c", "\\d tpch.lineitem"]).await;
+    assert!(
+        described.contains("\"lineitem_l_partkey_l_suppkey_fkey\" FOREIGN KEY (l_partkey, l_suppkey) REFERENCES tpch.partsupp(ps_partkey, ps_suppkey)"),
+        "{described}"
+    );
+    // globex is not granted customer: orders' key to it is not shown, its primary key is.
+    let orders = psql_async(&gateway, "globex", &["-c", "\\d tpch.orders"]).await;
+    assert!(
+        orders.contains("\"orders_pkey\" PRIMARY KEY, btree (o_orderkey)"),
+        "{orders}"
+    );
+    assert!(!orders.contains("customer"), "{orders}");
+    gateway.stop().await;
+    machine_pg::drop_database(&admin, "tollgate_psql_keys").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

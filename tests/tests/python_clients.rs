@@ -6,6 +6,7 @@
 //! environment is a virtualenv made by `scripts/python-env` (which `scripts/test` runs).
 //! `TOLLGATE_SKIP_SPARK=1` skips the Spark job.
 
+use tollgate_catalog::DatasetKind;
 use tollgate_tests::moto::venv_python;
 use tollgate_tests::{TestGateway, pytest};
 
@@ -18,7 +19,15 @@ async fn count(gateway: &TestGateway, user: &str, sql: &str) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_clients() {
     let python = venv_python();
-    let gateway = TestGateway::start().await;
+    // tpch.nation is declared a view, for the clients' view listings.
+    let gateway = TestGateway::start_with(|options| {
+        for dataset in &mut options.datasets {
+            if dataset.id == "tpch.nation" {
+                dataset.kind = DatasetKind::View;
+            }
+        }
+    })
+    .await;
     let flight_uri = format!("grpc://{}", gateway.flight_addr());
     let lineitem = count(&gateway, "acme", "SELECT count(*) FROM tpch.lineitem").await;
     let globex_orders = count(&gateway, "globex", "SELECT count(*) FROM tpch.orders").await;

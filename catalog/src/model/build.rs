@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use url::Url;
 
+use super::shape;
 use super::{
     Catalog, Column, Dataset, DatasetId, DatasetLocation, Grant, GrantColumn, Principal, Profile,
     RateLimit, Tenant, quote_identifier, referenced_attributes,
@@ -210,7 +211,7 @@ impl Catalog {
                     partition_columns: dataset.partition_columns.iter().map(Column::from).collect(),
                 },
             };
-            let columns = dataset
+            let mut columns = dataset
                 .columns
                 .as_ref()
                 .map(|columns| columns.iter().map(Column::from).collect::<Vec<_>>());
@@ -258,6 +259,11 @@ impl Catalog {
                     ));
                 }
             }
+            let primary_key = shape::primary_key(i, dataset, columns.as_deref())?;
+            let foreign_keys = shape::foreign_keys(i, dataset, columns.as_deref())?;
+            if let Some(columns) = &mut columns {
+                shape::not_null_keys(columns, &primary_key);
+            }
             let entry = Dataset {
                 id: id.clone(),
                 location,
@@ -268,6 +274,9 @@ impl Catalog {
                 price_per_gib: dataset.price_per_gib,
                 price_per_gib_scanned: dataset.price_per_gib_scanned,
                 watermark: dataset.watermark.clone(),
+                kind: dataset.kind,
+                primary_key,
+                foreign_keys,
             };
             if datasets.insert(id.clone(), Arc::new(entry)).is_some() {
                 return Err(CatalogError::invalid(
@@ -276,6 +285,8 @@ impl Catalog {
                 ));
             }
         }
+
+        shape::resolve_references(&mut datasets, &options.datasets)?;
 
         let mut tenants = BTreeMap::new();
         for (i, tenant) in options.tenants.iter().enumerate() {

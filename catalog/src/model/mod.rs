@@ -4,6 +4,7 @@
 
 mod build;
 mod channels;
+mod shape;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -13,6 +14,7 @@ use std::time::Duration;
 use crate::control_options::ChannelKind;
 use crate::options::{ColumnOptions, EngineOptions, SourceOptions, UsageOptions};
 use crate::scram::Verifier;
+use crate::shape_options::DatasetKind;
 use crate::units::ByteSize;
 
 /// A dataset id `domain.name`, e.g. `tpch.orders`: schema and table name for tenants.
@@ -101,6 +103,8 @@ pub struct Column {
     pub name: String,
     /// SQL type as written in the configuration, e.g. `decimal(15,2)`.
     pub data_type: String,
+    /// Whether it may hold NULL; a primary key's columns may not.
+    pub nullable: bool,
 }
 
 impl From<&ColumnOptions> for Column {
@@ -108,6 +112,7 @@ impl From<&ColumnOptions> for Column {
         Self {
             name: options.name.clone(),
             data_type: options.data_type.clone(),
+            nullable: options.nullable,
         }
     }
 }
@@ -134,6 +139,23 @@ pub struct Dataset {
     /// The column push channels find the new rows of a replica table by (its value only
     /// grows as rows are added); `None` for datasets of files, whose new rows are new files.
     pub watermark: Option<String>,
+    /// A table or a view, as tenants' catalogs list it.
+    pub kind: DatasetKind,
+    /// The columns identifying a row, in key order; empty when none is declared.
+    pub primary_key: Vec<String>,
+    /// Keys of other datasets this one holds.
+    pub foreign_keys: Vec<ForeignKey>,
+}
+
+/// A foreign key of a dataset, checked against the dataset it references.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignKey {
+    /// The dataset's columns, in key order.
+    pub columns: Vec<String>,
+    /// The referenced dataset.
+    pub references: DatasetId,
+    /// Its columns that `columns` hold, in the same order (its primary key's columns).
+    pub referenced_columns: Vec<String>,
 }
 
 /// A performance profile; see [`crate::ProfileOptions`] for what each limit means.

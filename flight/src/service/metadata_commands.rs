@@ -10,7 +10,7 @@ use arrow_flight::{FlightDescriptor, FlightEndpoint, FlightInfo, Ticket};
 use futures::TryStreamExt;
 use futures::stream;
 use prost::Message;
-use tollgate_planner::datafusion::arrow::datatypes::{Schema, SchemaRef};
+use tollgate_planner::datafusion::arrow::datatypes::Schema;
 use tollgate_planner::datafusion::arrow::record_batch::RecordBatch;
 use tonic::{Response, Status};
 
@@ -46,9 +46,4 @@ pub(super) fn batch_stream(
         .build(stream::iter([Ok::<_, WireError>(batch)]))
         .map_err(Status::from);
     Ok(Response::new(Box::pin(stream)))
-}
-
-/// An empty, well-formed batch of `schema`.
-pub(super) fn empty(schema: SchemaRef) -> Result<RecordBatch, WireError> {
-    Ok(RecordBatch::new_empty(schema))
 }

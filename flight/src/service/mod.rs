@@ -47,9 +47,10 @@ use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status, Streaming};
 
 pub use self::listing::ListingFlightSql;
-use self::metadata_commands::{batch_stream, empty, metadata_info};
+use self::metadata_commands::{batch_stream, metadata_info};
 use crate::auth::{Authenticator, Caller};
 use crate::error::internal_status;
+use crate::keys::{self, TableFilter};
 use crate::metadata::{self, SQL_INFO, XDBC_TYPES};
 use crate::prepared::BoundParameters;
 use crate::queries::Statements;
@@ -336,38 +337,73 @@ impl FlightSqlService for TollgateFlightSql {
 
     async fn do_get_primary_keys(
         &self,
-        _query: CommandGetPrimaryKeys,
+        query: CommandGetPrimaryKeys,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        self.principal(&request)?;
-        batch_stream(empty(metadata::primary_keys_schema()))
+        let session = self.statements.session(&*self.principal(&request)?)?;
+        let filter = TableFilter {
+            catalog: query.catalog.as_deref(),
+            db_schema: query.db_schema.as_deref(),
+            table: &query.table,
+        };
+        batch_stream(keys::primary_keys(&session, &filter))
     }
 
     async fn do_get_exported_keys(
         &self,
-        _query: CommandGetExportedKeys,
+        query: CommandGetExportedKeys,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        self.principal(&request)?;
-        batch_stream(empty(metadata::foreign_keys_schema()))
+        let session = self.statements.session(&*self.principal(&request)?)?;
+        let filter = TableFilter {
+            catalog: query.catalog.as_deref(),
+            db_schema: query.db_schema.as_deref(),
+            table: &query.table,
+        };
+        let database = session.database();
+        batch_stream(keys::foreign_keys(&session, |key| {
+            keys::exported_by(&filter, database, key)
+        }))
     }
 
     async fn do_get_imported_keys(
         &self,
-        _query: CommandGetImportedKeys,
+        query: CommandGetImportedKeys,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        self.principal(&request)?;
-        batch_stream(empty(metadata::foreign_keys_schema()))
+        let session = self.statements.session(&*self.principal(&request)?)?;
+        let filter = TableFilter {
+            catalog: query.catalog.as_deref(),
+            db_schema: query.db_schema.as_deref(),
+            table: &query.table,
+        };
+        let database = session.database();
+        batch_stream(keys::foreign_keys(&session, |key| {
+            keys::imported_by(&filter, database, key)
+        }))
     }
 
     async fn do_get_cross_reference(
         &self,
-        _query: CommandGetCrossReference,
+        query: CommandGetCrossReference,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        self.principal(&request)?;
-        batch_stream(empty(metadata::foreign_keys_schema()))
+        let session = self.statements.session(&*self.principal(&request)?)?;
+        let referenced = TableFilter {
+            catalog: query.pk_catalog.as_deref(),
+            db_schema: query.pk_db_schema.as_deref(),
+            table: &query.pk_table,
+        };
+        let referencing = TableFilter {
+            catalog: query.fk_catalog.as_deref(),
+            db_schema: query.fk_db_schema.as_deref(),
+            table: &query.fk_table,
+        };
+        let database = session.database();
+        batch_stream(keys::foreign_keys(&session, |key| {
+            keys::exported_by(&referenced, database, key)
+                && keys::imported_by(&referencing, database, key)
+        }))
     }
 
     async fn do_get_xdbc_type_info(

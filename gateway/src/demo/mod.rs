@@ -182,6 +182,33 @@ fn column_descriptions(table: &str) -> &'static [(&'static str, &'static str)] {
     }
 }
 
+/// The keys of a demo table, as the TPC-H specification declares them (TOML lines).
+fn keys(table: &str) -> &'static str {
+    match table {
+        "region" => "primary_key = [\"r_regionkey\"]\n",
+        "nation" => {
+            "primary_key = [\"n_nationkey\"]\nforeign_keys = [{ columns = [\"n_regionkey\"], references = \"tpch.region\" }]\n"
+        }
+        "supplier" => {
+            "primary_key = [\"s_suppkey\"]\nforeign_keys = [{ columns = [\"s_nationkey\"], references = \"tpch.nation\" }]\n"
+        }
+        "customer" => {
+            "primary_key = [\"c_custkey\"]\nforeign_keys = [{ columns = [\"c_nationkey\"], references = \"tpch.nation\" }]\n"
+        }
+        "part" => "primary_key = [\"p_partkey\"]\n",
+        "partsupp" => {
+            "primary_key = [\"ps_partkey\", \"ps_suppkey\"]\nforeign_keys = [\n    { columns = [\"ps_partkey\"], references = \"tpch.part\" },\n    { columns = [\"ps_suppkey\"], references = \"tpch.supplier\" },\n]\n"
+        }
+        "orders" => {
+            "primary_key = [\"o_orderkey\"]\nforeign_keys = [{ columns = [\"o_custkey\"], references = \"tpch.customer\" }]\n"
+        }
+        "lineitem" => {
+            "primary_key = [\"l_orderkey\", \"l_linenumber\"]\nforeign_keys = [\n    { columns = [\"l_orderkey\"], references = \"tpch.orders\" },\n    { columns = [\"l_partkey\", \"l_suppkey\"], references = \"tpch.partsupp\" },\n]\n"
+        }
+        _ => "",
+    }
+}
+
 /// The demo configuration for data under `scale_dir`.
 fn demo_config(scale_dir: &Path) -> Result<String, GatewayError> {
     let lake = scale_dir
@@ -201,7 +228,8 @@ fn demo_config(scale_dir: &Path) -> Result<String, GatewayError> {
                 format!("[datasets.column_descriptions]\n{columns}")
             };
             format!(
-                "[[datasets]]\nid = \"tpch.{table}\"\nsource = \"lake\"\npath = \"{table}\"\ndescription = \"TPC-H {table} table\"\ntags = [\"tpch\", \"demo\"]\nprice_per_gib = 0.05\nprice_per_gib_scanned = 0.01\n{columns}\n"
+                "[[datasets]]\nid = \"tpch.{table}\"\nsource = \"lake\"\npath = \"{table}\"\ndescription = \"TPC-H {table} table\"\ntags = [\"tpch\", \"demo\"]\nprice_per_gib = 0.05\nprice_per_gib_scanned = 0.01\n{keys}{columns}\n",
+                keys = keys(table)
             )
         })
         .collect();

@@ -396,6 +396,7 @@ mod tests {
                 Field::new("b", DataType::Utf8, true),
                 Field::new("odd\"name", DataType::Utf8, true),
             ])),
+            kind: tollgate_catalog::DatasetKind::Table,
         }
     }
 

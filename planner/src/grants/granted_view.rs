@@ -48,6 +48,7 @@ use datafusion::physical_plan::{
     PlanProperties, Statistics, StatisticsArgs, StatisticsContext,
 };
 use futures::StreamExt;
+use tollgate_catalog::DatasetKind;
 
 use crate::sources::leakproof;
 use crate::sources::source_error::DatasetError;
@@ -60,6 +61,7 @@ pub struct GrantedViewProvider {
     plan: LogicalPlan,
     schema: SchemaRef,
     passthrough: HashSet<String>,
+    table_type: TableType,
 }
 
 impl GrantedViewProvider {
@@ -73,7 +75,19 @@ impl GrantedViewProvider {
             plan,
             schema,
             passthrough,
+            table_type: TableType::Base,
         }
+    }
+
+    /// The view listed as the provider declares the dataset: a table (the default), or a
+    /// view.
+    #[must_use]
+    pub fn listed_as(mut self, kind: DatasetKind) -> Self {
+        self.table_type = match kind {
+            DatasetKind::Table => TableType::Base,
+            DatasetKind::View => TableType::View,
+        };
+        self
     }
 
     /// The dataset's id.
@@ -99,10 +113,10 @@ impl TableProvider for GrantedViewProvider {
         Arc::clone(&self.schema)
     }
 
-    /// Tenants see datasets as tables: BI tools list tables (`\dt`, `getTables`) and the
-    /// view is how the grant is built, not something the tenant should have to know.
+    /// Tenants see datasets as the provider declares them, tables unless they are views:
+    /// that a grant is built as a view is not something the tenant should have to know.
     fn table_type(&self) -> TableType {
-        TableType::Base
+        self.table_type
     }
 
     fn supports_filters_pushdown(

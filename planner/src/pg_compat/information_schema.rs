@@ -1,7 +1,8 @@
 //! A scoped `information_schema`: the tenant's granted datasets and nothing else.
 //!
-//! Datasets are listed as base tables (see [`crate::grants::granted_view`]); no view definitions
-//! are shown, since a grant's definition holds its row filter.
+//! Datasets are listed as base tables or views, as the provider declares them; no view
+//! definitions are shown, since a grant's definition holds its row filter. The keys and
+//! views are in [`crate::pg_compat::information_schema_keys`].
 //!
 //! DataFusion's own `information_schema` is turned off in tenant sessions because it also
 //! lists engine settings (`df_settings`); this one is built once per tenant from its views.
@@ -15,6 +16,7 @@ use datafusion::catalog::{MemorySchemaProvider, SchemaProvider, TableProvider};
 use datafusion::datasource::{MemTable, ViewTable, provider_as_source};
 use datafusion::error::Result;
 use datafusion::logical_expr::LogicalPlanBuilder;
+use tollgate_catalog::DatasetKind;
 
 /// Schemas every tenant's catalog holds besides its datasets' domains.
 pub const SYSTEM_SCHEMAS: [&str; 3] = ["information_schema", "pg_catalog", "tollgate"];
@@ -25,6 +27,7 @@ pub(crate) struct ViewDescription<'a> {
     pub schema: &'a str,
     pub table: &'a str,
     pub columns: SchemaRef,
+    pub kind: DatasetKind,
 }
 
 /// The PostgreSQL name of the type a column of `data_type` is sent as.
@@ -163,126 +166,28 @@ pub(crate) fn build(
     provider.register_table("schemata".to_owned(), as_view(schemata(catalog, schemas)?)?)?;
     provider.register_table("tables".to_owned(), as_view(tables(views)?)?)?;
     provider.register_table("columns".to_owned(), as_view(columns(views)?)?)?;
-    // Datasets are listed as tables without keys or constraints (a grant's definition is
-    // not shown), so these are empty, with PostgreSQL's columns.
-    for (name, fields) in EMPTY_TABLES {
-        provider.register_table((*name).to_owned(), as_view(empty(fields)?)?)?;
-    }
     Ok(Arc::new(provider))
 }
 
 /// `table` served as a view, as PostgreSQL's `information_schema` relations are: `pg_class`
 /// lists them with `relkind` `v`, so clients listing tables (SQLAlchemy's
 /// `get_table_names`, psql's `\dt`) leave them out.
-fn as_view(table: Arc<MemTable>) -> Result<Arc<dyn TableProvider>> {
+pub(crate) fn as_view(table: Arc<MemTable>) -> Result<Arc<dyn TableProvider>> {
     let plan =
         LogicalPlanBuilder::scan("information_schema", provider_as_source(table), None)?.build()?;
     Ok(Arc::new(ViewTable::new(plan, None)))
 }
 
-/// The `information_schema` views that list nothing for a tenant's datasets.
-const EMPTY_TABLES: &[(&str, &[&str])] = &[
-    (
-        "views",
-        &[
-            "table_catalog",
-            "table_schema",
-            "table_name",
-            "view_definition",
-            "check_option",
-            "is_updatable",
-            "is_insertable_into",
-            "is_trigger_updatable",
-            "is_trigger_deletable",
-            "is_trigger_insertable_into",
-        ],
-    ),
-    (
-        "table_constraints",
-        &[
-            "constraint_catalog",
-            "constraint_schema",
-            "constraint_name",
-            "table_catalog",
-            "table_schema",
-            "table_name",
-            "constraint_type",
-            "is_deferrable",
-            "initially_deferred",
-            "enforced",
-            "nulls_distinct",
-        ],
-    ),
-    (
-        "key_column_usage",
-        &[
-            "constraint_catalog",
-            "constraint_schema",
-            "constraint_name",
-            "table_catalog",
-            "table_schema",
-            "table_name",
-            "column_name",
-            "ordinal_position",
-            "position_in_unique_constraint",
-        ],
-    ),
-    (
-        "referential_constraints",
-        &[
-            "constraint_catalog",
-            "constraint_schema",
-            "constraint_name",
-            "unique_constraint_catalog",
-            "unique_constraint_schema",
-            "unique_constraint_name",
-            "match_option",
-            "update_rule",
-            "delete_rule",
-        ],
-    ),
-    (
-        "constraint_column_usage",
-        &[
-            "table_catalog",
-            "table_schema",
-            "table_name",
-            "column_name",
-            "constraint_catalog",
-            "constraint_schema",
-            "constraint_name",
-        ],
-    ),
-];
-
-/// An empty table of `fields`; positions are integers, the rest text.
-fn empty(fields: &[&str]) -> Result<Arc<MemTable>> {
-    let schema = Arc::new(Schema::new(
-        fields
-            .iter()
-            .map(|name| {
-                let data_type = if name.ends_with("position") {
-                    DataType::Int32
-                } else {
-                    DataType::Utf8
-                };
-                Field::new(*name, data_type, true)
-            })
-            .collect::<Vec<_>>(),
-    ));
-    Ok(Arc::new(MemTable::try_new(schema, vec![vec![]])?))
-}
-
-fn text_column(values: Vec<Option<String>>) -> ArrayRef {
+pub(crate) fn text_column(values: Vec<Option<String>>) -> ArrayRef {
     Arc::new(StringArray::from(values))
 }
 
 /// The same text on each of `rows` rows (NULL for `None`).
-fn constant_column(rows: usize, value: Option<&str>) -> ArrayRef {
+pub(crate) fn constant_column(rows: usize, value: Option<&str>) -> ArrayRef {
     text_column(vec![value.map(str::to_owned); rows])
 }
 
-fn table(fields: &[&str], columns: Vec<ArrayRef>) -> Result<Arc<MemTable>> {
+pub(crate) fn table(fields: &[&str], columns: Vec<ArrayRef>) -> Result<Arc<MemTable>> {
     let schema = Arc::new(Schema::new(
         fields
             .iter()
@@ -327,7 +232,12 @@ fn tables(views: &[ViewDescription<'_>]) -> Result<Arc<MemTable>> {
             text_column(views.iter().map(|v| Some(v.catalog.to_owned())).collect()),
             text_column(views.iter().map(|v| Some(v.schema.to_owned())).collect()),
             text_column(views.iter().map(|v| Some(v.table.to_owned())).collect()),
-            constant_column(rows, Some("BASE TABLE")),
+            text_column(
+                views
+                    .iter()
+                    .map(|v| Some(table_type(v.kind).to_owned()))
+                    .collect(),
+            ),
             constant_column(rows, None),
             constant_column(rows, None),
             constant_column(rows, None),
@@ -338,6 +248,14 @@ fn tables(views: &[ViewDescription<'_>]) -> Result<Arc<MemTable>> {
             constant_column(rows, None),
         ],
     )
+}
+
+/// `tables.table_type` of a dataset of `kind`.
+fn table_type(kind: DatasetKind) -> &'static str {
+    match kind {
+        DatasetKind::Table => "BASE TABLE",
+        DatasetKind::View => "VIEW",
+    }
 }
 
 fn columns(views: &[ViewDescription<'_>]) -> Result<Arc<MemTable>> {

@@ -25,7 +25,9 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{Expr, JoinType, LogicalPlanBuilder, cast, col, lit, when};
 use datafusion::prelude::SessionContext;
 
+use crate::pg_compat::dataset_keys::ShownKeys;
 use crate::pg_compat::information_schema::type_modifier;
+use crate::pg_compat::pg_catalog_keys;
 
 /// The retyped columns: table, column, element type of the list it becomes.
 const LIST_COLUMNS: &[(&str, &str, DataType)] = &[
@@ -74,6 +76,7 @@ impl PgCatalogOverlay {
         context: &SessionContext,
         descriptions: &[DatasetDescription],
         modifiers: &[TypeModifier],
+        keys: &ShownKeys,
     ) -> Result<Self> {
         let mut retyped = HashMap::new();
         for table in ["pg_index", "pg_constraint", "pg_proc"] {
@@ -137,6 +140,10 @@ impl PgCatalogOverlay {
             let fixed = crate::pg_compat::pg_settings::settings(pg_settings.schema())?;
             retyped.insert("pg_settings".to_owned(), Arc::new(fixed));
         }
+        if let Some(pg_namespace) = inner.table("pg_namespace").await? {
+            retyped.insert("pg_namespace".to_owned(), pg_namespace);
+        }
+        pg_catalog_keys::add_keys(&mut retyped, context, keys).await?;
         Ok(Self { inner, retyped })
     }
 }

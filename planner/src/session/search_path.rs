@@ -21,6 +21,8 @@ use datafusion::logical_expr::{
 };
 use datafusion::prelude::SessionContext;
 
+use crate::pg_compat::functions::format_function::quote_identifier;
+
 /// The schema PostgreSQL searches before any in the path.
 const SYSTEM_SCHEMA: &str = "pg_catalog";
 /// PostgreSQL's default path, for a front end that keeps no settings.
@@ -90,6 +92,7 @@ pub(crate) fn follow(
     state.register_udf(Arc::new(current_schemas_udf(&found)))?;
     state.register_udf(Arc::new(table_is_visible_udf(&found, relations)))?;
     state.register_udf(Arc::new(regclassin_udf(&found, relations)))?;
+    state.register_udf(Arc::new(regclassout_udf(&found, relations)))?;
     Ok(())
 }
 
@@ -190,27 +193,7 @@ fn identifier_parts(name: &str) -> Option<Vec<String>> {
 /// `pg_table_is_visible(oid)`: whether the relation is the one its unqualified name finds,
 /// searching `pg_catalog` and then `schemas`; NULL for an oid of no relation.
 fn table_is_visible_udf(schemas: &[String], relations: &Arc<Relations>) -> ScalarUDF {
-    let searched = searched(schemas);
-    // The schema each unqualified name finds first.
-    let mut found_in: HashMap<&str, usize> = HashMap::new();
-    for (schema, name) in relations.0.values() {
-        if let Some(rank) = searched.iter().position(|s| s == schema) {
-            found_in
-                .entry(name.as_str())
-                .and_modify(|best| *best = (*best).min(rank))
-                .or_insert(rank);
-        }
-    }
-    let visible: HashSet<i32> = relations
-        .0
-        .iter()
-        .filter(|(_, (schema, name))| {
-            found_in
-                .get(name.as_str())
-                .is_some_and(|rank| searched[*rank] == *schema)
-        })
-        .map(|(oid, _)| *oid)
-        .collect();
+    let visible = visible_oids(&searched(schemas), relations);
     let relations = Arc::clone(relations);
     let answer = move |args: &[ColumnarValue]| {
         let oids = ColumnarValue::values_to_arrays(args)?;
@@ -240,6 +223,72 @@ fn table_is_visible_udf(schemas: &[String], relations: &Arc<Relations>) -> Scala
         "pg_table_is_visible",
         signature,
         DataType::Boolean,
+        Arc::new(answer),
+    ))
+}
+
+/// The relations whose unqualified name finds them: the first of `searched` holding a
+/// relation of that name is theirs.
+fn visible_oids(searched: &[String], relations: &Relations) -> HashSet<i32> {
+    let mut found_in: HashMap<&str, usize> = HashMap::new();
+    for (schema, name) in relations.0.values() {
+        if let Some(rank) = searched.iter().position(|s| s == schema) {
+            found_in
+                .entry(name.as_str())
+                .and_modify(|best| *best = (*best).min(rank))
+                .or_insert(rank);
+        }
+    }
+    relations
+        .0
+        .iter()
+        .filter(|(_, (schema, name))| {
+            found_in
+                .get(name.as_str())
+                .is_some_and(|rank| searched[*rank] == *schema)
+        })
+        .map(|(oid, _)| *oid)
+        .collect()
+}
+
+/// `regclassout(oid)`, what `oid::regclass` prints: the relation's name, qualified by its
+/// schema when the search path would not find it unqualified; the number for an oid that
+/// names no relation.
+fn regclassout_udf(schemas: &[String], relations: &Arc<Relations>) -> ScalarUDF {
+    let visible = visible_oids(&searched(schemas), relations);
+    let relations = Arc::clone(relations);
+    let answer = move |args: &[ColumnarValue]| {
+        let oids = ColumnarValue::values_to_arrays(args)?;
+        let oids = cast(&oids[0], &DataType::Int64)?;
+        let names: StringArray = oids
+            .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+            .iter()
+            .map(|oid| {
+                let oid = oid?;
+                let known = i32::try_from(oid)
+                    .ok()
+                    .and_then(|oid| relations.0.get(&oid).map(|name| (oid, name)));
+                Some(match known {
+                    Some((oid, (_, name))) if visible.contains(&oid) => quote_identifier(name),
+                    Some((_, (schema, name))) => {
+                        format!("{}.{}", quote_identifier(schema), quote_identifier(name))
+                    }
+                    None => oid.to_string(),
+                })
+            })
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(names) as ArrayRef))
+    };
+    ScalarUDF::from(SimpleScalarUDF::new_with_signature(
+        "regclassout",
+        Signature::one_of(
+            vec![
+                TypeSignature::Exact(vec![DataType::Int32]),
+                TypeSignature::Exact(vec![DataType::Int64]),
+            ],
+            Volatility::Stable,
+        ),
+        DataType::Utf8,
         Arc::new(answer),
     ))
 }

@@ -30,14 +30,16 @@ use datafusion::execution::object_store::ObjectStoreRegistry;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_pg_catalog::setup_pg_catalog;
-use tollgate_catalog::{Catalog, Grant, Tenant};
+use tollgate_catalog::{Catalog, DatasetKind, Grant, Tenant};
 
 use crate::error::PlannerError;
 use crate::grants::granted_view::GrantedViewProvider;
 use crate::grants::sql_pushdown::SqlPushdown;
 use crate::metering::UsageLedger;
-use crate::pg_compat::functions::pg_functions;
+use crate::pg_compat::dataset_keys::{KeyedView, ShownKeys};
+use crate::pg_compat::functions::{key_definitions, pg_functions};
 use crate::pg_compat::information_schema::{self, ViewDescription};
+use crate::pg_compat::information_schema_keys;
 use crate::pg_compat::pg_catalog_overlay::{DatasetDescription, PgCatalogOverlay, TypeModifier};
 use crate::resources::cooperative::YieldingJoins;
 use crate::resources::pool::TenantPool;
@@ -58,6 +60,8 @@ pub struct TenantSession {
     tables: Vec<TenantTable>,
     /// Its `pg_class` relations, for `pg_table_is_visible`.
     relations: Arc<Relations>,
+    /// The keys of its datasets it sees.
+    keys: ShownKeys,
 }
 
 /// A granted dataset as the tenant's catalogs list it: `schema.table` and its columns.
@@ -69,6 +73,8 @@ pub struct TenantTable {
     pub table: String,
     /// The granted columns.
     pub columns: SchemaRef,
+    /// A table or a view, as the provider declares the dataset.
+    pub kind: DatasetKind,
 }
 
 impl std::fmt::Debug for TenantSession {
@@ -140,7 +146,12 @@ impl TenantSession {
                 continue;
             }
             let plan = sources.plan_grant(&tenant, grant).await?;
-            let view = Arc::new(GrantedViewProvider::new(grant.dataset.to_string(), plan));
+            let kind = catalog
+                .dataset(&grant.dataset)
+                .map(|dataset| dataset.kind)
+                .unwrap_or_default();
+            let view =
+                Arc::new(GrantedViewProvider::new(grant.dataset.to_string(), plan).listed_as(kind));
             let domain = grant.dataset.domain();
             let schema = match root.schema(domain) {
                 Some(schema) => schema,
@@ -168,6 +179,7 @@ impl TenantSession {
                 schema: domain.to_owned(),
                 table: grant.dataset.name().to_owned(),
                 columns: view.schema(),
+                kind,
             });
             schema.register_table(grant.dataset.name().to_owned(), view)?;
         }
@@ -178,8 +190,18 @@ impl TenantSession {
                 schema: &table.schema,
                 table: &table.table,
                 columns: Arc::clone(&table.columns),
+                kind: table.kind,
             })
             .collect();
+        let keyed: Vec<KeyedView<'_>> = tables
+            .iter()
+            .map(|table| KeyedView {
+                schema: &table.schema,
+                table: &table.table,
+                columns: &table.columns,
+            })
+            .collect();
+        let keys = ShownKeys::of(&keyed, catalog);
         let mut domains = vec!["public"];
         for table in &tables {
             if !domains.contains(&table.schema.as_str()) {
@@ -189,10 +211,9 @@ impl TenantSession {
         let schemas: Vec<String> = domains.iter().map(|s| (*s).to_owned()).collect();
         let system_schema = system::schema(&pool)?;
         root.register_schema(system::SCHEMA, Arc::clone(&system_schema))?;
-        root.register_schema(
-            "information_schema",
-            information_schema::build(database, &domains, &views)?,
-        )?;
+        let information = information_schema::build(database, &domains, &views)?;
+        information_schema_keys::register(&information, database, &keys, &views)?;
+        root.register_schema("information_schema", information)?;
 
         let catalogs = Arc::new(MemoryCatalogProviderList::new());
         catalogs.register_catalog(database.to_owned(), root);
@@ -215,10 +236,14 @@ impl TenantSession {
             && let Some(pg_catalog) = catalog.schema("pg_catalog")
         {
             let overlay =
-                PgCatalogOverlay::new(pg_catalog, &context, &descriptions, &modifiers).await?;
+                PgCatalogOverlay::new(pg_catalog, &context, &descriptions, &modifiers, &keys)
+                    .await?;
             catalog.register_schema("pg_catalog", Arc::new(overlay))?;
         }
-        for function in pg_functions::all() {
+        for function in pg_functions::all()
+            .into_iter()
+            .chain(key_definitions::all(&keys))
+        {
             context.register_udf(function);
         }
         context.register_udf(system::cancel_udf(&pool));
@@ -235,6 +260,7 @@ impl TenantSession {
             database: database.to_owned(),
             schemas,
             tables,
+            keys,
         })
     }
 
@@ -261,6 +287,11 @@ impl TenantSession {
     /// The tenant's granted datasets, in grant order.
     pub fn tables(&self) -> &[TenantTable] {
         &self.tables
+    }
+
+    /// The primary and foreign keys of its datasets that the tenant sees.
+    pub fn keys(&self) -> &ShownKeys {
+        &self.keys
     }
 
     /// The tenant this session belongs to.

@@ -1,7 +1,9 @@
 //! Where datasets' rows come from.
 //!
 //! Object stores and their listings (`stores`, `listing_cache`), the datasets' tables in a
-//! private session (`tables`), their size and freshness (`dataset_stats`), and the clients of their sources (`source_clients`), remote SQL sources — PostgreSQL replicas (`replicas`,
+//! private session (`tables`), their size and freshness (`dataset_stats`), their declared
+//! keys against their files (`key_columns`), and the clients of their sources
+//! (`source_clients`), remote SQL sources — PostgreSQL replicas (`replicas`,
 //! `postgres_table`) and Athena (`athena`) — with what may be pushed into them (`pushdown`,
 //! `leakproof`, `sql_endpoint`), their scans (`remote_scan`, `source_scan`) and their failures
 //! reported by dataset (`source_error`); slices of a dataset's rows (`source_slice`) read once
@@ -9,6 +11,7 @@
 
 pub(crate) mod athena;
 pub mod dataset_stats;
+pub(crate) mod key_columns;
 pub(crate) mod leakproof;
 pub(crate) mod listing_cache;
 pub(crate) mod postgres_table;

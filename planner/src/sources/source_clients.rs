@@ -116,7 +116,7 @@ pub(crate) async fn declared_schema(
         fields.push(Field::new(
             &column.name,
             sql_type(context, dataset, column).await?,
-            true,
+            column.nullable,
         ));
     }
     Ok(Schema::new(fields))

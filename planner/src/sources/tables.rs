@@ -34,6 +34,7 @@ use tollgate_catalog::{Catalog, Dataset, DatasetId, DatasetLocation, Grant, Narr
 use crate::error::PlannerError;
 use crate::sources::athena::AthenaTable;
 use crate::sources::dataset_stats::{DatasetStats, StatsCache};
+use crate::sources::key_columns::with_keys;
 use crate::sources::postgres_table::PostgresTable;
 use crate::sources::pushdown::quote;
 use crate::sources::source_clients::{SourceClients, declared_schema, sql_type};
@@ -271,7 +272,7 @@ impl SourceTables {
                     let path = ListingTableUrl::parse(url)?;
                     let schema = match declared {
                         Some(schema) => Arc::new(schema),
-                        None => options.infer_schema(&state, &path).await?,
+                        None => with_keys(dataset, options.infer_schema(&state, &path).await?)?,
                     };
                     let config = ListingTableConfig::new(path)
                         .with_listing_options(options)

@@ -17,7 +17,9 @@ use serde_json::{Value, json};
 use tollgate_catalog::store::records::{ChannelState, DATASET, DatasetRecord};
 use tollgate_catalog::store::state::ControlState;
 use tollgate_catalog::store::{Expect, Write};
-use tollgate_catalog::{Catalog, ColumnOptions, DatasetId, DatasetOptions};
+use tollgate_catalog::{
+    Catalog, ColumnOptions, DatasetId, DatasetKind, DatasetOptions, ForeignKeyOptions,
+};
 
 use super::{Admin, ApiState, JsonBody, PathParams, audited};
 use crate::control::problem::{BodyProblems, CallerProblems, ProblemBody};
@@ -60,6 +62,17 @@ pub struct DatasetBody {
     /// push channels find new rows.
     #[serde(default)]
     watermark: Option<String>,
+    /// `table` (the default) or `view`, as tenants' catalogs list it.
+    #[serde(default)]
+    #[schema(value_type = String)]
+    kind: DatasetKind,
+    /// The columns identifying a row, in key order.
+    #[serde(default)]
+    primary_key: Vec<String>,
+    /// Keys of other datasets it holds: `{ "columns", "references", "referenced_columns" }`.
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    foreign_keys: Vec<ForeignKeyOptions>,
 }
 
 /// Body of `PATCH /v1/admin/datasets/{id}`: what tenants are shown and charged.
@@ -92,6 +105,9 @@ fn view(dataset: &DatasetOptions, configured: bool, stored: bool, columns: Optio
         "tags": dataset.tags,
         "price_per_gib": dataset.price_per_gib,
         "price_per_gib_scanned": dataset.price_per_gib_scanned,
+        "kind": dataset.kind,
+        "primary_key": dataset.primary_key,
+        "foreign_keys": dataset.foreign_keys,
         "configured": configured,
         "stored": stored,
     });
@@ -308,6 +324,9 @@ pub async fn put_dataset(
         price_per_gib: body.price_per_gib,
         price_per_gib_scanned: body.price_per_gib_scanned,
         watermark: body.watermark,
+        kind: body.kind,
+        primary_key: body.primary_key,
+        foreign_keys: body.foreign_keys,
     };
     let (created, columns) =
         store_checked(&state.plane, &actor, "dataset.put", dataset.clone()).await?;

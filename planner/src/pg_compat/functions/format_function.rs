@@ -134,7 +134,7 @@ fn invalid(message: &str) -> DataFusionError {
 }
 
 /// `name` as an identifier: as it is when it is a plain lowercase one, else double-quoted.
-fn quote_identifier(name: &str) -> String {
+pub(crate) fn quote_identifier(name: &str) -> String {
     let plain = name
         .chars()
         .next()

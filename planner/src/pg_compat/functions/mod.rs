@@ -1,6 +1,8 @@
 //! PostgreSQL functions drivers call that the engine lacks (`pg_functions`), `format()`
-//! (`format_function`), and `to_char()` with PostgreSQL's template patterns (`to_char`).
+//! (`format_function`), `to_char()` with PostgreSQL's template patterns (`to_char`), and the
+//! definitions of a session's keys (`key_definitions`).
 
 pub(crate) mod format_function;
+pub(crate) mod key_definitions;
 pub mod pg_functions;
 pub(crate) mod to_char;

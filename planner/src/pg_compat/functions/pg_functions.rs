@@ -20,8 +20,10 @@ pub(crate) fn all() -> Vec<ScalarUDF> {
         version(),
         advisory_unlock_all(),
         serial_sequence(),
-        index_definition(),
         temporary_schema(),
+        ScalarUDF::new_from_impl(TriggerDefinition {
+            signature: Signature::variadic_any(Volatility::Stable),
+        }),
         size_pretty(),
         encoding_to_char(),
         ScalarUDF::new_from_impl(JsonBuildObject::new()),
@@ -190,36 +192,17 @@ fn temporary_schema() -> ScalarUDF {
     )
 }
 
-/// `pg_<kind>_is_visible(oid)`: whether the object is found by its unqualified name. A
-/// tenant has no types, functions, operators or collations of its own; every one is in
-/// `pg_catalog`, which is always searched first: always true.
-fn visible(kind: &str) -> ScalarUDF {
-    create_udf(
-        &format!("pg_{kind}_is_visible"),
-        vec![DataType::Int64],
-        DataType::Boolean,
-        Volatility::Stable,
-        Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))))),
-    )
-}
-
-/// `pg_get_indexdef(index [, column, pretty])`: an index's definition. A tenant's datasets
-/// are views, which have no indexes, and the gateway keeps no definitions of the system
-/// catalog's own: NULL, as PostgreSQL answers for an object it does not know.
-fn index_definition() -> ScalarUDF {
-    ScalarUDF::new_from_impl(IndexDefinition {
-        signature: Signature::variadic_any(Volatility::Stable),
-    })
-}
-
+/// `pg_get_triggerdef(trigger [, pretty])`: a trigger's definition. A tenant's session has
+/// no triggers (`pg_trigger` is empty; psql's `\d` asks for those of tables with keys):
+/// NULL, as PostgreSQL answers for an object it does not know.
 #[derive(Debug, PartialEq, Eq, Hash)]
-struct IndexDefinition {
+struct TriggerDefinition {
     signature: Signature,
 }
 
-impl ScalarUDFImpl for IndexDefinition {
+impl ScalarUDFImpl for TriggerDefinition {
     fn name(&self) -> &str {
-        "pg_get_indexdef"
+        "pg_get_triggerdef"
     }
 
     fn signature(&self) -> &Signature {
@@ -233,6 +216,19 @@ impl ScalarUDFImpl for IndexDefinition {
     fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))
     }
+}
+
+/// `pg_<kind>_is_visible(oid)`: whether the object is found by its unqualified name. A
+/// tenant has no types, functions, operators or collations of its own; every one is in
+/// `pg_catalog`, which is always searched first: always true.
+fn visible(kind: &str) -> ScalarUDF {
+    create_udf(
+        &format!("pg_{kind}_is_visible"),
+        vec![DataType::Int64],
+        DataType::Boolean,
+        Volatility::Stable,
+        Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))))),
+    )
 }
 
 /// `json_build_object(key, value, …)`: a JSON object of the pairs, as text (the engine has

@@ -224,11 +224,9 @@ fn relation_names(select: &Select) -> Vec<String> {
 }
 
 /// Whether the subquery's rows all come through a table of `pg_catalog` that is always
-/// empty (its FROM is such a table, inner-joined to others).
+/// empty (its FROM lists such a table, inner-joined or crossed with others: psql's trigger
+/// listing reads `pg_trigger AS u, pg_partition_ancestors(…)`).
 fn reads_an_empty_table(select: &Select) -> bool {
-    let [table] = select.from.as_slice() else {
-        return false;
-    };
     let empty = |factor: &TableFactor| match factor {
         // `unnest` of a column that is NULL on every row of a tenant's `pg_class`.
         TableFactor::Table {
@@ -263,13 +261,20 @@ fn reads_an_empty_table(select: &Select) -> bool {
         }
         _ => false,
     };
-    let inner_joins = table.joins.iter().all(|join| {
-        matches!(
-            join.join_operator,
-            JoinOperator::Join(_) | JoinOperator::Inner(_) | JoinOperator::CrossJoin(_)
-        )
-    });
-    inner_joins && (empty(&table.relation) || table.joins.iter().any(|join| empty(&join.relation)))
+    let inner_joins = select
+        .from
+        .iter()
+        .flat_map(|table| &table.joins)
+        .all(|join| {
+            matches!(
+                join.join_operator,
+                JoinOperator::Join(_) | JoinOperator::Inner(_) | JoinOperator::CrossJoin(_)
+            )
+        });
+    inner_joins
+        && select.from.iter().any(|table| {
+            empty(&table.relation) || table.joins.iter().any(|join| empty(&join.relation))
+        })
 }
 
 /// Whether every column of `condition` is qualified by a relation not in `relations` (and

@@ -4,12 +4,14 @@
 //!   `i.indisprimary = 't'`): the text becomes the boolean;
 //! * `int2vector` / `oidvector` columns (`pg_index.indkey`, …) subscripted from 0
 //!   (psqlODBC's `i.indkey[ia.attnum - 1]`): they are lists here, subscripted from 1, so
-//!   the subscript is shifted.
+//!   the subscript is shifted;
+//! * casts to `name`, the type of catalog identifiers (psqlODBC's `'tollgate'::name`),
+//!   which are text here.
 
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    AccessExpr, BinaryOperator, Expr, Statement, Subscript, Value, visit_expressions_mut,
+    AccessExpr, BinaryOperator, DataType, Expr, Statement, Subscript, Value, visit_expressions_mut,
 };
 use datafusion_pg_catalog::sql::rules::SqlStatementRewriteRule;
 
@@ -91,12 +93,26 @@ impl SqlStatementRewriteRule for CatalogColumnTypes {
                         };
                     }
                 }
+                Expr::Cast { data_type, .. } if is_name_type(data_type) => {
+                    *data_type = DataType::Text;
+                }
                 _ => {}
             }
             ControlFlow::<()>::Continue(())
         });
         statement
     }
+}
+
+/// Whether `data_type` is PostgreSQL's `name` (`name`, `pg_catalog.name`).
+fn is_name_type(data_type: &DataType) -> bool {
+    matches!(data_type, DataType::Custom(name, modifiers)
+        if modifiers.is_empty()
+            && name
+                .0
+                .last()
+                .and_then(|part| part.as_ident())
+                .is_some_and(|ident| ident.value.eq_ignore_ascii_case("name")))
 }
 
 /// The boolean a text literal spells as PostgreSQL reads it (`'t'`, `'false'`, …).
@@ -126,14 +142,16 @@ mod tests {
         let statement = Parser::parse_sql(
             &PostgreSqlDialect {},
             "SELECT 1 FROM pg_index i, pg_attribute ta, pg_class c \
-             WHERE i.indisprimary = 't' AND ta.attnum = i.indkey[ta.attnum - 1] AND c.relkind = 't'",
+             WHERE i.indisprimary = 't' AND ta.attnum = i.indkey[ta.attnum - 1] AND c.relkind = 't' \
+             AND c.relname = 'x'::name",
         )
         .expect("parses")
         .remove(0);
         assert_eq!(
             CatalogColumnTypes.rewrite(statement).to_string(),
             "SELECT 1 FROM pg_index i, pg_attribute ta, pg_class c \
-             WHERE i.indisprimary = true AND ta.attnum = i.indkey[(ta.attnum - 1) + 1] AND c.relkind = 't'"
+             WHERE i.indisprimary = true AND ta.attnum = i.indkey[(ta.attnum - 1) + 1] AND c.relkind = 't' \
+             AND c.relname = 'x'::TEXT"
         );
     }
 }

@@ -15,7 +15,9 @@ pub(crate) mod generate_subscripts;
 pub(crate) mod like_escape;
 pub(crate) mod output_names;
 pub(crate) mod regclass_names;
+pub(crate) mod regclass_output;
 pub(crate) mod regproc;
+pub(crate) mod series_in_select_list;
 pub(crate) mod sql_calls;
 pub(crate) mod unnest_from;
 
@@ -43,7 +45,9 @@ use fetch_first::FetchFirstToLimit;
 use generate_subscripts::GenerateSubscripts;
 use like_escape::LikeEscapeToBackslash;
 use regclass_names::RegclassLookups;
+use regclass_output::RegclassOutput;
 use regproc::RegprocZero;
+use series_in_select_list::SeriesInSelectList;
 use unnest_from::UnnestInFrom;
 
 /// The compatibility rewrites, in the order they run.
@@ -113,6 +117,8 @@ impl CompatibilityRewrites {
                 &RegprocZero,
                 &CatalogColumnTypes,
                 &TextArrayParameters,
+                &RegclassOutput,
+                &SeriesInSelectList,
             ]
             .into_iter()
             .fold(statement, |statement, rule| rule.rewrite(statement))
