@@ -56,6 +56,22 @@ def test_get_objects_lists_only_the_tenants_datasets(globex):
     assert ("tollgate", "usage") in tables
     assert "o_comment" not in tables[("tpch", "orders")]
     assert "o_orderkey" in tables[("tpch", "orders")]
+    constraints = {
+        (schema["db_schema_name"], table["table_name"]): [
+            (c["constraint_name"], c["constraint_type"], c["constraint_column_names"],
+             [u["fk_table"] + "." + u["fk_column_name"] for u in c["constraint_column_usage"] or []])
+            for c in table["table_constraints"] or []
+        ]
+        for catalog in objects
+        for schema in catalog["catalog_db_schemas"] or []
+        for table in schema["db_schema_tables"] or []
+    }
+    # The keys the demo declares that globex sees (orders' key to customer is not one).
+    assert constraints[("tpch", "orders")] == [("orders_pkey", "PRIMARY KEY", ["o_orderkey"], [])]
+    assert constraints[("tpch", "lineitem")] == [
+        ("lineitem_pkey", "PRIMARY KEY", ["l_orderkey", "l_linenumber"], []),
+        ("lineitem_l_orderkey_fkey", "FOREIGN KEY", ["l_orderkey"], ["orders.o_orderkey"]),
+    ]
     schema = globex.adbc_get_table_schema("orders", db_schema_filter="tpch")
     assert schema.field("o_orderkey").type == pa.int64()
     assert "o_comment" not in schema.names

@@ -51,7 +51,7 @@ impl Replicas {
                      FROM generate_series(0, {last}) AS i;
                      CREATE TABLE orders (
                          order_id bigint PRIMARY KEY,
-                         account_id bigint NOT NULL,
+                         account_id bigint NOT NULL REFERENCES accounts,
                          amount numeric(10,2) NOT NULL,
                          status text NOT NULL);
                      INSERT INTO orders
@@ -312,6 +312,50 @@ fn orders_where(keep: impl Fn(i64) -> bool) -> (i64, i64) {
 
 fn decimal(cents: i64) -> String {
     format!("{}.{:02}", cents / 100, cents % 100)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replica_tables_show_the_keys_their_replica_declares() {
+    let replicas = Replicas::create().await;
+    let gateway = TestGateway::start_with(|options| replicas.configure(options)).await;
+    let globex = gateway.connect("globex").await;
+    let constraints: Vec<(String, String, String)> = globex
+        .query(
+            "SELECT c.constraint_name, c.constraint_type, \
+                    string_agg(k.column_name, ',' ORDER BY k.ordinal_position) \
+             FROM information_schema.table_constraints c \
+             JOIN information_schema.key_column_usage k ON k.constraint_name = c.constraint_name \
+                  AND k.constraint_schema = c.constraint_schema \
+             WHERE c.table_schema = 'crm' \
+             GROUP BY c.constraint_name, c.constraint_type ORDER BY 1",
+            &[],
+        )
+        .await
+        .expect("the keys")
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect();
+    let expected = [
+        ("accounts_pkey", "PRIMARY KEY", "account_id"),
+        ("orders_account_id_fkey", "FOREIGN KEY", "account_id"),
+        ("orders_pkey", "PRIMARY KEY", "order_id"),
+    ]
+    .map(|(a, b, c)| (a.to_owned(), b.to_owned(), c.to_owned()));
+    assert_eq!(constraints, expected);
+    let definition: String = globex
+        .query_one(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'orders_account_id_fkey'",
+            &[],
+        )
+        .await
+        .expect("the definition")
+        .get(0);
+    assert_eq!(
+        definition,
+        "FOREIGN KEY (account_id) REFERENCES crm.accounts(account_id)"
+    );
+    gateway.stop().await;
+    replicas.drop_all().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use datafusion::arrow::datatypes::SchemaRef;
-use tollgate_catalog::{Catalog, DatasetId};
+use tollgate_catalog::ForeignKey as DeclaredForeignKey;
 
 use crate::pg_compat::functions::format_function::quote_identifier;
 
@@ -24,6 +24,10 @@ pub(crate) struct KeyedView<'a> {
     pub table: &'a str,
     /// The view's columns.
     pub columns: &'a SchemaRef,
+    /// The dataset's primary key, as declared (or as its replica declares it).
+    pub primary_key: Vec<String>,
+    /// The dataset's foreign keys, likewise.
+    pub foreign_keys: Vec<DeclaredForeignKey>,
 }
 
 /// Columns of one relation, by name and by number in the tenant's view.
@@ -112,21 +116,14 @@ pub struct ShownKeys {
 
 impl ShownKeys {
     /// The keys of `views` that the tenant sees whole.
-    pub(crate) fn of(views: &[KeyedView<'_>], catalog: &Catalog) -> Self {
-        let dataset = |view: &KeyedView<'_>| {
-            let id = DatasetId::parse(&format!("{}.{}", view.schema, view.table)).ok()?;
-            catalog.dataset(&id)
-        };
+    pub(crate) fn of(views: &[KeyedView<'_>]) -> Self {
         let mut next_oid = FIRST_KEY_OID;
         let mut primary = Vec::new();
         for view in views {
-            let Some(dataset) = dataset(view) else {
-                continue;
-            };
-            if dataset.primary_key.is_empty() {
+            if view.primary_key.is_empty() {
                 continue;
             }
-            let Some(columns) = KeyColumns::of(view, &dataset.primary_key) else {
+            let Some(columns) = KeyColumns::of(view, &view.primary_key) else {
                 continue;
             };
             primary.push(PrimaryKey {
@@ -139,10 +136,7 @@ impl ShownKeys {
         }
         let mut foreign = Vec::new();
         for view in views {
-            let Some(dataset) = dataset(view) else {
-                continue;
-            };
-            for declared in &dataset.foreign_keys {
+            for declared in &view.foreign_keys {
                 let target = (declared.references.domain(), declared.references.name());
                 let Some(key) = primary.iter().find(|key| {
                     (key.columns.schema.as_str(), key.columns.table.as_str()) == target
@@ -159,6 +153,15 @@ impl ShownKeys {
                 ) else {
                     continue;
                 };
+                // A key to other columns than the primary key (a replica's key to a unique
+                // constraint) has no index here to reference.
+                let mut wanted = referenced.names.clone();
+                let mut indexed = key.columns.names.clone();
+                wanted.sort();
+                indexed.sort();
+                if wanted != indexed || columns.names.len() != referenced.names.len() {
+                    continue;
+                }
                 foreign.push(ForeignKey {
                     name: format!("{}_{}_fkey", view.table, declared.columns.join("_")),
                     columns,

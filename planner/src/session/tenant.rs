@@ -30,7 +30,7 @@ use datafusion::execution::object_store::ObjectStoreRegistry;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_pg_catalog::setup_pg_catalog;
-use tollgate_catalog::{Catalog, DatasetKind, Grant, Tenant};
+use tollgate_catalog::{Catalog, DatasetId, DatasetKind, ForeignKey, Grant, Tenant};
 
 use crate::error::PlannerError;
 use crate::grants::granted_view::GrantedViewProvider;
@@ -48,6 +48,7 @@ use crate::session::roles::TenantRoles;
 use crate::session::search_path::Relations;
 use crate::session::system;
 use crate::session::usage;
+use crate::sources::replica_keys::replica_keys;
 use crate::sources::tables::SourceTables;
 
 /// One tenant's scoped session.
@@ -62,6 +63,28 @@ pub struct TenantSession {
     relations: Arc<Relations>,
     /// The keys of its datasets it sees.
     keys: ShownKeys,
+}
+
+/// The keys of dataset `schema.table`: as the catalog declares them, else (for a table of
+/// a `postgres` source) as its replica's own catalog does.
+async fn declared_keys(
+    catalog: &Catalog,
+    sources: &SourceTables,
+    schema: &str,
+    table: &str,
+) -> (Vec<String>, Vec<ForeignKey>) {
+    let Some(dataset) = DatasetId::parse(&format!("{schema}.{table}"))
+        .ok()
+        .and_then(|id| catalog.dataset(&id))
+    else {
+        return (Vec::new(), Vec::new());
+    };
+    if !dataset.primary_key.is_empty() || !dataset.foreign_keys.is_empty() {
+        return (dataset.primary_key.clone(), dataset.foreign_keys.clone());
+    }
+    replica_keys(sources, catalog, dataset)
+        .await
+        .unwrap_or_default()
 }
 
 /// A granted dataset as the tenant's catalogs list it: `schema.table` and its columns.
@@ -193,15 +216,19 @@ impl TenantSession {
                 kind: table.kind,
             })
             .collect();
-        let keyed: Vec<KeyedView<'_>> = tables
-            .iter()
-            .map(|table| KeyedView {
+        let mut keyed: Vec<KeyedView<'_>> = Vec::with_capacity(tables.len());
+        for table in &tables {
+            let (primary_key, foreign_keys) =
+                declared_keys(catalog, sources, &table.schema, &table.table).await;
+            keyed.push(KeyedView {
                 schema: &table.schema,
                 table: &table.table,
                 columns: &table.columns,
-            })
-            .collect();
-        let keys = ShownKeys::of(&keyed, catalog);
+                primary_key,
+                foreign_keys,
+            });
+        }
+        let keys = ShownKeys::of(&keyed);
         let mut domains = vec!["public"];
         for table in &tables {
             if !domains.contains(&table.schema.as_str()) {
