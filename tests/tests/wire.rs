@@ -795,3 +795,35 @@ async fn unqualified_names_and_visibility_follow_the_search_path() {
     assert_eq!(sqlstate(&error), "42P01", "{}", message(&error));
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn typed_literals_are_named_by_their_type_and_age_is_symbolic() {
+    let gateway = TestGateway::start().await;
+    let acme = gateway.connect("acme").await;
+    let statement = acme
+        .prepare("SELECT DATE '2024-01-01', TIMESTAMP '2024-01-01 10:30:00', INTERVAL '1 day'")
+        .await
+        .expect("typed literals");
+    let names: Vec<&str> = statement.columns().iter().map(|c| c.name()).collect();
+    assert_eq!(names, ["date", "timestamp", "interval"]);
+    // PostgreSQL 15's answers, as text.
+    let rows = acme
+        .simple_query(
+            "SELECT age(TIMESTAMP '2024-03-31 10:00:00', TIMESTAMP '2024-02-29 12:30:15.5'), \
+             age(DATE '2024-03-01', DATE '2023-01-31'), \
+             age(TIMESTAMP '2023-01-31', TIMESTAMP '2024-03-01'), \
+             age(CURRENT_DATE) = INTERVAL '0 days'",
+        )
+        .await
+        .expect("ages");
+    let Some(row) = rows.iter().find_map(|message| match message {
+        tokio_postgres::SimpleQueryMessage::Row(row) => Some(row),
+        _ => None,
+    }) else {
+        panic!("a row: {rows:?}");
+    };
+    assert_eq!(row.get(0), Some("1 mon 1 day 21:29:44.5"));
+    assert_eq!(row.get(1), Some("1 year 1 mon 1 day"));
+    assert_eq!(row.get(2), Some("-1 years -1 mons -1 days"));
+    assert_eq!(row.get(3), Some("t"));
+}

@@ -33,6 +33,7 @@ pub(crate) fn all() -> Vec<ScalarUDF> {
         ),
         ScalarUDF::new_from_impl(crate::pg_compat::functions::format_function::Format::new()),
         ScalarUDF::new_from_impl(crate::pg_compat::functions::to_char::ToChar::new()),
+        ScalarUDF::new_from_impl(crate::pg_compat::functions::age::Age::new()),
     ];
     functions.extend(VISIBLE_KINDS.iter().map(|kind| visible(kind)));
     functions.extend(RELATION_SIZES.iter().map(|name| relation_size(name)));

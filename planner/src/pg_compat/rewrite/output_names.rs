@@ -2,7 +2,7 @@
 //!
 //! DataFusion names an unaliased column after its whole expression (`count(*)`,
 //! `min(tpch.orders.o_orderdate)`); PostgreSQL names it after the function (`count`, `min`),
-//! the column, the cast's target type, or `?column?`. Drivers and BI tools key results by
+//! the column, the cast's (or typed literal's) target type, or `?column?`. Drivers and BI tools key results by
 //! these names, so the outermost `SELECT` list gets PostgreSQL's names as aliases.
 
 use std::collections::HashSet;
@@ -71,6 +71,9 @@ fn postgres_name(expr: &Expr) -> String {
             _ => type_name(data_type),
         },
         Expr::Nested(inner) => postgres_name(inner),
+        // `DATE '2024-01-01'`: the type's name, as for a cast.
+        Expr::TypedString(typed) => type_name(&typed.data_type),
+        Expr::Interval(_) => "interval".to_owned(),
         Expr::Case { .. } => "case".to_owned(),
         Expr::Exists { .. } => "exists".to_owned(),
         Expr::Array(_) => "array".to_owned(),
@@ -141,6 +144,11 @@ mod tests {
              CAST(3 AS SMALLINT) AS \"int2\", \
              '2024-01-01 00:00'::TIMESTAMP WITH TIME ZONE AS \"timestamptz\", \
              'x'::VARCHAR(3) AS \"varchar\", 4::NUMERIC(10,2) AS \"numeric\""
+        );
+        assert_eq!(
+            names("SELECT DATE '2024-01-01', TIMESTAMP '2024-01-01 10:30', INTERVAL '1 day'"),
+            "SELECT DATE '2024-01-01' AS \"date\", TIMESTAMP '2024-01-01 10:30' AS \"timestamp\", \
+             INTERVAL '1 day' AS \"interval\""
         );
         assert_eq!(
             names("SELECT count(*), count(a) FROM t"),
