@@ -48,10 +48,11 @@ pub use throttle::{LoginRefusal, LoginThrottle};
 pub use units::{ByteSize, HumanDuration};
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn example() -> TollgateOptions {
+    /// The example configuration of the repository, parsed.
+    pub(crate) fn example() -> TollgateOptions {
         let path =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tollgate.example.toml");
         TollgateOptions::load(&path).expect("the example configuration parses")

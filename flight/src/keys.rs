@@ -25,7 +25,16 @@ pub struct TableFilter<'a> {
     pub table: &'a str,
 }
 
-impl TableFilter<'_> {
+impl<'a> TableFilter<'a> {
+    /// The table a command names by its optional catalog and schema and its name.
+    pub fn new(catalog: Option<&'a str>, db_schema: Option<&'a str>, table: &'a str) -> Self {
+        Self {
+            catalog,
+            db_schema,
+            table,
+        }
+    }
+
     fn matches(&self, database: &str, columns: &KeyColumns) -> bool {
         self.catalog.is_none_or(|c| c == database)
             && self.db_schema.is_none_or(|s| s == columns.schema)

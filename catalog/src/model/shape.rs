@@ -151,13 +151,8 @@ fn checked_columns(
 
 #[cfg(test)]
 mod tests {
+    use crate::tests::example;
     use crate::{Catalog, DatasetId, ForeignKeyOptions, TollgateOptions};
-
-    fn example() -> TollgateOptions {
-        let path =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tollgate.example.toml");
-        TollgateOptions::load(&path).expect("the example configuration parses")
-    }
 
     fn index_of(options: &TollgateOptions, id: &str) -> usize {
         options

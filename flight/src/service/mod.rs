@@ -341,11 +341,11 @@ impl FlightSqlService for TollgateFlightSql {
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
         let session = self.statements.session(&*self.principal(&request)?)?;
-        let filter = TableFilter {
-            catalog: query.catalog.as_deref(),
-            db_schema: query.db_schema.as_deref(),
-            table: &query.table,
-        };
+        let filter = TableFilter::new(
+            query.catalog.as_deref(),
+            query.db_schema.as_deref(),
+            &query.table,
+        );
         batch_stream(keys::primary_keys(&session, &filter))
     }
 
@@ -355,11 +355,11 @@ impl FlightSqlService for TollgateFlightSql {
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
         let session = self.statements.session(&*self.principal(&request)?)?;
-        let filter = TableFilter {
-            catalog: query.catalog.as_deref(),
-            db_schema: query.db_schema.as_deref(),
-            table: &query.table,
-        };
+        let filter = TableFilter::new(
+            query.catalog.as_deref(),
+            query.db_schema.as_deref(),
+            &query.table,
+        );
         let database = session.database();
         batch_stream(keys::foreign_keys(&session, |key| {
             keys::exported_by(&filter, database, key)
@@ -372,11 +372,11 @@ impl FlightSqlService for TollgateFlightSql {
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
         let session = self.statements.session(&*self.principal(&request)?)?;
-        let filter = TableFilter {
-            catalog: query.catalog.as_deref(),
-            db_schema: query.db_schema.as_deref(),
-            table: &query.table,
-        };
+        let filter = TableFilter::new(
+            query.catalog.as_deref(),
+            query.db_schema.as_deref(),
+            &query.table,
+        );
         let database = session.database();
         batch_stream(keys::foreign_keys(&session, |key| {
             keys::imported_by(&filter, database, key)
@@ -389,16 +389,16 @@ impl FlightSqlService for TollgateFlightSql {
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
         let session = self.statements.session(&*self.principal(&request)?)?;
-        let referenced = TableFilter {
-            catalog: query.pk_catalog.as_deref(),
-            db_schema: query.pk_db_schema.as_deref(),
-            table: &query.pk_table,
-        };
-        let referencing = TableFilter {
-            catalog: query.fk_catalog.as_deref(),
-            db_schema: query.fk_db_schema.as_deref(),
-            table: &query.fk_table,
-        };
+        let referenced = TableFilter::new(
+            query.pk_catalog.as_deref(),
+            query.pk_db_schema.as_deref(),
+            &query.pk_table,
+        );
+        let referencing = TableFilter::new(
+            query.fk_catalog.as_deref(),
+            query.fk_db_schema.as_deref(),
+            &query.fk_table,
+        );
         let database = session.database();
         batch_stream(keys::foreign_keys(&session, |key| {
             keys::exported_by(&referenced, database, key)

@@ -1,7 +1,8 @@
 //! `pg_catalog` tables whose vector and array columns have PostgreSQL's types,
 //! `pg_class` with the columns it lacks, `pg_description` with the tenant's datasets'
 //! descriptions, `pg_attribute` with the type modifiers of its columns (`numeric(15,2)`),
-//! `pg_user` (the login roles of `pg_roles`) and `pg_settings` (the server's fixed settings).
+//! `pg_user` (the login roles of `pg_roles`) and `pg_settings` (the server's fixed settings);
+//! the keys the tenant sees are added by [`crate::pg_compat::pg_catalog_keys`].
 //!
 //! `datafusion-pg-catalog` keeps `int2vector`, `oidvector` and `int2[]`/`oid[]` columns as
 //! text (`'1 2'`, `'[1, 2]'`), so what clients do with them fails: SQLAlchemy's
